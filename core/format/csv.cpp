@@ -1,0 +1,156 @@
+#include "format/csv.h"
+
+#include <cstring>
+
+#include "common/error.h"
+
+namespace cdw {
+
+CsvEncoder::CsvEncoder(ByteSink *downstream, size_t flush_threshold)
+    : downstream_(downstream), flush_threshold_(flush_threshold) {
+  buffer_.reserve(flush_threshold_ + 4096);
+}
+
+void CsvEncoder::AppendField(const char *value, size_t len, bool is_null, bool first,
+                             bool single_column) {
+  if (!first) buffer_.push_back(',');
+  if (is_null) return;  // NULL: unquoted empty field
+  // Same rule as CopyAttributeOutCSV: quote empty strings (to tell them from
+  // NULL), values holding the delimiter, quote, CR or LF, and a lone "\." in
+  // a one-column record.
+  bool quote = (len == 0) || (single_column && len == 2 && value[0] == '\\' && value[1] == '.');
+  if (!quote) {
+    for (size_t i = 0; i < len; i++) {
+      char c = value[i];
+      if (c == ',' || c == '"' || c == '\n' || c == '\r') {
+        quote = true;
+        break;
+      }
+    }
+  }
+  if (!quote) {
+    buffer_.append(value, len);
+    return;
+  }
+  buffer_.push_back('"');
+  const char *segment = value;
+  const char *end = value + len;
+  while (const char *q = static_cast<const char *>(memchr(segment, '"', end - segment))) {
+    buffer_.append(segment, q - segment + 1);
+    buffer_.push_back('"');  // a quote inside a quoted field is doubled
+    segment = q + 1;
+  }
+  buffer_.append(segment, end - segment);
+  buffer_.push_back('"');
+}
+
+void CsvEncoder::EndRecord() {
+  buffer_.push_back('\n');
+  if (buffer_.size() >= flush_threshold_) Flush();
+}
+
+void CsvEncoder::Flush() {
+  if (buffer_.empty()) return;
+  downstream_->Write(buffer_.data(), buffer_.size());
+  bytes_encoded_ += buffer_.size();
+  buffer_.clear();
+}
+
+CsvDecoder::CsvDecoder(ByteSource *source, size_t read_buffer_size)
+    : source_(source), read_buffer_(read_buffer_size) {}
+
+bool CsvDecoder::FillBuffer() {
+  if (eof_) return false;
+  read_pos_ = 0;
+  read_end_ = source_->Read(read_buffer_.data(), read_buffer_.size());
+  if (read_end_ == 0) eof_ = true;
+  return read_end_ > 0;
+}
+
+bool CsvDecoder::NextRecord(std::vector<CsvField> *fields) {
+  record_.clear();
+  field_offsets_.clear();
+  field_nulls_.clear();
+  if (read_pos_ == read_end_ && !FillBuffer()) return false;
+  record_line_ = line_;
+
+  enum class State { kFieldStart, kUnquoted, kQuoted, kQuoteInQuoted };
+  State state = State::kFieldStart;
+  bool field_was_quoted = false;
+  auto begin_field = [&]() {
+    field_offsets_.push_back(record_.size());
+    field_was_quoted = false;
+  };
+  auto end_field = [&]() {
+    size_t start = field_offsets_.back();
+    // An unquoted empty field is NULL; "" is an empty string.
+    field_nulls_.push_back(!field_was_quoted && record_.size() == start);
+    record_.push_back('\0');
+  };
+  begin_field();
+  for (;;) {
+    if (read_pos_ == read_end_ && !FillBuffer()) {
+      if (state == State::kQuoted)
+        throw Error(sqlstate::kBadCopyFileFormat, "unterminated CSV quoted field",
+                    "The quoted field starting on line " + std::to_string(record_line_) +
+                        " is not closed before the end of the object.",
+                    "The object is truncated or was not written by COPY/cdw_backup.");
+      end_field();
+      break;  // last record without a trailing newline
+    }
+    char c = read_buffer_[read_pos_++];
+    switch (state) {
+      case State::kFieldStart:
+        if (c == '"') {
+          state = State::kQuoted;
+          field_was_quoted = true;
+          continue;
+        }
+        state = State::kUnquoted;
+        [[fallthrough]];
+      case State::kUnquoted:
+        if (c == ',') {
+          end_field();
+          begin_field();
+          state = State::kFieldStart;
+        } else if (c == '\n' || c == '\r') {
+          if (c == '\r' && (read_pos_ < read_end_ || FillBuffer()) && read_buffer_[read_pos_] == '\n')
+            read_pos_++;
+          line_++;
+          end_field();
+          goto done;
+        } else {
+          record_.push_back(c);
+        }
+        continue;
+      case State::kQuoted:
+        if (c == '"') {
+          state = State::kQuoteInQuoted;
+        } else {
+          if (c == '\n') line_++;
+          record_.push_back(c);
+        }
+        continue;
+      case State::kQuoteInQuoted:
+        if (c == '"') {  // doubled quote inside a quoted field
+          record_.push_back('"');
+          state = State::kQuoted;
+          continue;
+        }
+        // The quoted part ended; COPY allows unquoted text to follow it.
+        state = State::kUnquoted;
+        read_pos_--;
+        continue;
+    }
+  }
+done:
+  fields->resize(field_offsets_.size());
+  for (size_t i = 0; i < field_offsets_.size(); i++) {
+    size_t start = field_offsets_[i];
+    size_t end = (i + 1 < field_offsets_.size()) ? field_offsets_[i + 1] - 1 : record_.size() - 1;
+    (*fields)[i] = CsvField{record_.data() + start, end - start, field_nulls_[i]};
+  }
+  return true;
+}
+
+}  // namespace cdw

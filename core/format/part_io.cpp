@@ -1,0 +1,92 @@
+#include "format/part_io.h"
+
+#include "common/error.h"
+#include "storage/file_store.h"
+
+namespace cdw {
+
+std::string NormalizeTablePrefix(const std::string &path) {
+  std::string prefix = path;
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  CheckRelativeKey(prefix, "path");
+  return prefix + "/";
+}
+
+PartWriter::PartWriter(ObjectStore *store, const std::string &key, Compression compression,
+                       int level)
+    : key_(key) {
+  object_ = store->Create(key);
+  measure_ = std::make_unique<MeasuringSink>(object_.get());
+  compressor_ = MakeCompressor(compression, level, measure_.get());
+  encoder_ = std::make_unique<CsvEncoder>(compressor_.get());
+}
+
+PartWriter::~PartWriter() {
+  if (!committed_ && object_) object_->Abort();
+}
+
+PartStats PartWriter::FinishAndCommit() {
+  encoder_->Flush();
+  compressor_->Finish();  // finishes the measuring sink and the object too
+  object_->Commit();
+  committed_ = true;
+  PartStats stats;
+  stats.key = key_;
+  stats.rows = rows_;
+  stats.bytes_raw = encoder_->bytes_encoded();
+  stats.bytes_stored = measure_->bytes();
+  stats.sha256 = measure_->HexDigest();
+  return stats;
+}
+
+namespace {
+bool EndsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
+PartReader::PartReader(ObjectStore *store, const std::string &prefix, Compression compression,
+                       bool header)
+    : store_(store), compression_(compression), header_(header) {
+  const std::string suffix = PartSuffix(compression);
+  for (auto &object : store->List(prefix)) {
+    // Only direct children named part-*: a table's prefix never mixes with
+    // another table's deeper prefix or with manifests.
+    std::string name = object.key.substr(prefix.size());
+    if (name.find('/') != std::string::npos) continue;
+    if (name.rfind("part-", 0) != 0 || !EndsWith(name, suffix)) continue;
+    // ".csv" is a suffix of nothing else we write, but ".csv.gz" parts must not
+    // be read as plain ".csv" parts.
+    if (compression == Compression::kNone && (EndsWith(name, ".gz") || EndsWith(name, ".zst")))
+      continue;
+    parts_.push_back(std::move(object));
+  }
+}
+
+bool PartReader::OpenNextPart() {
+  decoder_.reset();
+  source_.reset();
+  if (next_part_ == parts_.size()) return false;
+  const ObjectInfo &part = parts_[next_part_++];
+  source_ = MakeDecompressor(compression_, store_->Open(part.key), store_->Url(part.key));
+  decoder_ = std::make_unique<CsvDecoder>(source_.get());
+  return true;
+}
+
+bool PartReader::NextRecord(std::vector<CsvField> *fields) {
+  for (;;) {
+    if (!decoder_ && !OpenNextPart()) return false;
+    if (decoder_->NextRecord(fields)) {
+      if (header_ && decoder_->record_line() == 1) continue;
+      return true;
+    }
+    decoder_.reset();
+  }
+}
+
+std::string PartReader::Position() const {
+  if (!decoder_ || next_part_ == 0) return {};
+  return store_->Url(parts_[next_part_ - 1].key) + ", line " + std::to_string(decoder_->record_line());
+}
+
+}  // namespace cdw

@@ -1,0 +1,260 @@
+#include "storage/file_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+
+#include "common/error.h"
+
+namespace cdw {
+
+namespace {
+
+[[noreturn]] void ThrowIo(const std::string &action, const std::string &path, int err) {
+  const char *state = (err == ENOENT) ? sqlstate::kUndefinedFile
+                      : (err == EACCES || err == EPERM) ? sqlstate::kInsufficientPrivilege
+                                                        : sqlstate::kIoError;
+  std::string hint;
+  if (err == EACCES || err == EPERM)
+    hint = "Make the directory writable by the operating-system user that runs PostgreSQL.";
+  else if (err == ENOSPC)
+    hint = "Free space on the target file system or choose another location.";
+  throw Error(state, "could not " + action + " \"" + path + "\": " + std::strerror(err), {}, hint);
+}
+
+void FsyncPath(const std::string &path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) ThrowIo("open", path, errno);
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowIo("fsync", path, err);
+  }
+  ::close(fd);
+}
+
+// mkdir -p; directories are created with 0700 like PostgreSQL's own.
+void MakeDirectories(const std::string &path) {
+  std::string partial;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
+      ThrowIo("create directory", partial, errno);
+  }
+}
+
+std::string ParentOf(const std::string &path) {
+  auto slash = path.rfind('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+class FileWriter : public ObjectWriter {
+ public:
+  FileWriter(std::string final_path, std::string temp_path)
+      : final_path_(std::move(final_path)), temp_path_(std::move(temp_path)) {
+    MakeDirectories(ParentOf(final_path_));
+    struct stat st;
+    if (::stat(final_path_.c_str(), &st) == 0)
+      throw Error(sqlstate::kIoError, "backup object \"" + final_path_ + "\" already exists",
+                  "Backups never overwrite existing objects.",
+                  "Write to a new path or remove the old object first.");
+    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd_ < 0) ThrowIo("create file", temp_path_, errno);
+  }
+  ~FileWriter() override { Abort(); }
+
+  void Write(const char *data, size_t len) override {
+    while (len > 0) {
+      ssize_t n = ::write(fd_, data, len);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        ThrowIo("write to file", temp_path_, errno);
+      }
+      data += n;
+      len -= static_cast<size_t>(n);
+    }
+  }
+  void Finish() override {
+    if (::fsync(fd_) != 0) ThrowIo("fsync file", temp_path_, errno);
+  }
+  void Commit() override {
+    if (::close(fd_) != 0) {
+      fd_ = -1;
+      ThrowIo("close file", temp_path_, errno);
+    }
+    fd_ = -1;
+    // link() instead of rename(): it fails rather than replacing an object
+    // that appeared under the final name since we checked.
+    if (::link(temp_path_.c_str(), final_path_.c_str()) != 0) ThrowIo("rename file", temp_path_, errno);
+    ::unlink(temp_path_.c_str());
+    committed_ = true;
+    FsyncPath(ParentOf(final_path_), true);
+  }
+  void Abort() noexcept override {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_) ::unlink(temp_path_.c_str());
+  }
+
+ private:
+  std::string final_path_;
+  std::string temp_path_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+class FileReader : public ByteSource {
+ public:
+  explicit FileReader(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) ThrowIo("open file", path_, errno);
+#ifdef POSIX_FADV_SEQUENTIAL
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+  }
+  ~FileReader() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  size_t Read(char *buffer, size_t capacity) override {
+    for (;;) {
+      ssize_t n = ::read(fd_, buffer, capacity);
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EINTR) ThrowIo("read file", path_, errno);
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+void CheckRelativeKey(const std::string &key, const char *what) {
+  auto reject = [&](const std::string &why) {
+    throw Error(sqlstate::kFdwInvalidOptionValue, std::string("invalid ") + what + " \"" + key + "\"",
+                why, "Use a relative path such as '20261124/sales/public.orders/' without \".\" or \"..\".");
+  };
+  if (key.empty()) reject("The path is empty.");
+  if (key[0] == '/') reject("The path must be relative to the location.");
+  if (key.find('\0') != std::string::npos) reject("The path contains a zero byte.");
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t end = key.find('/', start);
+    if (end == std::string::npos) end = key.size();
+    std::string component = key.substr(start, end - start);
+    if (component == "..") reject("The path must not contain \"..\" components.");
+    if (component == ".") reject("The path must not contain \".\" components.");
+    if (component.empty() && end != key.size()) reject("The path must not contain empty components.");
+    if (component.rfind(FileStore::kTemporaryPrefix, 0) == 0)
+      reject("Path components starting with \".tmp-\" are reserved for files being written.");
+    start = end + 1;
+  }
+}
+
+FileStore::FileStore(std::string root_directory) : root_(std::move(root_directory)) {
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+}
+
+std::string FileStore::ParseRoot(const std::string &location) {
+  static const std::string kScheme = "file://";
+  const char *hint = "Use an absolute path, e.g. file:///var/backups/pg.";
+  if (location.rfind(kScheme, 0) != 0)
+    throw Error(sqlstate::kFdwInvalidOptionValue, "invalid file location \"" + location + "\"",
+                "A file location starts with file://.", hint);
+  std::string rest = location.substr(kScheme.size());
+  if (rest.rfind("localhost/", 0) == 0) rest = rest.substr(strlen("localhost"));
+  if (rest.empty() || rest[0] != '/')
+    throw Error(sqlstate::kFdwInvalidOptionValue, "invalid file location \"" + location + "\"",
+                "The path of a file:// location must be absolute (three slashes: file:///dir).",
+                hint);
+  std::string relative = rest.substr(1);
+  while (!relative.empty() && relative.back() == '/') relative.pop_back();
+  if (!relative.empty()) {
+    try {
+      CheckRelativeKey(relative, "location path");
+    } catch (const Error &e) {
+      throw Error(sqlstate::kFdwInvalidOptionValue, "invalid file location \"" + location + "\"",
+                  e.detail(), hint);
+    }
+  }
+  return "/" + relative;
+}
+
+std::string FileStore::PathOf(const std::string &key) const {
+  CheckRelativeKey(key, "object key");
+  return (root_ == "/" ? "" : root_) + "/" + key;
+}
+
+std::unique_ptr<ObjectWriter> FileStore::Create(const std::string &key) {
+  std::string final_path = PathOf(key);
+  auto slash = final_path.rfind('/');
+  std::string temp_path =
+      final_path.substr(0, slash + 1) + kTemporaryPrefix + final_path.substr(slash + 1);
+  return std::make_unique<FileWriter>(final_path, temp_path);
+}
+
+std::unique_ptr<ByteSource> FileStore::Open(const std::string &key) {
+  return std::make_unique<FileReader>(PathOf(key));
+}
+
+std::vector<ObjectInfo> FileStore::List(const std::string &prefix) {
+  std::vector<ObjectInfo> result;
+  // Start at the deepest directory named by the prefix, then filter by the
+  // full prefix string (S3 semantics: "a/b" matches "a/bc/d").
+  std::string dir_part = prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/'));
+  std::string start = dir_part.empty() ? root_ : PathOf(dir_part);
+  std::function<void(const std::string &, const std::string &)> walk =
+      [&](const std::string &path, const std::string &key_prefix) {
+        CheckInterrupts();
+        DIR *dir = ::opendir(path.c_str());
+        if (!dir) {
+          if (errno == ENOENT || errno == ENOTDIR) return;
+          ThrowIo("open directory", path, errno);
+        }
+        std::vector<std::string> names;
+        while (struct dirent *entry = ::readdir(dir)) {
+          std::string name = entry->d_name;
+          if (name == "." || name == ".." || name.rfind(kTemporaryPrefix, 0) == 0) continue;
+          names.push_back(name);
+        }
+        ::closedir(dir);
+        for (const auto &name : names) {
+          std::string child = path + "/" + name;
+          std::string key = key_prefix.empty() ? name : key_prefix + "/" + name;
+          struct stat st;
+          if (::stat(child.c_str(), &st) != 0) continue;  // removed meanwhile
+          if (S_ISDIR(st.st_mode)) {
+            if (key.compare(0, std::min(key.size(), prefix.size()), prefix, 0,
+                            std::min(key.size(), prefix.size())) == 0)
+              walk(child, key);
+          } else if (S_ISREG(st.st_mode) && key.rfind(prefix, 0) == 0) {
+            result.push_back({key, static_cast<uint64_t>(st.st_size)});
+          }
+        }
+      };
+  walk(start, dir_part);
+  std::sort(result.begin(), result.end(),
+            [](const ObjectInfo &a, const ObjectInfo &b) { return a.key < b.key; });
+  return result;
+}
+
+void FileStore::Remove(const std::string &key) {
+  std::string path = PathOf(key);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) ThrowIo("remove file", path, errno);
+}
+
+std::string FileStore::Url(const std::string &key) const {
+  return "file://" + (root_ == "/" ? std::string() : root_) + "/" + key;
+}
+
+}  // namespace cdw

@@ -1,0 +1,56 @@
+// Where backups live: a flat namespace of immutable objects addressed by keys.
+//
+// file://, s3:// and cos:// targets all implement ObjectStore. Keys are
+// relative to the store's root and use '/' as separator. An object written
+// through ObjectWriter is invisible (to List and Open) until Commit()
+// succeeds; Abort() (or destroying an uncommitted writer) leaves nothing a
+// reader would take for data.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/byte_stream.h"
+
+namespace cdw {
+
+struct ObjectInfo {
+  std::string key;  // relative to the store root
+  uint64_t size = 0;
+};
+
+class ObjectWriter : public ByteSink {
+ public:
+  // Makes the object visible under its key. Finish() must have been called.
+  virtual void Commit() = 0;
+  // Discards everything written; safe to call at any time, never throws.
+  virtual void Abort() noexcept = 0;
+  // Finish() on an object writer only flushes; visibility comes from Commit().
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // Starts a new object. Fails if an object already exists under `key`:
+  // backups never overwrite.
+  virtual std::unique_ptr<ObjectWriter> Create(const std::string &key) = 0;
+  virtual std::unique_ptr<ByteSource> Open(const std::string &key) = 0;
+  // Complete objects whose key starts with `prefix`, sorted by key.
+  virtual std::vector<ObjectInfo> List(const std::string &prefix) = 0;
+  // Removes a committed object; a missing object is not an error.
+  virtual void Remove(const std::string &key) = 0;
+  // Human-readable URL of a key, for messages and history. Never contains
+  // credentials.
+  virtual std::string Url(const std::string &key) const = 0;
+
+  void SetInterruptCheck(InterruptCheck check) { interrupt_check_ = std::move(check); }
+
+ protected:
+  void CheckInterrupts() const;
+  InterruptCheck interrupt_check_;
+};
+
+}  // namespace cdw

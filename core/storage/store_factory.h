@@ -1,0 +1,51 @@
+// Opens the ObjectStore a location URL names.
+//
+//   file:///absolute/dir                         local directory (FileStore)
+//   s3://bucket/prefix                           S3-compatible (S3Store)
+//   cos://bucket-appid.cos.region.myqcloud.com/prefix, cos://cos.region.myqcloud.com/bucket/prefix
+//
+// `options` are the FDW server options / target options that refine a
+// location (endpoint, region, path_style, https, connect_to, ...). Unknown
+// keys are the caller's business (the FDW validator rejects them).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/object_store.h"
+
+namespace cdw {
+
+struct Credentials {
+  std::string access_key_id;      // secret_id
+  std::string secret_access_key;  // secret_key
+  std::string session_token;      // optional
+  bool empty() const { return access_key_id.empty() && secret_access_key.empty(); }
+};
+
+using StoreOptions = std::map<std::string, std::string>;
+
+enum class LocationScheme { kFile, kS3, kCos };
+
+// Names of the options that refine a location (FDW server options and
+// target options): endpoint, region, path_style, https, connect_to, ...
+const std::vector<std::string> &StoreOptionNames();
+
+// Returns the scheme of a location, or throws cdw::Error (22023) with a hint
+// listing the accepted forms.
+LocationScheme ParseLocationScheme(const std::string &location);
+
+// Checks a location and its options without touching storage (used by the
+// FDW validator and cdw_backup_add_target). Throws cdw::Error.
+void ValidateLocation(const std::string &location, const StoreOptions &options);
+
+// Whether the location's scheme needs credentials (object storage does).
+bool LocationNeedsCredentials(const std::string &location);
+
+std::unique_ptr<ObjectStore> OpenObjectStore(const std::string &location,
+                                             const StoreOptions &options,
+                                             const Credentials &credentials);
+
+}  // namespace cdw

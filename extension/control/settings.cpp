@@ -1,0 +1,31 @@
+#include "extension/control/settings.h"
+
+extern "C" {
+#include "postgres.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+}
+
+#include "extension/module.h"
+
+namespace cdw::control {
+
+char *g_home_database = nullptr;
+int g_max_workers = 2;
+
+void DefineSettings() {
+  DefineCustomStringVariable(
+      "cdw_backup.database", "Database that holds the cdw_backup schedule and history.",
+      "The launcher connects to it; CREATE EXTENSION cdw_backup there.", &g_home_database,
+      "postgres",
+      // PGC_POSTMASTER variables can only be created while preloading.
+      process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("cdw_backup.max_workers",
+                          "Maximum number of tables a backup run exports at the same time.",
+                          "Each runs in its own background worker; max_worker_processes must leave "
+                          "room for them.",
+                          &g_max_workers, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  MarkGUCPrefixReserved("cdw_backup");
+}
+
+}  // namespace cdw::control

@@ -1,0 +1,489 @@
+// cdw_backup_fdw: the external table. Scanning reads every complete part
+// under the table's prefix; INSERT writes one new part per statement.
+//
+// Callbacks are grouped as in contrib/postgres_fdw: planning, scanning,
+// modifying, EXPLAIN. PostgreSQL work (catalog lookups, type output/input
+// functions) runs in plain C-style frames; storage and encoding run in C++
+// through CallCpp(), so errors cross the boundary only as described in
+// extension/pg/cpp_boundary.h.
+extern "C" {
+#include "postgres.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tupdesc.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+}
+
+#include <atomic>
+#include <memory>
+
+#include "extension/fdw/fdw_options.h"
+#include "extension/fdw/part_registry.h"
+#include "extension/fdw/pinned_settings.h"
+#include "extension/pg/cpp_boundary.h"
+#include "format/part_io.h"
+#include "storage/store_factory.h"
+
+namespace cdw::fdw {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Shared state helpers
+// ---------------------------------------------------------------------------
+
+std::shared_ptr<ObjectStore> OpenStore(const TableOptions &options) {
+  std::shared_ptr<ObjectStore> store =
+      OpenObjectStore(options.location, options.store_options, options.credentials);
+  store->SetInterruptCheck(pg::InterruptsPending);
+  return store;
+}
+
+// Deletes a C++ object when the memory context holding its owner goes away
+// (normally after End*; on error, during abort cleanup).
+template <typename T>
+struct CppOwner {
+  T *object = nullptr;
+  MemoryContextCallback callback;
+
+  void Attach(T *created, MemoryContext context) {
+    object = created;
+    callback.func = [](void *arg) {
+      auto *self = static_cast<CppOwner<T> *>(arg);
+      delete self->object;  // destructors never throw (Abort() is noexcept)
+      self->object = nullptr;
+    };
+    callback.arg = this;
+    MemoryContextRegisterResetCallback(context, &callback);
+  }
+  void Release() {
+    delete object;
+    object = nullptr;
+  }
+};
+
+// The non-dropped columns of a relation, in order: the CSV columns.
+int CountColumns(TupleDesc desc, int *attnums) {
+  int n = 0;
+  for (int i = 0; i < desc->natts; i++)
+    if (!TupleDescAttr(desc, i)->attisdropped) attnums[n++] = i;
+  return n;
+}
+
+// A part name nobody else can produce: time, backend pid, per-backend counter.
+std::string NewPartName(Compression compression) {
+  static uint64_t counter = 0;
+  char name[128];
+  pg_time_t now = (pg_time_t)time(nullptr);
+  struct pg_tm *tm = pg_gmtime(&now);
+  char stamp[32];
+  pg_strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", tm);
+  snprintf(name, sizeof name, "part-%s-%d-%06llu-%04llu%s", stamp, MyProcPid,
+           static_cast<unsigned long long>(GetCurrentTimestamp() % 1000000),
+           static_cast<unsigned long long>(++counter), PartSuffix(compression));
+  return name;
+}
+
+// ---------------------------------------------------------------------------
+// Planning
+// ---------------------------------------------------------------------------
+
+void GetRelSize(PlannerInfo *, RelOptInfo *baserel, Oid) {
+  // Listing object storage at plan time would cost a round trip per query;
+  // a fixed estimate is enough for the plans these tables take part in.
+  baserel->rows = 1000;
+}
+
+void GetPaths(PlannerInfo *root, RelOptInfo *baserel, Oid) {
+  Cost startup_cost = 10;
+  Cost total_cost = startup_cost + baserel->rows * cpu_tuple_cost * 10;
+  add_path(baserel, reinterpret_cast<Path *>(create_foreignscan_path(
+                        root, baserel, nullptr, baserel->rows, startup_cost, total_cost, NIL,
+                        baserel->lateral_relids, nullptr, NIL)));
+}
+
+ForeignScan *GetPlan(PlannerInfo *, RelOptInfo *baserel, Oid, ForeignPath *, List *tlist,
+                     List *scan_clauses, Plan *outer_plan) {
+  scan_clauses = extract_actual_clauses(scan_clauses, false);
+  return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL, NIL, NIL, NIL, outer_plan);
+}
+
+// ---------------------------------------------------------------------------
+// Scanning
+// ---------------------------------------------------------------------------
+
+struct ScanCpp {
+  TableOptions options;
+  std::shared_ptr<ObjectStore> store;
+  std::unique_ptr<PartReader> reader;
+  std::vector<CsvField> fields;
+};
+
+constexpr int kScanBatchRows = 1000;
+
+struct ScanState {
+  CppOwner<ScanCpp> cpp;
+  int ncolumns;
+  int *attnums;  // CSV column -> attribute index
+  FmgrInfo *input_functions;
+  Oid *typioparams;
+  int32 *typmods;
+  MemoryContext batch_context;
+  Datum *batch_values;  // kScanBatchRows * natts
+  bool *batch_nulls;
+  int natts;
+  int batch_rows;
+  int batch_position;
+  bool exhausted;
+};
+
+void StartReader(ScanState *state) {
+  pg::CallCpp([&] {
+    ScanCpp *cpp = state->cpp.object;
+    cpp->reader.reset();
+    cpp->reader = std::make_unique<PartReader>(cpp->store.get(), cpp->options.prefix,
+                                               cpp->options.compression, cpp->options.header);
+  });
+  state->batch_rows = state->batch_position = 0;
+  state->exhausted = false;
+}
+
+void BeginScan(ForeignScanState *node, int eflags) {
+  Relation rel = node->ss.ss_currentRelation;
+  TupleDesc desc = RelationGetDescr(rel);
+  auto *state = static_cast<ScanState *>(palloc0(sizeof(ScanState)));
+  node->fdw_state = state;
+  state->natts = desc->natts;
+  state->attnums = static_cast<int *>(palloc(sizeof(int) * (desc->natts + 1)));
+  state->ncolumns = CountColumns(desc, state->attnums);
+  state->input_functions = static_cast<FmgrInfo *>(palloc(sizeof(FmgrInfo) * (desc->natts + 1)));
+  state->typioparams = static_cast<Oid *>(palloc(sizeof(Oid) * (desc->natts + 1)));
+  state->typmods = static_cast<int32 *>(palloc(sizeof(int32) * (desc->natts + 1)));
+  for (int c = 0; c < state->ncolumns; c++) {
+    Form_pg_attribute attr = TupleDescAttr(desc, state->attnums[c]);
+    Oid input_function;
+    getTypeInputInfo(attr->atttypid, &input_function, &state->typioparams[c]);
+    fmgr_info(input_function, &state->input_functions[c]);
+    state->typmods[c] = attr->atttypmod;
+  }
+  state->batch_values =
+      static_cast<Datum *>(palloc(sizeof(Datum) * kScanBatchRows * (desc->natts + 1)));
+  state->batch_nulls = static_cast<bool *>(palloc(sizeof(bool) * kScanBatchRows * (desc->natts + 1)));
+  state->batch_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw scan batch",
+                                               ALLOCSET_DEFAULT_SIZES);
+  Oid relid = RelationGetRelid(rel);
+  state->cpp.Attach(new ScanCpp(), CurrentMemoryContext);
+  if (eflags & EXEC_FLAG_EXPLAIN_ONLY) {
+    pg::CallCpp([&] { state->cpp.object->options = LoadTableOptions(relid); });
+    return;
+  }
+  pg::CallCpp([&] {
+    ScanCpp *cpp = state->cpp.object;
+    cpp->options = LoadTableOptions(relid);
+    CheckFilePermission(cpp->options, false);
+    cpp->store = OpenStore(cpp->options);
+  });
+  StartReader(state);
+}
+
+struct ScanErrorContext {
+  ScanState *state;
+};
+
+void ScanErrorCallback(void *arg) {
+  auto *state = static_cast<ScanState *>(arg);
+  if (!state->cpp.object || !state->cpp.object->reader) return;
+  std::string position;
+  try {
+    position = state->cpp.object->reader->Position();
+  } catch (...) {
+    return;
+  }
+  if (!position.empty())
+    errcontext("cdw_backup external table %s, %s", state->cpp.object->options.table_name.c_str(),
+               position.c_str());
+}
+
+// Decodes up to kScanBatchRows records with the pinned settings, so the
+// settings are switched once per batch rather than once per row.
+void FillBatch(ScanState *state) {
+  MemoryContextReset(state->batch_context);
+  MemoryContext old_context = MemoryContextSwitchTo(state->batch_context);
+  ErrorContextCallback error_context;
+  error_context.callback = ScanErrorCallback;
+  error_context.arg = state;
+  error_context.previous = error_context_stack;
+  error_context_stack = &error_context;
+  int nest_level = PinSettings();
+  int rows = 0;
+  ScanCpp *cpp = state->cpp.object;
+  while (rows < kScanBatchRows) {
+    bool got = pg::CallCpp([&] { return cpp->reader->NextRecord(&cpp->fields); });
+    if (!got) {
+      state->exhausted = true;
+      break;
+    }
+    int nfields = static_cast<int>(cpp->fields.size());
+    // COPY writes an empty line for a row of a table without columns.
+    if (state->ncolumns == 0 && nfields == 1 && cpp->fields[0].is_null) nfields = 0;
+    if (nfields != state->ncolumns)
+      ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+                      errmsg("%s data for cdw_backup external table %s",
+                             nfields > state->ncolumns ? "extra" : "missing",
+                             cpp->options.table_name.c_str()),
+                      errdetail("The record has %d fields; the table has %d columns.", nfields,
+                                state->ncolumns),
+                      errhint("The columns of the external table must match the backed-up table.")));
+    Datum *values = state->batch_values + static_cast<size_t>(rows) * state->natts;
+    bool *nulls = state->batch_nulls + static_cast<size_t>(rows) * state->natts;
+    for (int a = 0; a < state->natts; a++) nulls[a] = true, values[a] = (Datum)0;
+    for (int c = 0; c < state->ncolumns; c++) {
+      const CsvField &field = cpp->fields[c];
+      int a = state->attnums[c];
+      values[a] = InputFunctionCall(&state->input_functions[c],
+                                    field.is_null ? nullptr : const_cast<char *>(field.data),
+                                    state->typioparams[c], state->typmods[c]);
+      nulls[a] = field.is_null;
+    }
+    rows++;
+  }
+  UnpinSettings(nest_level);
+  error_context_stack = error_context.previous;
+  MemoryContextSwitchTo(old_context);
+  state->batch_rows = rows;
+  state->batch_position = 0;
+}
+
+TupleTableSlot *IterateScan(ForeignScanState *node) {
+  auto *state = static_cast<ScanState *>(node->fdw_state);
+  TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+  ExecClearTuple(slot);
+  if (state->batch_position == state->batch_rows) {
+    if (state->exhausted) return slot;
+    FillBatch(state);
+    if (state->batch_rows == 0) return slot;
+  }
+  size_t offset = static_cast<size_t>(state->batch_position++) * state->natts;
+  memcpy(slot->tts_values, state->batch_values + offset, sizeof(Datum) * state->natts);
+  memcpy(slot->tts_isnull, state->batch_nulls + offset, sizeof(bool) * state->natts);
+  ExecStoreVirtualTuple(slot);
+  return slot;
+}
+
+void RescanScan(ForeignScanState *node) {
+  auto *state = static_cast<ScanState *>(node->fdw_state);
+  StartReader(state);
+}
+
+void EndScan(ForeignScanState *node) {
+  auto *state = static_cast<ScanState *>(node->fdw_state);
+  if (state) state->cpp.Release();
+}
+
+// ---------------------------------------------------------------------------
+// Modifying (INSERT / COPY FROM into the external table)
+// ---------------------------------------------------------------------------
+
+struct InsertCpp {
+  TableOptions options;
+  std::shared_ptr<ObjectStore> store;
+  std::unique_ptr<PartWriter> writer;
+};
+
+struct InsertState {
+  CppOwner<InsertCpp> cpp;
+  int ncolumns;
+  int *attnums;
+  FmgrInfo *output_functions;
+  char **texts;  // per CSV column, the current row's text (or NULL)
+  size_t *lengths;
+  MemoryContext row_context;
+  int batch_size;
+};
+
+int IsUpdatable(Relation) { return 1 << CMD_INSERT; }
+
+void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
+  Relation rel = rinfo->ri_RelationDesc;
+  TupleDesc desc = RelationGetDescr(rel);
+  auto *state = static_cast<InsertState *>(palloc0(sizeof(InsertState)));
+  rinfo->ri_FdwState = state;
+  state->attnums = static_cast<int *>(palloc(sizeof(int) * (desc->natts + 1)));
+  state->ncolumns = CountColumns(desc, state->attnums);
+  state->output_functions = static_cast<FmgrInfo *>(palloc(sizeof(FmgrInfo) * (desc->natts + 1)));
+  state->texts = static_cast<char **>(palloc(sizeof(char *) * (desc->natts + 1)));
+  state->lengths = static_cast<size_t *>(palloc(sizeof(size_t) * (desc->natts + 1)));
+  for (int c = 0; c < state->ncolumns; c++) {
+    Oid output_function;
+    bool is_varlena;
+    getTypeOutputInfo(TupleDescAttr(desc, state->attnums[c])->atttypid, &output_function, &is_varlena);
+    fmgr_info(output_function, &state->output_functions[c]);
+  }
+  state->row_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw insert rows",
+                                             ALLOCSET_DEFAULT_SIZES);
+  Oid relid = RelationGetRelid(rel);
+  state->cpp.Attach(new InsertCpp(), CurrentMemoryContext);
+  std::string part_name;
+  if (!explain_only) {
+    Compression compression = Compression::kGzip;
+    pg::CallCpp([&] {
+      state->cpp.object->options = LoadTableOptions(relid);
+      compression = state->cpp.object->options.compression;
+    });
+    char *name = pstrdup(NewPartName(compression).c_str());
+    pg::CallCpp([&] {
+      InsertCpp *cpp = state->cpp.object;
+      CheckFilePermission(cpp->options, true);
+      cpp->store = OpenStore(cpp->options);
+      cpp->writer = std::make_unique<PartWriter>(cpp->store.get(), cpp->options.prefix + name,
+                                                 cpp->options.compression,
+                                                 cpp->options.compression_level);
+    });
+    state->batch_size = state->cpp.object->options.batch_size;
+  } else {
+    pg::CallCpp([&] { state->cpp.object->options = LoadTableOptions(relid); });
+  }
+}
+
+// Converts one row to text (PostgreSQL) then appends it (C++). The caller
+// has pinned the output settings.
+void AppendRow(InsertState *state, TupleTableSlot *slot) {
+  slot_getallattrs(slot);
+  for (int c = 0; c < state->ncolumns; c++) {
+    int a = state->attnums[c];
+    if (slot->tts_isnull[a]) {
+      state->texts[c] = nullptr;
+      continue;
+    }
+    state->texts[c] = OutputFunctionCall(&state->output_functions[c], slot->tts_values[a]);
+    state->lengths[c] = strlen(state->texts[c]);
+  }
+  pg::CallCpp([&] {
+    PartWriter *writer = state->cpp.object->writer.get();
+    CsvEncoder &csv = writer->csv();
+    bool single = state->ncolumns == 1;
+    for (int c = 0; c < state->ncolumns; c++)
+      csv.AppendField(state->texts[c], state->texts[c] ? state->lengths[c] : 0,
+                      state->texts[c] == nullptr, c == 0, single);
+    csv.EndRecord();
+    writer->CountRow();
+  });
+}
+
+void AppendRows(InsertState *state, TupleTableSlot **slots, int count) {
+  MemoryContext old_context = MemoryContextSwitchTo(state->row_context);
+  int nest_level = PinSettings();
+  for (int i = 0; i < count; i++) {
+    AppendRow(state, slots[i]);
+    if ((i & 255) == 255) MemoryContextReset(state->row_context);
+  }
+  UnpinSettings(nest_level);
+  MemoryContextSwitchTo(old_context);
+  MemoryContextReset(state->row_context);
+  CHECK_FOR_INTERRUPTS();
+}
+
+void FinishInsert(ResultRelInfo *rinfo) {
+  auto *state = static_cast<InsertState *>(rinfo->ri_FdwState);
+  if (!state || !state->cpp.object || !state->cpp.object->writer) return;
+  pg::CallCpp([&] {
+    InsertCpp *cpp = state->cpp.object;
+    PartStats stats = cpp->writer->FinishAndCommit();
+    cpp->writer.reset();
+    RegisterWrittenPart(cpp->store, stats, cpp->store->Url(stats.key));
+  });
+  state->cpp.Release();
+}
+
+void BeginModify(ModifyTableState *, ResultRelInfo *rinfo, List *, int, int eflags) {
+  BeginInsertCommon(rinfo, (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
+}
+
+TupleTableSlot *ExecInsert(EState *, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *) {
+  AppendRows(static_cast<InsertState *>(rinfo->ri_FdwState), &slot, 1);
+  return slot;
+}
+
+TupleTableSlot **ExecBatchInsert(EState *, ResultRelInfo *rinfo, TupleTableSlot **slots,
+                                 TupleTableSlot **, int *num_slots) {
+  AppendRows(static_cast<InsertState *>(rinfo->ri_FdwState), slots, *num_slots);
+  return slots;
+}
+
+int BatchSize(ResultRelInfo *rinfo) {
+  auto *state = static_cast<InsertState *>(rinfo->ri_FdwState);
+  // As postgres_fdw: no batching with RETURNING or row triggers.
+  if (rinfo->ri_projectReturning != nullptr ||
+      (rinfo->ri_TrigDesc && (rinfo->ri_TrigDesc->trig_insert_after_row ||
+                              rinfo->ri_TrigDesc->trig_insert_before_row)))
+    return 1;
+  return state && state->batch_size > 0 ? state->batch_size : 1000;
+}
+
+void EndModify(EState *, ResultRelInfo *rinfo) { FinishInsert(rinfo); }
+
+void BeginInsert(ModifyTableState *, ResultRelInfo *rinfo) { BeginInsertCommon(rinfo, false); }
+
+void EndInsert(EState *, ResultRelInfo *rinfo) { FinishInsert(rinfo); }
+
+// ---------------------------------------------------------------------------
+// EXPLAIN
+// ---------------------------------------------------------------------------
+
+void ExplainOptions(const TableOptions &options, ExplainState *es) {
+  ExplainPropertyText("Location", PrefixUrl(options).c_str(), es);
+  ExplainPropertyText("Compression", CompressionName(options.compression), es);
+}
+
+void ExplainScan(ForeignScanState *node, ExplainState *es) {
+  auto *state = static_cast<ScanState *>(node->fdw_state);
+  if (state && state->cpp.object) ExplainOptions(state->cpp.object->options, es);
+}
+
+void ExplainModify(ModifyTableState *, ResultRelInfo *rinfo, List *, int, ExplainState *es) {
+  auto *state = static_cast<InsertState *>(rinfo->ri_FdwState);
+  if (state && state->cpp.object) ExplainOptions(state->cpp.object->options, es);
+}
+
+}  // namespace
+}  // namespace cdw::fdw
+
+CDW_SQL_FUNCTION(cdw_backup_fdw_handler) {
+  (void)fcinfo;
+  using namespace cdw::fdw;
+  FdwRoutine *routine = makeNode(FdwRoutine);
+  // Planning and scanning.
+  routine->GetForeignRelSize = GetRelSize;
+  routine->GetForeignPaths = GetPaths;
+  routine->GetForeignPlan = GetPlan;
+  routine->BeginForeignScan = BeginScan;
+  routine->IterateForeignScan = IterateScan;
+  routine->ReScanForeignScan = RescanScan;
+  routine->EndForeignScan = EndScan;
+  // Modifying: INSERT only, one new part per statement.
+  routine->IsForeignRelUpdatable = IsUpdatable;
+  routine->BeginForeignModify = BeginModify;
+  routine->ExecForeignInsert = ExecInsert;
+  routine->ExecForeignBatchInsert = ExecBatchInsert;
+  routine->GetForeignModifyBatchSize = BatchSize;
+  routine->EndForeignModify = EndModify;
+  routine->BeginForeignInsert = BeginInsert;
+  routine->EndForeignInsert = EndInsert;
+  // EXPLAIN.
+  routine->ExplainForeignScan = ExplainScan;
+  routine->ExplainForeignModify = ExplainModify;
+  PG_RETURN_POINTER(routine);
+}

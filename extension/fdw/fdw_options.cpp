@@ -1,0 +1,290 @@
+// Option validation (the FDW validator) and resolution, after contrib
+// file_fdw / postgres_fdw: a table of {name, catalog}, unknown names rejected
+// with a "Perhaps you meant" hint, secrets accepted only on user mappings.
+extern "C" {
+#include "postgres.h"
+#include "access/reloptions.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+}
+
+#include <vector>
+
+#include "extension/fdw/fdw_options.h"
+#include "common/closest_match.h"
+#include "common/error.h"
+#include "extension/pg/cpp_boundary.h"
+#include "format/part_io.h"
+
+namespace cdw::fdw {
+
+namespace {
+
+struct OptionSpec {
+  const char *name;
+  Oid catalog;
+};
+
+constexpr OptionSpec kFixedOptions[] = {
+    {"location", ForeignServerRelationId},
+    {"path", ForeignTableRelationId},
+    {"format", ForeignTableRelationId},
+    {"compression", ForeignTableRelationId},
+    {"compression_level", ForeignTableRelationId},
+    {"header", ForeignTableRelationId},
+    {"batch_size", ForeignTableRelationId},
+    {"secret_id", UserMappingRelationId},
+    {"secret_key", UserMappingRelationId},
+    {"session_token", UserMappingRelationId},
+};
+
+bool IsSecretOption(const std::string &name) {
+  return name == "secret_id" || name == "secret_key" || name == "session_token";
+}
+
+const char *CatalogNoun(Oid catalog) {
+  switch (catalog) {
+    case ForeignServerRelationId:
+      return "server";
+    case ForeignTableRelationId:
+      return "foreign table";
+    case UserMappingRelationId:
+      return "user mapping";
+    default:
+      return "foreign-data wrapper";
+  }
+}
+
+// Options valid for `catalog`: the fixed ones plus object-storage settings
+// (endpoint, region, ...) on servers.
+std::vector<std::string> ValidNames(Oid catalog) {
+  std::vector<std::string> names;
+  for (const auto &spec : kFixedOptions)
+    if (spec.catalog == catalog) names.push_back(spec.name);
+  if (catalog == ForeignServerRelationId)
+    for (const auto &name : cdw::StoreOptionNames()) names.push_back(name);
+  return names;
+}
+
+int ParsePositiveInt(const std::string &name, const std::string &value, int low, int high) {
+  char *end = nullptr;
+  long parsed = strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || parsed < low || parsed > high)
+    throw Error(sqlstate::kFdwInvalidOptionValue,
+                "invalid value for option \"" + name + "\": \"" + value + "\"", {},
+                "Use an integer between " + std::to_string(low) + " and " + std::to_string(high) + ".");
+  return static_cast<int>(parsed);
+}
+
+bool ParseBool(const std::string &name, const std::string &value) {
+  bool result = false;
+  if (!parse_bool(value.c_str(), &result))
+    throw Error(sqlstate::kFdwInvalidOptionValue,
+                "invalid value for option \"" + name + "\": \"" + value + "\"", {},
+                "Use true or false.");
+  return result;
+}
+
+void ApplyTableOption(TableOptions *options, const std::string &name, const std::string &value) {
+  if (name == "path") {
+    options->prefix = NormalizeTablePrefix(value);
+  } else if (name == "format") {
+    if (value != "csv")
+      throw Error(sqlstate::kFdwInvalidOptionValue, "invalid value for option \"format\": \"" + value + "\"",
+                  {}, "The only supported format is csv.");
+  } else if (name == "compression") {
+    try {
+      options->compression = ParseCompression(value);
+    } catch (const Error &e) {
+      throw Error(sqlstate::kFdwInvalidOptionValue, e.what(), e.detail(), e.hint());
+    }
+  } else if (name == "compression_level") {
+    options->compression_level = ParsePositiveInt(name, value, 1, 22);
+  } else if (name == "header") {
+    options->header = ParseBool(name, value);
+  } else if (name == "batch_size") {
+    options->batch_size = ParsePositiveInt(name, value, 1, 100000);
+  }
+}
+
+struct DefElemView {
+  std::string name;
+  std::string value;
+};
+
+std::vector<DefElemView> ToViews(List *list) {
+  std::vector<DefElemView> views;
+  ListCell *cell;
+  foreach (cell, list) {
+    DefElem *def = static_cast<DefElem *>(lfirst(cell));
+    views.push_back({def->defname, defGetString(def)});
+  }
+  return views;
+}
+
+void ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
+  std::vector<std::string> valid = ValidNames(catalog);
+  TableOptions table;
+  StoreOptions store_options;
+  std::string location;
+  bool has_path = false;
+  for (const auto &option : options) {
+    bool known = false;
+    for (const auto &name : valid) known |= (name == option.name);
+    if (!known) {
+      if (IsSecretOption(option.name))
+        throw Error(sqlstate::kFdwInvalidOptionName,
+                    "option \"" + option.name + "\" is only allowed on a user mapping",
+                    "Secrets on a server or table would be readable by every role.",
+                    "Use CREATE USER MAPPING FOR ... SERVER ... OPTIONS (secret_id '...', secret_key "
+                    "'...').");
+      std::string closest = ClosestMatch(option.name, valid);
+      std::string hint = closest.empty()
+                             ? std::string("There are no valid options in this context.")
+                             : "Perhaps you meant the option \"" + closest + "\".";
+      if (valid.empty()) hint = "cdw_backup_fdw takes no options on the foreign-data wrapper itself.";
+      throw Error(sqlstate::kFdwInvalidOptionName,
+                  "invalid option \"" + option.name + "\" for a cdw_backup_fdw " + CatalogNoun(catalog),
+                  {}, hint);
+    }
+    if (catalog == ForeignTableRelationId) {
+      ApplyTableOption(&table, option.name, option.value);
+      has_path |= option.name == "path";
+    } else if (catalog == ForeignServerRelationId) {
+      if (option.name == "location")
+        location = option.value;
+      else
+        store_options[option.name] = option.value;
+    }
+  }
+  if (catalog == ForeignServerRelationId) {
+    if (location.empty())
+      throw Error(sqlstate::kFdwInvalidOptionValue, "a cdw_backup_fdw server needs a location", {},
+                  "Add OPTIONS (location 'file:///var/backups/pg') or an s3:// or cos:// location.");
+    ValidateLocation(location, store_options);
+    if (!LocationNeedsCredentials(location) && !superuser() &&
+        !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES) &&
+        !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+      throw Error(sqlstate::kInsufficientPrivilege,
+                  "permission denied to create a cdw_backup_fdw server on a file:// location",
+                  "Only superusers and members of pg_read_server_files or pg_write_server_files may "
+                  "access server files.",
+                  std::string("GRANT pg_write_server_files TO ") + GetUserNameFromId(GetUserId(), false) +
+                      ";");
+  }
+  if (catalog == ForeignTableRelationId && !has_path)
+    throw Error(sqlstate::kFdwInvalidOptionValue, "a cdw_backup_fdw foreign table needs a path", {},
+                "Add OPTIONS (path '20261124/sales/public.orders/').");
+  if (catalog == ForeignTableRelationId && table.compression_level != 0)
+    CheckCompressionLevel(table.compression, table.compression_level);
+}
+
+struct ProcessCredentials {
+  std::string location;
+  Credentials credentials;
+  bool set = false;
+};
+ProcessCredentials g_process_credentials;
+
+}  // namespace
+
+void SetProcessCredentials(const std::string &location, const Credentials &credentials) {
+  g_process_credentials = {location, credentials, true};
+}
+
+void ClearProcessCredentials() { g_process_credentials = {}; }
+
+TableOptions LoadTableOptions(Oid relid) {
+  ForeignTable *table = nullptr;
+  ForeignServer *server = nullptr;
+  UserMapping *mapping = nullptr;
+  char *relname = nullptr;
+  pg::PgCall([&] {
+    table = GetForeignTable(relid);
+    server = GetForeignServer(table->serverid);
+    relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+                                         get_rel_name(relid));
+    // A missing mapping is fine for file:// locations.
+    Oid user_mapping_oid = GetSysCacheOid2(USERMAPPINGUSERSERVER, Anum_pg_user_mapping_oid,
+                                           ObjectIdGetDatum(GetUserId()),
+                                           ObjectIdGetDatum(server->serverid));
+    Oid public_mapping_oid = GetSysCacheOid2(USERMAPPINGUSERSERVER, Anum_pg_user_mapping_oid,
+                                             ObjectIdGetDatum(InvalidOid),
+                                             ObjectIdGetDatum(server->serverid));
+    if (OidIsValid(user_mapping_oid) || OidIsValid(public_mapping_oid))
+      mapping = GetUserMapping(GetUserId(), server->serverid);
+  });
+  TableOptions options;
+  options.table_name = relname;
+  for (const auto &option : ToViews(server->options)) {
+    if (option.name == "location")
+      options.location = option.value;
+    else
+      options.store_options[option.name] = option.value;
+  }
+  for (const auto &option : ToViews(table->options)) ApplyTableOption(&options, option.name, option.value);
+  if (options.compression_level == 0)
+    options.compression_level = DefaultCompressionLevel(options.compression);
+  if (mapping) {
+    for (const auto &option : ToViews(mapping->options)) {
+      if (option.name == "secret_id") options.credentials.access_key_id = option.value;
+      if (option.name == "secret_key") options.credentials.secret_access_key = option.value;
+      if (option.name == "session_token") options.credentials.session_token = option.value;
+    }
+  }
+  if (options.credentials.empty() && g_process_credentials.set &&
+      g_process_credentials.location == options.location)
+    options.credentials = g_process_credentials.credentials;
+  if (LocationNeedsCredentials(options.location) && options.credentials.empty())
+    throw Error(sqlstate::kFdwInvalidOptionValue,
+                "no credentials for cdw_backup_fdw server \"" + std::string(server->servername) + "\"",
+                "Object storage locations need secret_id and secret_key, which are accepted only on "
+                "user mappings.",
+                "CREATE USER MAPPING FOR CURRENT_USER SERVER " +
+                    std::string(quote_identifier(server->servername)) +
+                    " OPTIONS (secret_id '...', secret_key '...');");
+  return options;
+}
+
+std::string PrefixUrl(const TableOptions &options) {
+  std::string location = options.location;
+  if (!location.empty() && location.back() != '/') location += '/';
+  return location + options.prefix;
+}
+
+void CheckFilePermission(const TableOptions &options, bool write) {
+  if (LocationNeedsCredentials(options.location)) return;
+  Oid role = write ? ROLE_PG_WRITE_SERVER_FILES : ROLE_PG_READ_SERVER_FILES;
+  bool allowed = false;
+  const char *user = nullptr;
+  pg::PgCall([&] {
+    allowed = has_privs_of_role(GetUserId(), role);
+    user = quote_identifier(GetUserNameFromId(GetUserId(), false));
+  });
+  if (allowed) return;
+  const char *role_name = write ? "pg_write_server_files" : "pg_read_server_files";
+  throw Error(sqlstate::kInsufficientPrivilege,
+              std::string("permission denied to ") + (write ? "write" : "read") +
+                  " cdw_backup external table " + options.table_name,
+              std::string("Only superusers and members of ") + role_name + " may " +
+                  (write ? "write" : "read") + " server files through a file:// location.",
+              std::string("GRANT ") + role_name + " TO " + user + ";");
+}
+
+}  // namespace cdw::fdw
+
+CDW_SQL_FUNCTION(cdw_backup_fdw_validator) {
+  List *options = untransformRelOptions(PG_GETARG_DATUM(0));
+  Oid catalog = PG_GETARG_OID(1);
+  cdw::pg::CallCpp([&] { cdw::fdw::ValidateOptions(cdw::fdw::ToViews(options), catalog); });
+  PG_RETURN_VOID();
+}

@@ -1,0 +1,42 @@
+// Options of cdw_backup_fdw servers, tables and user mappings.
+// Include after postgres.h.
+#pragma once
+
+#include <string>
+
+#include "compression/compression.h"
+#include "storage/store_factory.h"
+
+namespace cdw::fdw {
+
+// Everything needed to open a table's storage, resolved from the catalogs.
+struct TableOptions {
+  std::string table_name;  // qualified, for messages
+  std::string location;    // server option
+  StoreOptions store_options;
+  std::string prefix;      // table path, normalized to end in '/'
+  Compression compression = Compression::kGzip;
+  int compression_level = 0;
+  bool header = false;
+  int batch_size = 1000;
+  Credentials credentials;
+};
+
+// Reads the options of foreign table `relid` (and its server and the current
+// user's mapping). Throws PgError / cdw::Error.
+TableOptions LoadTableOptions(Oid relid);
+
+// The URL of the table's prefix, for messages and history.
+std::string PrefixUrl(const TableOptions &options);
+
+// Backup workers hand credentials to the FDW in process memory rather than
+// through a user mapping, so secrets never reach a catalog of the database
+// being backed up. Cleared by the worker when it is done.
+void SetProcessCredentials(const std::string &location, const Credentials &credentials);
+void ClearProcessCredentials();
+
+// Fails with 42501 and a GRANT hint unless the current user may read
+// (write=false) or write (write=true) server files, for file:// locations.
+void CheckFilePermission(const TableOptions &options, bool write);
+
+}  // namespace cdw::fdw

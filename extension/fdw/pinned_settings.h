@@ -1,0 +1,15 @@
+// Text output and input of values must not depend on the session: a backup
+// written with DateStyle 'SQL, DMY' must read back the same under 'ISO'.
+// While converting a batch of rows we pin every setting that changes the
+// text form of a built-in type, in a GUC nest level that is popped afterwards
+// (or by transaction abort), like postgres_fdw's set_transmission_modes().
+// Include after postgres.h.
+#pragma once
+
+namespace cdw::fdw {
+
+// Returns the nest level to pass to UnpinSettings. PostgreSQL code: may ERROR.
+int PinSettings();
+void UnpinSettings(int nest_level);
+
+}  // namespace cdw::fdw

@@ -1,0 +1,15 @@
+-- cdw_backup_fdw: the external table of cdw_backup.
+\echo Use "CREATE EXTENSION cdw_backup_fdw" to load this file. \quit
+
+CREATE FUNCTION cdw_backup_fdw_handler() RETURNS fdw_handler
+  AS 'MODULE_PATHNAME', 'cdw_backup_fdw_handler' LANGUAGE C STRICT;
+
+CREATE FUNCTION cdw_backup_fdw_validator(text[], oid) RETURNS void
+  AS 'MODULE_PATHNAME', 'cdw_backup_fdw_validator' LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER cdw_backup_fdw
+  HANDLER cdw_backup_fdw_handler
+  VALIDATOR cdw_backup_fdw_validator;
+
+COMMENT ON FOREIGN DATA WRAPPER cdw_backup_fdw IS
+  'cdw_backup external tables: CSV parts (gzip, zstd or none) on file://, s3:// and cos://';

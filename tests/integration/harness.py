@@ -1,0 +1,157 @@
+"""Test harness: throwaway PostgreSQL clusters run as an unprivileged user.
+
+PostgreSQL refuses to run as root, so when the tests run as root every server
+command goes through `runuser -u postgres`. Each cluster lives in its own
+temporary directory, listens on a free port and on a private Unix socket.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+PG_BINDIR = os.environ.get("PG_BINDIR") or subprocess.check_output(
+    ["pg_config", "--bindir"], text=True).strip()
+SOURCE_DIR = os.environ.get("CDW_SOURCE_DIR") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUN_AS = "postgres" if os.geteuid() == 0 else None
+
+
+def as_server_user(cmd):
+    return ["runuser", "-u", RUN_AS, "--"] + cmd if RUN_AS else cmd
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=60, interval=0.05, what="condition"):
+    """Polls `predicate` until it returns a true value; no fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def make_shared_dir(prefix):
+    """A temp directory the server user can write to (for file:// targets)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(path, 0o777)
+    if RUN_AS:
+        shutil.chown(path, RUN_AS)
+    return path
+
+
+class PsqlError(Exception):
+    def __init__(self, stderr):
+        super().__init__(stderr)
+        self.stderr = stderr
+
+
+class Cluster:
+    def __init__(self, preload=True, settings=None):
+        self.dir = make_shared_dir("cdw_cluster_")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.log = os.path.join(self.dir, "server.log")
+        subprocess.run(as_server_user([f"{PG_BINDIR}/initdb", "-D", self.data, "-U", "postgres",
+                                       "--auth=trust", "--no-sync", "-E", "UTF8",
+                                       "--locale=C.UTF-8"]),
+                       check=True, stdout=subprocess.DEVNULL)
+        conf = {
+            "port": self.port,
+            "listen_addresses": "''",
+            "unix_socket_directories": f"'{self.dir}'",
+            "fsync": "off",
+            "max_worker_processes": 16,
+            "log_min_messages": "log",
+            "log_line_prefix": "'%m [%p] %b '",
+        }
+        if preload:
+            conf["shared_preload_libraries"] = "'cdw_backup'"
+        conf.update(settings or {})
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            for key, value in conf.items():
+                f.write(f"{key} = {value}\n")
+        self.start()
+
+    def pg_ctl(self, *args, check=True):
+        return subprocess.run(as_server_user([f"{PG_BINDIR}/pg_ctl", "-D", self.data, "-l", self.log,
+                                              "-w", "-t", "120"] + list(args)),
+                              check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self):
+        self.pg_ctl("start")
+
+    def stop(self, mode="fast"):
+        self.pg_ctl("stop", "-m", mode, check=False)
+
+    def restart(self, mode="fast"):
+        self.pg_ctl("restart", "-m", mode)
+
+    def destroy(self):
+        self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def psql_args(self, db, user):
+        return [f"{PG_BINDIR}/psql", "-h", self.dir, "-p", str(self.port), "-U", user, "-d", db,
+                "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-A", "-t"]
+
+    def sql(self, sql, db="postgres", user="postgres", check=True, verbose=False):
+        """Runs SQL; returns stdout rows (unaligned, '|' separated). Raises PsqlError."""
+        args = self.psql_args(db, user)
+        if verbose:
+            args += ["-v", "VERBOSITY=verbose"]
+        proc = subprocess.run(args, input=sql, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise PsqlError(proc.stderr)
+        return proc.stdout.strip()
+
+    def sql_error(self, sql, db="postgres", user="postgres"):
+        """Runs SQL that must fail; returns the verbose error text."""
+        args = self.psql_args(db, user) + ["-v", "VERBOSITY=verbose"]
+        proc = subprocess.run(args, input=sql, capture_output=True, text=True)
+        if proc.returncode == 0:
+            raise AssertionError(f"expected an error from: {sql}\nstdout: {proc.stdout}")
+        return proc.stderr
+
+    def rows(self, sql, db="postgres", user="postgres"):
+        out = self.sql(sql, db, user)
+        return [line.split("|") for line in out.splitlines()] if out else []
+
+    def value(self, sql, db="postgres", user="postgres"):
+        return self.sql(sql, db, user)
+
+    def server_log(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+
+class ClusterTestCase(unittest.TestCase):
+    """One cluster per test class."""
+    preload = True
+    settings = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(preload=cls.preload, settings=cls.settings)
+
+    @classmethod
+    def tearDownClass(cls):
+        if os.environ.get("CDW_KEEP_CLUSTER"):
+            print(f"keeping cluster in {cls.cluster.dir}")
+            cls.cluster.stop()
+        else:
+            cls.cluster.destroy()
+
+
+def run_as_server_user(cmd, **kwargs):
+    return subprocess.run(as_server_user(cmd), **kwargs)
