@@ -10,9 +10,13 @@ Sha256::Sha256() : context_(EVP_MD_CTX_new()) {
   if (!context_ || EVP_DigestInit_ex(context_, EVP_sha256(), nullptr) != 1) throw std::bad_alloc();
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(context_); }
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(context_);
+}
 
-void Sha256::Update(const void *data, size_t len) { EVP_DigestUpdate(context_, data, len); }
+void Sha256::Update(const void *data, size_t len) {
+  EVP_DigestUpdate(context_, data, len);
+}
 
 std::string Sha256::HexDigest() {
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -124,7 +124,8 @@ class GzipDecompressor : public ByteSource {
       if (stream_.avail_in == 0) {
         size_t n = upstream_->Read(input_.data(), input_.size());
         if (n == 0) {
-          if (in_member_) ThrowCorrupt(object_name_, "The gzip stream ends in the middle of a member.");
+          if (in_member_)
+            ThrowCorrupt(object_name_, "The gzip stream ends in the middle of a member.");
           return 0;
         }
         stream_.next_in = reinterpret_cast<Bytef *>(input_.data());
@@ -137,7 +138,8 @@ class GzipDecompressor : public ByteSource {
         in_member_ = false;
         inflateReset(&stream_);
       } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        ThrowCorrupt(object_name_, std::string("gzip: ") + (stream_.msg ? stream_.msg : "invalid data"));
+        ThrowCorrupt(object_name_,
+                     std::string("gzip: ") + (stream_.msg ? stream_.msg : "invalid data"));
       }
     }
     return capacity - stream_.avail_out;
@@ -175,7 +177,8 @@ class ZstdDecompressor : public ByteSource {
         in_ = ZSTD_inBuffer{input_.data(), n, 0};
       }
       size_t rc = ZSTD_decompressStream(context_, &out, &in_);
-      if (ZSTD_isError(rc)) ThrowCorrupt(object_name_, std::string("zstd: ") + ZSTD_getErrorName(rc));
+      if (ZSTD_isError(rc))
+        ThrowCorrupt(object_name_, std::string("zstd: ") + ZSTD_getErrorName(rc));
       frame_remaining_ = rc;
     }
     return out.pos;
@@ -196,8 +199,8 @@ Compression ParseCompression(const std::string &name) {
   if (name == "gzip") return Compression::kGzip;
   if (name == "zstd") return Compression::kZstd;
   if (name == "none") return Compression::kNone;
-  throw Error(sqlstate::kInvalidParameterValue, "invalid compression \"" + name + "\"",
-              {}, "Valid values are gzip, zstd and none.");
+  throw Error(sqlstate::kInvalidParameterValue, "invalid compression \"" + name + "\"", {},
+              "Valid values are gzip, zstd and none.");
 }
 
 const char *CompressionName(Compression compression) {
@@ -238,11 +241,11 @@ void CheckCompressionLevel(Compression compression, int level) {
     high = ZSTD_maxCLevel();
   }
   if (level < low || level > high)
-    throw Error(sqlstate::kInvalidParameterValue,
-                "invalid compression level " + std::to_string(level) + " for " +
-                    CompressionName(compression),
-                {},
-                "Use a level between " + std::to_string(low) + " and " + std::to_string(high) + ".");
+    throw Error(
+        sqlstate::kInvalidParameterValue,
+        "invalid compression level " + std::to_string(level) + " for " +
+            CompressionName(compression),
+        {}, "Use a level between " + std::to_string(low) + " and " + std::to_string(high) + ".");
 }
 
 std::unique_ptr<ByteSink> MakeCompressor(Compression compression, int level, ByteSink *downstream) {

@@ -114,7 +114,8 @@ bool CsvDecoder::NextRecord(std::vector<CsvField> *fields) {
           begin_field();
           state = State::kFieldStart;
         } else if (c == '\n' || c == '\r') {
-          if (c == '\r' && (read_pos_ < read_end_ || FillBuffer()) && read_buffer_[read_pos_] == '\n')
+          if (c == '\r' && (read_pos_ < read_end_ || FillBuffer()) &&
+              read_buffer_[read_pos_] == '\n')
             read_pos_++;
           line_++;
           end_field();

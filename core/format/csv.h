@@ -68,8 +68,8 @@ class CsvDecoder {
   size_t read_pos_ = 0;
   size_t read_end_ = 0;
   bool eof_ = false;
-  std::string record_;                   // field bytes, each followed by '\0'
-  std::vector<size_t> field_offsets_;    // start of each field in record_
+  std::string record_;                 // field bytes, each followed by '\0'
+  std::vector<size_t> field_offsets_;  // start of each field in record_
   std::vector<bool> field_nulls_;
   uint64_t line_ = 1;
   uint64_t record_line_ = 0;

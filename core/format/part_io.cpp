@@ -41,7 +41,8 @@ PartStats PartWriter::FinishAndCommit() {
 
 namespace {
 bool EndsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 }  // namespace
 
@@ -86,7 +87,8 @@ bool PartReader::NextRecord(std::vector<CsvField> *fields) {
 
 std::string PartReader::Position() const {
   if (!decoder_ || next_part_ == 0) return {};
-  return store_->Url(parts_[next_part_ - 1].key) + ", line " + std::to_string(decoder_->record_line());
+  return store_->Url(parts_[next_part_ - 1].key) + ", line " +
+         std::to_string(decoder_->record_line());
 }
 
 }  // namespace cdw

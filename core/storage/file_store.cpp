@@ -17,7 +17,7 @@ namespace cdw {
 namespace {
 
 [[noreturn]] void ThrowIo(const std::string &action, const std::string &path, int err) {
-  const char *state = (err == ENOENT) ? sqlstate::kUndefinedFile
+  const char *state = (err == ENOENT)                   ? sqlstate::kUndefinedFile
                       : (err == EACCES || err == EPERM) ? sqlstate::kInsufficientPrivilege
                                                         : sqlstate::kIoError;
   std::string hint;
@@ -94,7 +94,8 @@ class FileWriter : public ObjectWriter {
     fd_ = -1;
     // link() instead of rename(): it fails rather than replacing an object
     // that appeared under the final name since we checked.
-    if (::link(temp_path_.c_str(), final_path_.c_str()) != 0) ThrowIo("rename file", temp_path_, errno);
+    if (::link(temp_path_.c_str(), final_path_.c_str()) != 0)
+      ThrowIo("rename file", temp_path_, errno);
     ::unlink(temp_path_.c_str());
     committed_ = true;
     FsyncPath(ParentOf(final_path_), true);
@@ -141,8 +142,9 @@ class FileReader : public ByteSource {
 
 void CheckRelativeKey(const std::string &key, const char *what) {
   auto reject = [&](const std::string &why) {
-    throw Error(sqlstate::kFdwInvalidOptionValue, std::string("invalid ") + what + " \"" + key + "\"",
-                why, "Use a relative path such as '20261124/sales/public.orders/' without \".\" or \"..\".");
+    throw Error(
+        sqlstate::kFdwInvalidOptionValue, std::string("invalid ") + what + " \"" + key + "\"", why,
+        "Use a relative path such as '20261124/sales/public.orders/' without \".\" or \"..\".");
   };
   if (key.empty()) reject("The path is empty.");
   if (key[0] == '/') reject("The path must be relative to the location.");
@@ -154,7 +156,8 @@ void CheckRelativeKey(const std::string &key, const char *what) {
     std::string component = key.substr(start, end - start);
     if (component == "..") reject("The path must not contain \"..\" components.");
     if (component == ".") reject("The path must not contain \".\" components.");
-    if (component.empty() && end != key.size()) reject("The path must not contain empty components.");
+    if (component.empty() && end != key.size())
+      reject("The path must not contain empty components.");
     if (component.rfind(FileStore::kTemporaryPrefix, 0) == 0)
       reject("Path components starting with \".tmp-\" are reserved for files being written.");
     start = end + 1;
@@ -211,7 +214,8 @@ std::vector<ObjectInfo> FileStore::List(const std::string &prefix) {
   std::vector<ObjectInfo> result;
   // Start at the deepest directory named by the prefix, then filter by the
   // full prefix string (S3 semantics: "a/b" matches "a/bc/d").
-  std::string dir_part = prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/'));
+  std::string dir_part =
+      prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/'));
   std::string start = dir_part.empty() ? root_ : PathOf(dir_part);
   std::function<void(const std::string &, const std::string &)> walk =
       [&](const std::string &path, const std::string &key_prefix) {

@@ -16,7 +16,8 @@ bool StartsWith(const std::string &s, const char *prefix) {
 }  // namespace
 
 const std::vector<std::string> &StoreOptionNames() {
-  static const std::vector<std::string> kNames = {"endpoint", "region", "path_style", "https", "connect_to"};
+  static const std::vector<std::string> kNames = {"endpoint", "region", "path_style", "https",
+                                                  "connect_to"};
   return kNames;
 }
 

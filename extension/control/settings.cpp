@@ -19,7 +19,8 @@ void DefineSettings() {
       "The launcher connects to it; CREATE EXTENSION cdw_backup there.", &g_home_database,
       "postgres",
       // PGC_POSTMASTER variables can only be created while preloading.
-      process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+      process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP, 0, nullptr,
+      nullptr, nullptr);
   DefineCustomIntVariable("cdw_backup.max_workers",
                           "Maximum number of tables a backup run exports at the same time.",
                           "Each runs in its own background worker; max_worker_processes must leave "

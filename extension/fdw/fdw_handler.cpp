@@ -181,7 +181,8 @@ void BeginScan(ForeignScanState *node, int eflags) {
   }
   state->batch_values =
       static_cast<Datum *>(palloc(sizeof(Datum) * kScanBatchRows * (desc->natts + 1)));
-  state->batch_nulls = static_cast<bool *>(palloc(sizeof(bool) * kScanBatchRows * (desc->natts + 1)));
+  state->batch_nulls =
+      static_cast<bool *>(palloc(sizeof(bool) * kScanBatchRows * (desc->natts + 1)));
   state->batch_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw scan batch",
                                                ALLOCSET_DEFAULT_SIZES);
   Oid relid = RelationGetRelid(rel);
@@ -240,13 +241,14 @@ void FillBatch(ScanState *state) {
     // COPY writes an empty line for a row of a table without columns.
     if (state->ncolumns == 0 && nfields == 1 && cpp->fields[0].is_null) nfields = 0;
     if (nfields != state->ncolumns)
-      ereport(ERROR, (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-                      errmsg("%s data for cdw_backup external table %s",
-                             nfields > state->ncolumns ? "extra" : "missing",
-                             cpp->options.table_name.c_str()),
-                      errdetail("The record has %d fields; the table has %d columns.", nfields,
-                                state->ncolumns),
-                      errhint("The columns of the external table must match the backed-up table.")));
+      ereport(
+          ERROR,
+          (errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+           errmsg("%s data for cdw_backup external table %s",
+                  nfields > state->ncolumns ? "extra" : "missing", cpp->options.table_name.c_str()),
+           errdetail("The record has %d fields; the table has %d columns.", nfields,
+                     state->ncolumns),
+           errhint("The columns of the external table must match the backed-up table.")));
     Datum *values = state->batch_values + static_cast<size_t>(rows) * state->natts;
     bool *nulls = state->batch_nulls + static_cast<size_t>(rows) * state->natts;
     for (int a = 0; a < state->natts; a++) nulls[a] = true, values[a] = (Datum)0;
@@ -314,7 +316,9 @@ struct InsertState {
   int batch_size;
 };
 
-int IsUpdatable(Relation) { return 1 << CMD_INSERT; }
+int IsUpdatable(Relation) {
+  return 1 << CMD_INSERT;
+}
 
 void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
   Relation rel = rinfo->ri_RelationDesc;
@@ -329,7 +333,8 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
   for (int c = 0; c < state->ncolumns; c++) {
     Oid output_function;
     bool is_varlena;
-    getTypeOutputInfo(TupleDescAttr(desc, state->attnums[c])->atttypid, &output_function, &is_varlena);
+    getTypeOutputInfo(TupleDescAttr(desc, state->attnums[c])->atttypid, &output_function,
+                      &is_varlena);
     fmgr_info(output_function, &state->output_functions[c]);
   }
   state->row_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw insert rows",
@@ -348,11 +353,23 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
       InsertCpp *cpp = state->cpp.object;
       CheckFilePermission(cpp->options, true);
       cpp->store = OpenStore(cpp->options);
-      cpp->writer = std::make_unique<PartWriter>(cpp->store.get(), cpp->options.prefix + name,
-                                                 cpp->options.compression,
-                                                 cpp->options.compression_level);
+      cpp->writer =
+          std::make_unique<PartWriter>(cpp->store.get(), cpp->options.prefix + name,
+                                       cpp->options.compression, cpp->options.compression_level);
     });
     state->batch_size = state->cpp.object->options.batch_size;
+    if (state->cpp.object->options.header) {
+      // Like COPY ... (HEADER): the column names as the first record.
+      for (int c = 0; c < state->ncolumns; c++)
+        state->texts[c] = NameStr(TupleDescAttr(desc, state->attnums[c])->attname);
+      pg::CallCpp([&] {
+        CsvEncoder &csv = state->cpp.object->writer->csv();
+        for (int c = 0; c < state->ncolumns; c++)
+          csv.AppendField(state->texts[c], strlen(state->texts[c]), false, c == 0,
+                          state->ncolumns == 1);
+        csv.EndRecord();
+      });
+    }
   } else {
     pg::CallCpp([&] { state->cpp.object->options = LoadTableOptions(relid); });
   }
@@ -427,17 +444,23 @@ int BatchSize(ResultRelInfo *rinfo) {
   auto *state = static_cast<InsertState *>(rinfo->ri_FdwState);
   // As postgres_fdw: no batching with RETURNING or row triggers.
   if (rinfo->ri_projectReturning != nullptr ||
-      (rinfo->ri_TrigDesc && (rinfo->ri_TrigDesc->trig_insert_after_row ||
-                              rinfo->ri_TrigDesc->trig_insert_before_row)))
+      (rinfo->ri_TrigDesc &&
+       (rinfo->ri_TrigDesc->trig_insert_after_row || rinfo->ri_TrigDesc->trig_insert_before_row)))
     return 1;
   return state && state->batch_size > 0 ? state->batch_size : 1000;
 }
 
-void EndModify(EState *, ResultRelInfo *rinfo) { FinishInsert(rinfo); }
+void EndModify(EState *, ResultRelInfo *rinfo) {
+  FinishInsert(rinfo);
+}
 
-void BeginInsert(ModifyTableState *, ResultRelInfo *rinfo) { BeginInsertCommon(rinfo, false); }
+void BeginInsert(ModifyTableState *, ResultRelInfo *rinfo) {
+  BeginInsertCommon(rinfo, false);
+}
 
-void EndInsert(EState *, ResultRelInfo *rinfo) { FinishInsert(rinfo); }
+void EndInsert(EState *, ResultRelInfo *rinfo) {
+  FinishInsert(rinfo);
+}
 
 // ---------------------------------------------------------------------------
 // EXPLAIN

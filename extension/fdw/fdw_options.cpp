@@ -79,9 +79,10 @@ int ParsePositiveInt(const std::string &name, const std::string &value, int low,
   char *end = nullptr;
   long parsed = strtol(value.c_str(), &end, 10);
   if (value.empty() || *end != '\0' || parsed < low || parsed > high)
-    throw Error(sqlstate::kFdwInvalidOptionValue,
-                "invalid value for option \"" + name + "\": \"" + value + "\"", {},
-                "Use an integer between " + std::to_string(low) + " and " + std::to_string(high) + ".");
+    throw Error(
+        sqlstate::kFdwInvalidOptionValue,
+        "invalid value for option \"" + name + "\": \"" + value + "\"", {},
+        "Use an integer between " + std::to_string(low) + " and " + std::to_string(high) + ".");
   return static_cast<int>(parsed);
 }
 
@@ -99,8 +100,9 @@ void ApplyTableOption(TableOptions *options, const std::string &name, const std:
     options->prefix = NormalizeTablePrefix(value);
   } else if (name == "format") {
     if (value != "csv")
-      throw Error(sqlstate::kFdwInvalidOptionValue, "invalid value for option \"format\": \"" + value + "\"",
-                  {}, "The only supported format is csv.");
+      throw Error(sqlstate::kFdwInvalidOptionValue,
+                  "invalid value for option \"format\": \"" + value + "\"", {},
+                  "The only supported format is csv.");
   } else if (name == "compression") {
     try {
       options->compression = ParseCompression(value);
@@ -142,19 +144,27 @@ void ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
     for (const auto &name : valid) known |= (name == option.name);
     if (!known) {
       if (IsSecretOption(option.name))
-        throw Error(sqlstate::kFdwInvalidOptionName,
-                    "option \"" + option.name + "\" is only allowed on a user mapping",
-                    "Secrets on a server or table would be readable by every role.",
-                    "Use CREATE USER MAPPING FOR ... SERVER ... OPTIONS (secret_id '...', secret_key "
-                    "'...').");
+        throw Error(
+            sqlstate::kFdwInvalidOptionName,
+            "option \"" + option.name + "\" is only allowed on a user mapping",
+            "Secrets on a server or table would be readable by every role.",
+            "Use CREATE USER MAPPING FOR ... SERVER ... OPTIONS (secret_id '...', secret_key "
+            "'...').");
       std::string closest = ClosestMatch(option.name, valid);
-      std::string hint = closest.empty()
-                             ? std::string("There are no valid options in this context.")
-                             : "Perhaps you meant the option \"" + closest + "\".";
-      if (valid.empty()) hint = "cdw_backup_fdw takes no options on the foreign-data wrapper itself.";
-      throw Error(sqlstate::kFdwInvalidOptionName,
-                  "invalid option \"" + option.name + "\" for a cdw_backup_fdw " + CatalogNoun(catalog),
-                  {}, hint);
+      std::string hint;
+      if (!closest.empty()) {
+        hint = "Perhaps you meant the option \"" + closest + "\".";
+      } else {
+        hint = "Valid options here are:";
+        for (size_t i = 0; i < valid.size(); i++) hint += (i ? ", " : " ") + valid[i];
+        hint += ".";
+      }
+      if (valid.empty())
+        hint = "cdw_backup_fdw takes no options on the foreign-data wrapper itself.";
+      throw Error(
+          sqlstate::kFdwInvalidOptionName,
+          "invalid option \"" + option.name + "\" for a cdw_backup_fdw " + CatalogNoun(catalog), {},
+          hint);
     }
     if (catalog == ForeignTableRelationId) {
       ApplyTableOption(&table, option.name, option.value);
@@ -168,24 +178,31 @@ void ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
   }
   if (catalog == ForeignServerRelationId) {
     if (location.empty())
-      throw Error(sqlstate::kFdwInvalidOptionValue, "a cdw_backup_fdw server needs a location", {},
-                  "Add OPTIONS (location 'file:///var/backups/pg') or an s3:// or cos:// location.");
+      throw Error(
+          sqlstate::kFdwInvalidOptionValue, "a cdw_backup_fdw server needs a location", {},
+          "Add OPTIONS (location 'file:///var/backups/pg') or an s3:// or cos:// location.");
     ValidateLocation(location, store_options);
     if (!LocationNeedsCredentials(location) && !superuser() &&
         !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES) &&
         !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-      throw Error(sqlstate::kInsufficientPrivilege,
-                  "permission denied to create a cdw_backup_fdw server on a file:// location",
-                  "Only superusers and members of pg_read_server_files or pg_write_server_files may "
-                  "access server files.",
-                  std::string("GRANT pg_write_server_files TO ") + GetUserNameFromId(GetUserId(), false) +
-                      ";");
+      throw Error(
+          sqlstate::kInsufficientPrivilege,
+          "permission denied to create a cdw_backup_fdw server on a file:// location",
+          "Only superusers and members of pg_read_server_files or pg_write_server_files may "
+          "access server files.",
+          std::string("GRANT pg_write_server_files TO ") + GetUserNameFromId(GetUserId(), false) +
+              ";");
   }
   if (catalog == ForeignTableRelationId && !has_path)
     throw Error(sqlstate::kFdwInvalidOptionValue, "a cdw_backup_fdw foreign table needs a path", {},
                 "Add OPTIONS (path '20261124/sales/public.orders/').");
-  if (catalog == ForeignTableRelationId && table.compression_level != 0)
+  if (catalog == ForeignTableRelationId && table.compression_level != 0) {
+    if (table.compression == Compression::kNone)
+      throw Error(sqlstate::kFdwInvalidOptionValue,
+                  "option \"compression_level\" applies only to gzip and zstd", {},
+                  "Remove compression_level or choose compression 'gzip' or 'zstd'.");
     CheckCompressionLevel(table.compression, table.compression_level);
+  }
 }
 
 struct ProcessCredentials {
@@ -201,7 +218,9 @@ void SetProcessCredentials(const std::string &location, const Credentials &crede
   g_process_credentials = {location, credentials, true};
 }
 
-void ClearProcessCredentials() { g_process_credentials = {}; }
+void ClearProcessCredentials() {
+  g_process_credentials = {};
+}
 
 TableOptions LoadTableOptions(Oid relid) {
   ForeignTable *table = nullptr;
@@ -214,12 +233,12 @@ TableOptions LoadTableOptions(Oid relid) {
     relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
                                          get_rel_name(relid));
     // A missing mapping is fine for file:// locations.
-    Oid user_mapping_oid = GetSysCacheOid2(USERMAPPINGUSERSERVER, Anum_pg_user_mapping_oid,
-                                           ObjectIdGetDatum(GetUserId()),
-                                           ObjectIdGetDatum(server->serverid));
-    Oid public_mapping_oid = GetSysCacheOid2(USERMAPPINGUSERSERVER, Anum_pg_user_mapping_oid,
-                                             ObjectIdGetDatum(InvalidOid),
-                                             ObjectIdGetDatum(server->serverid));
+    Oid user_mapping_oid =
+        GetSysCacheOid2(USERMAPPINGUSERSERVER, Anum_pg_user_mapping_oid,
+                        ObjectIdGetDatum(GetUserId()), ObjectIdGetDatum(server->serverid));
+    Oid public_mapping_oid =
+        GetSysCacheOid2(USERMAPPINGUSERSERVER, Anum_pg_user_mapping_oid,
+                        ObjectIdGetDatum(InvalidOid), ObjectIdGetDatum(server->serverid));
     if (OidIsValid(user_mapping_oid) || OidIsValid(public_mapping_oid))
       mapping = GetUserMapping(GetUserId(), server->serverid);
   });
@@ -231,7 +250,8 @@ TableOptions LoadTableOptions(Oid relid) {
     else
       options.store_options[option.name] = option.value;
   }
-  for (const auto &option : ToViews(table->options)) ApplyTableOption(&options, option.name, option.value);
+  for (const auto &option : ToViews(table->options))
+    ApplyTableOption(&options, option.name, option.value);
   if (options.compression_level == 0)
     options.compression_level = DefaultCompressionLevel(options.compression);
   if (mapping) {
@@ -245,13 +265,14 @@ TableOptions LoadTableOptions(Oid relid) {
       g_process_credentials.location == options.location)
     options.credentials = g_process_credentials.credentials;
   if (LocationNeedsCredentials(options.location) && options.credentials.empty())
-    throw Error(sqlstate::kFdwInvalidOptionValue,
-                "no credentials for cdw_backup_fdw server \"" + std::string(server->servername) + "\"",
-                "Object storage locations need secret_id and secret_key, which are accepted only on "
-                "user mappings.",
-                "CREATE USER MAPPING FOR CURRENT_USER SERVER " +
-                    std::string(quote_identifier(server->servername)) +
-                    " OPTIONS (secret_id '...', secret_key '...');");
+    throw Error(
+        sqlstate::kFdwInvalidOptionValue,
+        "no credentials for cdw_backup_fdw server \"" + std::string(server->servername) + "\"",
+        "Object storage locations need secret_id and secret_key, which are accepted only on "
+        "user mappings.",
+        "CREATE USER MAPPING FOR CURRENT_USER SERVER " +
+            std::string(quote_identifier(server->servername)) +
+            " OPTIONS (secret_id '...', secret_key '...');");
   return options;
 }
 

@@ -14,7 +14,7 @@ struct TableOptions {
   std::string table_name;  // qualified, for messages
   std::string location;    // server option
   StoreOptions store_options;
-  std::string prefix;      // table path, normalized to end in '/'
+  std::string prefix;  // table path, normalized to end in '/'
   Compression compression = Compression::kGzip;
   int compression_level = 0;
   bool header = false;

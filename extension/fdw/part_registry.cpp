@@ -15,7 +15,8 @@ std::vector<WrittenPart> g_transaction_parts;
 // Every part written since ClearRecentParts(), for the backup worker.
 std::vector<WrittenPart> g_recent_parts;
 
-void RemoveParts(std::vector<WrittenPart> *parts, bool (*matches)(const WrittenPart &, int), int arg) {
+void RemoveParts(std::vector<WrittenPart> *parts, bool (*matches)(const WrittenPart &, int),
+                 int arg) {
   std::vector<WrittenPart> kept;
   for (auto &part : *parts) {
     if (!matches(part, arg)) {
@@ -26,9 +27,10 @@ void RemoveParts(std::vector<WrittenPart> *parts, bool (*matches)(const WrittenP
       part.store->Remove(part.stats.key);
     } catch (const std::exception &e) {
       // We are inside abort processing: report, never throw.
-      ereport(WARNING, (errmsg("could not remove part \"%s\" of an aborted transaction: %s",
-                               part.url.c_str(), e.what()),
-                        errhint("Remove the object by hand; it holds rows that were rolled back.")));
+      ereport(WARNING,
+              (errmsg("could not remove part \"%s\" of an aborted transaction: %s",
+                      part.url.c_str(), e.what()),
+               errhint("Remove the object by hand; it holds rows that were rolled back.")));
     }
   }
   parts->swap(kept);
@@ -47,9 +49,10 @@ void OnTransactionEvent(XactEvent event, void *) {
   switch (event) {
     case XACT_EVENT_PRE_PREPARE:
       if (!g_transaction_parts.empty())
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("cannot PREPARE a transaction that wrote to a cdw_backup external table"),
-                        errhint("Commit the transaction directly.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                 errmsg("cannot PREPARE a transaction that wrote to a cdw_backup external table"),
+                 errhint("Commit the transaction directly.")));
       break;
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT:
@@ -59,7 +62,8 @@ void OnTransactionEvent(XactEvent event, void *) {
       break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT:
-      RemoveParts(&g_transaction_parts, [](const WrittenPart &, int) { return true; }, 0);
+      RemoveParts(
+          &g_transaction_parts, [](const WrittenPart &, int) { return true; }, 0);
       ForgetRecent(TopSubTransactionId);
       break;
     default:
@@ -67,12 +71,13 @@ void OnTransactionEvent(XactEvent event, void *) {
   }
 }
 
-void OnSubtransactionEvent(SubXactEvent event, SubTransactionId my_subid, SubTransactionId parent_subid,
-                           void *) {
+void OnSubtransactionEvent(SubXactEvent event, SubTransactionId my_subid,
+                           SubTransactionId parent_subid, void *) {
   if (event == SUBXACT_EVENT_ABORT_SUB) {
-    RemoveParts(&g_transaction_parts,
-                [](const WrittenPart &part, int subid) { return part.subtransaction_id >= subid; },
-                static_cast<int>(my_subid));
+    RemoveParts(
+        &g_transaction_parts,
+        [](const WrittenPart &part, int subid) { return part.subtransaction_id >= subid; },
+        static_cast<int>(my_subid));
     ForgetRecent(static_cast<int>(my_subid));
   } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
     for (auto &part : g_transaction_parts)
@@ -87,15 +92,20 @@ void RegisterTransactionCallbacks() {
   RegisterSubXactCallback(OnSubtransactionEvent, nullptr);
 }
 
-void RegisterWrittenPart(std::shared_ptr<ObjectStore> store, const PartStats &stats, std::string url) {
+void RegisterWrittenPart(std::shared_ptr<ObjectStore> store, const PartStats &stats,
+                         std::string url) {
   WrittenPart part{std::move(store), stats, std::move(url),
                    static_cast<int>(GetCurrentSubTransactionId())};
   g_recent_parts.push_back(part);
   g_transaction_parts.push_back(std::move(part));
 }
 
-const std::vector<WrittenPart> &RecentParts() { return g_recent_parts; }
+const std::vector<WrittenPart> &RecentParts() {
+  return g_recent_parts;
+}
 
-void ClearRecentParts() { g_recent_parts.clear(); }
+void ClearRecentParts() {
+  g_recent_parts.clear();
+}
 
 }  // namespace cdw::fdw

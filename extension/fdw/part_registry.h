@@ -23,7 +23,8 @@ struct WrittenPart {
   int subtransaction_id;  // SubTransactionId that committed it
 };
 
-void RegisterWrittenPart(std::shared_ptr<ObjectStore> store, const PartStats &stats, std::string url);
+void RegisterWrittenPart(std::shared_ptr<ObjectStore> store, const PartStats &stats,
+                         std::string url);
 
 // Parts written since the last call to ClearRecentParts(), in this backend.
 const std::vector<WrittenPart> &RecentParts();

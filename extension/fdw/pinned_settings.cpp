@@ -16,19 +16,21 @@ struct PinnedSetting {
 // What changes the text form of built-in types. lc_monetary matters for the
 // money type; extra_float_digits makes floats exact.
 constexpr PinnedSetting kPinned[] = {
-    {"datestyle", "ISO, YMD"},      {"intervalstyle", "postgres"}, {"timezone", "UTC"},
-    {"extra_float_digits", "3"},    {"bytea_output", "hex"},       {"lc_monetary", "C"},
+    {"datestyle", "ISO, YMD"},   {"intervalstyle", "postgres"}, {"timezone", "UTC"},
+    {"extra_float_digits", "3"}, {"bytea_output", "hex"},       {"lc_monetary", "C"},
 };
 }  // namespace
 
 int PinSettings() {
   int nest_level = NewGUCNestLevel();
   for (const auto &setting : kPinned)
-    (void)set_config_option(setting.name, setting.value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                            true, 0, false);
+    (void)set_config_option(setting.name, setting.value, PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
   return nest_level;
 }
 
-void UnpinSettings(int nest_level) { AtEOXact_GUC(true, nest_level); }
+void UnpinSettings(int nest_level) {
+  AtEOXact_GUC(true, nest_level);
+}
 
 }  // namespace cdw::fdw

@@ -7,7 +7,9 @@
 namespace cdw::pg {
 
 namespace {
-char *CopyOrNull(const std::string &s) { return s.empty() ? nullptr : pstrdup(s.c_str()); }
+char *CopyOrNull(const std::string &s) {
+  return s.empty() ? nullptr : pstrdup(s.c_str());
+}
 
 int SqlstateFromString(const std::string &code) {
   if (code.size() != 5) return ERRCODE_INTERNAL_ERROR;
@@ -45,7 +47,8 @@ void RaisePendingError(const PendingError *pending) {
   if (pending->interrupted) {
     CHECK_FOR_INTERRUPTS();
     // The flag was cleared meanwhile (e.g. by another check); report a cancel.
-    ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("canceling statement due to user request")));
+    ereport(ERROR,
+            (errcode(ERRCODE_QUERY_CANCELED), errmsg("canceling statement due to user request")));
   }
   if (pending->sqlstate == ERRCODE_OUT_OF_MEMORY)
     ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));

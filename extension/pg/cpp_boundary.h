@@ -83,9 +83,7 @@ void PgCall(Fn &&fn) {
   MemoryContext context = CurrentMemoryContext;
   ErrorData *volatile error = nullptr;
   PG_TRY();
-  {
-    fn();
-  }
+  { fn(); }
   PG_CATCH();
   {
     MemoryContextSwitchTo(context);
@@ -104,9 +102,9 @@ bool InterruptsPending();
 
 // Declares the V1 info record for an SQL-callable function; the definition
 // that follows must be `extern "C" PGDLLEXPORT Datum name(PG_FUNCTION_ARGS)`.
-#define CDW_SQL_FUNCTION(name)                       \
-  extern "C" {                                       \
-  PGDLLEXPORT Datum name(PG_FUNCTION_ARGS);          \
-  PG_FUNCTION_INFO_V1(name);                         \
-  }                                                  \
+#define CDW_SQL_FUNCTION(name)              \
+  extern "C" {                              \
+  PGDLLEXPORT Datum name(PG_FUNCTION_ARGS); \
+  PG_FUNCTION_INFO_V1(name);                \
+  }                                         \
   extern "C" Datum name(PG_FUNCTION_ARGS)

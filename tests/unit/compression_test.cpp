@@ -56,7 +56,8 @@ std::string SampleCsv(size_t bytes) {
   std::mt19937 rng(42);
   std::string s;
   while (s.size() < bytes)
-    s += std::to_string(rng()) + ",2026-11-24 03:00:00+00,\"text " + std::to_string(rng() % 1000) + "\"\n";
+    s += std::to_string(rng()) + ",2026-11-24 03:00:00+00,\"text " + std::to_string(rng() % 1000) +
+         "\"\n";
   return s;
 }
 
@@ -94,14 +95,16 @@ TEST_P(CompressionRoundTrip, CorruptionIsDetected) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllAlgorithms, CompressionRoundTrip,
-                         ::testing::Values(Compression::kGzip, Compression::kZstd, Compression::kNone),
+                         ::testing::Values(Compression::kGzip, Compression::kZstd,
+                                           Compression::kNone),
                          [](const auto &info) { return std::string(CompressionName(info.param)); });
 
 TEST(CompressionTest, GzipOfLargeInputIsSeveralMembers) {
   std::string compressed = Compress(Compression::kGzip, SampleCsv(3 << 20));
   // Each member starts with the gzip magic 1f 8b 08.
   size_t members = 0;
-  for (size_t pos = 0; (pos = compressed.find("\x1f\x8b\x08", pos)) != std::string::npos; pos++) members++;
+  for (size_t pos = 0; (pos = compressed.find("\x1f\x8b\x08", pos)) != std::string::npos; pos++)
+    members++;
   EXPECT_GE(members, 3u);
 }
 

@@ -117,7 +117,9 @@ TEST(CsvDecoderTest, RejectsUnterminatedQuote) {
   EXPECT_THROW(Decode("a,\"unterminated\n", 4), std::exception);
 }
 
-TEST(CsvDecoderTest, EmptyInputHasNoRecords) { EXPECT_TRUE(Decode("", 4).empty()); }
+TEST(CsvDecoderTest, EmptyInputHasNoRecords) {
+  EXPECT_TRUE(Decode("", 4).empty());
+}
 
 }  // namespace
 }  // namespace cdw
