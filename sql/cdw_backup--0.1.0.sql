@@ -1,5 +1,141 @@
--- cdw_backup: the control plane (runs, history, targets, schedules).
+-- cdw_backup: the control plane (targets, runs, history).
+-- Functions live in the extension's schema (public by default) so that
+-- SELECT cdw_backup_run() works with the default search_path; tables and
+-- views live in schema cdw_backup.
 \echo Use "CREATE EXTENSION cdw_backup" to load this file. \quit
+
+CREATE SCHEMA cdw_backup;
+GRANT USAGE ON SCHEMA cdw_backup TO PUBLIC;
+
+-- Who may start runs: superusers and members of this role.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdw_backup_operator') THEN
+    CREATE ROLE cdw_backup_operator NOLOGIN;
+  END IF;
+END $$;
+
+-- Targets. Secrets sit in a table no ordinary role can read; the view shows
+-- each role its own targets, without secrets.
+CREATE TABLE cdw_backup.target_store (
+  name text PRIMARY KEY CHECK (name <> ''),
+  location text NOT NULL,
+  options jsonb NOT NULL DEFAULT '{}',
+  owner name NOT NULL DEFAULT session_user,
+  secret_id text,
+  secret_key text,
+  session_token text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON cdw_backup.target_store FROM PUBLIC;
+
+CREATE VIEW cdw_backup.targets AS
+  SELECT name, location, options, owner, secret_id IS NOT NULL AS has_credentials, created_at
+    FROM cdw_backup.target_store
+   WHERE owner = session_user
+      OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
+GRANT SELECT ON cdw_backup.targets TO PUBLIC;
+
+-- History: one row per run, one per database of a run, one per table.
+CREATE TABLE cdw_backup.runs (
+  run_id bigint PRIMARY KEY,
+  schedule_name text,
+  target text NOT NULL,
+  role_name name NOT NULL,
+  status text NOT NULL CHECK (status IN ('running', 'succeeded', 'partial', 'failed', 'cancelled',
+                                         'interrupted', 'skipped', 'missed', 'expired')),
+  started_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz,
+  databases text[],
+  compression text NOT NULL,
+  tables_total integer NOT NULL DEFAULT 0,
+  tables_succeeded integer NOT NULL DEFAULT 0,
+  tables_failed integer NOT NULL DEFAULT 0,
+  rows bigint NOT NULL DEFAULT 0,
+  bytes_raw bigint NOT NULL DEFAULT 0,
+  bytes_stored bigint NOT NULL DEFAULT 0,
+  location text,
+  error text,
+  hint text
+);
+CREATE SEQUENCE cdw_backup.runs_run_id_seq OWNED BY cdw_backup.runs.run_id;
+
+CREATE TABLE cdw_backup.run_databases (
+  run_id bigint NOT NULL REFERENCES cdw_backup.runs ON DELETE CASCADE,
+  database name NOT NULL,
+  status text NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'partial', 'failed', 'cancelled')),
+  tables_total integer NOT NULL DEFAULT 0,
+  location text,
+  manifest text,
+  started_at timestamptz,
+  finished_at timestamptz,
+  sqlstate text,
+  error text,
+  hint text,
+  PRIMARY KEY (run_id, database)
+);
+
+CREATE TABLE cdw_backup.run_tables (
+  run_id bigint NOT NULL REFERENCES cdw_backup.runs ON DELETE CASCADE,
+  database name NOT NULL,
+  schema_name name NOT NULL,
+  table_name name NOT NULL,
+  status text NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
+  rows bigint,
+  bytes_raw bigint,
+  bytes_stored bigint,
+  location text,
+  started_at timestamptz,
+  finished_at timestamptz,
+  sqlstate text,
+  error text,
+  hint text,
+  PRIMARY KEY (run_id, database, schema_name, table_name)
+);
+
+-- Operators read history; non-superusers see only their own runs.
+GRANT SELECT ON cdw_backup.runs, cdw_backup.run_databases, cdw_backup.run_tables TO cdw_backup_operator;
+ALTER TABLE cdw_backup.runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdw_backup.run_databases ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdw_backup.run_tables ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_runs ON cdw_backup.runs FOR SELECT USING (role_name = current_user);
+CREATE POLICY own_runs ON cdw_backup.run_databases FOR SELECT
+  USING (EXISTS (SELECT FROM cdw_backup.runs r WHERE r.run_id = run_databases.run_id));
+CREATE POLICY own_runs ON cdw_backup.run_tables FOR SELECT
+  USING (EXISTS (SELECT FROM cdw_backup.runs r WHERE r.run_id = run_tables.run_id));
 
 CREATE FUNCTION cdw_backup_version() RETURNS text
   AS 'MODULE_PATHNAME', 'cdw_backup_version' LANGUAGE C STRICT IMMUTABLE;
+
+-- Checks a location and its options without touching storage.
+CREATE FUNCTION cdw_backup_check_location(location text, options jsonb DEFAULT '{}')
+  RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_check_location' LANGUAGE C STRICT;
+
+CREATE FUNCTION cdw_backup_add_target(name text, location text, secret_id text DEFAULT NULL,
+                                      secret_key text DEFAULT NULL, options jsonb DEFAULT '{}')
+  RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_add_target' LANGUAGE C;
+
+CREATE FUNCTION cdw_backup_drop_target(name text)
+  RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_drop_target' LANGUAGE C STRICT;
+
+CREATE FUNCTION cdw_backup_run(target text DEFAULT 'default', databases text[] DEFAULT NULL,
+                               exclude_databases text[] DEFAULT NULL, compression text DEFAULT 'gzip',
+                               wait boolean DEFAULT false)
+  RETURNS bigint AS 'MODULE_PATHNAME', 'cdw_backup_run' LANGUAGE C;
+
+CREATE FUNCTION cdw_backup_wait(run_id bigint, timeout interval DEFAULT NULL)
+  RETURNS text AS 'MODULE_PATHNAME', 'cdw_backup_wait' LANGUAGE C;
+
+CREATE FUNCTION cdw_backup_cancel(run_id bigint)
+  RETURNS boolean AS 'MODULE_PATHNAME', 'cdw_backup_cancel' LANGUAGE C STRICT;
+
+CREATE FUNCTION cdw_backup_progress(OUT run_id bigint, OUT pid integer, OUT database name,
+                                    OUT schema_name name, OUT table_name name, OUT rows bigint,
+                                    OUT bytes_raw bigint, OUT started_at timestamptz)
+  RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_progress' LANGUAGE C STRICT;
+
+CREATE VIEW cdw_backup.progress AS SELECT * FROM cdw_backup_progress();
+
+-- The functions check their caller themselves (superuser or a member of
+-- cdw_backup_operator) so that a refusal comes with a hint naming the GRANT.
+GRANT SELECT ON cdw_backup.progress TO cdw_backup_operator;

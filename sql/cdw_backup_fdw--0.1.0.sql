@@ -13,3 +13,12 @@ CREATE FOREIGN DATA WRAPPER cdw_backup_fdw
 
 COMMENT ON FOREIGN DATA WRAPPER cdw_backup_fdw IS
   'cdw_backup external tables: CSV parts (gzip, zstd or none) on file://, s3:// and cos://';
+
+-- Backup operators (a role of the cdw_backup extension) may create the
+-- servers and temporary external tables a backup run uses.
+DO $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdw_backup_operator') THEN
+    GRANT USAGE ON FOREIGN DATA WRAPPER cdw_backup_fdw TO cdw_backup_operator;
+  END IF;
+END $$;

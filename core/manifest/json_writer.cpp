@@ -60,6 +60,13 @@ JsonWriter &JsonWriter::Null() {
   return *this;
 }
 
+JsonWriter &JsonWriter::Raw(const std::string &json) {
+  Separator();
+  out_ += json;
+  need_comma_ = true;
+  return *this;
+}
+
 std::string JsonWriter::Escape(const std::string &value) {
   std::string out = "\"";
   for (unsigned char c : value) {

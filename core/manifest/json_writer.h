@@ -19,6 +19,8 @@ class JsonWriter {
   JsonWriter &Int(int64_t value);
   JsonWriter &Bool(bool value);
   JsonWriter &Null();
+  // Inserts already-serialized JSON (e.g. produced by PostgreSQL's json_agg).
+  JsonWriter &Raw(const std::string &json);
 
   const std::string &str() const { return out_; }
   static std::string Escape(const std::string &value);

@@ -410,6 +410,8 @@ void AppendRows(InsertState *state, TupleTableSlot **slots, int count) {
   UnpinSettings(nest_level);
   MemoryContextSwitchTo(old_context);
   MemoryContextReset(state->row_context);
+  PartWriter *writer = state->cpp.object->writer.get();
+  ReportWriterProgress(writer->rows(), writer->csv().bytes_encoded());
   CHECK_FOR_INTERRUPTS();
 }
 

@@ -108,4 +108,16 @@ void ClearRecentParts() {
   g_recent_parts.clear();
 }
 
+namespace {
+ProgressCallback g_progress_callback = nullptr;
+}
+
+void SetProgressCallback(ProgressCallback callback) {
+  g_progress_callback = callback;
+}
+
+void ReportWriterProgress(uint64_t rows, uint64_t bytes_raw) {
+  if (g_progress_callback) g_progress_callback(rows, bytes_raw);
+}
+
 }  // namespace cdw::fdw

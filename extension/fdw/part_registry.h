@@ -30,4 +30,10 @@ void RegisterWrittenPart(std::shared_ptr<ObjectStore> store, const PartStats &st
 const std::vector<WrittenPart> &RecentParts();
 void ClearRecentParts();
 
+// Backup workers publish rows/bytes of the part being written to
+// cdw_backup.progress; the writer calls this after each batch.
+using ProgressCallback = void (*)(uint64_t rows, uint64_t bytes_raw);
+void SetProgressCallback(ProgressCallback callback);
+void ReportWriterProgress(uint64_t rows, uint64_t bytes_raw);
+
 }  // namespace cdw::fdw

@@ -17,8 +17,9 @@ TEST(LayoutTest, EncodesEveryUnsafeByteAndRoundTrips) {
   EXPECT_EQ(EncodePathComponent("100%"), "100%25");
   EXPECT_EQ(EncodePathComponent(".."), "%2E%2E");
   EXPECT_EQ(EncodePathComponent("漢字"), "漢字");
-  for (const std::string &name : std::vector<std::string>{"x", "Mixed Case", "a.b", "sl/ash", "quo\"te", "new\nline", "..", "%41",
-                           "ünï cödé", std::string("nul\x01", 4)}) {
+  for (const std::string &name :
+       std::vector<std::string>{"x", "Mixed Case", "a.b", "sl/ash", "quo\"te", "new\nline", "..",
+                                "%41", "ünï cödé", std::string("nul\x01", 4)}) {
     std::string encoded = EncodePathComponent(name);
     EXPECT_EQ(encoded.find('/'), std::string::npos) << name;
     EXPECT_EQ(encoded.find('.'), std::string::npos) << name;
@@ -39,7 +40,13 @@ TEST(LayoutTest, RunPrefixSeparatesRunsOfOneDay) {
 
 TEST(JsonWriterTest, EscapesStrings) {
   JsonWriter w;
-  w.BeginObject().Key("k\"").String("line\nbreak \\ \x01 漢").Key("n").Int(-5).Key("a").BeginArray();
+  w.BeginObject()
+      .Key("k\"")
+      .String("line\nbreak \\ \x01 漢")
+      .Key("n")
+      .Int(-5)
+      .Key("a")
+      .BeginArray();
   w.Bool(true).Null().EndArray().EndObject();
   EXPECT_EQ(w.str(), "{\"k\\\"\":\"line\\nbreak \\\\ \\u0001 漢\",\"n\":-5,\"a\":[true,null]}");
 }

@@ -1,0 +1,101 @@
+// The shared-memory contract between a run's coordinator (in the home
+// database) and the workers that export one database.
+//
+// The coordinator creates a DatabaseJob in a DSM segment and starts the
+// leader worker, which connects to the database, opens a REPEATABLE READ
+// transaction, exports its snapshot, locks and lists the tables and puts
+// them into a second DSM segment (TableEntry array). The coordinator then
+// starts helpers that import the snapshot; every worker takes tables from
+// the shared counter. The coordinator turns finished entries into history
+// rows; the leader writes the database manifest once every worker is done.
+// Include after postgres.h.
+#pragma once
+
+extern "C" {
+#include "port/atomics.h"
+#include "storage/dsm.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+}
+
+namespace cdw::bgworker {
+
+enum class JobPhase : int { kStarting = 0, kListed = 1, kFailed = 2, kDone = 3 };
+enum class TableStatus : int {
+  kPending = 0,
+  kRunning = 1,
+  kSucceeded = 2,
+  kFailed = 3,
+  kCancelled = 4
+};
+
+const char *TableStatusName(TableStatus status);
+
+constexpr int kMaxPartsPerTable = 4;
+constexpr int kTextBytes = 1024;
+constexpr int kSmallTextBytes = 512;
+
+struct PartRecord {
+  char name[128];
+  uint64 rows;
+  uint64 size;
+  char sha256[65];
+};
+
+struct TableEntry {
+  Oid relid;
+  char schema_name[NAMEDATALEN];
+  char table_name[NAMEDATALEN];
+  volatile int status;  // TableStatus; written last, after a write barrier
+  int64 rows;
+  int64 bytes_raw;
+  int64 bytes_stored;
+  TimestampTz started_at;
+  TimestampTz finished_at;
+  char sqlstate[6];
+  char error[kTextBytes];
+  char hint[kSmallTextBytes];
+  int part_count;
+  PartRecord parts[kMaxPartsPerTable];
+};
+
+struct TableList {
+  int count;
+  TableEntry entries[FLEXIBLE_ARRAY_MEMBER];
+};
+
+struct DatabaseJob {
+  int64 run_id;
+  Oid database_id;
+  Oid role_id;
+  char database[NAMEDATALEN];
+  char compression[16];
+  char location[kTextBytes];
+  char store_options[2048];  // "key\tvalue\n" lines
+  char secret_id[256];
+  char secret_key[256];
+  char session_token[2048];
+  char database_prefix[2048];  // key of the database on the target, ends in '/'
+  Latch *coordinator_latch;
+
+  slock_t mutex;
+  volatile int phase;  // JobPhase
+  volatile bool cancel;
+  char snapshot[64];
+  dsm_handle tables_handle;
+  pg_atomic_uint32 next_table;
+  pg_atomic_uint32 helpers_active;
+  volatile bool manifest_written;
+  char sqlstate[6];
+  char error[kTextBytes];
+  char hint[kSmallTextBytes];
+};
+
+}  // namespace cdw::bgworker
+
+// Worker entry points (bgw_function_name values).
+extern "C" {
+PGDLLEXPORT void cdw_backup_database_worker(Datum job_handle);
+PGDLLEXPORT void cdw_backup_run_coordinator(Datum slot_index);
+}

@@ -1,0 +1,634 @@
+// The worker that exports tables of one database (see database_job.h).
+//
+// It runs as the role that started the run, connected to the database, with
+// no loopback connection. Each table is exported exactly as the original
+// shell script did, through SQL: CREATE FOREIGN TABLE ... SERVER (a
+// cdw_backup_fdw server), INSERT INTO it SELECT * FROM ONLY the table, DROP.
+// Each table runs in its own subtransaction of one REPEATABLE READ
+// transaction whose snapshot all workers of the database share: a failed
+// table is rolled back (its parts removed) and the next one goes on. The
+// foreign table lives in pg_temp and is never committed, so no external
+// table can survive an error, a cancel or a crash.
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+#include "mb/pg_wchar.h"
+}
+
+#include "bgworker/database_job.h"
+#include "bgworker/shared_state.h"
+#include "extension/control/spi_util.h"
+#include "extension/fdw/fdw_options.h"
+#include "extension/fdw/part_registry.h"
+#include "extension/pg/cpp_boundary.h"
+#include "format/layout.h"
+#include "manifest/json_writer.h"
+#include "storage/store_factory.h"
+
+namespace cdw::bgworker {
+
+const char *TableStatusName(TableStatus status) {
+  switch (status) {
+    case TableStatus::kPending:
+      return "pending";
+    case TableStatus::kRunning:
+      return "running";
+    case TableStatus::kSucceeded:
+      return "succeeded";
+    case TableStatus::kFailed:
+      return "failed";
+    case TableStatus::kCancelled:
+      return "cancelled";
+  }
+  return "failed";
+}
+
+namespace {
+
+DatabaseJob *g_job = nullptr;
+TableList *g_tables = nullptr;
+bool g_is_leader = false;
+int g_progress_slot = -1;
+const char *g_server_name = nullptr;
+
+void CopyText(char *dest, size_t size, const char *src) {
+  strlcpy(dest, src ? src : "", size);
+}
+
+void ReleaseProgressSlot() {
+  SharedState *shared = Shared();
+  if (!shared || g_progress_slot < 0) return;
+  shared->progress[g_progress_slot].in_use = false;
+}
+
+void AcquireProgressSlot(const TableEntry *entry) {
+  SharedState *shared = Shared();
+  if (!shared) return;
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  if (g_progress_slot < 0) {
+    for (int i = 0; i < kMaxProgressSlots; i++) {
+      if (!shared->progress[i].in_use) {
+        g_progress_slot = i;
+        break;
+      }
+    }
+  }
+  if (g_progress_slot >= 0) {
+    ProgressSlot *slot = &shared->progress[g_progress_slot];
+    slot->in_use = true;
+    slot->run_id = g_job->run_id;
+    slot->pid = MyProcPid;
+    CopyText(slot->database, NAMEDATALEN, g_job->database);
+    CopyText(slot->schema_name, NAMEDATALEN, entry->schema_name);
+    CopyText(slot->table_name, NAMEDATALEN, entry->table_name);
+    pg_atomic_write_u64(&slot->rows, 0);
+    pg_atomic_write_u64(&slot->bytes_raw, 0);
+    slot->started_at = GetCurrentTimestamp();
+  }
+  LWLockRelease(shared->lock);
+}
+
+void ReportProgress(uint64 rows, uint64 bytes_raw) {
+  SharedState *shared = Shared();
+  if (!shared || g_progress_slot < 0) return;
+  pg_atomic_write_u64(&shared->progress[g_progress_slot].rows, rows);
+  pg_atomic_write_u64(&shared->progress[g_progress_slot].bytes_raw, bytes_raw);
+}
+
+void OnWorkerExit(int, Datum) {
+  ReleaseProgressSlot();
+  fdw::SetProgressCallback(nullptr);
+  if (g_job && !g_is_leader) pg_atomic_fetch_sub_u32(&g_job->helpers_active, 1);
+  if (g_job && g_job->coordinator_latch) SetLatch(g_job->coordinator_latch);
+}
+
+void WakeCoordinator() {
+  if (g_job->coordinator_latch) SetLatch(g_job->coordinator_latch);
+}
+
+void FailDatabase(ErrorData *error, const char *hint) {
+  SpinLockAcquire(&g_job->mutex);
+  CopyText(g_job->sqlstate, sizeof g_job->sqlstate, unpack_sql_state(error->sqlerrcode));
+  CopyText(g_job->error, sizeof g_job->error, error->message);
+  CopyText(g_job->hint, sizeof g_job->hint, hint ? hint : error->hint);
+  g_job->phase = static_cast<int>(JobPhase::kFailed);
+  SpinLockRelease(&g_job->mutex);
+  WakeCoordinator();
+}
+
+const char *RoleName() {
+  return quote_identifier(GetUserNameFromId(g_job->role_id, false));
+}
+
+// The hint the original document's table would give for a privilege error.
+const char *HintFor(ErrorData *error, const TableEntry *entry) {
+  if (error->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE) {
+    if (error->message && strstr(error->message, "permission denied for schema"))
+      return psprintf("GRANT USAGE ON SCHEMA %s TO %s;", quote_identifier(entry->schema_name),
+                      RoleName());
+    if (error->message && strstr(error->message, "row-level security"))
+      return psprintf(
+          "Run the backup as the table owner or a role with BYPASSRLS: ALTER ROLE %s "
+          "BYPASSRLS;",
+          RoleName());
+    if (error->message && strstr(error->message, "foreign-data wrapper"))
+      return psprintf("GRANT USAGE ON FOREIGN DATA WRAPPER cdw_backup_fdw TO %s;", RoleName());
+    if (error->message && strstr(error->message, "permission denied for"))
+      return psprintf("GRANT SELECT ON %s TO %s;",
+                      quote_qualified_identifier(entry->schema_name, entry->table_name),
+                      RoleName());
+  }
+  return error->hint;
+}
+
+// Refuses tables the role cannot read completely, before touching them, so
+// the error names the missing privilege (the original document's table).
+// pg_dump's rule applies: rows hidden by row-level security are an error,
+// never a silently smaller backup.
+void CheckTableAccess(const TableEntry *entry) {
+  Oid namespace_id = get_rel_namespace(entry->relid);
+  if (pg_namespace_aclcheck(namespace_id, g_job->role_id, ACL_USAGE) != ACLCHECK_OK)
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied for schema %s", entry->schema_name),
+                    errhint("GRANT USAGE ON SCHEMA %s TO %s;", quote_identifier(entry->schema_name),
+                            RoleName())));
+  if (pg_class_aclcheck(entry->relid, g_job->role_id, ACL_SELECT) != ACLCHECK_OK)
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied for table %s", entry->table_name),
+                    errhint("GRANT SELECT ON %s TO %s;",
+                            quote_qualified_identifier(entry->schema_name, entry->table_name),
+                            RoleName())));
+  if (check_enable_rls(entry->relid, InvalidOid, true) == RLS_ENABLED)
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("row-level security would hide rows of table %s from role %s",
+                    quote_qualified_identifier(entry->schema_name, entry->table_name), RoleName()),
+             errdetail("A backup must hold every row; like pg_dump, cdw_backup refuses "
+                       "rather than copy a filtered table."),
+             errhint("Run the backup as the table owner or a role with BYPASSRLS: ALTER ROLE "
+                     "%s BYPASSRLS;",
+                     RoleName())));
+}
+
+// The external table's column list: every live column, as the source has it.
+char *ColumnDefinitions(Oid relid) {
+  Oid types[1] = {OIDOID};
+  Datum values[1] = {ObjectIdGetDatum(relid)};
+  control::SpiRun(
+      "SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', ' "
+      "ORDER BY attnum) FROM pg_catalog.pg_attribute "
+      "WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
+      1, types, values, nullptr, true);
+  char *defs = control::SpiText(0, 1);
+  return defs ? defs : pstrdup("");
+}
+
+void RecordParts(TableEntry *entry) {
+  const auto &parts = fdw::RecentParts();
+  entry->part_count = 0;
+  entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
+  for (const auto &part : parts) {
+    if (entry->part_count == kMaxPartsPerTable)
+      ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                      errmsg("table %s produced more than %d parts", entry->table_name,
+                             kMaxPartsPerTable)));
+    PartRecord *record = &entry->parts[entry->part_count++];
+    const std::string &key = part.stats.key;
+    CopyText(record->name, sizeof record->name, key.c_str() + key.rfind('/') + 1);
+    record->rows = part.stats.rows;
+    record->size = part.stats.bytes_stored;
+    CopyText(record->sha256, sizeof record->sha256, part.stats.sha256.c_str());
+    entry->bytes_raw += part.stats.bytes_raw;
+    entry->bytes_stored += part.stats.bytes_stored;
+  }
+}
+
+void FinishEntry(TableEntry *entry, TableStatus status) {
+  entry->finished_at = GetCurrentTimestamp();
+  pg_write_barrier();
+  entry->status = static_cast<int>(status);
+  ReleaseProgressSlot();
+  WakeCoordinator();
+}
+
+// One table, in its own subtransaction (the pattern of a PL/pgSQL exception
+// block): on error everything it did is rolled back, including its parts.
+void ExportTable(TableEntry *entry, const char *table_prefix) {
+  MemoryContext old_context = CurrentMemoryContext;
+  ResourceOwner old_owner = CurrentResourceOwner;
+  entry->started_at = GetCurrentTimestamp();
+  entry->status = static_cast<int>(TableStatus::kRunning);
+  AcquireProgressSlot(entry);
+  pgstat_report_activity(
+      STATE_RUNNING, psprintf("cdw_backup run %lld: %s.%s", static_cast<long long>(g_job->run_id),
+                              entry->schema_name, entry->table_name));
+  BeginInternalSubTransaction(nullptr);
+  MemoryContextSwitchTo(old_context);
+  PG_TRY();
+  {
+    CheckTableAccess(entry);
+    fdw::ClearRecentParts();
+    SPI_connect();
+    char *external = psprintf(
+        "pg_temp.%s", quote_identifier(psprintf("%.40s_cdw_backup_cos", entry->table_name)));
+    char *source = quote_qualified_identifier(entry->schema_name, entry->table_name);
+    char *path = psprintf("%s%s", g_job->database_prefix, table_prefix);
+    control::SpiRun(
+        psprintf("CREATE FOREIGN TABLE %s (%s) SERVER %s OPTIONS (path %s, compression %s)",
+                 external, ColumnDefinitions(entry->relid), g_server_name, quote_literal_cstr(path),
+                 quote_literal_cstr(g_job->compression)),
+        0, nullptr, nullptr, nullptr);
+    control::SpiRun(psprintf("INSERT INTO %s SELECT * FROM ONLY %s", external, source), 0, nullptr,
+                    nullptr, nullptr);
+    uint64 rows = SPI_processed;
+    control::SpiRun(psprintf("DROP FOREIGN TABLE %s", external), 0, nullptr, nullptr, nullptr);
+    SPI_finish();
+    RecordParts(entry);
+    entry->rows = static_cast<int64>(rows);
+    ReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(old_context);
+    CurrentResourceOwner = old_owner;
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(old_context);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(old_context);
+    CurrentResourceOwner = old_owner;
+    CopyText(entry->sqlstate, sizeof entry->sqlstate, unpack_sql_state(error->sqlerrcode));
+    CopyText(entry->error, sizeof entry->error, error->message);
+    CopyText(entry->hint, sizeof entry->hint, HintFor(error, entry));
+    entry->part_count = 0;
+    entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
+    bool cancelled = error->sqlerrcode == ERRCODE_QUERY_CANCELED && g_job->cancel;
+    FreeErrorData(error);
+    FinishEntry(entry, cancelled ? TableStatus::kCancelled : TableStatus::kFailed);
+    return;
+  }
+  PG_END_TRY();
+  FinishEntry(entry, TableStatus::kSucceeded);
+}
+
+void ExportLoop() {
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (g_job->cancel) break;
+    uint32 index = pg_atomic_fetch_add_u32(&g_job->next_table, 1);
+    if (static_cast<int>(index) >= g_tables->count) break;
+    TableEntry *entry = &g_tables->entries[index];
+    char *table_prefix = pg::CallCpp(
+        [&] { return pstrdup(TablePrefix(entry->schema_name, entry->table_name).c_str()); });
+    ExportTable(entry, table_prefix);
+  }
+}
+
+StoreOptions ParseStoreOptions(const char *serialized) {
+  StoreOptions options;
+  std::string text = serialized;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    size_t tab = line.find('\t');
+    if (tab != std::string::npos) options[line.substr(0, tab)] = line.substr(tab + 1);
+    start = end + 1;
+  }
+  return options;
+}
+
+// A server of our own per worker, created inside the uncommitted
+// transaction and dropped before commit: nothing persists in the database.
+void CreateServer() {
+  g_server_name = quote_identifier(
+      psprintf("cdw_backup_run%lld_%d", static_cast<long long>(g_job->run_id), MyProcPid));
+  StringInfoData sql;
+  initStringInfo(&sql);
+  appendStringInfo(&sql,
+                   "CREATE SERVER %s FOREIGN DATA WRAPPER cdw_backup_fdw OPTIONS (location %s",
+                   g_server_name, quote_literal_cstr(g_job->location));
+  char *lines = pstrdup(g_job->store_options);
+  for (char *line = strtok(lines, "\n"); line; line = strtok(nullptr, "\n")) {
+    char *tab = strchr(line, '\t');
+    if (!tab) continue;
+    *tab = '\0';
+    appendStringInfo(&sql, ", %s %s", quote_identifier(line), quote_literal_cstr(tab + 1));
+  }
+  appendStringInfoChar(&sql, ')');
+  control::SpiRun(sql.data, 0, nullptr, nullptr, nullptr);
+  pg::CallCpp([&] {
+    Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
+    fdw::SetProcessCredentials(g_job->location, credentials);
+  });
+}
+
+void DropServer() {
+  control::SpiRun(psprintf("DROP SERVER %s", g_server_name), 0, nullptr, nullptr, nullptr);
+  fdw::ClearProcessCredentials();
+}
+
+void StartSnapshotTransaction(bool import) {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  XactIsoLevel = XACT_REPEATABLE_READ;
+  if (import) ImportSnapshot(g_job->snapshot);
+  // Like pg_dump: rows hidden by row-level security are an error, not a gap.
+  (void)set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
+                          0, false);
+  (void)set_config_option("statement_timeout", "0", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                          true, 0, false);
+  SPI_connect();
+  PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void EndSnapshotTransaction() {
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+// Lists (and locks, like pg_dump) the tables to back up: ordinary tables and
+// leaf partitions of non-system schemas, unlogged included; not views,
+// materialized views, foreign or temporary tables, partitioned parents, nor
+// tables that belong to extensions (their data is the extension's).
+int ListTables(TableEntry **entries_out) {
+  control::SpiRun(
+      "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c "
+      "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') "
+      "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' "
+      "AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = "
+      "'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') "
+      "ORDER BY c.relpages DESC, n.nspname, c.relname",
+      0, nullptr, nullptr, nullptr, true);
+  int count = static_cast<int>(SPI_processed);
+  auto *entries = static_cast<TableEntry *>(palloc0(sizeof(TableEntry) * Max(count, 1)));
+  int kept = 0;
+  for (int i = 0; i < count; i++) {
+    TableEntry *entry = &entries[kept];
+    entry->relid = static_cast<Oid>(strtoul(control::SpiText(i, 1), nullptr, 10));
+    CopyText(entry->schema_name, NAMEDATALEN, control::SpiText(i, 2));
+    CopyText(entry->table_name, NAMEDATALEN, control::SpiText(i, 3));
+    // Lock what the role may read, so no DDL or TRUNCATE changes a table
+    // between our snapshot and its export.
+    if (pg_class_aclcheck(entry->relid, g_job->role_id, ACL_SELECT) == ACLCHECK_OK) {
+      LockRelationOid(entry->relid, AccessShareLock);
+      if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid))) continue;  // dropped
+    }
+    kept++;
+  }
+  *entries_out = entries;
+  return kept;
+}
+
+void PublishTables(TableEntry *entries, int count) {
+  Size size = offsetof(TableList, entries) + sizeof(TableEntry) * Max(count, 1);
+  dsm_segment *segment = dsm_create(size, 0);
+  dsm_pin_mapping(segment);
+  g_tables = static_cast<TableList *>(dsm_segment_address(segment));
+  g_tables->count = count;
+  memcpy(g_tables->entries, entries, sizeof(TableEntry) * count);
+  SpinLockAcquire(&g_job->mutex);
+  g_job->tables_handle = dsm_segment_handle(segment);
+  g_job->phase = static_cast<int>(JobPhase::kListed);
+  SpinLockRelease(&g_job->mutex);
+  WakeCoordinator();
+}
+
+void AttachTables() {
+  dsm_segment *segment = dsm_attach(g_job->tables_handle);
+  if (!segment)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("could not attach to the table list of run %lld",
+                           static_cast<long long>(g_job->run_id))));
+  dsm_pin_mapping(segment);
+  g_tables = static_cast<TableList *>(dsm_segment_address(segment));
+}
+
+void WaitForHelpers() {
+  while (pg_atomic_read_u32(&g_job->helpers_active) > 0) {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  }
+}
+
+struct ManifestRow {
+  Oid relid;
+  char *columns_json;
+  char *create_table;
+};
+
+// The database manifest, written last: every table with its columns, a
+// CREATE TABLE that recreates it, its rows and every object with size and
+// SHA-256. A database without it is an incomplete backup by definition.
+void WriteManifest() {
+  Datum *oids = static_cast<Datum *>(palloc(sizeof(Datum) * Max(g_tables->count, 1)));
+  for (int i = 0; i < g_tables->count; i++) oids[i] = ObjectIdGetDatum(g_tables->entries[i].relid);
+  ArrayType *array =
+      construct_array(oids, g_tables->count, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+  Oid types[1] = {OIDARRAYOID};
+  Datum values[1] = {PointerGetDatum(array)};
+  control::SpiRun(
+      "SELECT c.oid, "
+      " (SELECT json_agg(json_build_object('name', a.attname, 'type', "
+      "    format_type(a.atttypid, a.atttypmod), 'not_null', a.attnotnull) ORDER BY a.attnum) "
+      "    FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
+      "    AND NOT a.attisdropped)::text, "
+      " format('CREATE TABLE %I.%I (%s);', n.nspname, c.relname, "
+      "   (SELECT string_agg(format('%I %s%s', a.attname, format_type(a.atttypid, a.atttypmod), "
+      "      CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END), ', ' ORDER BY a.attnum) "
+      "    FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
+      "    AND NOT a.attisdropped)) "
+      "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE c.oid = ANY ($1)",
+      1, types, values, nullptr, true);
+  int rows = static_cast<int>(SPI_processed);
+  auto *manifest_rows = static_cast<ManifestRow *>(palloc0(sizeof(ManifestRow) * Max(rows, 1)));
+  for (int i = 0; i < rows; i++) {
+    manifest_rows[i].relid = static_cast<Oid>(strtoul(control::SpiText(i, 1), nullptr, 10));
+    manifest_rows[i].columns_json = control::SpiText(i, 2);
+    manifest_rows[i].create_table = control::SpiText(i, 3);
+  }
+  char *created_at = pstrdup(timestamptz_to_str(GetCurrentTimestamp()));
+  const char *server_version = GetConfigOption("server_version", false, false);
+  const char *encoding = GetDatabaseEncodingName();
+  pg::CallCpp([&] {
+    JsonWriter json;
+    json.BeginObject();
+    json.Key("format_version").Int(1);
+    json.Key("tool").String(std::string("cdw_backup ") + CDW_BACKUP_VERSION);
+    json.Key("run_id").Int(g_job->run_id);
+    json.Key("database").String(g_job->database);
+    json.Key("created_at").String(created_at);
+    json.Key("server_version").String(server_version);
+    json.Key("encoding").String(encoding);
+    json.Key("compression").String(g_job->compression);
+    json.Key("format").String("csv");
+    json.Key("path").String(g_job->database_prefix);
+    json.Key("tables").BeginArray();
+    for (int i = 0; i < g_tables->count; i++) {
+      const TableEntry &entry = g_tables->entries[i];
+      const ManifestRow *row = nullptr;
+      for (int r = 0; r < rows && !row; r++)
+        if (manifest_rows[r].relid == entry.relid) row = &manifest_rows[r];
+      TableStatus status = static_cast<TableStatus>(entry.status);
+      json.BeginObject();
+      json.Key("schema").String(entry.schema_name);
+      json.Key("name").String(entry.table_name);
+      json.Key("status").String(TableStatusName(status));
+      json.Key("path").String(TablePrefix(entry.schema_name, entry.table_name));
+      json.Key("rows").Int(entry.rows);
+      json.Key("bytes_raw").Int(entry.bytes_raw);
+      json.Key("bytes_stored").Int(entry.bytes_stored);
+      json.Key("columns").Raw(row && row->columns_json ? row->columns_json : "[]");
+      json.Key("create_table").String(row && row->create_table ? row->create_table : "");
+      json.Key("objects").BeginArray();
+      for (int p = 0; p < entry.part_count; p++) {
+        json.BeginObject();
+        json.Key("key").String(entry.parts[p].name);
+        json.Key("rows").Int(static_cast<int64_t>(entry.parts[p].rows));
+        json.Key("size").Int(static_cast<int64_t>(entry.parts[p].size));
+        json.Key("sha256").String(entry.parts[p].sha256);
+        json.EndObject();
+      }
+      json.EndArray();
+      if (status != TableStatus::kSucceeded) {
+        json.Key("sqlstate").String(entry.sqlstate);
+        json.Key("error").String(entry.error);
+      }
+      json.EndObject();
+    }
+    json.EndArray();
+    json.EndObject();
+    Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
+    auto store =
+        OpenObjectStore(g_job->location, ParseStoreOptions(g_job->store_options), credentials);
+    store->SetInterruptCheck(pg::InterruptsPending);
+    auto writer = store->Create(std::string(g_job->database_prefix) + kManifestName);
+    writer->Write(json.str().data(), json.str().size());
+    writer->Finish();
+    writer->Commit();
+  });
+  g_job->manifest_written = true;
+}
+
+void RunLeader() {
+  // The external table's extension, committed on its own, as the original
+  // script does with its COS plugin.
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  MemoryContext context = CurrentMemoryContext;
+  PG_TRY();
+  {
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    control::SpiRun("CREATE EXTENSION IF NOT EXISTS cdw_backup_fdw", 0, nullptr, nullptr, nullptr);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(context);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    FailDatabase(
+        error,
+        psprintf("As a superuser run CREATE EXTENSION cdw_backup_fdw; in database %s, "
+                 "or GRANT CREATE ON DATABASE %s TO %s;",
+                 quote_identifier(g_job->database), quote_identifier(g_job->database), RoleName()));
+    return;
+  }
+  PG_END_TRY();
+
+  StartSnapshotTransaction(false);
+  context = CurrentMemoryContext;
+  PG_TRY();
+  {
+    char *snapshot = ExportSnapshot(GetActiveSnapshot());
+    CopyText(g_job->snapshot, sizeof g_job->snapshot, snapshot);
+    TableEntry *entries = nullptr;
+    int count = ListTables(&entries);
+    CreateServer();
+    PublishTables(entries, count);
+    ExportLoop();
+    DropServer();
+    WaitForHelpers();
+    WriteManifest();
+    EndSnapshotTransaction();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(context);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    FailDatabase(error, error->hint);
+    return;
+  }
+  PG_END_TRY();
+  SpinLockAcquire(&g_job->mutex);
+  g_job->phase = static_cast<int>(JobPhase::kDone);
+  SpinLockRelease(&g_job->mutex);
+  WakeCoordinator();
+}
+
+void RunHelper() {
+  AttachTables();
+  StartSnapshotTransaction(true);
+  CreateServer();
+  ExportLoop();
+  DropServer();
+  EndSnapshotTransaction();
+}
+
+}  // namespace
+}  // namespace cdw::bgworker
+
+extern "C" void cdw_backup_database_worker(Datum job_handle) {
+  using namespace cdw::bgworker;
+  pqsignal(SIGTERM, die);
+  pqsignal(SIGINT, StatementCancelHandler);
+  BackgroundWorkerUnblockSignals();
+  dsm_segment *segment = dsm_attach(DatumGetUInt32(job_handle));
+  if (!segment)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("cdw_backup database worker could not attach to its job")));
+  g_job = static_cast<DatabaseJob *>(dsm_segment_address(segment));
+  g_is_leader = MyBgworkerEntry->bgw_extra[0] == 'L';
+  before_shmem_exit(OnWorkerExit, 0);
+  BackgroundWorkerInitializeConnectionByOid(g_job->database_id, g_job->role_id, 0);
+  cdw::fdw::SetProgressCallback([](uint64_t rows, uint64_t bytes) { ReportProgress(rows, bytes); });
+  pgstat_report_appname(psprintf("cdw_backup run %lld", static_cast<long long>(g_job->run_id)));
+  if (g_is_leader)
+    RunLeader();
+  else
+    RunHelper();
+  proc_exit(0);
+}

@@ -1,0 +1,124 @@
+// The launcher: one static background worker in the home database
+// (cdw_backup.database). Today it settles runs that lost their coordinator
+// (server crash, immediate shutdown, kill -9): TimescaleDB's rule that a
+// "started" row without its process is a crash, recorded as such. It sleeps
+// on its latch; coordinators wake it when they exit.
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+}
+
+#include "bgworker/launcher.h"
+#include "bgworker/shared_state.h"
+#include "extension/control/settings.h"
+#include "extension/control/spi_util.h"
+
+namespace cdw::bgworker {
+
+namespace {
+
+// Marks runs whose coordinator is gone as interrupted, with their
+// unfinished databases and tables failed.
+void SettleInterruptedRuns() {
+  SharedState *shared = Shared();
+  Datum active[kMaxActiveRuns];
+  int count = 0;
+  LWLockAcquire(shared->lock, LW_SHARED);
+  for (const auto &run : shared->runs)
+    if (run.in_use) active[count++] = Int64GetDatum(run.request.run_id);
+  LWLockRelease(shared->lock);
+
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  SPI_connect();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  control::SpiRun("SELECT FROM pg_catalog.pg_extension WHERE extname = 'cdw_backup'", 0, nullptr,
+                  nullptr, nullptr, true);
+  if (SPI_processed > 0) {
+    Oid types[1] = {INT8ARRAYOID};
+    Datum values[1] = {
+        PointerGetDatum(construct_array(active, count, INT8OID, 8, true, TYPALIGN_DOUBLE))};
+    control::SpiRun(
+        "WITH gone AS (UPDATE cdw_backup.runs SET status = 'interrupted', finished_at = "
+        "clock_timestamp(),"
+        "    error = coalesce(error, 'the server stopped or the run''s coordinator was killed "
+        "before the "
+        "run ended'), hint = coalesce(hint, 'Start the run again: SELECT cdw_backup_run();')"
+        "  WHERE status = 'running' AND run_id <> ALL ($1) RETURNING run_id),"
+        " dbs AS (UPDATE cdw_backup.run_databases SET status = 'failed', finished_at = "
+        "clock_timestamp(),"
+        "    error = coalesce(error, 'the run was interrupted')"
+        "  WHERE run_id IN (SELECT run_id FROM gone) AND status IN ('pending', 'running') "
+        "RETURNING 1),"
+        " tbl AS (UPDATE cdw_backup.run_tables SET status = 'failed', finished_at = "
+        "clock_timestamp(),"
+        "    sqlstate = '57P01', error = 'the run was interrupted before this table was backed up'"
+        "  WHERE run_id IN (SELECT run_id FROM gone) AND status IN ('pending', 'running') "
+        "RETURNING 1)"
+        " UPDATE cdw_backup.runs r SET tables_total = (SELECT count(*) FROM cdw_backup.run_tables t"
+        "    WHERE t.run_id = r.run_id), tables_failed = (SELECT count(*) FROM "
+        "cdw_backup.run_tables t"
+        "    WHERE t.run_id = r.run_id AND t.status <> 'succeeded') + (SELECT count(*) FROM tbl) * "
+        "0"
+        "  + (SELECT count(*) FROM dbs) * 0"
+        "  WHERE r.run_id IN (SELECT run_id FROM gone) RETURNING r.run_id",
+        1, types, values, nullptr);
+    for (uint64 i = 0; i < SPI_processed; i++)
+      ereport(LOG, (errmsg("cdw_backup run %s was interrupted; recorded as such",
+                           control::SpiText(static_cast<int>(i), 1))));
+  }
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+}  // namespace
+
+void RegisterLauncher() {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof worker);
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = 10;  // seconds; never a tight crash loop
+  strlcpy(worker.bgw_library_name, "cdw_backup", BGW_MAXLEN);
+  strlcpy(worker.bgw_function_name, "cdw_backup_launcher_main", BGW_MAXLEN);
+  strlcpy(worker.bgw_name, "cdw_backup launcher", BGW_MAXLEN);
+  strlcpy(worker.bgw_type, "cdw_backup launcher", BGW_MAXLEN);
+  RegisterBackgroundWorker(&worker);
+}
+
+}  // namespace cdw::bgworker
+
+extern "C" void cdw_backup_launcher_main(Datum) {
+  using namespace cdw::bgworker;
+  pqsignal(SIGTERM, die);
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  BackgroundWorkerUnblockSignals();
+  Shared()->launcher_latch = MyLatch;
+  BackgroundWorkerInitializeConnection(cdw::control::g_home_database, nullptr, 0);
+  pgstat_report_appname("cdw_backup launcher");
+  for (;;) {
+    SettleInterruptedRuns();
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 300 * 1000L,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+  }
+}

@@ -1,0 +1,77 @@
+// Shared memory of the control plane: one slot per active run (the request a
+// caller hands to the run's coordinator, cancel flag, completion) and one
+// progress slot per exporting worker. Exists only under
+// shared_preload_libraries. Include after postgres.h.
+#pragma once
+
+extern "C" {
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
+}
+
+namespace cdw::bgworker {
+
+constexpr int kMaxActiveRuns = 8;
+constexpr int kMaxProgressSlots = 64;
+constexpr int kListBytes = 4096;
+
+// What cdw_backup_run() asks for; copied by the coordinator at start.
+struct RunRequest {
+  int64 run_id;
+  Oid role_id;
+  char role_name[NAMEDATALEN];
+  char target[NAMEDATALEN];
+  char compression[16];
+  char schedule_name[NAMEDATALEN];
+  bool has_databases;
+  bool has_exclude;
+  char databases[kListBytes];  // text[] literal
+  char exclude[kListBytes];    // text[] literal
+};
+
+struct RunSlot {
+  bool in_use;
+  RunRequest request;
+  pid_t coordinator_pid;
+  bool recorded;  // the runs row is committed; cdw_backup_run() may return
+  bool finished;
+  bool cancel_requested;
+  Latch *coordinator_latch;
+  ConditionVariable changed;  // broadcast on recorded / finished
+};
+
+struct ProgressSlot {
+  bool in_use;
+  int64 run_id;
+  pid_t pid;
+  char database[NAMEDATALEN];
+  char schema_name[NAMEDATALEN];
+  char table_name[NAMEDATALEN];
+  pg_atomic_uint64 rows;
+  pg_atomic_uint64 bytes_raw;
+  TimestampTz started_at;
+};
+
+struct SharedState {
+  LWLock *lock;
+  Latch *launcher_latch;  // woken when a run ends or schedules change
+  RunSlot runs[kMaxActiveRuns];
+  ProgressSlot progress[kMaxProgressSlots];
+};
+
+// NULL unless the library was preloaded.
+SharedState *Shared();
+
+// Errors with a hint naming shared_preload_libraries unless preloaded.
+void RequireSharedState(const char *what);
+
+// Finds the slot of an active run, or -1. Caller holds the lock.
+int FindRunSlot(int64 run_id);
+
+// Wakes the launcher (it records runs whose coordinator vanished).
+void WakeLauncher();
+
+}  // namespace cdw::bgworker

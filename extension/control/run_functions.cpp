@@ -1,0 +1,151 @@
+// cdw_backup_run / cdw_backup_wait / cdw_backup_cancel / cdw_backup_progress.
+extern "C" {
+#include "postgres.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+}
+
+#include "bgworker/run_coordinator.h"
+#include "bgworker/shared_state.h"
+#include "compression/compression.h"
+#include "extension/control/spi_util.h"
+#include "extension/pg/cpp_boundary.h"
+
+using namespace cdw::control;
+using namespace cdw::bgworker;
+
+namespace {
+
+void CopyArrayLiteral(ArrayType *array, char *dest, size_t size, const char *parameter) {
+  char *literal = DatumGetCString(DirectFunctionCall1(array_out, PointerGetDatum(array)));
+  if (strlen(literal) >= size)
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("%s lists too many databases", parameter),
+                    errhint("Use exclude_databases, or run several backups.")));
+  strlcpy(dest, literal, size);
+}
+
+long IntervalToMilliseconds(Interval *interval) {
+  int64 usecs = interval->time + interval->day * USECS_PER_DAY +
+                static_cast<int64>(interval->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+  return usecs < 0 ? 0 : static_cast<long>(usecs / 1000);
+}
+
+}  // namespace
+
+CDW_SQL_FUNCTION(cdw_backup_run) {
+  RequireSharedState("cdw_backup_run()");
+  RequireOperator("start backup runs");
+  RequireHomeDatabase("cdw_backup_run()");
+  RunRequest request;
+  memset(&request, 0, sizeof request);
+  const char *target = PG_ARGISNULL(0) ? "default" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+  const char *compression = PG_ARGISNULL(3) ? "gzip" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+  bool wait = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+  cdw::pg::CallCpp([&] { (void)cdw::ParseCompression(compression); });
+  strlcpy(request.target, target, sizeof request.target);
+  strlcpy(request.compression, compression, sizeof request.compression);
+  if (!PG_ARGISNULL(1)) {
+    request.has_databases = true;
+    CopyArrayLiteral(PG_GETARG_ARRAYTYPE_P(1), request.databases, sizeof request.databases,
+                     "databases");
+  }
+  if (!PG_ARGISNULL(2)) {
+    request.has_exclude = true;
+    CopyArrayLiteral(PG_GETARG_ARRAYTYPE_P(2), request.exclude, sizeof request.exclude,
+                     "exclude_databases");
+  }
+  request.role_id = GetUserId();
+  strlcpy(request.role_name, GetUserNameFromId(request.role_id, false), sizeof request.role_name);
+
+  SPI_connect();
+  SavedUser saved = BecomeExtensionOwner();
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(target)};
+  SpiRun("SELECT owner FROM cdw_backup.target_store WHERE name = $1", 1, types, values, nullptr);
+  char *owner = SpiText(0, 1);
+  if (!owner)
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", target),
+             errhint("Define it first: SELECT cdw_backup_add_target('%s', "
+                     "'file:///var/backups/pg');",
+                     target)));
+  if (strcmp(owner, request.role_name) != 0 && !superuser_arg(request.role_id))
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied for target \"%s\"", target),
+                    errdetail("Target \"%s\" belongs to role %s.", target, owner),
+                    errhint("Add a target of your own with cdw_backup_add_target().")));
+  SpiRun("SELECT nextval('cdw_backup.runs_run_id_seq')", 0, nullptr, nullptr, nullptr);
+  request.run_id = strtoll(SpiText(0, 1), nullptr, 10);
+  RestoreUser(saved);
+  SPI_finish();
+
+  StartRun(request);
+  if (wait) (void)WaitForRun(request.run_id, -1);
+  PG_RETURN_INT64(request.run_id);
+}
+
+CDW_SQL_FUNCTION(cdw_backup_wait) {
+  RequireSharedState("cdw_backup_wait()");
+  RequireOperator("wait for backup runs");
+  if (PG_ARGISNULL(0))
+    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id must not be null")));
+  long timeout = PG_ARGISNULL(1) ? -1 : IntervalToMilliseconds(PG_GETARG_INTERVAL_P(1));
+  PG_RETURN_TEXT_P(cstring_to_text(WaitForRun(PG_GETARG_INT64(0), timeout)));
+}
+
+CDW_SQL_FUNCTION(cdw_backup_cancel) {
+  RequireSharedState("cdw_backup_cancel()");
+  RequireOperator("cancel backup runs");
+  int64 run_id = PG_GETARG_INT64(0);
+  SharedState *shared = Shared();
+  bool found = false;
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  int index = FindRunSlot(run_id);
+  if (index >= 0) {
+    RunSlot *slot = &shared->runs[index];
+    if (slot->request.role_id != GetUserId() && !superuser()) {
+      LWLockRelease(shared->lock);
+      ereport(ERROR,
+              (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+               errmsg("permission denied to cancel run %lld", static_cast<long long>(run_id)),
+               errdetail("The run was started by role %s.", slot->request.role_name)));
+    }
+    slot->cancel_requested = true;
+    if (slot->coordinator_latch) SetLatch(slot->coordinator_latch);
+    found = true;
+  }
+  LWLockRelease(shared->lock);
+  PG_RETURN_BOOL(found);
+}
+
+CDW_SQL_FUNCTION(cdw_backup_progress) {
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+  SharedState *shared = Shared();
+  if (!shared) return (Datum)0;
+  LWLockAcquire(shared->lock, LW_SHARED);
+  for (const auto &slot : shared->progress) {
+    if (!slot.in_use) continue;
+    Datum values[8];
+    bool nulls[8] = {false};
+    values[0] = Int64GetDatum(slot.run_id);
+    values[1] = Int32GetDatum(slot.pid);
+    values[2] = DirectFunctionCall1(namein, CStringGetDatum(slot.database));
+    values[3] = DirectFunctionCall1(namein, CStringGetDatum(slot.schema_name));
+    values[4] = DirectFunctionCall1(namein, CStringGetDatum(slot.table_name));
+    values[5] = Int64GetDatum(
+        static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&slot.rows))));
+    values[6] = Int64GetDatum(
+        static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&slot.bytes_raw))));
+    values[7] = TimestampTzGetDatum(slot.started_at);
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  }
+  LWLockRelease(shared->lock);
+  return (Datum)0;
+}

@@ -1,0 +1,65 @@
+extern "C" {
+#include "postgres.h"
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+}
+
+#include "extension/control/settings.h"
+#include "extension/control/spi_util.h"
+
+namespace cdw::control {
+
+int SpiRun(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+           bool read_only) {
+  int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
+  if (rc < 0)
+    elog(ERROR, "cdw_backup: SPI failed (%s) running: %s", SPI_result_code_string(rc), sql);
+  return rc;
+}
+
+char *SpiText(int row, int column) {
+  if (SPI_tuptable == nullptr || static_cast<uint64>(row) >= SPI_processed) return nullptr;
+  return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
+}
+
+SavedUser BecomeExtensionOwner() {
+  SavedUser saved;
+  GetUserIdAndSecContext(&saved.user, &saved.security_context);
+  SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+                         saved.security_context | SECURITY_LOCAL_USERID_CHANGE);
+  return saved;
+}
+
+void RestoreUser(SavedUser saved) {
+  SetUserIdAndSecContext(saved.user, saved.security_context);
+}
+
+void RequireOperator(const char *action) {
+  Oid user = GetUserId();
+  if (superuser_arg(user)) return;
+  Oid operator_role = get_role_oid("cdw_backup_operator", true);
+  if (OidIsValid(operator_role) && has_privs_of_role(user, operator_role)) return;
+  const char *user_name = GetUserNameFromId(user, false);
+  ereport(ERROR,
+          (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to %s", action),
+           errdetail("Only superusers and members of cdw_backup_operator may %s.", action),
+           errhint("GRANT cdw_backup_operator TO %s;", quote_identifier(user_name))));
+}
+
+void RequireHomeDatabase(const char *function_name) {
+  const char *current = get_database_name(MyDatabaseId);
+  if (g_home_database && strcmp(current, g_home_database) == 0) return;
+  ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                  errmsg("%s must be called in database \"%s\"", function_name,
+                         g_home_database ? g_home_database : "postgres"),
+                  errdetail("The cdw_backup history and schedules live in the database named by "
+                            "cdw_backup.database."),
+                  errhint("Connect to database \"%s\", or set cdw_backup.database = '%s' in "
+                          "postgresql.conf and restart.",
+                          g_home_database ? g_home_database : "postgres", current)));
+}
+
+}  // namespace cdw::control

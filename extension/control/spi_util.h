@@ -1,0 +1,39 @@
+// Small helpers for the control plane's catalog access through SPI
+// (parameterized statements only, as pg_cron's metadata API). Include after
+// postgres.h; call between SPI_connect() and SPI_finish().
+#pragma once
+
+extern "C" {
+#include "executor/spi.h"
+}
+
+namespace cdw::control {
+
+// Runs a parameterized statement; ERROR on failure. `nulls` may be NULL.
+int SpiRun(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+           bool read_only = false);
+
+// First column of the first row as text (palloc'd in the caller's context),
+// or NULL when there is no row or the value is NULL.
+char *SpiText(int row, int column);
+
+// The control plane's own tables are not writable by the roles that call
+// its functions: writes run as the bootstrap superuser between these two
+// calls. Plain functions rather than an RAII guard, because an ERROR between
+// them longjmps past C++ destructors; transaction abort restores the user.
+struct SavedUser {
+  Oid user;
+  int security_context;
+};
+SavedUser BecomeExtensionOwner();
+void RestoreUser(SavedUser saved);
+
+// Raises 42501 with a hint unless the current user is a superuser or a
+// member of cdw_backup_operator.
+void RequireOperator(const char *action);
+
+// Raises an error with a hint unless this is the database that holds the
+// cdw_backup history (cdw_backup.database).
+void RequireHomeDatabase(const char *function_name);
+
+}  // namespace cdw::control
