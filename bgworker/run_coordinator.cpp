@@ -21,6 +21,7 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -180,12 +181,10 @@ bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases) {
   Oid list_types[5] = {OIDOID, BOOLOID, TEXTARRAYOID, BOOLOID, TEXTARRAYOID};
   Datum list_values[5] = {
       ObjectIdGetDatum(req.role_id), BoolGetDatum(req.has_databases),
-      req.has_databases ? DirectFunctionCall3(array_in, CStringGetDatum(req.databases),
-                                              ObjectIdGetDatum(TEXTOID), Int32GetDatum(-1))
+      req.has_databases ? OidInputFunctionCall(F_ARRAY_IN, pstrdup(req.databases), TEXTOID, -1)
                         : (Datum)0,
       BoolGetDatum(req.has_exclude),
-      req.has_exclude ? DirectFunctionCall3(array_in, CStringGetDatum(req.exclude),
-                                            ObjectIdGetDatum(TEXTOID), Int32GetDatum(-1))
+      req.has_exclude ? OidInputFunctionCall(F_ARRAY_IN, pstrdup(req.exclude), TEXTOID, -1)
                       : (Datum)0};
   char list_nulls[6] = "     ";
   if (!req.has_databases) list_nulls[2] = 'n';

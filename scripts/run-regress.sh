@@ -18,7 +18,7 @@ status=0
   --bindir="$bindir" --inputdir="$work" --outputdir="$work" --port="$port" \
   --schedule="$work/schedule") || status=$?
 rm -rf "$output_dir" && mkdir -p "$output_dir"
-cp -r "$work/results" "$work"/regression.* "$output_dir"/ 2>/dev/null || true
+cp -r "$work/results" "$work"/regression.* "$work/log" "$output_dir"/ 2>/dev/null || true
 if [[ $status -ne 0 && -f "$work/regression.diffs" ]]; then cat "$work/regression.diffs"; fi
 rm -rf "$work"
 exit $status

@@ -21,7 +21,7 @@ CREATE TABLE cdw_backup.target_store (
   name text PRIMARY KEY CHECK (name <> ''),
   location text NOT NULL,
   options jsonb NOT NULL DEFAULT '{}',
-  owner name NOT NULL DEFAULT session_user,
+  owner name NOT NULL DEFAULT current_user,
   secret_id text,
   secret_key text,
   session_token text,
@@ -32,8 +32,8 @@ REVOKE ALL ON cdw_backup.target_store FROM PUBLIC;
 CREATE VIEW cdw_backup.targets AS
   SELECT name, location, options, owner, secret_id IS NOT NULL AS has_credentials, created_at
     FROM cdw_backup.target_store
-   WHERE owner = session_user
-      OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
+   WHERE owner = current_user
+      OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
 GRANT SELECT ON cdw_backup.targets TO PUBLIC;
 
 -- History: one row per run, one per database of a run, one per table.

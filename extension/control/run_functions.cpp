@@ -7,6 +7,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/timestamp.h"
 }
 
@@ -22,7 +23,8 @@ using namespace cdw::bgworker;
 namespace {
 
 void CopyArrayLiteral(ArrayType *array, char *dest, size_t size, const char *parameter) {
-  char *literal = DatumGetCString(DirectFunctionCall1(array_out, PointerGetDatum(array)));
+  // array_out caches in flinfo, so it needs a real FmgrInfo (not DirectFunctionCall).
+  char *literal = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(array));
   if (strlen(literal) >= size)
     ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
                     errmsg("%s lists too many databases", parameter),
