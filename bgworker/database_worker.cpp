@@ -304,21 +304,6 @@ void ExportLoop() {
   }
 }
 
-StoreOptions ParseStoreOptions(const char *serialized) {
-  StoreOptions options;
-  std::string text = serialized;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(start, end - start);
-    size_t tab = line.find('\t');
-    if (tab != std::string::npos) options[line.substr(0, tab)] = line.substr(tab + 1);
-    start = end + 1;
-  }
-  return options;
-}
-
 // A server of our own per worker, created inside the uncommitted
 // transaction and dropped before commit: nothing persists in the database.
 void CreateServer() {
@@ -527,7 +512,7 @@ void WriteManifest() {
     json.EndObject();
     Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
     auto store =
-        OpenObjectStore(g_job->location, ParseStoreOptions(g_job->store_options), credentials);
+        OpenObjectStore(g_job->location, ParseStoreOptionLines(g_job->store_options), credentials);
     store->SetInterruptCheck(pg::InterruptsPending);
     auto writer = store->Create(std::string(g_job->database_prefix) + kManifestName);
     writer->Write(json.str().data(), json.str().size());

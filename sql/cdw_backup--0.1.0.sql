@@ -139,3 +139,25 @@ CREATE VIEW cdw_backup.progress AS SELECT * FROM cdw_backup_progress();
 -- The functions check their caller themselves (superuser or a member of
 -- cdw_backup_operator) so that a refusal comes with a hint naming the GRANT.
 GRANT SELECT ON cdw_backup.progress TO cdw_backup_operator;
+
+-- Reading backups back.
+CREATE FUNCTION cdw_backup_list(target text DEFAULT 'default',
+                                OUT run_id bigint, OUT schedule_name text, OUT status text,
+                                OUT started_at timestamptz, OUT finished_at timestamptz,
+                                OUT compression text, OUT database text, OUT database_status text,
+                                OUT tables integer, OUT rows bigint, OUT bytes_stored bigint,
+                                OUT location text)
+  RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_list' LANGUAGE C;
+
+CREATE FUNCTION cdw_backup_verify(run_id bigint, target text DEFAULT NULL,
+                                  OUT database text, OUT schema_name text, OUT table_name text,
+                                  OUT status text, OUT problem text, OUT detail text)
+  RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_verify' LANGUAGE C;
+
+CREATE FUNCTION cdw_backup_restore(run_id bigint, database text, table_name text DEFAULT NULL,
+                                   into_table text DEFAULT NULL, into_schema text DEFAULT NULL,
+                                   into_database text DEFAULT NULL, truncate boolean DEFAULT false,
+                                   dry_run boolean DEFAULT false, target text DEFAULT NULL,
+                                   OUT schema_name text, OUT table_name text, OUT destination text,
+                                   OUT status text, OUT rows bigint, OUT detail text, OUT hint text)
+  RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_restore' LANGUAGE C;

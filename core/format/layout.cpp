@@ -62,4 +62,22 @@ std::string TablePrefix(const std::string &schema, const std::string &table) {
   return EncodePathComponent(schema) + "." + EncodePathComponent(table) + "/";
 }
 
+std::string RunIndexKey(const std::string &run_prefix) {
+  std::string flat = run_prefix;
+  if (!flat.empty() && flat.back() == '/') flat.pop_back();
+  auto slash = flat.find('/');
+  if (slash != std::string::npos) flat[slash] = 'T';
+  return std::string(kRunIndexPrefix) + flat + ".json";
+}
+
+int64_t RunIdFromKey(const std::string &key) {
+  auto pos = key.rfind("-run");
+  if (pos == std::string::npos) return -1;
+  int64_t id = 0;
+  size_t i = pos + 4;
+  if (i >= key.size() || key[i] < '0' || key[i] > '9') return -1;
+  for (; i < key.size() && key[i] >= '0' && key[i] <= '9'; i++) id = id * 10 + (key[i] - '0');
+  return id;
+}
+
 }  // namespace cdw

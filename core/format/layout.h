@@ -30,4 +30,12 @@ std::string TablePrefix(const std::string &schema, const std::string &table);
 
 constexpr const char *kManifestName = "manifest.json";
 
+// Every finished run also writes a small index object under "_runs/", so
+// cdw_backup_list() and a restore on a fresh cluster find runs without
+// listing every part on the target: "_runs/20261124T030005Z-run42.json".
+constexpr const char *kRunIndexPrefix = "_runs/";
+std::string RunIndexKey(const std::string &run_prefix);
+// The run id encoded in a run index key or run prefix, or -1.
+int64_t RunIdFromKey(const std::string &key);
+
 }  // namespace cdw

@@ -1,6 +1,8 @@
 #include "storage/store_factory.h"
 
 #include "common/error.h"
+#include "s3/s3_location.h"
+#include "s3/s3_store.h"
 #include "storage/file_store.h"
 
 namespace cdw {
@@ -16,9 +18,21 @@ bool StartsWith(const std::string &s, const char *prefix) {
 }  // namespace
 
 const std::vector<std::string> &StoreOptionNames() {
-  static const std::vector<std::string> kNames = {"endpoint", "region", "path_style", "https",
-                                                  "connect_to"};
-  return kNames;
+  return s3::S3OptionNames();
+}
+
+StoreOptions ParseStoreOptionLines(const std::string &lines) {
+  StoreOptions options;
+  size_t start = 0;
+  while (start < lines.size()) {
+    size_t end = lines.find('\n', start);
+    if (end == std::string::npos) end = lines.size();
+    std::string line = lines.substr(start, end - start);
+    size_t tab = line.find('\t');
+    if (tab != std::string::npos) options[line.substr(0, tab)] = line.substr(tab + 1);
+    start = end + 1;
+  }
+  return options;
 }
 
 LocationScheme ParseLocationScheme(const std::string &location) {
@@ -40,19 +54,17 @@ void ValidateLocation(const std::string &location, const StoreOptions &options) 
       return;
     case LocationScheme::kS3:
     case LocationScheme::kCos:
-      (void)options;
-      throw Error(sqlstate::kFdwInvalidOptionValue,
-                  "object storage locations are not supported by this build",
-                  "Location \"" + location + "\" needs S3 support.", kLocationFormsHint);
+      s3::ParseS3Location(location, options);
+      return;
   }
 }
 
 std::unique_ptr<ObjectStore> OpenObjectStore(const std::string &location,
                                              const StoreOptions &options,
                                              const Credentials &credentials) {
-  ValidateLocation(location, options);
-  (void)credentials;
-  return std::make_unique<FileStore>(FileStore::ParseRoot(location));
+  if (ParseLocationScheme(location) == LocationScheme::kFile)
+    return std::make_unique<FileStore>(FileStore::ParseRoot(location));
+  return std::make_unique<s3::S3Store>(s3::ParseS3Location(location, options), credentials);
 }
 
 }  // namespace cdw

@@ -27,6 +27,9 @@ struct Credentials {
 
 using StoreOptions = std::map<std::string, std::string>;
 
+// Store options travel between processes as "key\tvalue\n" lines.
+StoreOptions ParseStoreOptionLines(const std::string &lines);
+
 enum class LocationScheme { kFile, kS3, kCos };
 
 // Names of the options that refine a location (FDW server options and

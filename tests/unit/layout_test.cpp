@@ -38,6 +38,13 @@ TEST(LayoutTest, RunPrefixSeparatesRunsOfOneDay) {
   EXPECT_EQ(DatabasePrefix("sales db"), "sales%20db/");
 }
 
+TEST(LayoutTest, RunIndexKeyNamesTheRun) {
+  EXPECT_EQ(RunIndexKey("20261124/030005Z-run42/"), "_runs/20261124T030005Z-run42.json");
+  EXPECT_EQ(RunIdFromKey("_runs/20261124T030005Z-run42.json"), 42);
+  EXPECT_EQ(RunIdFromKey("20261124/030005Z-run7/"), 7);
+  EXPECT_EQ(RunIdFromKey("_runs/garbage.json"), -1);
+}
+
 TEST(JsonWriterTest, EscapesStrings) {
   JsonWriter w;
   w.BeginObject()

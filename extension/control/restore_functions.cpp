@@ -1,0 +1,516 @@
+// cdw_backup_list / cdw_backup_verify / cdw_backup_restore: reading backups
+// back. Runs are found through the target's "_runs/" index (so they work on
+// a fresh cluster with empty history) and each database through its
+// manifest; restores run in a background worker connected to the
+// destination database as the calling role.
+extern "C" {
+#include "postgres.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+}
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bgworker/restore_job.h"
+#include "common/error.h"
+#include "extension/control/spi_util.h"
+#include "extension/pg/cpp_boundary.h"
+#include "format/layout.h"
+#include "manifest/verify.h"
+#include "storage/store_factory.h"
+
+namespace cdw::control {
+namespace {
+
+struct Target {
+  char *name;
+  char *location;
+  char *options;  // "key\tvalue\n"
+  char *secret_id;
+  char *secret_key;
+  char *session_token;
+};
+
+char *OrEmpty(char *s) {
+  return s ? s : pstrdup("");
+}
+
+// Reads a target the caller may use (owner or superuser). Inside SPI.
+Target LoadTarget(const char *name) {
+  SavedUser saved = BecomeExtensionOwner();
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(name)};
+  SpiRun(
+      "SELECT location, (SELECT string_agg(key || E'\\t' || value, E'\\n') FROM "
+      "jsonb_each_text(options)), secret_id, secret_key, session_token, owner "
+      "FROM cdw_backup.target_store WHERE name = $1",
+      1, types, values, nullptr, true);
+  RestoreUser(saved);
+  if (SPI_processed == 0)
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", name),
+             errhint("SELECT cdw_backup_add_target('%s', 'file:///var/backups/pg');", name)));
+  const char *owner = SpiText(0, 6);
+  if (strcmp(owner, GetUserNameFromId(GetUserId(), false)) != 0 && !superuser())
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied for target \"%s\"", name),
+                    errdetail("Target \"%s\" belongs to role %s.", name, owner)));
+  return Target{pstrdup(name),          SpiText(0, 1),          OrEmpty(SpiText(0, 2)),
+                OrEmpty(SpiText(0, 3)), OrEmpty(SpiText(0, 4)), OrEmpty(SpiText(0, 5))};
+}
+
+std::unique_ptr<ObjectStore> Open(const Target &target) {
+  Credentials credentials{target.secret_id, target.secret_key, target.session_token};
+  auto store = OpenObjectStore(target.location, ParseStoreOptionLines(target.options), credentials);
+  store->SetInterruptCheck(pg::InterruptsPending);
+  return store;
+}
+
+std::string ReadAll(ObjectStore *store, const std::string &key) {
+  auto source = store->Open(key);
+  std::string data;
+  char buffer[1 << 16];
+  while (size_t n = source->Read(buffer, sizeof buffer)) data.append(buffer, n);
+  return data;
+}
+
+// Reads an object as text (palloc'd); NULL when `missing_ok` and it is missing.
+char *ReadObject(const Target &target, const char *key, bool missing_ok) {
+  return pg::CallCpp([&]() -> char * {
+    auto store = Open(target);
+    if (missing_ok) {
+      bool found = false;
+      for (const auto &object : store->List(key)) found |= object.key == key;
+      if (!found) return nullptr;
+    }
+    return pstrdup(ReadAll(store.get(), key).c_str());
+  });
+}
+
+// The target's run index entries, as (key) strings.
+std::vector<std::string> ListRunIndex(const Target &target) {
+  return pg::CallCpp([&] {
+    auto store = Open(target);
+    std::vector<std::string> keys;
+    for (const auto &object : store->List(kRunIndexPrefix))
+      if (object.key.size() > 5 && object.key.compare(object.key.size() - 5, 5, ".json") == 0)
+        keys.push_back(object.key);
+    return keys;
+  });
+}
+
+struct RunDatabase {
+  char *name;
+  char *manifest_key;
+};
+
+// The run's databases and their manifests, found in the target's index.
+// `target_name` NULL: the run's target from history, else 'default'.
+List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **run_path_out) {
+  if (!target_name) {
+    SavedUser saved = BecomeExtensionOwner();
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(run_id)};
+    SpiRun("SELECT target FROM cdw_backup.runs WHERE run_id = $1", 1, types, values, nullptr, true);
+    RestoreUser(saved);
+    target_name = SPI_processed > 0 ? SpiText(0, 1) : "default";
+  }
+  Target target = LoadTarget(target_name);
+  *target_out = target;
+  std::vector<std::string> keys = ListRunIndex(target);
+  List *matches = NIL;
+  for (const auto &key : keys)
+    if (RunIdFromKey(key) == run_id) matches = lappend(matches, pstrdup(key.c_str()));
+  if (list_length(matches) == 0)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("run %lld was not found on target \"%s\"",
+                           static_cast<long long>(run_id), target.name),
+                    errdetail("No index entry %s*-run%lld.json exists there.", kRunIndexPrefix,
+                              static_cast<long long>(run_id)),
+                    errhint("SELECT * FROM cdw_backup_list(target => '%s'); lists the runs on it.",
+                            target.name)));
+  if (list_length(matches) > 1)
+    ereport(ERROR,
+            (errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+             errmsg("target \"%s\" holds several runs numbered %lld", target.name,
+                    static_cast<long long>(run_id)),
+             errdetail("They come from different clusters writing to the same location."),
+             errhint("Use a target whose location is the directory of one cluster's backups.")));
+  char *index = ReadObject(target, static_cast<char *>(linitial(matches)), false);
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(index)};
+  SpiRun(
+      "SELECT i->>'path', d->>'name', d->>'path', coalesce((d->>'manifest')::bool, false) "
+      "FROM (SELECT $1::jsonb AS i) x, jsonb_array_elements(i->'databases') d ORDER BY 2",
+      1, types, values, nullptr, true);
+  List *databases = NIL;
+  for (uint64 i = 0; i < SPI_processed; i++) {
+    *run_path_out = SpiText(static_cast<int>(i), 1);
+    if (strcmp(SpiText(static_cast<int>(i), 4), "t") != 0) continue;
+    auto *db = static_cast<RunDatabase *>(palloc(sizeof(RunDatabase)));
+    db->name = SpiText(static_cast<int>(i), 2);
+    db->manifest_key = psprintf("%s%s%s", SpiText(static_cast<int>(i), 1),
+                                SpiText(static_cast<int>(i), 3), kManifestName);
+    databases = lappend(databases, db);
+  }
+  return databases;
+}
+
+// Reads a manifest and checks it is one this version understands.
+char *ReadManifest(const Target &target, const char *key) {
+  char *manifest = ReadObject(target, key, false);
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(manifest)};
+  SpiRun("SELECT ($1::jsonb->>'format_version')::int", 1, types, values, nullptr, true);
+  char *version = SpiText(0, 1);
+  if (!version || atoi(version) > 1)
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("manifest %s has format version %s", key, version ? version : "(none)"),
+                    errdetail("This version of cdw_backup reads manifest format version 1."),
+                    errhint("Use a newer cdw_backup to read this backup.")));
+  return manifest;
+}
+
+}  // namespace
+}  // namespace cdw::control
+
+using namespace cdw::control;
+
+CDW_SQL_FUNCTION(cdw_backup_list) {
+  RequireOperator("list backups");
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+  const char *target_name = PG_ARGISNULL(0) ? "default" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+  SPI_connect();
+  Target target = LoadTarget(target_name);
+  std::vector<std::string> keys = ListRunIndex(target);
+  for (size_t k = 0; k < keys.size(); k++) {
+    char *key = cdw::pg::CallCpp([&] { return pstrdup(keys[k].c_str()); });
+    char *index = ReadObject(target, key, true);
+    if (!index) continue;
+    Oid types[2] = {TEXTOID, TEXTOID};
+    Datum values[2] = {CStringGetTextDatum(index), CStringGetTextDatum(target.location)};
+    SpiRun(
+        "SELECT (i->>'run_id')::bigint, i->>'schedule', i->>'status', "
+        "(i->>'started_at')::timestamptz, "
+        " (i->>'finished_at')::timestamptz, i->>'compression', d->>'name', d->>'status', "
+        " (d->>'tables')::int, (d->>'rows')::bigint, (d->>'bytes_stored')::bigint, "
+        " rtrim($2, '/') || '/' || (i->>'path') || (d->>'path') "
+        "FROM (SELECT $1::jsonb AS i) x, jsonb_array_elements(i->'databases') d ORDER BY "
+        "d->>'name'",
+        2, types, values, nullptr, true);
+    for (uint64 r = 0; r < SPI_processed; r++) {
+      Datum row[12];
+      bool nulls[12];
+      for (int c = 0; c < 12; c++)
+        row[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
+    }
+  }
+  SPI_finish();
+  return (Datum)0;
+}
+
+CDW_SQL_FUNCTION(cdw_backup_verify) {
+  RequireOperator("verify backups");
+  RequireHomeDatabase("cdw_backup_verify()");
+  if (PG_ARGISNULL(0))
+    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id must not be null")));
+  int64 run_id = PG_GETARG_INT64(0);
+  const char *target_name = PG_ARGISNULL(1) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(1));
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+  SPI_connect();
+  Target target;
+  char *run_path = nullptr;
+  List *databases = FindRun(run_id, target_name, &target, &run_path);
+  ListCell *cell;
+  foreach (cell, databases) {
+    auto *db = static_cast<RunDatabase *>(lfirst(cell));
+    char *manifest = ReadObject(target, db->manifest_key, true);
+    auto emit = [&](const char *schema, const char *table, const char *status, const char *problem,
+                    const char *detail) {
+      Datum row[6];
+      bool nulls[6] = {false, schema == nullptr,  table == nullptr,
+                       false, problem == nullptr, detail == nullptr};
+      row[0] = CStringGetTextDatum(db->name);
+      row[1] = schema ? CStringGetTextDatum(schema) : (Datum)0;
+      row[2] = table ? CStringGetTextDatum(table) : (Datum)0;
+      row[3] = CStringGetTextDatum(status);
+      row[4] = problem ? CStringGetTextDatum(problem) : (Datum)0;
+      row[5] = detail ? CStringGetTextDatum(detail) : (Datum)0;
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
+    };
+    if (!manifest) {
+      emit(nullptr, nullptr, "problem", "missing_manifest",
+           psprintf("The manifest %s is missing: the backup of this database is incomplete.",
+                    db->manifest_key));
+      continue;
+    }
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(manifest)};
+    SpiRun(
+        "SELECT m->>'compression', (m->>'path') || (t->>'path'), t->>'schema', t->>'name', "
+        " t->>'status', (t->>'rows')::bigint, "
+        " (SELECT string_agg(o->>'key' || E'\\t' || (o->>'size') || E'\\t' || (o->>'sha256') || "
+        "E'\\t' ||"
+        "    coalesce(o->>'rows', '-1'), E'\\n') FROM jsonb_array_elements(t->'objects') o) "
+        "FROM (SELECT $1::jsonb AS m) x, jsonb_array_elements(m->'tables') t ORDER BY 3, 4",
+        1, types, values, nullptr, true);
+    int count = static_cast<int>(SPI_processed);
+    char ***cells = static_cast<char ***>(palloc(sizeof(char **) * Max(count, 1)));
+    for (int i = 0; i < count; i++) {
+      cells[i] = static_cast<char **>(palloc(sizeof(char *) * 7));
+      for (int c = 0; c < 7; c++) cells[i][c] = SpiText(i, c + 1);
+    }
+    for (int i = 0; i < count; i++) {
+      CHECK_FOR_INTERRUPTS();
+      if (strcmp(cells[i][4], "succeeded") != 0) {
+        emit(cells[i][2], cells[i][3], "not_backed_up", nullptr,
+             "The table failed in this run; there is nothing to verify.");
+        continue;
+      }
+      char *report = cdw::pg::CallCpp([&] {
+        std::vector<cdw::ManifestObject> objects;
+        std::string lines = cells[i][6] ? cells[i][6] : "";
+        size_t start = 0;
+        while (start < lines.size()) {
+          size_t end = lines.find('\n', start);
+          if (end == std::string::npos) end = lines.size();
+          std::string line = lines.substr(start, end - start);
+          cdw::ManifestObject object;
+          size_t a = line.find('\t'), b = line.find('\t', a + 1), c = line.find('\t', b + 1);
+          object.key = line.substr(0, a);
+          object.size = std::stoull(line.substr(a + 1, b - a - 1));
+          object.sha256 = line.substr(b + 1, c - b - 1);
+          object.rows = std::stoll(line.substr(c + 1));
+          objects.push_back(object);
+          start = end + 1;
+        }
+        auto store = Open(target);
+        auto problems = cdw::VerifyTable(store.get(), cells[i][1], objects,
+                                         cdw::ParseCompression(cells[i][0]), atoll(cells[i][5]));
+        std::string joined;
+        for (const auto &p : problems) joined += p.kind + "\t" + p.detail + "\n";
+        return pstrdup(joined.c_str());
+      });
+      if (!*report) {
+        emit(cells[i][2], cells[i][3], "ok", nullptr, nullptr);
+        continue;
+      }
+      for (char *line = strtok(report, "\n"); line; line = strtok(nullptr, "\n")) {
+        char *tab = strchr(line, '\t');
+        *tab = '\0';
+        emit(cells[i][2], cells[i][3], "problem", line, tab + 1);
+      }
+    }
+  }
+  SPI_finish();
+  return (Datum)0;
+}
+
+CDW_SQL_FUNCTION(cdw_backup_restore) {
+  using namespace cdw::bgworker;
+  RequireOperator("restore backups");
+  RequireHomeDatabase("cdw_backup_restore()");
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    ereport(ERROR,
+            (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id and database are required"),
+             errhint("SELECT * FROM cdw_backup_restore(run_id => 42, database => 'sales');")));
+  int64 run_id = PG_GETARG_INT64(0);
+  char *database = text_to_cstring(PG_GETARG_TEXT_PP(1));
+  char *table_name = PG_ARGISNULL(2) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(2));
+  char *into_table = PG_ARGISNULL(3) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(3));
+  char *into_schema = PG_ARGISNULL(4) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(4));
+  char *into_database = PG_ARGISNULL(5) ? database : text_to_cstring(PG_GETARG_TEXT_PP(5));
+  bool truncate = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
+  bool dry_run = !PG_ARGISNULL(7) && PG_GETARG_BOOL(7);
+  const char *target_name = PG_ARGISNULL(8) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(8));
+  if (into_table && into_schema)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("into_table and into_schema cannot be used together"),
+                    errhint("Use into_table => 'schema.table' to name both.")));
+  if (into_table && !table_name)
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("into_table needs table_name"),
+             errhint("into_table renames one table: pass table_name => 'schema.table' too.")));
+  Oid database_id = get_database_oid(into_database, true);
+  if (!OidIsValid(database_id))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
+                    errmsg("database \"%s\" does not exist", into_database),
+                    errhint("CREATE DATABASE %s; first.", quote_identifier(into_database))));
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+
+  SPI_connect();
+  Target target;
+  char *run_path = nullptr;
+  List *databases = FindRun(run_id, target_name, &target, &run_path);
+  RunDatabase *source = nullptr;
+  ListCell *cell;
+  foreach (cell, databases)
+    if (strcmp(static_cast<RunDatabase *>(lfirst(cell))->name, database) == 0)
+      source = static_cast<RunDatabase *>(lfirst(cell));
+  if (!source)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("run %lld has no complete backup of database \"%s\"",
+                           static_cast<long long>(run_id), database),
+                    errhint("SELECT * FROM cdw_backup_list(); shows the databases of each run.")));
+  char *manifest = ReadManifest(target, source->manifest_key);
+  Oid types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+  Datum values[5] = {CStringGetTextDatum(manifest),
+                     table_name ? CStringGetTextDatum(table_name) : (Datum)0,
+                     into_table ? CStringGetTextDatum(into_table) : (Datum)0,
+                     into_schema ? CStringGetTextDatum(into_schema) : (Datum)0, (Datum)0};
+  char nulls[6] = "     ";
+  if (!table_name) nulls[1] = 'n';
+  if (!into_table) nulls[2] = 'n';
+  if (!into_schema) nulls[3] = 'n';
+  nulls[4] = 'n';
+  SpiRun(
+      "WITH m AS (SELECT $1::jsonb AS m), "
+      " wanted AS (SELECT CASE WHEN $2 IS NULL THEN NULL ELSE parse_ident($2) END AS w), "
+      " dest AS (SELECT CASE WHEN $3 IS NULL THEN NULL ELSE parse_ident($3) END AS d) "
+      "SELECT m->>'compression', (m->>'path') || (t->>'path'), t->>'schema', t->>'name', "
+      "t->>'status', "
+      " (t->>'rows')::bigint, "
+      " coalesce(CASE WHEN $4 IS NOT NULL THEN $4 WHEN array_length(d, 1) = 2 THEN d[1] END, "
+      "t->>'schema'), "
+      " coalesce(d[array_length(d, 1)], t->>'name'), "
+      " (SELECT string_agg(format('%I %s', c->>'name', c->>'type'), ', ' ORDER BY o) "
+      "    FROM jsonb_array_elements(t->'columns') WITH ORDINALITY AS x(c, o)), "
+      " (SELECT string_agg(format('%I %s%s', c->>'name', c->>'type', CASE WHEN "
+      "(c->>'not_null')::bool "
+      "    THEN ' NOT NULL' ELSE '' END), ', ' ORDER BY o) "
+      "    FROM jsonb_array_elements(t->'columns') WITH ORDINALITY AS x(c, o)), "
+      " (SELECT string_agg(format('%s %s', c->>'name', c->>'type'), ', ' ORDER BY o) "
+      "    FROM jsonb_array_elements(t->'columns') WITH ORDINALITY AS x(c, o)) "
+      "FROM m, wanted, dest, jsonb_array_elements(m->'tables') t "
+      "WHERE w IS NULL OR (array_length(w, 1) = 2 AND t->>'schema' = w[1] AND t->>'name' = w[2]) "
+      "   OR (array_length(w, 1) = 1 AND t->>'name' = w[1]) "
+      "ORDER BY 3, 4",
+      5, types, values, nulls, true);
+  int count = static_cast<int>(SPI_processed);
+  if (count == 0)
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_TABLE),
+             errmsg("run %lld has no table %s in database \"%s\"", static_cast<long long>(run_id),
+                    table_name ? table_name : "at all", database),
+             errhint("Name the table as schema.table, as listed in cdw_backup.run_tables.")));
+  if (table_name && count > 1)
+    ereport(ERROR, (errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+                    errmsg("table name \"%s\" matches %d tables of the backup", table_name, count),
+                    errhint("Qualify it with its schema: schema.table.")));
+  char ***cells = static_cast<char ***>(palloc(sizeof(char **) * count));
+  Size strings = 0;
+  for (int i = 0; i < count; i++) {
+    cells[i] = static_cast<char **>(palloc(sizeof(char *) * 11));
+    for (int c = 0; c < 11; c++) {
+      cells[i][c] = SpiText(i, c + 1);
+      if (!cells[i][c]) cells[i][c] = pstrdup("");
+      strings += strlen(cells[i][c]) + 1;
+    }
+  }
+  SPI_finish();
+
+  Size header = MAXALIGN(offsetof(RestoreJob, items) + sizeof(RestoreItem) * count);
+  dsm_segment *segment = dsm_create(header + strings, 0);
+  auto *job = static_cast<RestoreJob *>(dsm_segment_address(segment));
+  memset(job, 0, header);
+  job->database_id = database_id;
+  job->role_id = GetUserId();
+  strlcpy(job->location, target.location, sizeof job->location);
+  strlcpy(job->store_options, target.options, sizeof job->store_options);
+  strlcpy(job->secret_id, target.secret_id, sizeof job->secret_id);
+  strlcpy(job->secret_key, target.secret_key, sizeof job->secret_key);
+  strlcpy(job->session_token, target.session_token, sizeof job->session_token);
+  strlcpy(job->compression, cells[0][0], sizeof job->compression);
+  job->truncate = truncate;
+  job->dry_run = dry_run;
+  job->count = count;
+  job->strings_offset = static_cast<uint32>(header);
+  char *area = reinterpret_cast<char *>(job) + header;
+  uint32 used = 0;
+  auto put = [&](const char *s) {
+    uint32 offset = used;
+    size_t len = strlen(s) + 1;
+    memcpy(area + used, s, len);
+    used += static_cast<uint32>(len);
+    return offset;
+  };
+  for (int i = 0; i < count; i++) {
+    RestoreItem *item = &job->items[i];
+    strlcpy(item->source_schema, cells[i][2], NAMEDATALEN);
+    strlcpy(item->source_table, cells[i][3], NAMEDATALEN);
+    strlcpy(item->dest_schema, cells[i][6], NAMEDATALEN);
+    strlcpy(item->dest_table, cells[i][7], NAMEDATALEN);
+    item->expected_rows = atoll(cells[i][5]);
+    item->path_offset = put(cells[i][1]);
+    item->column_defs_offset = put(cells[i][8]);
+    item->create_defs_offset = put(cells[i][9]);
+    item->signature_offset = put(cells[i][10]);
+    if (strcmp(cells[i][4], "succeeded") != 0) {
+      item->status = static_cast<int>(RestoreStatus::kSkipped);
+      strlcpy(item->detail, "the table failed in this run, so the backup holds no data for it",
+              sizeof item->detail);
+    }
+  }
+
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof worker);
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;
+  strlcpy(worker.bgw_library_name, "cdw_backup", BGW_MAXLEN);
+  strlcpy(worker.bgw_function_name, "cdw_backup_restore_worker", BGW_MAXLEN);
+  snprintf(worker.bgw_name, BGW_MAXLEN, "cdw_backup restore of run %lld into %s",
+           static_cast<long long>(run_id), into_database);
+  strlcpy(worker.bgw_type, "cdw_backup restore", BGW_MAXLEN);
+  worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
+  worker.bgw_notify_pid = MyProcPid;
+  BackgroundWorkerHandle *handle = nullptr;
+  if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+                    errmsg("could not start a background worker for the restore"),
+                    errhint("Increase max_worker_processes and restart the server.")));
+  PG_TRY();
+  { (void)WaitForBackgroundWorkerShutdown(handle); }
+  PG_CATCH();
+  {
+    TerminateBackgroundWorker(handle);
+    PG_RE_THROW();
+  }
+  PG_END_TRY();
+
+  static const char *kStatus[] = {"not restored", "restored", "failed", "checked", "skipped"};
+  for (int i = 0; i < count; i++) {
+    RestoreItem *item = &job->items[i];
+    Datum row[7];
+    bool row_nulls[7] = {false, false, false, false, false, false, false};
+    row[0] = CStringGetTextDatum(item->source_schema);
+    row[1] = CStringGetTextDatum(item->source_table);
+    row[2] = CStringGetTextDatum(
+        psprintf("%s.%s", quote_identifier(into_database),
+                 quote_qualified_identifier(item->dest_schema, item->dest_table)));
+    row[3] = CStringGetTextDatum(kStatus[item->status]);
+    row[4] = Int64GetDatum(item->rows);
+    row_nulls[4] = item->status != static_cast<int>(RestoreStatus::kRestored) &&
+                   item->status != static_cast<int>(RestoreStatus::kChecked);
+    row[5] = CStringGetTextDatum(item->detail);
+    row_nulls[5] = item->detail[0] == '\0';
+    row[6] = CStringGetTextDatum(item->hint);
+    row_nulls[6] = item->hint[0] == '\0';
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, row_nulls);
+  }
+  dsm_detach(segment);
+  return (Datum)0;
+}
