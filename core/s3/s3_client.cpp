@@ -1,0 +1,416 @@
+#include "s3/s3_client.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+
+#include "common/error.h"
+#include "s3/sigv4.h"
+
+namespace cdw::s3 {
+
+namespace {
+
+bool Is2xx(long status) {
+  return status >= 200 && status < 300;
+}
+
+// Codes for bodiless error responses (HEAD, or a proxy's empty reply).
+std::string CodeForStatus(long status, bool bucket_level) {
+  switch (status) {
+    case 301:
+      return "PermanentRedirect";
+    case 400:
+      return "BadRequest";
+    case 403:
+      return "AccessDenied";
+    case 404:
+      return bucket_level ? "NoSuchBucket" : "NoSuchKey";
+    case 416:
+      return "InvalidRange";
+    case 429:
+      return "SlowDown";
+    case 503:
+      return "ServiceUnavailable";
+    default:
+      return status >= 500 ? "InternalError" : "HTTP" + std::to_string(status);
+  }
+}
+
+const char *SqlstateFor(const std::string &code, long status) {
+  if (code == "NoSuchKey" || code == "NoSuchBucket") return sqlstate::kUndefinedFile;
+  if (status == 403 || code == "AccessDenied" || code == "SignatureDoesNotMatch" ||
+      code == "InvalidAccessKeyId" || code == "ExpiredToken" || code == "InvalidToken")
+    return sqlstate::kInsufficientPrivilege;
+  return sqlstate::kIoError;
+}
+
+// "bytes 0-0/1234" -> 1234; "bytes */0" -> 0.
+bool ParseContentRangeTotal(const std::string &value, uint64_t *total) {
+  size_t slash = value.rfind('/');
+  if (slash == std::string::npos || slash + 1 >= value.size() || value[slash + 1] == '*')
+    return false;
+  char *end = nullptr;
+  *total = std::strtoull(value.c_str() + slash + 1, &end, 10);
+  return end && *end == '\0';
+}
+
+std::string RangeHeader(uint64_t first, uint64_t last) {
+  return "bytes=" + std::to_string(first) + "-" + std::to_string(last);
+}
+
+}  // namespace
+
+std::string ScrubSecrets(std::string text, const Credentials &credentials) {
+  for (const std::string *secret : {&credentials.secret_access_key, &credentials.session_token,
+                                    &credentials.access_key_id}) {
+    if (secret->size() < 4) continue;
+    for (size_t pos = text.find(*secret); pos != std::string::npos;
+         pos = text.find(*secret, pos + 10))
+      text.replace(pos, secret->size(), "[redacted]");
+  }
+  return text;
+}
+
+std::string HintForS3Error(const std::string &code, long status, const std::string &action,
+                           const S3Location &location) {
+  const std::string where = location.DisplayUrl(location.prefix);
+  if (code == "SignatureDoesNotMatch")
+    return "Check secret_key: it does not belong to secret_id (set both on the user mapping or "
+           "the backup target).";
+  if (code == "InvalidAccessKeyId")
+    return "Check secret_id: the storage service does not know this access key.";
+  if (code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired")
+    return "Renew the temporary credentials: give a current session_token with its secret_id "
+           "and secret_key.";
+  if (code == "NoSuchBucket")
+    return "Check the bucket name \"" + location.bucket + "\" in the location" +
+           (location.cos ? " (COS bucket names end with -<appid>)." : ", and the endpoint.");
+  if (code == "RequestTimeTooSkewed")
+    return "Synchronize the database server's clock (NTP): signed requests must be within 15 "
+           "minutes of the storage service's time.";
+  if (code == "AuthorizationHeaderMalformed" || code == "PermanentRedirect" ||
+      code == "IllegalLocationConstraintException" || code == "AuthorizationQueryParametersError")
+    return "Check the region option (now \"" + location.region +
+           "\"): the bucket may be in another region.";
+  if (code == "InvalidBucketName") return "Check the bucket name in the location.";
+  if (code == "AccessDenied" || code == "AllAccessDisabled" || status == 403) {
+    std::string hint = "The bucket policy must allow ";
+    hint += action.empty() ? "this request" : action;
+    hint += " on " + where +
+            " for this access key; backups need s3:PutObject, s3:GetObject, s3:ListBucket, "
+            "s3:DeleteObject and s3:AbortMultipartUpload.";
+    return hint;
+  }
+  if (code == "NotImplemented" || status == 405 || status == 501)
+    return "The storage server does not support this S3 request; check the endpoint.";
+  return {};
+}
+
+S3Client::S3Client(S3Location location, Credentials credentials)
+    : location_(std::move(location)),
+      credentials_(std::move(credentials)),
+      http_(HttpSettings{location_.connect_to, location_.connect_timeout_ms,
+                         location_.low_speed_seconds}),
+      now_([] { return static_cast<long long>(std::time(nullptr)); }) {
+  if (credentials_.access_key_id.empty() || credentials_.secret_access_key.empty())
+    throw Error(sqlstate::kFdwInvalidOptionValue,
+                "object storage location " + location_.DisplayUrl(location_.prefix) +
+                    " needs secret_id and secret_key",
+                "Credentials are accepted only on user mappings and backup targets.",
+                "CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (secret_id '...', "
+                "secret_key '...');");
+}
+
+std::string S3Client::Scrub(std::string text) const {
+  return ScrubSecrets(std::move(text), credentials_);
+}
+
+void S3Client::ThrowHttpError(const Call &call, const HttpResponse &response,
+                              const S3ErrorInfo &info, int attempts) const {
+  std::string url = location_.DisplayUrl(call.display_key.empty() ? call.key : call.display_key);
+  std::string message = "could not " + call.what + " \"" + url + "\": " + info.code;
+  if (!info.message.empty()) message += ": " + info.message;
+  std::string detail = "The storage service answered HTTP " + std::to_string(response.status) +
+                       " to " + call.method + " " + location_.BaseUrl() +
+                       location_.RequestPath(call.key);
+  if (!info.request_id.empty()) detail += " (request id " + info.request_id + ")";
+  detail += attempts > 1 ? " after " + std::to_string(attempts) + " attempts." : ".";
+  throw Error(SqlstateFor(info.code, response.status), Scrub(message), Scrub(detail),
+              Scrub(HintForS3Error(info.code, response.status, call.action, location_)));
+}
+
+void S3Client::ThrowTransportError(const Call &call, const HttpResponse &response, int attempts,
+                                   long long elapsed_ms) const {
+  std::string target = location_.ConnectionTarget();
+  std::string shown = call.display_key.empty() ? call.key : call.display_key;
+  std::string message = "could not " + call.what + " \"" + location_.DisplayUrl(shown) +
+                        "\": connection to object storage at " + target + " failed";
+  std::string detail = response.error + " (" + std::to_string(attempts) + " attempt" +
+                       (attempts == 1 ? "" : "s") + " in " + std::to_string(elapsed_ms / 1000) +
+                       " s, host " + location_.RequestHost() + ").";
+  std::string hint =
+      "Check that the storage service is reachable from the database server and the "
+      "location's endpoint, https and connect_to options; retry_max_attempts and "
+      "retry_max_seconds bound the retries.";
+  throw Error(sqlstate::kConnectionFailure, Scrub(message), Scrub(detail), hint);
+}
+
+S3Client::Result S3Client::Execute(const Call &call, const AbortCheck &abort) {
+  RetryPolicy policy(call.retry ? *call.retry : location_.retry);
+  const std::string raw_path = location_.RequestPath(call.key);
+  const std::string host = location_.RequestHost();
+  std::string url = location_.BaseUrl() + CanonicalUri(raw_path);
+  if (!call.query.empty()) url += "?" + WireQuery(call.query);
+  const bool has_body = std::string(call.method) == "PUT" || std::string(call.method) == "POST";
+  const std::string payload_hash =
+      has_body ? Sha256Hex(call.body ? call.body : "", call.body_size) : kEmptyPayloadSha256;
+
+  for (int attempt = 1;; attempt++) {
+    if (abort && abort()) throw Interrupted();
+    SigningInput input;
+    input.method = call.method;
+    input.raw_path = raw_path;
+    input.query = call.query;
+    input.payload_hash = payload_hash;
+    input.amz_date = AmzDate(now_());
+    input.region = location_.region;
+    input.access_key_id = credentials_.access_key_id;
+    input.secret_access_key = credentials_.secret_access_key;
+    input.headers = {{"host", host},
+                     {"x-amz-content-sha256", payload_hash},
+                     {"x-amz-date", input.amz_date}};
+    if (!credentials_.session_token.empty())
+      input.headers.emplace_back("x-amz-security-token", credentials_.session_token);
+    for (const auto &header : call.headers) input.headers.push_back(header);
+    SignedRequest signed_request = SignV4(input);
+
+    HttpRequest request;
+    request.method = call.method;
+    request.url = url;
+    request.headers = input.headers;
+    request.headers.emplace_back("Authorization", signed_request.authorization);
+    request.body = call.body;
+    request.body_size = call.body_size;
+    request.expected_response_size = call.expected_response_size;
+    request.timeout_ms = call.timeout_ms;
+
+    HttpResponse response = http_.Perform(request, abort);
+    if (response.aborted) throw Interrupted();
+    S3ErrorInfo info;
+    if (response.transport_error) {
+      if (!response.transport_retryable)
+        ThrowTransportError(call, response, attempt, policy.Elapsed().count());
+    } else {
+      bool failed = !Is2xx(response.status);
+      if (failed) {
+        if (!ParseS3Error(response.body, &info) || info.code.empty())
+          info.code = CodeForStatus(response.status, call.key.empty());
+      } else if (call.error_in_200 && ParseS3Error(response.body, &info)) {
+        failed = true;
+        if (info.code.empty()) info.code = "InternalError";
+      }
+      if (!failed) return Result{std::move(response), {}};
+      if (std::find(call.accepted_codes.begin(), call.accepted_codes.end(), info.code) !=
+          call.accepted_codes.end())
+        return Result{std::move(response), info};
+      if (!RetryPolicy::IsRetryableHttp(response.status, info.code))
+        ThrowHttpError(call, response, info, attempt);
+    }
+    auto delay = policy.NextDelay(attempt);
+    if (!delay) {
+      if (response.transport_error)
+        ThrowTransportError(call, response, attempt, policy.Elapsed().count());
+      ThrowHttpError(call, response, info, attempt);
+    }
+    if (!SleepInSlices(*delay, abort)) throw Interrupted();
+  }
+}
+
+std::optional<uint64_t> S3Client::ObjectSize(const std::string &key, const AbortCheck &abort) {
+  Call call;
+  call.key = key;
+  call.headers = {{"range", RangeHeader(0, 0)}};
+  call.expected_response_size = 1;
+  call.action = "s3:GetObject";
+  call.what = "check object";
+  call.accepted_codes = {"NoSuchKey", "InvalidRange"};
+  Result result = Execute(call, abort);
+  if (result.error.code == "NoSuchKey") return std::nullopt;
+  if (result.error.code == "InvalidRange") return 0;  // only an empty object has no byte 0
+  uint64_t total = 0;
+  if (result.response.status == 206 &&
+      ParseContentRangeTotal(result.response.Header("content-range"), &total))
+    return total;
+  return result.response.body.size();  // a server that ignored the range sent it all
+}
+
+void S3Client::PutObject(const std::string &key, const char *data, size_t len,
+                         const AbortCheck &abort) {
+  Call call;
+  call.method = "PUT";
+  call.key = key;
+  call.body = data;
+  call.body_size = len;
+  call.action = "s3:PutObject";
+  call.what = "write object";
+  Execute(call, abort);
+}
+
+std::string S3Client::CreateMultipartUpload(const std::string &key, const AbortCheck &abort) {
+  Call call;
+  call.method = "POST";
+  call.key = key;
+  call.query = {{"uploads", ""}};
+  call.action = "s3:PutObject";
+  call.what = "start multipart upload of";
+  return ParseInitiateMultipartUpload(Execute(call, abort).response.body);
+}
+
+std::string S3Client::UploadPart(const std::string &key, const std::string &upload_id,
+                                 int part_number, const char *data, size_t len,
+                                 const AbortCheck &abort) {
+  Call call;
+  call.method = "PUT";
+  call.key = key;
+  call.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
+  call.body = data;
+  call.body_size = len;
+  call.action = "s3:PutObject";
+  call.what = "upload part " + std::to_string(part_number) + " of";
+  Result result = Execute(call, abort);
+  std::string etag = result.response.Header("etag");
+  if (etag.empty())
+    throw Error(sqlstate::kIoError,
+                "unexpected response from object storage to " + call.what + " \"" +
+                    location_.DisplayUrl(key) + "\"",
+                "The response has no ETag header.");
+  return etag;
+}
+
+void S3Client::CompleteMultipartUpload(const std::string &key, const std::string &upload_id,
+                                       const std::vector<CompletedPart> &parts,
+                                       uint64_t total_size, const AbortCheck &abort) {
+  std::string body = CompleteMultipartUploadBody(parts);
+  Call call;
+  call.method = "POST";
+  call.key = key;
+  call.query = {{"uploadId", upload_id}};
+  call.body = body.data();
+  call.body_size = body.size();
+  call.action = "s3:PutObject";
+  call.what = "complete multipart upload of";
+  call.error_in_200 = true;
+  call.accepted_codes = {"NoSuchUpload"};
+  Result result = Execute(call, abort);
+  if (result.error.code.empty()) return;
+  // NoSuchUpload: an earlier attempt may have completed it and lost the answer.
+  auto size = ObjectSize(key, abort);
+  if (size && *size == total_size) return;
+  ThrowHttpError(call, result.response, result.error, 1);
+}
+
+void S3Client::AbortMultipartUpload(const std::string &key, const std::string &upload_id,
+                                    const AbortCheck &abort, const RetrySettings *retry) {
+  Call call;
+  call.method = "DELETE";
+  call.key = key;
+  call.query = {{"uploadId", upload_id}};
+  call.action = "s3:AbortMultipartUpload";
+  call.what = "abort multipart upload of";
+  call.accepted_codes = {"NoSuchUpload"};
+  call.retry = retry;
+  if (retry) call.timeout_ms = 5000;
+  Execute(call, abort);
+}
+
+void S3Client::GetRange(const std::string &key, uint64_t offset, uint64_t length, std::string *out,
+                        uint64_t *total_size, const AbortCheck &abort) {
+  Call call;
+  call.key = key;
+  call.headers = {{"range", RangeHeader(offset, offset + length - 1)}};
+  call.expected_response_size = length;
+  call.action = "s3:GetObject";
+  call.what = "read object";
+  call.accepted_codes = {"InvalidRange"};
+  Result result = Execute(call, abort);
+  out->clear();
+  if (result.error.code == "InvalidRange") {  // reading past the end (an empty object)
+    *total_size = 0;
+    if (!ParseContentRangeTotal(result.response.Header("content-range"), total_size))
+      *total_size = offset;
+    return;
+  }
+  if (result.response.status == 206) {
+    if (!ParseContentRangeTotal(result.response.Header("content-range"), total_size))
+      *total_size = offset + result.response.body.size();
+    out->swap(result.response.body);
+    return;
+  }
+  // 200: the whole object; keep the requested slice.
+  std::string &all = result.response.body;
+  *total_size = all.size();
+  if (offset < all.size()) out->assign(all, offset, std::min<uint64_t>(length, all.size() - offset));
+}
+
+ListObjectsPage S3Client::ListObjectsV2(const std::string &prefix,
+                                        const std::string &continuation_token,
+                                        const AbortCheck &abort, int max_keys) {
+  Call call;
+  call.key = "";
+  call.query = {{"list-type", "2"},
+                {"prefix", prefix},
+                {"encoding-type", "url"},
+                {"max-keys", std::to_string(max_keys)}};
+  if (!continuation_token.empty()) call.query.emplace_back("continuation-token", continuation_token);
+  call.display_key = prefix;
+  call.action = "s3:ListBucket";
+  call.what = "list";
+  Result result = Execute(call, abort);
+  return ParseListObjectsV2(result.response.body);
+}
+
+std::vector<ObjectInfo> S3Client::ListAll(const std::string &prefix, const AbortCheck &abort) {
+  std::vector<ObjectInfo> all;
+  std::string token;
+  do {
+    ListObjectsPage page = ListObjectsV2(prefix, token, abort);
+    for (auto &object : page.objects) all.push_back(std::move(object));
+    token = page.truncated ? page.next_continuation_token : std::string();
+  } while (!token.empty());
+  return all;
+}
+
+void S3Client::DeleteObject(const std::string &key, const AbortCheck &abort) {
+  Call call;
+  call.method = "DELETE";
+  call.key = key;
+  call.action = "s3:DeleteObject";
+  call.what = "remove object";
+  call.accepted_codes = {"NoSuchKey"};
+  Execute(call, abort);
+}
+
+std::vector<MultipartUploadInfo> S3Client::ListMultipartUploads(const std::string &prefix,
+                                                                const AbortCheck &abort) {
+  std::vector<MultipartUploadInfo> all;
+  std::string key_marker, upload_id_marker;
+  for (;;) {
+    Call call;
+    call.key = "";
+    call.query = {{"uploads", ""}, {"prefix", prefix}, {"encoding-type", "url"}};
+    if (!key_marker.empty()) call.query.emplace_back("key-marker", key_marker);
+    if (!upload_id_marker.empty()) call.query.emplace_back("upload-id-marker", upload_id_marker);
+    call.display_key = prefix;
+    call.action = "s3:ListBucketMultipartUploads";
+    call.what = "list multipart uploads in";
+    ListUploadsPage page = ParseListMultipartUploads(Execute(call, abort).response.body);
+    for (auto &upload : page.uploads) all.push_back(std::move(upload));
+    if (!page.truncated || page.next_key_marker.empty()) break;
+    key_marker = page.next_key_marker;
+    upload_id_marker = page.next_upload_id_marker;
+  }
+  return all;
+}
+
+}  // namespace cdw::s3

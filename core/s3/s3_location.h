@@ -1,0 +1,89 @@
+// s3:// and cos:// locations and the options that refine them.
+//
+//   s3://bucket[/prefix]
+//       endpoint    default https://s3.<region>.amazonaws.com
+//       region      default us-east-1
+//       path_style  default false for AWS (virtual-hosted: Host bucket.s3.<region>.amazonaws.com)
+//                   and true when an endpoint is given (MinIO, Ceph RGW, moto, ...);
+//                   dotted bucket names on AWS over HTTPS use path style (TLS wildcard
+//                   certificates do not cover them) unless path_style says otherwise.
+//   cos://<bucket>-<appid>.cos.<region>.myqcloud.com[/prefix]
+//   cos://cos.<region>.myqcloud.com/<bucket>-<appid>[/prefix]   (older form, same requests)
+//       Virtual-hosted requests (Host: <bucket>-<appid>.cos.<region>.myqcloud.com), since
+//       COS rejects path-style requests on new buckets; region from the host name
+//       (option region overrides it). HTTPS unless https 'false'.
+//       Choice for `endpoint` on cos://: it replaces the service endpoint
+//       cos.<region>.myqcloud.com (scheme, host and port, e.g.
+//       'http://cos.ap-guangzhou.myqcloud.com:8080'), and requests stay
+//       virtual-hosted on it (Host: <bucket>-<appid>.<endpoint host>[:port]) unless
+//       path_style is 'true'. This is how a non-default port is given.
+//   Both:
+//       https               true/false, when the endpoint has no scheme (default true)
+//       connect_to          'host:port': open connections there while the URL, Host header,
+//                           TLS name and signature keep the real host (curl --connect-to)
+//       retry_max_attempts  attempts per request, 1..100 (default 6)
+//       retry_max_seconds   time budget per request with its retries, 1..86400 (default 120)
+//       part_size           multipart part size, 5MB..5GB (default 8MB; grows with the object)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "s3/retry_policy.h"
+#include "storage/store_factory.h"
+
+namespace cdw::s3 {
+
+inline constexpr uint64_t kMiB = 1024 * 1024;
+inline constexpr uint64_t kMinPartSize = 5 * kMiB;
+inline constexpr uint64_t kMaxPartSize = 5 * 1024 * kMiB;
+inline constexpr uint64_t kDefaultPartSize = 8 * kMiB;
+inline constexpr int kMaxParts = 10000;
+
+struct S3Location {
+  bool cos = false;
+  std::string bucket;
+  std::string prefix;  // "" or "dir/sub/" (ends with '/')
+  std::string region = "us-east-1";
+  bool https = true;
+  std::string endpoint_host;  // service host without the bucket, e.g. s3.us-east-1.amazonaws.com
+  int port = 0;               // 0: the scheme's default
+  bool path_style = false;
+  std::string connect_to;     // "host:port" or ""
+  RetrySettings retry;
+  uint64_t part_size = kDefaultPartSize;
+
+  // Transfer limits; not options, but tests shorten them.
+  long connect_timeout_ms = 10000;
+  long low_speed_seconds = 60;  // a transfer below 1 byte/s for this long is a timeout
+  size_t range_size = 8 * kMiB;  // ranged GET size when reading
+
+  // Host header value: virtual-hosted "bucket.endpoint_host" or the endpoint host,
+  // with ":port" when it is not the scheme's default.
+  std::string RequestHost() const;
+  // "https://" + RequestHost()
+  std::string BaseUrl() const;
+  // Unencoded request path of an object key (relative to the bucket):
+  // "/key" or, path-style, "/bucket/key". An empty key gives the bucket itself
+  // ("/" or "/bucket").
+  std::string RequestPath(const std::string &object_key) const;
+  // Human-readable URL of a full object key, never with credentials:
+  // "s3://bucket/key" or "cos://bucket-appid.cos.region.myqcloud.com/key".
+  std::string DisplayUrl(const std::string &object_key) const;
+  // "host:port" of the server connections go to, for connection errors.
+  std::string ConnectionTarget() const;
+};
+
+// Parses and validates a location and its options without touching the
+// network. Throws cdw::Error (HV024) naming the bad part and the accepted form.
+S3Location ParseS3Location(const std::string &location, const StoreOptions &options);
+
+// The option names ParseS3Location understands (for the FDW validator).
+const std::vector<std::string> &S3OptionNames();
+
+// "5MB", "8MiB", "16777216", "1GB" -> bytes (kB/MB/GB are 1024-based, as in
+// PostgreSQL). Throws cdw::Error.
+uint64_t ParseByteSize(const std::string &name, const std::string &value);
+
+}  // namespace cdw::s3

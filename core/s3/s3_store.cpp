@@ -1,0 +1,278 @@
+#include "s3/s3_store.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "s3/background_task.h"
+#include "storage/file_store.h"
+
+namespace cdw::s3 {
+
+// Parts per size step: 10,000 parts make 11 full steps, so even 5 MiB parts
+// reach S3's 5 TiB object limit (5 MiB * 900 * (2^11 - 1) + ... > 5 TiB).
+constexpr int kPartsPerSize = 900;
+
+uint64_t PartSizeFor(uint64_t base_part_size, int part_number) {
+  uint64_t size = std::max(base_part_size, kMinPartSize);
+  for (int doubling = (std::max(part_number, 1) - 1) / kPartsPerSize; doubling > 0 && size < kMaxPartSize;
+       doubling--)
+    size *= 2;
+  return std::min(size, kMaxPartSize);
+}
+
+uint64_t MaxObjectSize(uint64_t base_part_size) {
+  uint64_t total = 0;
+  for (int part = 1; part <= kMaxParts; part++) total += PartSizeFor(base_part_size, part);
+  return total;
+}
+
+RetrySettings AbortRetrySettings() {
+  RetrySettings settings;
+  settings.max_attempts = 3;
+  settings.max_total = std::chrono::seconds(10);
+  settings.base_delay = std::chrono::milliseconds(200);
+  settings.max_delay = std::chrono::seconds(1);
+  return settings;
+}
+
+namespace {
+
+void ReleaseBuffer(std::string *buffer) {
+  std::string().swap(*buffer);
+}
+
+class S3Writer : public ObjectWriter {
+ public:
+  S3Writer(std::shared_ptr<S3Client> client, Credentials credentials, std::string key,
+           AbortCheck interrupts)
+      : client_(std::move(client)),
+        credentials_(std::move(credentials)),
+        key_(std::move(key)),
+        interrupts_(std::move(interrupts)),
+        base_part_size_(client_->location().part_size) {}
+  ~S3Writer() override { Abort(); }
+
+  void Write(const char *data, size_t len) override {
+    if (finished_ || committed_ || aborted_)
+      throw Error(sqlstate::kInternalError, "write to a finished object writer");
+    while (len > 0) {
+      uint64_t target = PartSizeFor(base_part_size_, next_part_);
+      // A full buffer becomes a part only once more data follows, so an
+      // object of exactly one part size is still a single PUT.
+      if (current_.size() >= target) {
+        SubmitPart();
+        target = PartSizeFor(base_part_size_, next_part_);
+      }
+      if (current_.capacity() < target) current_.reserve(target);
+      size_t n = static_cast<size_t>(std::min<uint64_t>(len, target - current_.size()));
+      current_.append(data, n);
+      total_ += n;
+      data += n;
+      len -= n;
+    }
+  }
+
+  void Finish() override {
+    if (finished_) return;
+    if (!upload_id_.empty()) {
+      if (!current_.empty()) SubmitPart();
+      WaitForPart();
+      ReleaseBuffer(&current_);
+      ReleaseBuffer(&in_flight_);
+    }
+    finished_ = true;
+  }
+
+  void Commit() override {
+    if (committed_) return;
+    if (aborted_) throw Error(sqlstate::kInternalError, "commit of an aborted object writer");
+    Finish();
+    if (upload_id_.empty())
+      client_->PutObject(key_, current_.data(), current_.size(), interrupts_);
+    else
+      client_->CompleteMultipartUpload(key_, upload_id_, parts_, total_, interrupts_);
+    committed_ = true;
+    ReleaseBuffer(&current_);
+  }
+
+  void Abort() noexcept override {
+    if (!committed_) aborted_ = true;
+    task_.Cancel();
+    if (!committed_ && !upload_id_.empty()) {
+      try {
+        RetrySettings retry = AbortRetrySettings();
+        client_->AbortMultipartUpload(key_, upload_id_, AbortCheck(), &retry);
+      } catch (...) {
+        // Best effort: a bucket lifecycle rule for incomplete uploads is the backstop.
+      }
+    }
+    upload_id_.clear();
+    ReleaseBuffer(&current_);
+    ReleaseBuffer(&in_flight_);
+  }
+
+ private:
+  void SubmitPart() {
+    if (upload_id_.empty()) {
+      upload_client_ = std::make_unique<S3Client>(client_->location(), credentials_);
+      upload_id_ = client_->CreateMultipartUpload(key_, interrupts_);
+    }
+    WaitForPart();
+    if (next_part_ > kMaxParts)
+      throw Error(sqlstate::kIoError,
+                  "object \"" + client_->location().DisplayUrl(key_) + "\" is too large",
+                  "A multipart upload has at most 10000 parts.", "Use a larger part_size.");
+    in_flight_.swap(current_);
+    current_.clear();
+    in_flight_part_ = next_part_++;
+    in_flight_etag_.clear();
+    task_.Start([this](const std::atomic<bool> &cancelled) {
+      in_flight_etag_ =
+          upload_client_->UploadPart(key_, upload_id_, in_flight_part_, in_flight_.data(),
+                                     in_flight_.size(), [&cancelled] { return cancelled.load(); });
+    });
+  }
+
+  void WaitForPart() {
+    if (!task_.running()) return;
+    task_.Wait(interrupts_);
+    parts_.push_back({in_flight_part_, in_flight_etag_});
+  }
+
+  std::shared_ptr<S3Client> client_;
+  Credentials credentials_;
+  std::unique_ptr<S3Client> upload_client_;  // used only by the upload thread
+  std::string key_;
+  AbortCheck interrupts_;
+  uint64_t base_part_size_;
+  std::string current_;    // the part being filled
+  std::string in_flight_;  // the part being uploaded
+  int next_part_ = 1;
+  int in_flight_part_ = 0;
+  std::string in_flight_etag_;
+  std::vector<CompletedPart> parts_;
+  std::string upload_id_;
+  uint64_t total_ = 0;
+  bool finished_ = false;
+  bool committed_ = false;
+  bool aborted_ = false;
+  BackgroundTask task_;  // declared last: destroyed (joined) first
+};
+
+class S3Reader : public ByteSource {
+ public:
+  S3Reader(std::shared_ptr<S3Client> client, std::string key, AbortCheck interrupts)
+      : client_(std::move(client)), key_(std::move(key)), interrupts_(std::move(interrupts)) {
+    Fetch();  // fails early for a missing object, and learns the size
+  }
+
+  size_t Read(char *buffer, size_t capacity) override {
+    if (position_ == buffer_.size()) {
+      if (offset_ >= total_) return 0;
+      Fetch();
+    }
+    size_t n = std::min(capacity, buffer_.size() - position_);
+    std::copy_n(buffer_.data() + position_, n, buffer);
+    position_ += n;
+    return n;
+  }
+
+ private:
+  void Fetch() {
+    const uint64_t range = client_->location().range_size;
+    uint64_t length = known_size_ ? std::min<uint64_t>(range, total_ - offset_) : range;
+    uint64_t total = 0;
+    client_->GetRange(key_, offset_, length, &buffer_, &total, interrupts_);
+    if (known_size_ && total != total_)
+      throw Error(sqlstate::kDataCorrupted,
+                  "object \"" + client_->location().DisplayUrl(key_) + "\" changed while reading",
+                  "Its size went from " + std::to_string(total_) + " to " + std::to_string(total) +
+                      " bytes.");
+    total_ = total;
+    known_size_ = true;
+    if (buffer_.empty() && offset_ < total_)
+      throw Error(sqlstate::kIoError,
+                  "short read from object \"" + client_->location().DisplayUrl(key_) + "\"",
+                  "A ranged GET at offset " + std::to_string(offset_) + " returned no data.");
+    offset_ += buffer_.size();
+    position_ = 0;
+  }
+
+  std::shared_ptr<S3Client> client_;
+  std::string key_;
+  AbortCheck interrupts_;
+  std::string buffer_;
+  size_t position_ = 0;
+  uint64_t offset_ = 0;  // object offset just past buffer_
+  uint64_t total_ = 0;
+  bool known_size_ = false;
+};
+
+}  // namespace
+
+S3Store::S3Store(S3Location location, Credentials credentials)
+    : client_(std::make_shared<S3Client>(std::move(location), credentials)),
+      credentials_(std::move(credentials)) {}
+
+std::string S3Store::FullKey(const std::string &key) const {
+  CheckRelativeKey(key, "object key");
+  return client_->location().prefix + key;
+}
+
+AbortCheck S3Store::Interrupts() const {
+  return interrupt_check_;
+}
+
+std::unique_ptr<ObjectWriter> S3Store::Create(const std::string &key) {
+  std::string full = FullKey(key);
+  if (client_->ObjectSize(full, Interrupts()).has_value())
+    throw Error(sqlstate::kIoError,
+                "backup object \"" + client_->location().DisplayUrl(full) + "\" already exists",
+                "Backups never overwrite existing objects.",
+                "Write to a new path or remove the old object first.");
+  return std::make_unique<S3Writer>(client_, credentials_, full, Interrupts());
+}
+
+std::unique_ptr<ByteSource> S3Store::Open(const std::string &key) {
+  return std::make_unique<S3Reader>(client_, FullKey(key), Interrupts());
+}
+
+std::vector<ObjectInfo> S3Store::List(const std::string &prefix) {
+  const std::string &root = client_->location().prefix;
+  std::vector<ObjectInfo> result;
+  for (auto &object : client_->ListAll(root + prefix, Interrupts())) {
+    if (object.key.size() <= root.size() || object.key.compare(0, root.size(), root) != 0)
+      continue;
+    if (object.key.back() == '/') continue;  // "directory" placeholder objects
+    object.key.erase(0, root.size());
+    result.push_back(std::move(object));
+  }
+  std::sort(result.begin(), result.end(),
+            [](const ObjectInfo &a, const ObjectInfo &b) { return a.key < b.key; });
+  return result;
+}
+
+void S3Store::Remove(const std::string &key) {
+  client_->DeleteObject(FullKey(key), Interrupts());
+}
+
+std::string S3Store::Url(const std::string &key) const {
+  return client_->location().DisplayUrl(client_->location().prefix + key);
+}
+
+std::vector<MultipartUploadInfo> S3Store::ListMultipartUploads(const std::string &prefix) {
+  const std::string &root = client_->location().prefix;
+  std::vector<MultipartUploadInfo> result;
+  for (auto &upload : client_->ListMultipartUploads(root + prefix, Interrupts())) {
+    if (upload.key.compare(0, root.size(), root) != 0) continue;
+    upload.key.erase(0, root.size());
+    result.push_back(std::move(upload));
+  }
+  return result;
+}
+
+void S3Store::AbortMultipartUpload(const std::string &key, const std::string &upload_id) {
+  client_->AbortMultipartUpload(FullKey(key), upload_id, Interrupts());
+}
+
+}  // namespace cdw::s3
