@@ -158,7 +158,7 @@ HttpResponse HttpClient::Perform(const HttpRequest &request,
     for (auto &c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     has_content_type |= lower == "content-type";
   }
-  add_header("Expect:");  // no 100-continue round trip
+  add_header("Expect:");                               // no 100-continue round trip
   if (!has_content_type) add_header("Content-Type:");  // no form encoding on POST
 
   char error_buffer[CURL_ERROR_SIZE] = {0};

@@ -16,10 +16,10 @@
 namespace cdw::s3 {
 
 struct RetrySettings {
-  int max_attempts = 6;                          // including the first attempt
-  std::chrono::milliseconds max_total{120000};   // no new attempt starts after this
-  std::chrono::milliseconds base_delay{200};     // cap of the first backoff
-  std::chrono::milliseconds max_delay{20000};    // largest single backoff
+  int max_attempts = 6;                         // including the first attempt
+  std::chrono::milliseconds max_total{120000};  // no new attempt starts after this
+  std::chrono::milliseconds base_delay{200};    // cap of the first backoff
+  std::chrono::milliseconds max_delay{20000};   // largest single backoff
 };
 
 class RetryPolicy {

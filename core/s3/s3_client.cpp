@@ -62,8 +62,8 @@ std::string RangeHeader(uint64_t first, uint64_t last) {
 }  // namespace
 
 std::string ScrubSecrets(std::string text, const Credentials &credentials) {
-  for (const std::string *secret : {&credentials.secret_access_key, &credentials.session_token,
-                                    &credentials.access_key_id}) {
+  for (const std::string *secret :
+       {&credentials.secret_access_key, &credentials.session_token, &credentials.access_key_id}) {
     if (secret->size() < 4) continue;
     for (size_t pos = text.find(*secret); pos != std::string::npos;
          pos = text.find(*secret, pos + 10))
@@ -113,6 +113,7 @@ S3Client::S3Client(S3Location location, Credentials credentials)
       http_(HttpSettings{location_.connect_to, location_.connect_timeout_ms,
                          location_.low_speed_seconds}),
       now_([] { return static_cast<long long>(std::time(nullptr)); }) {
+  InitXmlParser();
   if (credentials_.access_key_id.empty() || credentials_.secret_access_key.empty())
     throw Error(sqlstate::kFdwInvalidOptionValue,
                 "object storage location " + location_.DisplayUrl(location_.prefix) +
@@ -177,9 +178,8 @@ S3Client::Result S3Client::Execute(const Call &call, const AbortCheck &abort) {
     input.region = location_.region;
     input.access_key_id = credentials_.access_key_id;
     input.secret_access_key = credentials_.secret_access_key;
-    input.headers = {{"host", host},
-                     {"x-amz-content-sha256", payload_hash},
-                     {"x-amz-date", input.amz_date}};
+    input.headers = {
+        {"host", host}, {"x-amz-content-sha256", payload_hash}, {"x-amz-date", input.amz_date}};
     if (!credentials_.session_token.empty())
       input.headers.emplace_back("x-amz-security-token", credentials_.session_token);
     for (const auto &header : call.headers) input.headers.push_back(header);
@@ -289,8 +289,8 @@ std::string S3Client::UploadPart(const std::string &key, const std::string &uplo
 }
 
 void S3Client::CompleteMultipartUpload(const std::string &key, const std::string &upload_id,
-                                       const std::vector<CompletedPart> &parts,
-                                       uint64_t total_size, const AbortCheck &abort) {
+                                       const std::vector<CompletedPart> &parts, uint64_t total_size,
+                                       const AbortCheck &abort) {
   std::string body = CompleteMultipartUploadBody(parts);
   Call call;
   call.method = "POST";
@@ -350,7 +350,8 @@ void S3Client::GetRange(const std::string &key, uint64_t offset, uint64_t length
   // 200: the whole object; keep the requested slice.
   std::string &all = result.response.body;
   *total_size = all.size();
-  if (offset < all.size()) out->assign(all, offset, std::min<uint64_t>(length, all.size() - offset));
+  if (offset < all.size())
+    out->assign(all, offset, std::min<uint64_t>(length, all.size() - offset));
 }
 
 ListObjectsPage S3Client::ListObjectsV2(const std::string &prefix,
@@ -362,7 +363,8 @@ ListObjectsPage S3Client::ListObjectsV2(const std::string &prefix,
                 {"prefix", prefix},
                 {"encoding-type", "url"},
                 {"max-keys", std::to_string(max_keys)}};
-  if (!continuation_token.empty()) call.query.emplace_back("continuation-token", continuation_token);
+  if (!continuation_token.empty())
+    call.query.emplace_back("continuation-token", continuation_token);
   call.display_key = prefix;
   call.action = "s3:ListBucket";
   call.what = "list";

@@ -80,17 +80,17 @@ class S3Client {
  private:
   struct Call {
     const char *method = "GET";
-    std::string key;  // "" for bucket-level requests
+    std::string key;          // "" for bucket-level requests
     std::string display_key;  // shown in messages instead of key (a list's prefix)
     QueryParams query;
     HeaderList headers;  // extra signed headers (Range, ...)
     const char *body = nullptr;
     size_t body_size = 0;
     size_t expected_response_size = 0;
-    const char *action = "";  // IAM action for AccessDenied hints: "s3:PutObject"
-    std::string what;         // "write object", "read object", "list", ...
+    const char *action = "";                  // IAM action for AccessDenied hints: "s3:PutObject"
+    std::string what;                         // "write object", "read object", "list", ...
     std::vector<std::string> accepted_codes;  // returned to the caller, not thrown
-    bool error_in_200 = false;  // CompleteMultipartUpload may fail with a 200
+    bool error_in_200 = false;                // CompleteMultipartUpload may fail with a 200
     const RetrySettings *retry = nullptr;
     long timeout_ms = 0;  // per attempt; 0: none beyond the low-speed limit
   };

@@ -36,7 +36,8 @@ std::string Lower(std::string s) {
 }
 
 bool EndsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool ParseBoolOption(const std::string &name, const std::string &value) {
@@ -52,9 +53,9 @@ long long ParseIntOption(const std::string &name, const std::string &value, long
   errno = 0;
   long long parsed = std::strtoll(value.c_str(), &end, 10);
   if (value.empty() || *end != '\0' || errno != 0 || parsed < low || parsed > high)
-    BadOption(name, value,
-              "Use an integer between " + std::to_string(low) + " and " + std::to_string(high) +
-                  ".");
+    BadOption(
+        name, value,
+        "Use an integer between " + std::to_string(low) + " and " + std::to_string(high) + ".");
   return parsed;
 }
 
@@ -109,8 +110,8 @@ bool ValidBucketName(const std::string &bucket) {
 bool DnsCompatibleBucket(const std::string &bucket) {
   if (bucket.size() > 63) return false;
   for (char c : bucket)
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-' || c == '.'))
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
       return false;
   return bucket.find("..") == std::string::npos && bucket.front() != '-' && bucket.back() != '-';
 }
@@ -118,8 +119,8 @@ bool DnsCompatibleBucket(const std::string &bucket) {
 bool ValidRegion(const std::string &region) {
   if (region.empty()) return false;
   for (char c : region)
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-'))
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-'))
       return false;
   return true;
 }
@@ -178,8 +179,8 @@ Endpoint ParseEndpoint(const std::string &value) {
 
 const std::vector<std::string> &S3OptionNames() {
   static const std::vector<std::string> kNames = {
-      "endpoint",           "region",            "path_style", "https", "connect_to",
-      "retry_max_attempts", "retry_max_seconds", "part_size"};
+      "endpoint",          "region",   "path_style", "https", "connect_to", "retry_max_attempts",
+      "retry_max_seconds", "part_size"};
   return kNames;
 }
 
@@ -223,8 +224,8 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
   if (s3) {
     loc.bucket = authority;
     if (!ValidBucketName(loc.bucket))
-      BadLocation(location,
-                  "The bucket name must be 3 to 255 letters, digits, '.', '-' or '_'.", hint);
+      BadLocation(location, "The bucket name must be 3 to 255 letters, digits, '.', '-' or '_'.",
+                  hint);
   } else {
     // cos://<bucket>-<appid>.cos.<region>.myqcloud.com or cos://cos.<region>.myqcloud.com/<bucket>
     std::string host = Lower(authority);
@@ -285,11 +286,11 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
   if (const auto *value = option("https")) {
     bool https = ParseBoolOption("https", *value);
     if (endpoint.has_scheme && https != endpoint.https)
-      throw Error(sqlstate::kFdwInvalidOptionValue, "conflicting options \"https\" and \"endpoint\"",
-                  "The endpoint URL starts with " +
-                      std::string(endpoint.https ? "https://" : "http://") + " but https is '" +
-                      *value + "'.",
-                  "Drop the https option or the scheme of the endpoint.");
+      throw Error(
+          sqlstate::kFdwInvalidOptionValue, "conflicting options \"https\" and \"endpoint\"",
+          "The endpoint URL starts with " + std::string(endpoint.https ? "https://" : "http://") +
+              " but https is '" + *value + "'.",
+          "Drop the https option or the scheme of the endpoint.");
     loc.https = https;
   }
   if (const auto *value = option("path_style")) {

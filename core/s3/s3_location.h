@@ -50,13 +50,13 @@ struct S3Location {
   std::string endpoint_host;  // service host without the bucket, e.g. s3.us-east-1.amazonaws.com
   int port = 0;               // 0: the scheme's default
   bool path_style = false;
-  std::string connect_to;     // "host:port" or ""
+  std::string connect_to;  // "host:port" or ""
   RetrySettings retry;
   uint64_t part_size = kDefaultPartSize;
 
   // Transfer limits; not options, but tests shorten them.
   long connect_timeout_ms = 10000;
-  long low_speed_seconds = 60;  // a transfer below 1 byte/s for this long is a timeout
+  long low_speed_seconds = 60;   // a transfer below 1 byte/s for this long is a timeout
   size_t range_size = 8 * kMiB;  // ranged GET size when reading
 
   // Host header value: virtual-hosted "bucket.endpoint_host" or the endpoint host,

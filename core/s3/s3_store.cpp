@@ -14,8 +14,8 @@ constexpr int kPartsPerSize = 900;
 
 uint64_t PartSizeFor(uint64_t base_part_size, int part_number) {
   uint64_t size = std::max(base_part_size, kMinPartSize);
-  for (int doubling = (std::max(part_number, 1) - 1) / kPartsPerSize; doubling > 0 && size < kMaxPartSize;
-       doubling--)
+  for (int doubling = (std::max(part_number, 1) - 1) / kPartsPerSize;
+       doubling > 0 && size < kMaxPartSize; doubling--)
     size *= 2;
   return std::min(size, kMaxPartSize);
 }
@@ -241,8 +241,7 @@ std::vector<ObjectInfo> S3Store::List(const std::string &prefix) {
   const std::string &root = client_->location().prefix;
   std::vector<ObjectInfo> result;
   for (auto &object : client_->ListAll(root + prefix, Interrupts())) {
-    if (object.key.size() <= root.size() || object.key.compare(0, root.size(), root) != 0)
-      continue;
+    if (object.key.size() <= root.size() || object.key.compare(0, root.size(), root) != 0) continue;
     if (object.key.back() == '/') continue;  // "directory" placeholder objects
     object.key.erase(0, root.size());
     result.push_back(std::move(object));

@@ -20,8 +20,7 @@ struct DocFree {
 using DocPtr = std::unique_ptr<xmlDoc, DocFree>;
 
 DocPtr Parse(const std::string &body) {
-  static std::once_flag init;
-  std::call_once(init, [] { xmlInitParser(); });
+  InitXmlParser();
   if (body.empty()) return nullptr;
   return DocPtr(xmlReadMemory(body.data(), static_cast<int>(body.size()), "s3.xml", nullptr,
                               XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
@@ -53,12 +52,18 @@ std::string ChildText(const xmlNode *parent, const char *name) {
 const xmlNode *RootNamed(const DocPtr &doc, const char *name, const char *what) {
   const xmlNode *root = doc ? xmlDocGetRootElement(doc.get()) : nullptr;
   if (!Named(root, name))
-    throw Error(sqlstate::kIoError, std::string("unexpected response from object storage to ") + what,
+    throw Error(sqlstate::kIoError,
+                std::string("unexpected response from object storage to ") + what,
                 std::string("Expected an XML ") + name + " document.");
   return root;
 }
 
 }  // namespace
+
+void InitXmlParser() {
+  static std::once_flag init;
+  std::call_once(init, [] { xmlInitParser(); });
+}
 
 bool ParseS3Error(const std::string &body, S3ErrorInfo *out) {
   DocPtr doc = Parse(body);

@@ -12,6 +12,10 @@
 
 namespace cdw::s3 {
 
+// Initializes libxml2 once per process. S3Client calls it on the main
+// thread, before any upload thread can parse an error body.
+void InitXmlParser();
+
 struct S3ErrorInfo {
   std::string code;     // "SignatureDoesNotMatch"
   std::string message;  // S3's sentence

@@ -57,9 +57,9 @@ struct SigningInput {
 struct SignedRequest {
   std::string canonical_request;
   std::string string_to_sign;
-  std::string signature;      // hex
+  std::string signature;       // hex
   std::string signed_headers;  // "host;range;x-amz-content-sha256;x-amz-date"
-  std::string authorization;  // the Authorization header value
+  std::string authorization;   // the Authorization header value
 };
 
 SignedRequest SignV4(const SigningInput &input);

@@ -1,0 +1,544 @@
+// S3 client behaviour under faults, against an in-process fake HTTP server
+// that answers each request as the test says: S3 error documents, 5xx,
+// dropped connections, stalls. Checks retries (a failed part is retried, not
+// the object), what is not retried, query-cancel latency, the best-effort
+// abort of an interrupted upload, and that secrets never reach an error.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/error.h"
+#include "s3/s3_store.h"
+
+namespace cdw::s3 {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+struct FakeRequest {
+  std::string method;
+  std::string path;                            // encoded, without the query
+  std::string query;                           // as sent
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+struct FakeResponse {
+  enum Action { kRespond, kStall, kDropConnection };
+  Action action = kRespond;
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+FakeResponse S3Error(int status, const std::string &code, const std::string &message = "msg") {
+  FakeResponse r;
+  r.status = status;
+  r.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code + "</Code><Message>" +
+           message + "</Message><RequestId>req-1</RequestId></Error>";
+  return r;
+}
+
+FakeResponse Ok(std::string body = {},
+                std::vector<std::pair<std::string, std::string>> headers = {}) {
+  FakeResponse r;
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  return r;
+}
+
+class FakeS3Server {
+ public:
+  using Handler = std::function<FakeResponse(const FakeRequest &)>;
+
+  explicit FakeS3Server(Handler handler) : handler_(std::move(handler)) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
+    listen(listen_fd_, 16);
+    getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+
+  ~FakeS3Server() {
+    stop_ = true;
+    acceptor_.join();
+    for (auto &t : connections_) t.join();
+    close(listen_fd_);
+  }
+
+  int port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  std::vector<FakeRequest> requests() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return requests_;
+  }
+  int Count(const std::string &method, const std::string &query_part = "") {
+    int n = 0;
+    for (const auto &r : requests())
+      n += r.method == method && r.query.find(query_part) != std::string::npos;
+    return n;
+  }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (poll(&p, 1, 20) <= 0) continue;
+      int fd = accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) continue;
+      connections_.emplace_back([this, fd] { Serve(fd); });
+    }
+  }
+
+  // Reads until `want` bytes are buffered or the peer goes away.
+  bool Fill(int fd, std::string *buffer, size_t want) {
+    char chunk[65536];
+    while (buffer->size() < want) {
+      pollfd p{fd, POLLIN, 0};
+      if (stop_) return false;
+      if (poll(&p, 1, 20) <= 0) continue;
+      ssize_t n = read(fd, chunk, sizeof(chunk));
+      if (n <= 0) return false;
+      buffer->append(chunk, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  void Serve(int fd) {
+    std::string buffer;
+    while (!stop_) {
+      size_t end;
+      while ((end = buffer.find("\r\n\r\n")) == std::string::npos)
+        if (!Fill(fd, &buffer, buffer.size() + 1)) {
+          close(fd);
+          return;
+        }
+      FakeRequest request;
+      std::string head = buffer.substr(0, end);
+      buffer.erase(0, end + 4);
+      size_t line_end = head.find("\r\n");
+      std::string line = head.substr(0, line_end);
+      size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
+      request.method = line.substr(0, sp1);
+      std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+      size_t q = target.find('?');
+      request.path = target.substr(0, q);
+      request.query = q == std::string::npos ? "" : target.substr(q + 1);
+      for (size_t pos = line_end; pos != std::string::npos && pos < head.size();) {
+        size_t next = head.find("\r\n", pos + 2);
+        std::string h =
+            head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+        size_t colon = h.find(':');
+        if (colon != std::string::npos) {
+          std::string name = h.substr(0, colon);
+          for (auto &c : name) c = static_cast<char>(tolower(c));
+          request.headers[name] = h.substr(h.find_first_not_of(' ', colon + 1));
+        }
+        pos = next;
+      }
+      size_t length = request.headers.count("content-length")
+                          ? std::stoul(request.headers["content-length"])
+                          : 0;
+      if (!Fill(fd, &buffer, length)) {
+        close(fd);
+        return;
+      }
+      request.body = buffer.substr(0, length);
+      buffer.erase(0, length);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        requests_.push_back(request);
+      }
+      FakeResponse response = handler_(request);
+      if (response.action == FakeResponse::kStall) {
+        while (!stop_) std::this_thread::sleep_for(milliseconds(5));
+        close(fd);
+        return;
+      }
+      if (response.action == FakeResponse::kDropConnection) {
+        close(fd);
+        return;
+      }
+      std::string out = "HTTP/1.1 " + std::to_string(response.status) + " X\r\n";
+      for (const auto &[name, value] : response.headers) out += name + ": " + value + "\r\n";
+      if (request.method == "HEAD")
+        out += "Content-Length: 0\r\n\r\n";
+      else
+        out +=
+            "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n" + response.body;
+      for (size_t sent = 0; sent < out.size();) {
+        ssize_t n = write(fd, out.data() + sent, out.size() - sent);
+        if (n <= 0) break;
+        sent += static_cast<size_t>(n);
+      }
+    }
+    close(fd);
+  }
+
+  Handler handler_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread acceptor_;
+  std::vector<std::thread> connections_;
+  std::mutex mutex_;
+  std::vector<FakeRequest> requests_;
+};
+
+const Credentials kCredentials{"AKIDEXAMPLEFAULTS", "SECRETKEYFAULTS/abc+def", "SESSIONTOKEN123"};
+
+std::unique_ptr<S3Store> StoreFor(const FakeS3Server &server, int attempts = 4,
+                                  const std::string &part_size = "5MB") {
+  S3Location loc = ParseS3Location("s3://bucket/root",
+                                   {{"endpoint", server.endpoint()}, {"part_size", part_size}});
+  loc.retry.max_attempts = attempts;
+  loc.retry.base_delay = milliseconds(5);
+  loc.retry.max_delay = milliseconds(20);
+  return std::make_unique<S3Store>(loc, kCredentials);
+}
+
+bool IsProbe(const FakeRequest &r) {
+  return r.method == "GET" && r.headers.count("range") && r.headers.at("range") == "bytes=0-0";
+}
+
+std::string ErrorText(const Error &e) {
+  return std::string(e.what()) + "\n" + e.detail() + "\n" + e.hint();
+}
+
+TEST(S3FaultTest, RetriesServerErrorsThenSucceeds) {
+  std::atomic<int> puts{0};
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsProbe(r)) return S3Error(404, "NoSuchKey");
+    if (r.method == "PUT") {
+      int n = ++puts;
+      if (n == 1) return S3Error(503, "SlowDown", "Please reduce your request rate.");
+      if (n == 2) return S3Error(500, "InternalError");
+      return Ok({}, {{"ETag", "\"e\""}});
+    }
+    return S3Error(400, "Unexpected");
+  });
+  auto store = StoreFor(server);
+  auto writer = store->Create("a.csv");
+  writer->Write("abc", 3);
+  writer->Finish();
+  writer->Commit();
+  EXPECT_EQ(server.Count("PUT"), 3);
+  for (const auto &r : server.requests()) {
+    if (r.method != "PUT") continue;
+    EXPECT_EQ(r.body, "abc");
+    EXPECT_EQ(r.path, "/bucket/root/a.csv");
+    EXPECT_EQ(r.headers.at("x-amz-security-token"), "SESSIONTOKEN123");
+    EXPECT_NE(r.headers.at("authorization").find("Credential=AKIDEXAMPLEFAULTS/"),
+              std::string::npos);
+  }
+}
+
+TEST(S3FaultTest, DoesNotRetryClientErrors) {
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsProbe(r)) return S3Error(404, "NoSuchKey");
+    return S3Error(403, "SignatureDoesNotMatch", "The request signature we calculated ...");
+  });
+  auto store = StoreFor(server);
+  auto writer = store->Create("a.csv");
+  writer->Finish();
+  try {
+    writer->Commit();
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.sqlstate(), sqlstate::kInsufficientPrivilege);
+    EXPECT_NE(std::string(e.what()).find("SignatureDoesNotMatch: The request signature"),
+              std::string::npos);
+    EXPECT_NE(e.detail().find("HTTP 403"), std::string::npos);
+    EXPECT_NE(e.detail().find("req-1"), std::string::npos);
+    EXPECT_NE(e.hint().find("secret_key"), std::string::npos);
+  }
+  EXPECT_EQ(server.Count("PUT"), 1);
+}
+
+TEST(S3FaultTest, GivesUpAfterMaxAttempts) {
+  FakeS3Server server([&](const FakeRequest &) { return S3Error(500, "InternalError"); });
+  auto store = StoreFor(server, 3);
+  try {
+    store->List("");
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("InternalError"), std::string::npos);
+    EXPECT_NE(e.detail().find("after 3 attempts"), std::string::npos) << e.detail();
+  }
+  EXPECT_EQ(server.Count("GET"), 3);
+}
+
+TEST(S3FaultTest, RetriesOnlyTheFailedPart) {
+  std::mutex mutex;
+  std::map<std::string, int> attempts;  // by partNumber
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsProbe(r)) return S3Error(404, "NoSuchKey");
+    if (r.method == "POST" && r.query == "uploads")
+      return Ok(
+          "<InitiateMultipartUploadResult><UploadId>UP1</UploadId>"
+          "</InitiateMultipartUploadResult>");
+    if (r.method == "PUT") {
+      std::string part = r.query.substr(r.query.find("partNumber=") + 11, 1);
+      int n;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        n = ++attempts[part];
+      }
+      if (part == "2" && n == 1) return S3Error(500, "InternalError");
+      if (part == "3" && n == 1) {
+        FakeResponse drop;
+        drop.action = FakeResponse::kDropConnection;
+        return drop;
+      }
+      return Ok({}, {{"ETag", "\"etag-" + part + "\""}});
+    }
+    if (r.method == "POST" && r.query == "uploadId=UP1")
+      return Ok(
+          "<CompleteMultipartUploadResult><Key>root/big</Key></CompleteMultipartUploadResult>");
+    return S3Error(400, "Unexpected");
+  });
+  auto store = StoreFor(server);
+  auto writer = store->Create("big");
+  std::string data(11 * kMiB, 'x');
+  writer->Write(data.data(), data.size());
+  writer->Finish();
+  writer->Commit();
+  EXPECT_EQ(attempts["1"], 1);
+  EXPECT_EQ(attempts["2"], 2);
+  EXPECT_EQ(attempts["3"], 2);
+  std::string complete;
+  size_t part_bytes = 0;
+  for (const auto &r : server.requests()) {
+    if (r.method == "POST" && r.query == "uploadId=UP1") complete = r.body;
+    if (r.method == "PUT") {
+      EXPECT_EQ(r.headers.at("x-amz-content-sha256").size(), 64u);  // the part's real hash
+      part_bytes = std::max(part_bytes, r.body.size());
+    }
+  }
+  EXPECT_EQ(part_bytes, 5 * kMiB);
+  EXPECT_NE(complete.find("<Part><PartNumber>1</PartNumber><ETag>\"etag-1\"</ETag></Part>"
+                          "<Part><PartNumber>2</PartNumber><ETag>\"etag-2\"</ETag></Part>"
+                          "<Part><PartNumber>3</PartNumber><ETag>\"etag-3\"</ETag></Part>"),
+            std::string::npos)
+      << complete;
+  EXPECT_EQ(server.Count("DELETE"), 0);
+}
+
+TEST(S3FaultTest, CompletionThatSucceededButLostItsAnswerIsConfirmed) {
+  std::atomic<int> completes{0};
+  std::atomic<bool> completed{false};
+  const uint64_t size = 6 * kMiB;
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsProbe(r)) {
+      if (!completed) return S3Error(404, "NoSuchKey");
+      FakeResponse r206 = Ok("x", {{"Content-Range", "bytes 0-0/" + std::to_string(size)}});
+      r206.status = 206;
+      return r206;
+    }
+    if (r.method == "POST" && r.query == "uploads")
+      return Ok(
+          "<InitiateMultipartUploadResult><UploadId>UP</UploadId>"
+          "</InitiateMultipartUploadResult>");
+    if (r.method == "PUT") return Ok({}, {{"ETag", "\"e\""}});
+    if (r.method == "POST") {
+      if (++completes == 1) {
+        completed = true;  // done on the server, but the answer is lost
+        FakeResponse drop;
+        drop.action = FakeResponse::kDropConnection;
+        return drop;
+      }
+      return S3Error(404, "NoSuchUpload");
+    }
+    return S3Error(400, "Unexpected");
+  });
+  auto store = StoreFor(server);
+  auto writer = store->Create("obj");
+  std::string data(size, 'y');
+  writer->Write(data.data(), data.size());
+  writer->Finish();
+  writer->Commit();
+  EXPECT_EQ(completes.load(), 2);
+  EXPECT_EQ(server.Count("DELETE"), 0);
+}
+
+TEST(S3FaultTest, ErrorInsideA200CompletionIsRetried) {
+  std::atomic<int> completes{0};
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsProbe(r)) return S3Error(404, "NoSuchKey");
+    if (r.method == "POST" && r.query == "uploads")
+      return Ok(
+          "<InitiateMultipartUploadResult><UploadId>UP</UploadId>"
+          "</InitiateMultipartUploadResult>");
+    if (r.method == "PUT") return Ok({}, {{"ETag", "\"e\""}});
+    if (r.method == "POST") {
+      if (++completes == 1)
+        return Ok("<Error><Code>InternalError</Code><Message>try again</Message></Error>");
+      return Ok("<CompleteMultipartUploadResult/>");
+    }
+    return S3Error(400, "Unexpected");
+  });
+  auto store = StoreFor(server);
+  auto writer = store->Create("obj");
+  std::string data(5 * kMiB + 1, 'z');
+  writer->Write(data.data(), data.size());
+  writer->Finish();
+  writer->Commit();
+  EXPECT_EQ(completes.load(), 2);
+}
+
+TEST(S3FaultTest, ConnectionFailureNamesTheHostNotTheSecret) {
+  int port;
+  {
+    FakeS3Server closed([](const FakeRequest &) { return Ok(); });
+    port = closed.port();
+  }  // nothing listens there any more
+  S3Location loc = ParseS3Location("s3://bucket/root",
+                                   {{"endpoint", "http://127.0.0.1:" + std::to_string(port)}});
+  loc.retry.max_attempts = 2;
+  loc.retry.base_delay = milliseconds(5);
+  S3Store store(loc, kCredentials);
+  try {
+    store.List("");
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.sqlstate(), sqlstate::kConnectionFailure);
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)), std::string::npos)
+        << e.what();
+    EXPECT_NE(e.detail().find("2 attempts"), std::string::npos) << e.detail();
+    EXPECT_EQ(ErrorText(e).find(kCredentials.secret_access_key), std::string::npos);
+  }
+}
+
+TEST(S3FaultTest, SecretsNeverReachAnError) {
+  // A server (or proxy) that echoes what it got must not leak it.
+  FakeS3Server server([&](const FakeRequest &r) {
+    return S3Error(400, "InvalidArgument",
+                   "bad " + r.headers.at("authorization") + " token " +
+                       r.headers.at("x-amz-security-token") + " " + kCredentials.secret_access_key);
+  });
+  auto store = StoreFor(server);
+  try {
+    store->List("");
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    std::string text = ErrorText(e);
+    EXPECT_EQ(text.find(kCredentials.access_key_id), std::string::npos) << text;
+    EXPECT_EQ(text.find(kCredentials.secret_access_key), std::string::npos) << text;
+    EXPECT_EQ(text.find(kCredentials.session_token), std::string::npos) << text;
+    EXPECT_NE(text.find("[redacted]"), std::string::npos);
+  }
+}
+
+TEST(S3FaultTest, StalledReadIsInterruptedWithinASecond) {
+  FakeS3Server server([&](const FakeRequest &) {
+    FakeResponse stall;
+    stall.action = FakeResponse::kStall;
+    return stall;
+  });
+  auto store = StoreFor(server);
+  auto start = Clock::now();
+  store->SetInterruptCheck([&] { return Clock::now() - start > milliseconds(300); });
+  EXPECT_THROW(store->Open("x.csv"), Interrupted);
+  EXPECT_LT(Clock::now() - start, milliseconds(2000));
+}
+
+TEST(S3FaultTest, RetrySleepIsInterrupted) {
+  FakeS3Server server([&](const FakeRequest &) { return S3Error(503, "SlowDown"); });
+  S3Location loc = ParseS3Location("s3://bucket/root", {{"endpoint", server.endpoint()}});
+  loc.retry.max_attempts = 10;
+  loc.retry.base_delay = milliseconds(60000);  // would wait up to a minute
+  loc.retry.max_delay = milliseconds(60000);
+  S3Store store(loc, kCredentials);
+  auto start = Clock::now();
+  store.SetInterruptCheck([&] { return Clock::now() - start > milliseconds(300); });
+  // A full-jitter delay may be short; whichever way, the cancel comes through quickly.
+  EXPECT_THROW(store.List(""), Interrupted);
+  EXPECT_LT(Clock::now() - start, milliseconds(1500));
+}
+
+TEST(S3FaultTest, StalledTransferTimesOutAndIsRetried) {
+  std::atomic<int> gets{0};
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (r.method == "GET" && ++gets == 1) {
+      FakeResponse stall;
+      stall.action = FakeResponse::kStall;
+      return stall;
+    }
+    FakeResponse ok = Ok("0123456789", {{"Content-Range", "bytes 0-9/10"}});
+    ok.status = 206;
+    return ok;
+  });
+  S3Location loc = ParseS3Location("s3://bucket/root", {{"endpoint", server.endpoint()}});
+  loc.low_speed_seconds = 1;
+  loc.retry.base_delay = milliseconds(5);
+  S3Store store(loc, kCredentials);
+  auto source = store.Open("x.csv");
+  char buffer[32];
+  size_t n = source->Read(buffer, sizeof(buffer));
+  EXPECT_EQ(std::string(buffer, n), "0123456789");
+  EXPECT_EQ(source->Read(buffer, sizeof(buffer)), 0u);
+  EXPECT_EQ(gets.load(), 2);
+}
+
+TEST(S3FaultTest, InterruptedPartUploadIsCancelledAndAborted) {
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsProbe(r)) return S3Error(404, "NoSuchKey");
+    if (r.method == "POST" && r.query == "uploads")
+      return Ok(
+          "<InitiateMultipartUploadResult><UploadId>UP9</UploadId>"
+          "</InitiateMultipartUploadResult>");
+    if (r.method == "PUT") {
+      FakeResponse stall;
+      stall.action = FakeResponse::kStall;
+      return stall;
+    }
+    if (r.method == "DELETE") {
+      FakeResponse gone;
+      gone.status = 204;
+      return gone;
+    }
+    return S3Error(400, "Unexpected");
+  });
+  auto store = StoreFor(server);
+  std::atomic<bool> cancel{false};
+  store->SetInterruptCheck([&] { return cancel.load(); });
+  auto writer = store->Create("big");
+  std::string data(11 * kMiB, 'q');
+  writer->Write(data.data(), 5 * kMiB + 1);  // part 1 goes to the upload thread and stalls
+  auto start = Clock::now();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(milliseconds(300));
+    cancel = true;
+  });
+  EXPECT_THROW(writer->Write(data.data(), 5 * kMiB), Interrupted);  // waits for part 1
+  canceller.join();
+  EXPECT_LT(Clock::now() - start, milliseconds(2500));
+  writer.reset();  // statement unwinds: the upload is aborted
+  EXPECT_EQ(server.Count("DELETE", "uploadId=UP9"), 1);
+  EXPECT_EQ(server.Count("POST", "uploadId=UP9"), 0);  // never completed
+}
+
+}  // namespace
+}  // namespace cdw::s3
