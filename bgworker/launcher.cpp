@@ -17,10 +17,13 @@ extern "C" {
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 }
 
 #include "bgworker/launcher.h"
+#include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
@@ -111,8 +114,28 @@ extern "C" void cdw_backup_launcher_main(Datum) {
   BackgroundWorkerInitializeConnection(cdw::control::g_home_database, nullptr, 0);
   pgstat_report_appname("cdw_backup launcher");
   for (;;) {
-    SettleInterruptedRuns();
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 300 * 1000L,
+    long sleep_ms = 300 * 1000L;
+    MemoryContext context = CurrentMemoryContext;
+    PG_TRY();
+    {
+      SettleInterruptedRuns();
+      TimestampTz wake = ProcessSchedules();
+      if (wake != 0) {
+        long until = static_cast<long>((wake - GetCurrentTimestamp()) / 1000);
+        sleep_ms = Max(Min(until, sleep_ms), 0L);
+      }
+    }
+    PG_CATCH();
+    {
+      // Never crash-loop: report, clean up, and look again later.
+      MemoryContextSwitchTo(context);
+      EmitErrorReport();
+      FlushErrorState();
+      AbortCurrentTransaction();
+      sleep_ms = 60 * 1000L;
+    }
+    PG_END_TRY();
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms,
                     PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();

@@ -161,3 +161,57 @@ CREATE FUNCTION cdw_backup_restore(run_id bigint, database text, table_name text
                                    OUT schema_name text, OUT table_name text, OUT destination text,
                                    OUT status text, OUT rows bigint, OUT detail text, OUT hint text)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_restore' LANGUAGE C;
+
+-- Schedules: read by the launcher, a static background worker in this
+-- database. The store is dumped by pg_dump (it is user configuration).
+CREATE TABLE cdw_backup.schedule_store (
+  name text PRIMARY KEY CHECK (name <> ''),
+  cron text NOT NULL,
+  timezone text NOT NULL DEFAULT 'UTC',
+  target text NOT NULL DEFAULT 'default',
+  databases text[],
+  exclude_databases text[],
+  compression text NOT NULL DEFAULT 'gzip',
+  keep_days integer CHECK (keep_days > 0),
+  keep_runs integer CHECK (keep_runs > 0),
+  verify boolean NOT NULL DEFAULT false,
+  catch_up_window interval,
+  max_run_time interval,
+  enabled boolean NOT NULL DEFAULT true,
+  disabled_reason text,
+  owner name NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  next_run_at timestamptz,
+  last_checked_at timestamptz,
+  last_run_id bigint
+);
+REVOKE ALL ON cdw_backup.schedule_store FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('cdw_backup.schedule_store', '');
+SELECT pg_catalog.pg_extension_config_dump('cdw_backup.target_store', '');
+
+CREATE VIEW cdw_backup.schedules AS
+  SELECT s.name, s.cron, s.timezone, s.target, s.databases, s.exclude_databases, s.compression,
+         s.keep_days, s.keep_runs, s.verify, s.catch_up_window, s.max_run_time, s.enabled,
+         s.disabled_reason, s.owner, s.created_at, s.next_run_at, s.last_run_id,
+         r.status AS last_status, r.started_at AS last_started_at, r.finished_at AS last_finished_at
+    FROM cdw_backup.schedule_store s
+    LEFT JOIN cdw_backup.runs r ON r.run_id = s.last_run_id
+   WHERE s.owner = current_user
+      OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+GRANT SELECT ON cdw_backup.schedules TO PUBLIC;
+
+CREATE FUNCTION cdw_backup_schedule(name text, cron text, target text DEFAULT 'default',
+                                    timezone text DEFAULT 'UTC', databases text[] DEFAULT NULL,
+                                    exclude_databases text[] DEFAULT NULL,
+                                    compression text DEFAULT 'gzip', keep_days integer DEFAULT NULL,
+                                    keep_runs integer DEFAULT NULL, verify boolean DEFAULT false,
+                                    enabled boolean DEFAULT true,
+                                    catch_up_window interval DEFAULT NULL,
+                                    max_run_time interval DEFAULT NULL)
+  RETURNS timestamptz AS 'MODULE_PATHNAME', 'cdw_backup_schedule' LANGUAGE C;
+
+CREATE FUNCTION cdw_backup_unschedule(name text)
+  RETURNS boolean AS 'MODULE_PATHNAME', 'cdw_backup_unschedule' LANGUAGE C STRICT;
+
+CREATE FUNCTION cdw_backup_run_schedule(name text)
+  RETURNS bigint AS 'MODULE_PATHNAME', 'cdw_backup_run_schedule' LANGUAGE C STRICT;

@@ -255,6 +255,10 @@ std::vector<ObjectInfo> FileStore::List(const std::string &prefix) {
 void FileStore::Remove(const std::string &key) {
   std::string path = PathOf(key);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) ThrowIo("remove file", path, errno);
+  // Remove directories the object leaves empty (expired runs leave no
+  // skeleton behind); rmdir fails harmlessly on the first non-empty one.
+  for (std::string dir = ParentOf(path); dir.size() > root_.size(); dir = ParentOf(dir))
+    if (::rmdir(dir.c_str()) != 0) break;
 }
 
 std::string FileStore::Url(const std::string &key) const {

@@ -40,30 +40,26 @@ long IntervalToMilliseconds(Interval *interval) {
 
 }  // namespace
 
-CDW_SQL_FUNCTION(cdw_backup_run) {
-  RequireSharedState("cdw_backup_run()");
-  RequireOperator("start backup runs");
-  RequireHomeDatabase("cdw_backup_run()");
+namespace cdw::control {
+
+int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
+                const char *compression, Oid role_id, const char *schedule_name) {
   RunRequest request;
   memset(&request, 0, sizeof request);
-  const char *target = PG_ARGISNULL(0) ? "default" : text_to_cstring(PG_GETARG_TEXT_PP(0));
-  const char *compression = PG_ARGISNULL(3) ? "gzip" : text_to_cstring(PG_GETARG_TEXT_PP(3));
-  bool wait = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
   cdw::pg::CallCpp([&] { (void)cdw::ParseCompression(compression); });
   strlcpy(request.target, target, sizeof request.target);
   strlcpy(request.compression, compression, sizeof request.compression);
-  if (!PG_ARGISNULL(1)) {
+  if (schedule_name) strlcpy(request.schedule_name, schedule_name, sizeof request.schedule_name);
+  if (databases) {
     request.has_databases = true;
-    CopyArrayLiteral(PG_GETARG_ARRAYTYPE_P(1), request.databases, sizeof request.databases,
-                     "databases");
+    CopyArrayLiteral(databases, request.databases, sizeof request.databases, "databases");
   }
-  if (!PG_ARGISNULL(2)) {
+  if (exclude) {
     request.has_exclude = true;
-    CopyArrayLiteral(PG_GETARG_ARRAYTYPE_P(2), request.exclude, sizeof request.exclude,
-                     "exclude_databases");
+    CopyArrayLiteral(exclude, request.exclude, sizeof request.exclude, "exclude_databases");
   }
-  request.role_id = GetUserId();
-  strlcpy(request.role_name, GetUserNameFromId(request.role_id, false), sizeof request.role_name);
+  request.role_id = role_id;
+  strlcpy(request.role_name, GetUserNameFromId(role_id, false), sizeof request.role_name);
 
   SPI_connect();
   SavedUser saved = BecomeExtensionOwner();
@@ -88,8 +84,23 @@ CDW_SQL_FUNCTION(cdw_backup_run) {
   SPI_finish();
 
   StartRun(request);
-  if (wait) (void)WaitForRun(request.run_id, -1);
-  PG_RETURN_INT64(request.run_id);
+  return request.run_id;
+}
+
+}  // namespace cdw::control
+
+CDW_SQL_FUNCTION(cdw_backup_run) {
+  RequireSharedState("cdw_backup_run()");
+  RequireOperator("start backup runs");
+  RequireHomeDatabase("cdw_backup_run()");
+  const char *target = PG_ARGISNULL(0) ? "default" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+  const char *compression = PG_ARGISNULL(3) ? "gzip" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+  bool wait = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+  int64 run_id = LaunchRun(target, PG_ARGISNULL(1) ? nullptr : PG_GETARG_ARRAYTYPE_P(1),
+                           PG_ARGISNULL(2) ? nullptr : PG_GETARG_ARRAYTYPE_P(2), compression,
+                           GetUserId(), nullptr);
+  if (wait) (void)WaitForRun(run_id, -1);
+  PG_RETURN_INT64(run_id);
 }
 
 CDW_SQL_FUNCTION(cdw_backup_wait) {

@@ -12,6 +12,8 @@ namespace cdw::control {
 
 char *g_home_database = nullptr;
 int g_max_workers = 2;
+int g_history_days = 90;
+int g_test_time_offset = 0;
 
 void DefineSettings() {
   DefineCustomStringVariable(
@@ -26,6 +28,16 @@ void DefineSettings() {
                           "Each runs in its own background worker; max_worker_processes must leave "
                           "room for them.",
                           &g_max_workers, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("cdw_backup.history_days",
+                          "Days that finished runs stay in the cdw_backup history tables.",
+                          "The launcher deletes older history rows; backups on the target are "
+                          "expired by each schedule's keep_days / keep_runs instead.",
+                          &g_history_days, 90, 1, 36500, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "cdw_backup.test_time_offset", "For tests only: seconds added to the launcher's clock.",
+      "Lets tests see schedules fire, skip and catch up without waiting.", &g_test_time_offset, 0,
+      -1000000000, 1000000000, PGC_SIGHUP, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_UNIT_S,
+      nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("cdw_backup");
 }
 

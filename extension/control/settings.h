@@ -3,7 +3,9 @@
 
 namespace cdw::control {
 
-extern char *g_home_database;  // cdw_backup.database
-extern int g_max_workers;      // cdw_backup.max_workers
+extern char *g_home_database;   // cdw_backup.database
+extern int g_max_workers;       // cdw_backup.max_workers
+extern int g_history_days;      // cdw_backup.history_days
+extern int g_test_time_offset;  // cdw_backup.test_time_offset (seconds; tests only)
 
 }  // namespace cdw::control

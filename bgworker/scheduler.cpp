@@ -1,0 +1,364 @@
+// Scheduling, as pg_cron does it but without its pain points: no loopback
+// connection (runs are started in-process as the schedule's owner), a run
+// missed while the server was down runs once at start-up if it is recent
+// enough (else it is recorded as missed), overlapping runs are skipped and
+// recorded, a dropped owner or target disables the schedule with a reason
+// instead of crashing the launcher, and history is bounded.
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+#include <string>
+
+#include "bgworker/scheduler.h"
+#include "bgworker/shared_state.h"
+#include "extension/control/settings.h"
+#include "extension/control/spi_util.h"
+#include "extension/pg/cpp_boundary.h"
+#include "format/layout.h"
+#include "schedule/cron_expression.h"
+#include "schedule/next_run.h"
+#include "schedule/time_zone.h"
+#include "storage/store_factory.h"
+
+namespace cdw::bgworker {
+namespace {
+
+using control::SpiRun;
+using control::SpiText;
+
+void Begin() {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  SPI_connect();
+  PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void End() {
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+Datum Text(const char *s) {
+  return CStringGetTextDatum(s ? s : "");
+}
+
+void DisableSchedule(const char *name, const char *reason) {
+  Oid types[2] = {TEXTOID, TEXTOID};
+  Datum values[2] = {Text(name), Text(reason)};
+  SpiRun(
+      "UPDATE cdw_backup.schedule_store SET enabled = false, disabled_reason = $2, "
+      "next_run_at = NULL WHERE name = $1",
+      2, types, values, nullptr);
+  ereport(LOG, (errmsg("cdw_backup schedule \"%s\" disabled: %s", name, reason)));
+}
+
+// A row in cdw_backup.runs for a run that did not happen, so the history
+// says why (skipped: overlap; missed: the server was down too long).
+void RecordNonRun(const char *schedule, const char *target, const char *role,
+                  const char *compression, const char *status, const char *error, const char *hint,
+                  TimestampTz due) {
+  Oid types[8] = {TEXTOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+  Datum values[8] = {Text(schedule),
+                     Text(target),
+                     DirectFunctionCall1(namein, CStringGetDatum(role)),
+                     Text(compression),
+                     Text(status),
+                     Text(error),
+                     Text(hint),
+                     TimestampTzGetDatum(due)};
+  char nulls[9] = "        ";
+  if (!hint) nulls[6] = 'n';
+  SpiRun(
+      "INSERT INTO cdw_backup.runs (run_id, schedule_name, target, role_name, compression, status, "
+      " error, hint, started_at, finished_at) VALUES (nextval('cdw_backup.runs_run_id_seq'), $1, "
+      "$2, "
+      " $3, $4, $5, $6, $7, $8, $8)",
+      8, types, values, nulls);
+  ereport(LOG, (errmsg("cdw_backup schedule \"%s\": run %s: %s", schedule, status, error)));
+}
+
+struct ScheduleRow {
+  char *name, *cron, *timezone, *target, *compression, *owner;
+  Datum databases, exclude;
+  bool databases_null, exclude_null;
+  TimestampTz last_checked;
+  int64 window_seconds;  // 0: one period
+  bool has_owner, has_target;
+  Oid owner_oid;
+  int64 last_run_id;
+  char *last_status;
+};
+
+// Decides and acts for one schedule; returns its next fire time.
+TimestampTz Visit(ScheduleRow *s, TimestampTz now) {
+  if (!s->has_owner) {
+    DisableSchedule(s->name, psprintf("its owner role %s no longer exists", s->owner));
+    return 0;
+  }
+  if (!s->has_target) {
+    DisableSchedule(s->name, psprintf("its target \"%s\" no longer exists", s->target));
+    return 0;
+  }
+  MissedRuns missed;
+  TimestampTz next = 0;
+  pg::PendingError pending;
+  try {
+    auto expression = CronExpression::Parse(s->cron);
+    auto zone = TimeZone::Load(s->timezone);
+    missed = FindMissedRuns(expression, *zone, timestamptz_to_time_t(s->last_checked),
+                            timestamptz_to_time_t(now), s->window_seconds);
+    next = time_t_to_timestamptz(
+        static_cast<pg_time_t>(NextRunAfter(expression, *zone, timestamptz_to_time_t(now))));
+  } catch (...) {
+    pg::CapturePendingError(&pending);
+  }
+  if (pending.set) {
+    DisableSchedule(s->name, psprintf("its schedule cannot be evaluated: %s",
+                                      pending.message ? pending.message : "error"));
+    return 0;
+  }
+  int64 run_id = s->last_run_id;
+  if (missed.any) {
+    TimestampTz due = time_t_to_timestamptz(static_cast<pg_time_t>(missed.latest_due));
+    if (missed.earliest_due != missed.latest_due)
+      RecordNonRun(s->name, s->target, s->owner, s->compression, "missed",
+                   psprintf("runs due from %s were missed while the server was not running",
+                            timestamptz_to_str(time_t_to_timestamptz(
+                                static_cast<pg_time_t>(missed.earliest_due)))),
+                   "Only the most recent missed run is caught up, once.", due);
+    if (s->last_status && strcmp(s->last_status, "running") == 0) {
+      RecordNonRun(s->name, s->target, s->owner, s->compression, "skipped",
+                   psprintf("run %lld of this schedule was still running when the next was due",
+                            static_cast<long long>(s->last_run_id)),
+                   "Schedule less often, or set max_run_time to stop runs that take too long.",
+                   due);
+    } else if (!missed.catch_up) {
+      RecordNonRun(s->name, s->target, s->owner, s->compression, "missed",
+                   psprintf("the run due at %s was missed while the server was not running",
+                            timestamptz_to_str(due)),
+                   "Set catch_up_window on the schedule to catch up older runs.", due);
+    } else {
+      Datum databases = s->databases, exclude = s->exclude;
+      run_id =
+          control::LaunchRun(s->target, s->databases_null ? nullptr : DatumGetArrayTypeP(databases),
+                             s->exclude_null ? nullptr : DatumGetArrayTypeP(exclude),
+                             s->compression, s->owner_oid, s->name);
+    }
+  }
+  Oid types[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
+  Datum values[4] = {Text(s->name), TimestampTzGetDatum(now), TimestampTzGetDatum(next),
+                     Int64GetDatum(run_id)};
+  char nulls[5] = "    ";
+  if (run_id == 0) nulls[3] = 'n';
+  SpiRun(
+      "UPDATE cdw_backup.schedule_store SET last_checked_at = $2, next_run_at = $3, "
+      "last_run_id = $4 WHERE name = $1",
+      4, types, values, nulls);
+  return next;
+}
+
+// Stops runs of schedules that exceeded their max_run_time.
+void EnforceMaxRunTime(TimestampTz now) {
+  Oid types[1] = {TIMESTAMPTZOID};
+  Datum values[1] = {TimestampTzGetDatum(now)};
+  SpiRun(
+      "SELECT r.run_id FROM cdw_backup.runs r JOIN cdw_backup.schedule_store s "
+      " ON s.name = r.schedule_name WHERE r.status = 'running' AND s.max_run_time IS NOT NULL "
+      " AND r.started_at + s.max_run_time < $1",
+      1, types, values, nullptr, true);
+  for (uint64 i = 0; i < SPI_processed; i++) {
+    int64 run_id = strtoll(SpiText(static_cast<int>(i), 1), nullptr, 10);
+    SharedState *shared = Shared();
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    int index = FindRunSlot(run_id);
+    if (index >= 0 && !shared->runs[index].cancel_requested) {
+      shared->runs[index].cancel_requested = true;
+      if (shared->runs[index].coordinator_latch) SetLatch(shared->runs[index].coordinator_latch);
+      ereport(LOG, (errmsg("cdw_backup run %lld exceeded its schedule's max_run_time; cancelling",
+                           static_cast<long long>(run_id))));
+    }
+    LWLockRelease(shared->lock);
+  }
+}
+
+// Deletes every object of an expired run from its target.
+bool DeleteRunObjects(const char *location, const char *options, const char *secret_id,
+                      const char *secret_key, const char *token, const char *run_location) {
+  size_t root = strlen(location);
+  while (root > 0 && location[root - 1] == '/') root--;
+  const char *prefix = run_location + root + 1;  // "<YYYYMMDD>/<HHMMSS>Z-run<id>/"
+  pg::PendingError pending;
+  try {
+    Credentials credentials{secret_id, secret_key, token};
+    auto store = OpenObjectStore(location, ParseStoreOptionLines(options), credentials);
+    store->SetInterruptCheck(pg::InterruptsPending);
+    // The manifests first: a half-deleted run must not look complete.
+    auto objects = store->List(prefix);
+    for (const auto &object : objects)
+      if (object.key.size() >= strlen(kManifestName) &&
+          object.key.compare(object.key.size() - strlen(kManifestName), std::string::npos,
+                             kManifestName) == 0)
+        store->Remove(object.key);
+    store->Remove(RunIndexKey(prefix));
+    for (const auto &object : objects) store->Remove(object.key);
+  } catch (...) {
+    pg::CapturePendingError(&pending);
+  }
+  if (pending.set) {
+    ereport(WARNING, (errmsg("cdw_backup could not delete expired backup %s: %s", run_location,
+                             pending.message ? pending.message : "error")));
+    return false;
+  }
+  return true;
+}
+
+// keep_days / keep_runs: after a successful run, the schedule's older
+// backups beyond both limits are deleted from the target and their runs
+// marked expired. The newest successful backup is never deleted, nor are
+// backups of other schedules or manual runs.
+void ApplyRetention(TimestampTz now) {
+  Oid types[1] = {TIMESTAMPTZOID};
+  Datum values[1] = {TimestampTzGetDatum(now)};
+  SpiRun(
+      "WITH ranked AS ("
+      "  SELECT r.run_id, r.location, r.schedule_name, r.status, r.started_at, s.keep_days, "
+      "s.keep_runs,"
+      "         row_number() OVER (PARTITION BY r.schedule_name ORDER BY r.started_at DESC, "
+      "r.run_id DESC)"
+      "           AS position,"
+      "         max(r.run_id) FILTER (WHERE r.status = 'succeeded') OVER (PARTITION BY "
+      "r.schedule_name)"
+      "           AS newest_ok,"
+      "         (SELECT r2.status FROM cdw_backup.runs r2 WHERE r2.schedule_name = r.schedule_name"
+      "           AND r2.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'interrupted')"
+      "           ORDER BY r2.started_at DESC, r2.run_id DESC LIMIT 1) AS latest_status"
+      "    FROM cdw_backup.runs r JOIN cdw_backup.schedule_store s ON s.name = r.schedule_name"
+      "   WHERE r.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'interrupted')"
+      "     AND (s.keep_days IS NOT NULL OR s.keep_runs IS NOT NULL))"
+      " SELECT k.run_id, k.location, t.location, "
+      "        (SELECT string_agg(key || E'\\t' || value, E'\\n') FROM jsonb_each_text(t.options)),"
+      "        t.secret_id, t.secret_key, t.session_token"
+      "   FROM ranked k JOIN cdw_backup.runs r USING (run_id) JOIN cdw_backup.target_store t"
+      "     ON t.name = r.target"
+      "  WHERE k.latest_status = 'succeeded' AND k.run_id <> k.newest_ok AND k.location IS NOT NULL"
+      "    AND NOT (k.keep_runs IS NOT NULL AND k.position <= k.keep_runs)"
+      "    AND NOT (k.keep_days IS NOT NULL AND k.started_at > $1 - make_interval(days => "
+      "k.keep_days))"
+      "    AND (k.keep_runs IS NOT NULL OR k.keep_days IS NOT NULL)",
+      1, types, values, nullptr, true);
+  int count = static_cast<int>(SPI_processed);
+  char ***cells = static_cast<char ***>(palloc(sizeof(char **) * Max(count, 1)));
+  for (int i = 0; i < count; i++) {
+    cells[i] = static_cast<char **>(palloc(sizeof(char *) * 7));
+    for (int c = 0; c < 7; c++) cells[i][c] = SpiText(i, c + 1);
+  }
+  for (int i = 0; i < count; i++) {
+    if (!cells[i][1] || !cells[i][2]) continue;
+    if (!DeleteRunObjects(cells[i][2], cells[i][3] ? cells[i][3] : "",
+                          cells[i][4] ? cells[i][4] : "", cells[i][5] ? cells[i][5] : "",
+                          cells[i][6] ? cells[i][6] : "", cells[i][1]))
+      continue;
+    Oid run_types[1] = {INT8OID};
+    Datum run_values[1] = {Int64GetDatum(strtoll(cells[i][0], nullptr, 10))};
+    SpiRun("UPDATE cdw_backup.runs SET status = 'expired' WHERE run_id = $1", 1, run_types,
+           run_values, nullptr);
+    ereport(LOG, (errmsg("cdw_backup run %s expired: its backup was deleted from %s", cells[i][0],
+                         cells[i][1])));
+  }
+}
+
+void BoundHistory(TimestampTz now) {
+  Oid types[2] = {TIMESTAMPTZOID, INT4OID};
+  Datum values[2] = {TimestampTzGetDatum(now), Int32GetDatum(control::g_history_days)};
+  SpiRun(
+      "DELETE FROM cdw_backup.runs WHERE status <> 'running' "
+      "AND coalesce(finished_at, started_at) < $1 - make_interval(days => $2)",
+      2, types, values, nullptr);
+}
+
+}  // namespace
+
+TimestampTz ProcessSchedules() {
+  Begin();
+  SpiRun("SELECT FROM pg_catalog.pg_extension WHERE extname = 'cdw_backup'", 0, nullptr, nullptr,
+         nullptr, true);
+  if (SPI_processed == 0) {
+    End();
+    return 0;
+  }
+  TimestampTz now = control::SchedulerNow();
+  SpiRun(
+      "SELECT s.name, s.cron, s.timezone, s.target, s.compression, s.owner, s.databases,"
+      " s.exclude_databases, coalesce(s.last_checked_at, s.created_at),"
+      " coalesce(extract(epoch FROM s.catch_up_window)::bigint, 0),"
+      " (SELECT oid FROM pg_roles WHERE rolname = s.owner),"
+      " EXISTS (SELECT FROM cdw_backup.target_store t WHERE t.name = s.target),"
+      " coalesce(s.last_run_id, 0), (SELECT status FROM cdw_backup.runs r WHERE r.run_id = "
+      "s.last_run_id)"
+      " FROM cdw_backup.schedule_store s WHERE s.enabled ORDER BY s.name",
+      0, nullptr, nullptr, nullptr, true);
+  int count = static_cast<int>(SPI_processed);
+  auto *rows = static_cast<ScheduleRow *>(palloc0(sizeof(ScheduleRow) * Max(count, 1)));
+  for (int i = 0; i < count; i++) {
+    ScheduleRow *s = &rows[i];
+    HeapTuple tuple = SPI_tuptable->vals[i];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    bool isnull;
+    s->name = SpiText(i, 1);
+    s->cron = SpiText(i, 2);
+    s->timezone = SpiText(i, 3);
+    s->target = SpiText(i, 4);
+    s->compression = SpiText(i, 5);
+    s->owner = SpiText(i, 6);
+    s->databases = SPI_getbinval(tuple, desc, 7, &s->databases_null);
+    if (!s->databases_null) s->databases = PointerGetDatum(DatumGetArrayTypePCopy(s->databases));
+    s->exclude = SPI_getbinval(tuple, desc, 8, &s->exclude_null);
+    if (!s->exclude_null) s->exclude = PointerGetDatum(DatumGetArrayTypePCopy(s->exclude));
+    s->last_checked = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 9, &isnull));
+    s->window_seconds = strtoll(SpiText(i, 10), nullptr, 10);
+    char *owner_oid = SpiText(i, 11);
+    s->has_owner = owner_oid != nullptr;
+    s->owner_oid = owner_oid ? static_cast<Oid>(strtoul(owner_oid, nullptr, 10)) : InvalidOid;
+    s->has_target = strcmp(SpiText(i, 12), "t") == 0;
+    s->last_run_id = strtoll(SpiText(i, 13), nullptr, 10);
+    s->last_status = SpiText(i, 14);
+  }
+  TimestampTz wake = 0;
+  for (int i = 0; i < count; i++) {
+    TimestampTz next = Visit(&rows[i], now);
+    if (next != 0 && (wake == 0 || next < wake)) wake = next;
+  }
+  EnforceMaxRunTime(now);
+  // Also wake when a running scheduled run reaches its max_run_time.
+  Oid types[1] = {TIMESTAMPTZOID};
+  Datum values[1] = {TimestampTzGetDatum(now)};
+  SpiRun(
+      "SELECT min(r.started_at + s.max_run_time) FROM cdw_backup.runs r JOIN "
+      "cdw_backup.schedule_store s ON s.name = r.schedule_name WHERE r.status = 'running' "
+      "AND s.max_run_time IS NOT NULL AND r.started_at + s.max_run_time >= $1",
+      1, types, values, nullptr, true);
+  bool isnull;
+  Datum deadline = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  if (!isnull && (wake == 0 || DatumGetTimestampTz(deadline) < wake))
+    wake = DatumGetTimestampTz(deadline) + USECS_PER_SEC;
+  ApplyRetention(now);
+  BoundHistory(now);
+  End();
+  // Back to the real clock: the launcher sleeps in real time.
+  return wake == 0 ? 0 : wake - static_cast<int64>(control::g_test_time_offset) * USECS_PER_SEC;
+}
+
+}  // namespace cdw::bgworker
