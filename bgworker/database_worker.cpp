@@ -115,10 +115,16 @@ void ReportProgress(uint64 rows, uint64 bytes_raw) {
   pg_atomic_write_u64(&shared->progress[g_progress_slot].bytes_raw, bytes_raw);
 }
 
+bool g_helper_done = false;
+
 void OnWorkerExit(int, Datum) {
   ReleaseProgressSlot();
   fdw::SetProgressCallback(nullptr);
-  if (g_job && !g_is_leader) pg_atomic_fetch_sub_u32(&g_job->helpers_active, 1);
+  if (g_job && !g_is_leader && !g_helper_done) pg_atomic_fetch_sub_u32(&g_job->helpers_active, 1);
+  // A leader that dies before committing its manifest fails the database,
+  // so helpers waiting for its verdict discard their parts.
+  if (g_job && g_is_leader && g_job->phase != static_cast<int>(JobPhase::kDone))
+    g_job->phase = static_cast<int>(JobPhase::kFailed);
   if (g_job && g_job->coordinator_latch) SetLatch(g_job->coordinator_latch);
 }
 
@@ -136,8 +142,11 @@ void FailDatabase(ErrorData *error, const char *hint) {
   WakeCoordinator();
 }
 
+// Looked up once at start-up: error paths run outside any transaction.
+const char *g_role_name = nullptr;
+
 const char *RoleName() {
-  return quote_identifier(GetUserNameFromId(g_job->role_id, false));
+  return g_role_name;
 }
 
 // The hint the original document's table would give for a privilege error.
@@ -291,10 +300,22 @@ void ExportTable(TableEntry *entry, const char *table_prefix) {
   FinishEntry(entry, TableStatus::kSucceeded);
 }
 
+// Workers stop when their run has no coordinator any more (terminated,
+// crashed): history would call the run interrupted, so the target must not
+// get a backup that looks complete.
+void CheckCoordinator() {
+  if (!RunIsActive(g_job->run_id))
+    ereport(ERROR,
+            (errcode(ERRCODE_ADMIN_SHUTDOWN),
+             errmsg("backup run %lld lost its coordinator", static_cast<long long>(g_job->run_id)),
+             errdetail("The run was interrupted; this worker's parts are discarded.")));
+}
+
 void ExportLoop() {
   for (;;) {
     CHECK_FOR_INTERRUPTS();
     if (g_job->cancel) break;
+    CheckCoordinator();
     uint32 index = pg_atomic_fetch_add_u32(&g_job->next_table, 1);
     if (static_cast<int>(index) >= g_tables->count) break;
     TableEntry *entry = &g_tables->entries[index];
@@ -565,15 +586,19 @@ void RunLeader() {
     ExportLoop();
     DropServer();
     WaitForHelpers();
+    CheckCoordinator();
+    if (g_job->cancel)
+      ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("the run was cancelled")));
     WriteManifest();
     EndSnapshotTransaction();
   }
   PG_CATCH();
   {
-    MemoryContextSwitchTo(context);
+    MemoryContextSwitchTo(TopMemoryContext);
     ErrorData *error = CopyErrorData();
     FlushErrorState();
     AbortCurrentTransaction();
+    MemoryContextSwitchTo(TopMemoryContext);
     FailDatabase(error, error->hint);
     return;
   }
@@ -584,12 +609,34 @@ void RunLeader() {
   WakeCoordinator();
 }
 
+// A helper commits (keeping its parts) only once the leader has committed
+// the database's manifest; if the leader fails, the helper aborts and its
+// parts are removed: a database's backup is all there or not there.
+void AwaitLeaderVerdict() {
+  g_helper_done = true;
+  pg_atomic_fetch_sub_u32(&g_job->helpers_active, 1);
+  for (;;) {
+    int phase = g_job->phase;
+    if (phase == static_cast<int>(JobPhase::kDone)) return;
+    if (phase == static_cast<int>(JobPhase::kFailed) || g_job->cancel)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("the backup of database %s failed; discarding this worker's parts",
+                             g_job->database)));
+    CheckCoordinator();
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  }
+}
+
 void RunHelper() {
   AttachTables();
   StartSnapshotTransaction(true);
   CreateServer();
   ExportLoop();
   DropServer();
+  AwaitLeaderVerdict();
   EndSnapshotTransaction();
 }
 
@@ -609,6 +656,10 @@ extern "C" void cdw_backup_database_worker(Datum job_handle) {
   g_is_leader = MyBgworkerEntry->bgw_extra[0] == 'L';
   before_shmem_exit(OnWorkerExit, 0);
   BackgroundWorkerInitializeConnectionByOid(g_job->database_id, g_job->role_id, 0);
+  StartTransactionCommand();
+  g_role_name = MemoryContextStrdup(TopMemoryContext,
+                                    quote_identifier(GetUserNameFromId(g_job->role_id, false)));
+  CommitTransactionCommand();
   cdw::fdw::SetProgressCallback([](uint64_t rows, uint64_t bytes) { ReportProgress(rows, bytes); });
   pgstat_report_appname(psprintf("cdw_backup run %lld", static_cast<long long>(g_job->run_id)));
   if (g_is_leader)

@@ -32,56 +32,15 @@ namespace cdw::bgworker {
 
 namespace {
 
-// Marks runs whose coordinator is gone as interrupted, with their
-// unfinished databases and tables failed.
+// Settles runs whose coordinator is gone (see SettleOrphanedRuns).
 void SettleInterruptedRuns() {
-  SharedState *shared = Shared();
-  Datum active[kMaxActiveRuns];
-  int count = 0;
-  LWLockAcquire(shared->lock, LW_SHARED);
-  for (const auto &run : shared->runs)
-    if (run.in_use) active[count++] = Int64GetDatum(run.request.run_id);
-  LWLockRelease(shared->lock);
-
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
   control::SpiRun("SELECT FROM pg_catalog.pg_extension WHERE extname = 'cdw_backup'", 0, nullptr,
                   nullptr, nullptr, true);
-  if (SPI_processed > 0) {
-    Oid types[1] = {INT8ARRAYOID};
-    Datum values[1] = {
-        PointerGetDatum(construct_array(active, count, INT8OID, 8, true, TYPALIGN_DOUBLE))};
-    control::SpiRun(
-        "WITH gone AS (UPDATE cdw_backup.runs SET status = 'interrupted', finished_at = "
-        "clock_timestamp(),"
-        "    error = coalesce(error, 'the server stopped or the run''s coordinator was killed "
-        "before the "
-        "run ended'), hint = coalesce(hint, 'Start the run again: SELECT cdw_backup_run();')"
-        "  WHERE status = 'running' AND run_id <> ALL ($1) RETURNING run_id),"
-        " dbs AS (UPDATE cdw_backup.run_databases SET status = 'failed', finished_at = "
-        "clock_timestamp(),"
-        "    error = coalesce(error, 'the run was interrupted')"
-        "  WHERE run_id IN (SELECT run_id FROM gone) AND status IN ('pending', 'running') "
-        "RETURNING 1),"
-        " tbl AS (UPDATE cdw_backup.run_tables SET status = 'failed', finished_at = "
-        "clock_timestamp(),"
-        "    sqlstate = '57P01', error = 'the run was interrupted before this table was backed up'"
-        "  WHERE run_id IN (SELECT run_id FROM gone) AND status IN ('pending', 'running') "
-        "RETURNING 1)"
-        " UPDATE cdw_backup.runs r SET tables_total = (SELECT count(*) FROM cdw_backup.run_tables t"
-        "    WHERE t.run_id = r.run_id), tables_failed = (SELECT count(*) FROM "
-        "cdw_backup.run_tables t"
-        "    WHERE t.run_id = r.run_id AND t.status <> 'succeeded') + (SELECT count(*) FROM tbl) * "
-        "0"
-        "  + (SELECT count(*) FROM dbs) * 0"
-        "  WHERE r.run_id IN (SELECT run_id FROM gone) RETURNING r.run_id",
-        1, types, values, nullptr);
-    for (uint64 i = 0; i < SPI_processed; i++)
-      ereport(LOG, (errmsg("cdw_backup run %s was interrupted; recorded as such",
-                           control::SpiText(static_cast<int>(i), 1))));
-  }
+  if (SPI_processed > 0) SettleOrphanedRuns();
   SPI_finish();
   PopActiveSnapshot();
   CommitTransactionCommand();

@@ -123,7 +123,6 @@ void RestoreAll() {
         STATE_RUNNING, psprintf("cdw_backup restore: %s.%s", item->dest_schema, item->dest_table));
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
-    MemoryContext context = CurrentMemoryContext;
     PG_TRY();
     {
       SPI_connect();
@@ -153,11 +152,13 @@ void RestoreAll() {
     }
     PG_CATCH();
     {
-      MemoryContextSwitchTo(context);
+      // The copy must outlive the transaction we are about to abort.
+      MemoryContextSwitchTo(TopMemoryContext);
       ErrorData *error = CopyErrorData();
       FlushErrorState();
       AbortCurrentTransaction();
       Fail(item, error);
+      FreeErrorData(error);
     }
     PG_END_TRY();
   }
@@ -193,12 +194,11 @@ extern "C" void cdw_backup_restore_worker(Datum job_handle) {
                                  g_restore->session_token};
     cdw::fdw::SetProcessCredentials(g_restore->location, credentials);
   });
-  MemoryContext context = CurrentMemoryContext;
   PG_TRY();
   { EnsureExtension(); }
   PG_CATCH();
   {
-    MemoryContextSwitchTo(context);
+    MemoryContextSwitchTo(TopMemoryContext);
     ErrorData *error = CopyErrorData();
     FlushErrorState();
     AbortCurrentTransaction();

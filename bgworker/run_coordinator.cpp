@@ -45,6 +45,10 @@ namespace {
 using control::SpiRun;
 using control::SpiText;
 
+// The database being exported and its workers, for the exit callback.
+DatabaseJob *g_current_job = nullptr;
+std::vector<BackgroundWorkerHandle *> g_current_workers;
+
 void BeginWork() {
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
@@ -424,9 +428,12 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   pg_atomic_init_u32(&job->next_table, 0);
   pg_atomic_init_u32(&job->helpers_active, 0);
 
-  std::vector<BackgroundWorkerHandle *> workers;
+  std::vector<BackgroundWorkerHandle *> &workers = g_current_workers;
+  workers.clear();
+  g_current_job = job;
   BackgroundWorkerHandle *leader = StartDatabaseWorker(run, segment, database.name, true);
   if (!leader) {
+    g_current_job = nullptr;
     dsm_detach(segment);
     BeginWork();
     RecordDatabase(run, database.name, "failed", 0, nullptr, nullptr, "53000",
@@ -521,6 +528,8 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   BeginWork();
   RecordDatabase(run, database.name, status, total, nullptr, manifest, sqlstate, error, hint);
   EndWork();
+  g_current_job = nullptr;
+  workers.clear();
   if (tables_segment) dsm_detach(tables_segment);
   dsm_detach(segment);
   return status;
@@ -673,7 +682,6 @@ void FailRun(Run *run, ErrorData *error) {
 
 void Coordinate(Run *run) {
   std::vector<DatabaseToRun> databases;
-  MemoryContext context = CurrentMemoryContext;
   volatile bool recorded = false;
   BeginWork();
   PG_TRY();
@@ -683,10 +691,12 @@ void Coordinate(Run *run) {
   }
   PG_CATCH();
   {
-    MemoryContextSwitchTo(context);
+    // The copy must outlive the transaction we are about to abort.
+    MemoryContextSwitchTo(TopMemoryContext);
     ErrorData *error = CopyErrorData();
     FlushErrorState();
     AbortCurrentTransaction();
+    MemoryContextSwitchTo(TopMemoryContext);
     FailRun(run, error);
   }
   PG_END_TRY();
@@ -716,6 +726,9 @@ void Coordinate(Run *run) {
 int g_slot_index = -1;
 
 void OnCoordinatorExit(int, Datum) {
+  // Whatever ends the coordinator ends its workers too.
+  if (g_current_job) g_current_job->cancel = true;
+  for (auto *worker : g_current_workers) TerminateBackgroundWorker(worker);
   SharedState *shared = Shared();
   if (!shared || g_slot_index < 0) return;
   RunSlot *slot = &shared->runs[g_slot_index];
@@ -824,16 +837,12 @@ char *WaitForRun(int64 run_id, long timeout_ms) {
     CHECK_FOR_INTERRUPTS();
   }
   SPI_connect();
+  // No coordinator holds the run any more: if its row still says running,
+  // the coordinator died; settle it as the launcher would.
+  SettleOrphanedRuns();
   control::SavedUser saved = control::BecomeExtensionOwner();
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(run_id)};
-  // No coordinator holds the run any more: if its row still says running,
-  // the coordinator died (the launcher records the same).
-  SpiRun(
-      "UPDATE cdw_backup.runs SET status = 'interrupted', finished_at = clock_timestamp(), "
-      "error = coalesce(error, 'the run''s coordinator stopped before the run ended') "
-      "WHERE run_id = $1 AND status = 'running'",
-      1, types, values, nullptr);
   SpiRun("SELECT status FROM cdw_backup.runs WHERE run_id = $1", 1, types, values, nullptr);
   char *status = SpiText(0, 1);
   MemoryContext outer = MemoryContextSwitchTo(TopTransactionContext);

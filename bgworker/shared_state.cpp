@@ -4,9 +4,12 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 }
 
 #include "bgworker/launcher.h"
+#include "extension/control/spi_util.h"
 #include "bgworker/shared_state.h"
 #include "extension/module.h"
 
@@ -67,6 +70,65 @@ int FindRunSlot(int64 run_id) {
   for (int i = 0; i < kMaxActiveRuns; i++)
     if (g_shared->runs[i].in_use && g_shared->runs[i].request.run_id == run_id) return i;
   return -1;
+}
+
+bool RunIsActive(int64 run_id) {
+  if (!g_shared) return false;
+  LWLockAcquire(g_shared->lock, LW_SHARED);
+  bool active = FindRunSlot(run_id) >= 0;
+  LWLockRelease(g_shared->lock);
+  return active;
+}
+
+void SettleOrphanedRuns() {
+  Datum active[kMaxActiveRuns];
+  int count = 0;
+  LWLockAcquire(g_shared->lock, LW_SHARED);
+  for (const auto &run : g_shared->runs)
+    if (run.in_use) active[count++] = Int64GetDatum(run.request.run_id);
+  LWLockRelease(g_shared->lock);
+  control::SavedUser saved = control::BecomeExtensionOwner();
+  Oid types[1] = {INT8ARRAYOID};
+  Datum values[1] = {
+      PointerGetDatum(construct_array(active, count, INT8OID, 8, true, TYPALIGN_DOUBLE))};
+  control::SpiRun(
+      "SELECT coalesce(array_agg(run_id), '{}') FROM cdw_backup.runs "
+      "WHERE status = 'running' AND run_id <> ALL ($1)",
+      1, types, values, nullptr);
+  bool isnull;
+  // One statement per table: a row updated twice in one statement keeps
+  // only the first update.
+  values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  control::SpiRun(
+      "UPDATE cdw_backup.run_tables SET status = 'failed', finished_at = clock_timestamp(), "
+      "sqlstate = '57P01', error = 'the run was interrupted before this table was backed "
+      "up', hint = 'Start the run again.' "
+      "WHERE run_id = ANY ($1) AND status IN ('pending', 'running')",
+      1, types, values, nullptr);
+  control::SpiRun(
+      "UPDATE cdw_backup.run_databases SET status = 'failed', "
+      "finished_at = clock_timestamp(), error = coalesce(error, 'the run was interrupted') "
+      "WHERE run_id = ANY ($1) AND status IN ('pending', 'running')",
+      1, types, values, nullptr);
+  control::SpiRun(
+      "UPDATE cdw_backup.runs r SET status = 'interrupted', finished_at = clock_timestamp(),"
+      " error = coalesce(error, 'the server stopped or the run''s coordinator was killed before "
+      "the "
+      "run ended'), hint = coalesce(hint, 'Start the run again: SELECT cdw_backup_run();'),"
+      " tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.total - t.ok,"
+      " rows = t.rows, bytes_raw = t.raw, bytes_stored = t.stored"
+      " FROM (SELECT x.run_id, count(t.*) AS total, count(t.*) FILTER (WHERE t.status = "
+      "'succeeded') AS ok,"
+      "        coalesce(sum(t.rows), 0) AS rows, coalesce(sum(t.bytes_raw), 0) AS raw,"
+      "        coalesce(sum(t.bytes_stored), 0) AS stored"
+      "       FROM unnest($1::bigint[]) AS x(run_id)"
+      "       LEFT JOIN cdw_backup.run_tables t ON t.run_id = x.run_id GROUP BY x.run_id) t"
+      " WHERE r.run_id = t.run_id RETURNING r.run_id",
+      1, types, values, nullptr);
+  for (uint64 i = 0; i < SPI_processed; i++)
+    ereport(LOG, (errmsg("cdw_backup run %s was interrupted; recorded as such",
+                         control::SpiText(static_cast<int>(i), 1))));
+  control::RestoreUser(saved);
 }
 
 void WakeLauncher() {

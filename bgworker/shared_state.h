@@ -74,4 +74,12 @@ int FindRunSlot(int64 run_id);
 // Wakes the launcher (it records runs whose coordinator vanished).
 void WakeLauncher();
 
+// Whether run `run_id` still has its coordinator (an active slot).
+bool RunIsActive(int64 run_id);
+
+// Marks runs still 'running' in the history but without a coordinator as
+// interrupted, with their unfinished databases and tables failed and their
+// totals recomputed. Call inside SPI; runs as the extension owner.
+void SettleOrphanedRuns();
+
 }  // namespace cdw::bgworker

@@ -50,6 +50,16 @@ def make_shared_dir(prefix):
     return path
 
 
+def quote_ident(name):
+    """An SQL identifier, always double-quoted (like format('%I') but unconditional)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text):
+    """An SQL string literal (standard_conforming_strings is on)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 class PsqlError(Exception):
     def __init__(self, stderr):
         super().__init__(stderr)
@@ -129,6 +139,17 @@ class Cluster:
 
     def value(self, sql, db="postgres", user="postgres"):
         return self.sql(sql, db, user)
+
+    def try_value(self, sql, db="postgres", user="postgres"):
+        """Like value(), but None while the server is unreachable (crash, restart)."""
+        args = self.psql_args(db, user)
+        proc = subprocess.run(args, input=sql, capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def databases(self):
+        """Databases that accept connections (not templates)."""
+        return self.sql("SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
+                        "ORDER BY 1").splitlines()
 
     def server_log(self):
         with open(self.log, errors="replace") as f:
