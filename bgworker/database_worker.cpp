@@ -258,8 +258,10 @@ void ExportTable(TableEntry *entry, const char *table_prefix) {
     CheckTableAccess(entry);
     fdw::ClearRecentParts();
     SPI_connect();
+    // Clip on a character boundary so the name stays valid multibyte text.
+    int clip = pg_mbcliplen(entry->table_name, strlen(entry->table_name), 40);
     char *external = psprintf(
-        "pg_temp.%s", quote_identifier(psprintf("%.40s_cdw_backup_cos", entry->table_name)));
+        "pg_temp.%s", quote_identifier(psprintf("%.*s_cdw_backup_cos", clip, entry->table_name)));
     char *source = quote_qualified_identifier(entry->schema_name, entry->table_name);
     char *path = psprintf("%s%s", g_job->database_prefix, table_prefix);
     control::SpiRun(

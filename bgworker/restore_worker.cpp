@@ -15,6 +15,8 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "mb/pg_wchar.h"
+#include "catalog/pg_type.h"
 }
 
 #include "bgworker/restore_job.h"
@@ -75,7 +77,9 @@ void RestoreOne(RestoreItem *item, const char *server) {
                errdetail("The table has (%s); the backup has (%s).", signature, expected),
                errhint("Restore into a new table with into_table => '...', or into_schema => "
                        "'...'.")));
-    SpiRun(psprintf("SELECT EXISTS (SELECT FROM %s)", dest), 0, nullptr, nullptr, nullptr, true);
+    // ONLY: rows of inheritance children are not this table's.
+    SpiRun(psprintf("SELECT EXISTS (SELECT FROM ONLY %s)", dest), 0, nullptr, nullptr, nullptr,
+           true);
     bool non_empty = strcmp(SpiText(0, 1), "t") == 0;
     if (non_empty && !g_restore->truncate)
       ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -84,22 +88,34 @@ void RestoreOne(RestoreItem *item, const char *server) {
                       errhint("Pass truncate => true to replace its rows, or restore into another "
                               "table with into_table => '...'.")));
     if (non_empty && !g_restore->dry_run)
-      SpiRun(psprintf("TRUNCATE %s", dest), 0, nullptr, nullptr, nullptr);
+      SpiRun(psprintf("TRUNCATE ONLY %s", dest), 0, nullptr, nullptr, nullptr);
   }
   if (g_restore->dry_run) {
     item->rows = item->expected_rows;
     item->status = static_cast<int>(RestoreStatus::kChecked);
     return;
   }
-  const char *external = quote_identifier(psprintf("%.40s_cdw_restore", item->dest_table));
+  // Clip on a character boundary so the name stays valid multibyte text.
+  int clip = pg_mbcliplen(item->dest_table, strlen(item->dest_table), 40);
+  const char *external = quote_identifier(psprintf("%.*s_cdw_restore", clip, item->dest_table));
   SpiRun(
       psprintf("CREATE FOREIGN TABLE pg_temp.%s (%s) SERVER %s OPTIONS (path %s, compression %s)",
                external, RestoreString(g_restore, item->column_defs_offset), server,
                quote_literal_cstr(RestoreString(g_restore, item->path_offset)),
                quote_literal_cstr(g_restore->compression)),
       0, nullptr, nullptr, nullptr);
-  SpiRun(psprintf("INSERT INTO %s SELECT * FROM pg_temp.%s", dest, external), 0, nullptr, nullptr,
-         nullptr);
+  // Generated columns are computed again by the destination; identity
+  // columns keep their backed-up values (as pg_restore does).
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(dest)};
+  SpiRun(
+      "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
+      "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
+      1, types, values, nullptr);  // not read-only: the table may have just been created
+  char *columns = SpiText(0, 1);
+  SpiRun(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.%s", dest,
+                  columns, columns, external),
+         0, nullptr, nullptr, nullptr);
   uint64 rows = SPI_processed;
   SpiRun(psprintf("DROP FOREIGN TABLE pg_temp.%s", external), 0, nullptr, nullptr, nullptr);
   if (static_cast<int64>(rows) != item->expected_rows)

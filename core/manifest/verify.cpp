@@ -46,7 +46,8 @@ std::vector<VerifyProblem> VerifyTable(ObjectStore *store, const std::string &ta
     listed.insert(object.key);
     std::string url = store->Url(table_prefix + object.key);
     if (!present.count(object.key)) {
-      problems.push_back({"missing_object", "Object " + url + " listed in the manifest is missing."});
+      problems.push_back(
+          {"missing_object", "Object " + url + " listed in the manifest is missing."});
       rows_known = false;
       continue;
     }
@@ -67,8 +68,8 @@ std::vector<VerifyProblem> VerifyTable(ObjectStore *store, const std::string &ta
       throw;
     } catch (const Error &e) {
       if (e.sqlstate() == sqlstate::kConnectionFailure) throw;
-      problems.push_back({"corrupt_data", std::string(e.what()) + (e.detail().empty() ? "" : ": ") +
-                                              e.detail()});
+      problems.push_back(
+          {"corrupt_data", std::string(e.what()) + (e.detail().empty() ? "" : ": ") + e.detail()});
       corrupt = true;
       rows_known = false;
       // Read the rest of the stored bytes so size and checksum are reported too.

@@ -14,6 +14,7 @@ extern "C" {
 #include "storage/dsm.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/regproc.h"
 }
 
 #include <memory>
@@ -167,7 +168,14 @@ List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **
 
 // Reads a manifest and checks it is one this version understands.
 char *ReadManifest(const Target &target, const char *key) {
-  char *manifest = ReadObject(target, key, false);
+  char *manifest = ReadObject(target, key, true);
+  if (!manifest)
+    ereport(
+        ERROR,
+        (errcode(ERRCODE_UNDEFINED_FILE), errmsg("the manifest %s of this backup is missing", key),
+         errdetail("Without its manifest a database backup is incomplete and cannot be "
+                   "restored safely."),
+         errhint("Check the run with cdw_backup_verify(), or restore from another run.")));
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(manifest)};
   SpiRun("SELECT ($1::jsonb->>'format_version')::int", 1, types, values, nullptr, true);
@@ -344,6 +352,15 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
             (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("into_table needs table_name"),
              errhint("into_table renames one table: pass table_name => 'schema.table' too.")));
   Oid database_id = get_database_oid(into_database, true);
+  if (into_table) {
+    List *parts = stringToQualifiedNameList(into_table);
+    if (list_length(parts) > 2)
+      ereport(ERROR,
+              (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+               errmsg("into_table \"%s\" has too many dotted names", into_table),
+               errhint("Use into_table => 'table' or 'schema.table'; to restore into another "
+                       "database pass into_database.")));
+  }
   if (!OidIsValid(database_id))
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
                     errmsg("database \"%s\" does not exist", into_database),

@@ -56,7 +56,9 @@ class VerifyTest : public ::testing::TestWithParam<Compression> {
   ManifestObject object_;
 };
 
-TEST_P(VerifyTest, IntactBackupIsOk) { EXPECT_TRUE(Verify().empty()); }
+TEST_P(VerifyTest, IntactBackupIsOk) {
+  EXPECT_TRUE(Verify().empty());
+}
 
 TEST_P(VerifyTest, FlippedByteIsDetected) {
   std::string data = Read(object_.key);
@@ -92,7 +94,8 @@ TEST_P(VerifyTest, UnlistedPartIsReported) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllAlgorithms, VerifyTest,
-                         ::testing::Values(Compression::kGzip, Compression::kZstd, Compression::kNone),
+                         ::testing::Values(Compression::kGzip, Compression::kZstd,
+                                           Compression::kNone),
                          [](const auto &info) { return std::string(CompressionName(info.param)); });
 
 }  // namespace
