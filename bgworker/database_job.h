@@ -32,6 +32,19 @@ enum class TableStatus : int {
 
 const char *TableStatusName(TableStatus status);
 
+// Tables of at least twice this many blocks (64 MiB) are split into ranges.
+constexpr uint32 kMinRangeBlocks = 8192;
+
+// The status of a whole table from the entries of its ranges (`first` is
+// its range 0): succeeded only if all succeeded; pending while any is.
+struct TableOutcome {
+  TableStatus status;
+  int64 rows, bytes_raw, bytes_stored;
+  TimestampTz started_at, finished_at;
+  const struct TableEntry *failed;  // the first range that did not succeed
+};
+TableOutcome CombineRanges(const struct TableEntry *first);
+
 constexpr int kMaxPartsPerTable = 4;
 constexpr int kTextBytes = 1024;
 constexpr int kSmallTextBytes = 512;
@@ -43,10 +56,18 @@ struct PartRecord {
   char sha256[65];
 };
 
+// One unit of work: a whole table, or one block range of a big table (so a
+// one-table database still keeps every worker busy). The ranges of a table
+// are consecutive entries; the first has range_index 0. All ranges read the
+// same snapshot; each writes its own part.
 struct TableEntry {
   Oid relid;
   char schema_name[NAMEDATALEN];
   char table_name[NAMEDATALEN];
+  int range_index;
+  int range_count;
+  uint32 start_block;
+  uint32 end_block;     // InvalidBlockNumber: to the end of the table
   volatile int status;  // TableStatus; written last, after a write barrier
   int64 rows;
   int64 bytes_raw;

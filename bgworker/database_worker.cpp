@@ -37,9 +37,11 @@ extern "C" {
 
 #include "bgworker/database_job.h"
 #include "bgworker/shared_state.h"
+#include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
 #include "extension/fdw/fdw_options.h"
 #include "extension/fdw/part_registry.h"
+#include "extension/fdw/pinned_settings.h"
 #include "extension/pg/cpp_boundary.h"
 #include "format/layout.h"
 #include "manifest/json_writer.h"
@@ -61,6 +63,29 @@ const char *TableStatusName(TableStatus status) {
       return "cancelled";
   }
   return "failed";
+}
+
+TableOutcome CombineRanges(const TableEntry *first) {
+  TableOutcome outcome{TableStatus::kSucceeded, 0, 0, 0, 0, 0, nullptr};
+  for (int r = 0; r < first->range_count; r++) {
+    const TableEntry *entry = first + r;
+    auto status = static_cast<TableStatus>(entry->status);
+    if (status == TableStatus::kPending || status == TableStatus::kRunning) {
+      outcome.status = status;
+      return outcome;
+    }
+    if (status != TableStatus::kSucceeded && !outcome.failed) {
+      outcome.failed = entry;
+      outcome.status = status;
+    }
+    outcome.rows += entry->rows;
+    outcome.bytes_raw += entry->bytes_raw;
+    outcome.bytes_stored += entry->bytes_stored;
+    if (entry->started_at && (!outcome.started_at || entry->started_at < outcome.started_at))
+      outcome.started_at = entry->started_at;
+    if (entry->finished_at > outcome.finished_at) outcome.finished_at = entry->finished_at;
+  }
+  return outcome;
 }
 
 namespace {
@@ -269,8 +294,15 @@ void ExportTable(TableEntry *entry, const char *table_prefix) {
                  external, ColumnDefinitions(entry->relid), g_server_name, quote_literal_cstr(path),
                  quote_literal_cstr(g_job->compression)),
         0, nullptr, nullptr, nullptr);
-    control::SpiRun(psprintf("INSERT INTO %s SELECT * FROM ONLY %s", external, source), 0, nullptr,
-                    nullptr, nullptr);
+    // A range of a big table reads its blocks only (a TID range scan).
+    char *range = pstrdup("");
+    if (entry->range_count > 1) {
+      range = psprintf(" WHERE ctid >= '(%u,0)'::tid", entry->start_block);
+      if (entry->end_block != InvalidBlockNumber)
+        range = psprintf("%s AND ctid < '(%u,0)'::tid", range, entry->end_block);
+    }
+    control::SpiRun(psprintf("INSERT INTO %s SELECT * FROM ONLY %s%s", external, source, range), 0,
+                    nullptr, nullptr, nullptr);
     uint64 rows = SPI_processed;
     control::SpiRun(psprintf("DROP FOREIGN TABLE %s", external), 0, nullptr, nullptr, nullptr);
     SPI_finish();
@@ -365,6 +397,8 @@ void StartSnapshotTransaction(bool import) {
   // Like pg_dump: rows hidden by row-level security are an error, not a gap.
   (void)set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
                           0, false);
+  // Text output pinned once for the whole export (see fdw/pinned_settings.h).
+  fdw::PinSettingsForTransaction();
   (void)set_config_option("statement_timeout", "0", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
                           true, 0, false);
   SPI_connect();
@@ -384,29 +418,57 @@ void EndSnapshotTransaction() {
 // tables that belong to extensions (their data is the extension's).
 int ListTables(TableEntry **entries_out) {
   control::SpiRun(
-      "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c "
+      "SELECT c.oid, n.nspname, c.relname, "
+      " pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::bigint "
+      "FROM pg_catalog.pg_class c "
       "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
       "WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') "
       "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' "
       "AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = "
       "'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') "
-      "ORDER BY c.relpages DESC, n.nspname, c.relname",
+      "ORDER BY 4 DESC, n.nspname, c.relname",
       0, nullptr, nullptr, nullptr, true);
   int count = static_cast<int>(SPI_processed);
-  auto *entries = static_cast<TableEntry *>(palloc0(sizeof(TableEntry) * Max(count, 1)));
+  int workers = Max(control::g_max_workers, 1);
+  // Largest first, each big table split so that every worker gets a share.
+  int capacity = 0;
+  for (int i = 0; i < count; i++) {
+    int64 blocks = strtoll(control::SpiText(i, 4), nullptr, 10);
+    capacity +=
+        (workers > 1 && blocks >= 2 * static_cast<int64>(kMinRangeBlocks))
+            ? static_cast<int>(Min(static_cast<int64>(workers) * 2, blocks / kMinRangeBlocks))
+            : 1;
+  }
+  auto *entries = static_cast<TableEntry *>(palloc0(sizeof(TableEntry) * Max(capacity, 1)));
   int kept = 0;
   for (int i = 0; i < count; i++) {
     TableEntry *entry = &entries[kept];
     entry->relid = static_cast<Oid>(strtoul(control::SpiText(i, 1), nullptr, 10));
     CopyText(entry->schema_name, NAMEDATALEN, control::SpiText(i, 2));
     CopyText(entry->table_name, NAMEDATALEN, control::SpiText(i, 3));
+    int64 blocks = strtoll(control::SpiText(i, 4), nullptr, 10);
     // Lock what the role may read, so no DDL or TRUNCATE changes a table
     // between our snapshot and its export.
     if (pg_class_aclcheck(entry->relid, g_job->role_id, ACL_SELECT) == ACLCHECK_OK) {
       LockRelationOid(entry->relid, AccessShareLock);
       if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid))) continue;  // dropped
     }
-    kept++;
+    int ranges =
+        (workers > 1 && blocks >= 2 * static_cast<int64>(kMinRangeBlocks))
+            ? static_cast<int>(Min(static_cast<int64>(workers) * 2, blocks / kMinRangeBlocks))
+            : 1;
+    uint32 chunk = static_cast<uint32>((blocks + ranges - 1) / ranges);
+    for (int r = 0; r < ranges; r++) {
+      TableEntry *range = &entries[kept + r];
+      if (r > 0) *range = *entry;
+      range->range_index = r;
+      range->range_count = ranges;
+      range->start_block = static_cast<uint32>(r) * chunk;
+      // The last range is open-ended: the table may have grown since we measured it.
+      range->end_block =
+          (r == ranges - 1) ? InvalidBlockNumber : static_cast<uint32>(r + 1) * chunk;
+    }
+    kept += ranges;
   }
   *entries_out = entries;
   return kept;
@@ -499,44 +561,56 @@ void WriteManifest() {
     json.Key("format").String("csv");
     json.Key("path").String(g_job->database_prefix);
     json.Key("tables").BeginArray();
+    Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
+    auto store =
+        OpenObjectStore(g_job->location, ParseStoreOptionLines(g_job->store_options), credentials);
+    store->SetInterruptCheck(pg::InterruptsPending);
     for (int i = 0; i < g_tables->count; i++) {
       const TableEntry &entry = g_tables->entries[i];
+      if (entry.range_index != 0) continue;  // described with its range 0
       const ManifestRow *row = nullptr;
       for (int r = 0; r < rows && !row; r++)
         if (manifest_rows[r].relid == entry.relid) row = &manifest_rows[r];
-      TableStatus status = static_cast<TableStatus>(entry.status);
+      TableOutcome outcome = CombineRanges(&entry);
+      bool succeeded = outcome.status == TableStatus::kSucceeded;
+      std::string table_path = TablePrefix(entry.schema_name, entry.table_name);
       json.BeginObject();
       json.Key("schema").String(entry.schema_name);
       json.Key("name").String(entry.table_name);
-      json.Key("status").String(TableStatusName(status));
-      json.Key("path").String(TablePrefix(entry.schema_name, entry.table_name));
-      json.Key("rows").Int(entry.rows);
-      json.Key("bytes_raw").Int(entry.bytes_raw);
-      json.Key("bytes_stored").Int(entry.bytes_stored);
+      json.Key("status").String(TableStatusName(outcome.status));
+      json.Key("path").String(table_path);
+      json.Key("rows").Int(succeeded ? outcome.rows : 0);
+      json.Key("bytes_raw").Int(succeeded ? outcome.bytes_raw : 0);
+      json.Key("bytes_stored").Int(succeeded ? outcome.bytes_stored : 0);
       json.Key("columns").Raw(row && row->columns_json ? row->columns_json : "[]");
       json.Key("create_table").String(row && row->create_table ? row->create_table : "");
       json.Key("objects").BeginArray();
-      for (int p = 0; p < entry.part_count; p++) {
-        json.BeginObject();
-        json.Key("key").String(entry.parts[p].name);
-        json.Key("rows").Int(static_cast<int64_t>(entry.parts[p].rows));
-        json.Key("size").Int(static_cast<int64_t>(entry.parts[p].size));
-        json.Key("sha256").String(entry.parts[p].sha256);
-        json.EndObject();
+      for (int r = 0; r < entry.range_count; r++) {
+        const TableEntry &range = (&entry)[r];
+        for (int p = 0; p < range.part_count; p++) {
+          if (!succeeded) {
+            // Another range failed: this range's part is not a backup of the
+            // table, so it must not stay behind looking like one.
+            store->Remove(std::string(g_job->database_prefix) + table_path + range.parts[p].name);
+            continue;
+          }
+          json.BeginObject();
+          json.Key("key").String(range.parts[p].name);
+          json.Key("rows").Int(static_cast<int64_t>(range.parts[p].rows));
+          json.Key("size").Int(static_cast<int64_t>(range.parts[p].size));
+          json.Key("sha256").String(range.parts[p].sha256);
+          json.EndObject();
+        }
       }
       json.EndArray();
-      if (status != TableStatus::kSucceeded) {
-        json.Key("sqlstate").String(entry.sqlstate);
-        json.Key("error").String(entry.error);
+      if (!succeeded && outcome.failed) {
+        json.Key("sqlstate").String(outcome.failed->sqlstate);
+        json.Key("error").String(outcome.failed->error);
       }
       json.EndObject();
     }
     json.EndArray();
     json.EndObject();
-    Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
-    auto store =
-        OpenObjectStore(g_job->location, ParseStoreOptionLines(g_job->store_options), credentials);
-    store->SetInterruptCheck(pg::InterruptsPending);
     auto writer = store->Create(std::string(g_job->database_prefix) + kManifestName);
     writer->Write(json.str().data(), json.str().size());
     writer->Finish();

@@ -22,6 +22,7 @@ extern "C" {
 #include "bgworker/restore_job.h"
 #include "extension/control/spi_util.h"
 #include "extension/fdw/fdw_options.h"
+#include "extension/fdw/pinned_settings.h"
 #include "extension/pg/cpp_boundary.h"
 
 namespace cdw::bgworker {
@@ -143,6 +144,7 @@ void RestoreAll() {
     {
       SPI_connect();
       PushActiveSnapshot(GetTransactionSnapshot());
+      cdw::fdw::PinSettingsForTransaction();
       StringInfoData sql;
       initStringInfo(&sql);
       appendStringInfo(&sql,

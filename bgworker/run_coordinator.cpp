@@ -31,6 +31,7 @@ extern "C" {
 
 #include "bgworker/database_job.h"
 #include "bgworker/run_coordinator.h"
+#include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
@@ -142,7 +143,7 @@ bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases) {
   Datum values[6] = {
       Int64GetDatum(req.run_id), Text(req.schedule_name),
       Text(req.target),          DirectFunctionCall1(namein, CStringGetDatum(req.role_name)),
-      Text(req.compression),     TimestampTzGetDatum(GetCurrentTimestamp())};
+      Text(req.compression),     TimestampTzGetDatum(control::SchedulerNow())};
   char nulls[7] = "      ";
   if (!req.schedule_name[0]) nulls[1] = 'n';
   SpiRun(
@@ -297,11 +298,15 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool>
   for (int i = 0; i < tables->count; i++) {
     if ((*recorded)[i]) continue;
     TableEntry *entry = &tables->entries[i];
+    if (entry->range_index != 0) continue;  // recorded with its range 0
     pg_read_barrier();
-    TableStatus status = static_cast<TableStatus>(entry->status);
-    const char *error = entry->error[0] ? entry->error : nullptr;
-    const char *hint = entry->hint[0] ? entry->hint : nullptr;
-    const char *sqlstate = entry->sqlstate[0] ? entry->sqlstate : nullptr;
+    // A split table is one history row, settled when all its ranges are.
+    TableOutcome outcome = CombineRanges(entry);
+    TableStatus status = outcome.status;
+    const TableEntry *reason = outcome.failed ? outcome.failed : entry;
+    const char *error = reason->error[0] ? reason->error : nullptr;
+    const char *hint = reason->hint[0] ? reason->hint : nullptr;
+    const char *sqlstate = reason->sqlstate[0] ? reason->sqlstate : nullptr;
     if (status == TableStatus::kPending || status == TableStatus::kRunning) {
       if (!final) continue;
       if (run->cancelled || job->cancel) {
@@ -341,18 +346,18 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool>
         DirectFunctionCall1(namein, CStringGetDatum(entry->schema_name)),
         DirectFunctionCall1(namein, CStringGetDatum(entry->table_name)),
         Text(TableStatusName(status)),
-        Int64GetDatum(entry->rows),
-        Int64GetDatum(entry->bytes_raw),
-        Int64GetDatum(entry->bytes_stored),
+        Int64GetDatum(outcome.rows),
+        Int64GetDatum(outcome.bytes_raw),
+        Int64GetDatum(outcome.bytes_stored),
         Text(location),
-        TimestampTzGetDatum(entry->started_at),
-        TimestampTzGetDatum(entry->finished_at ? entry->finished_at : GetCurrentTimestamp()),
+        TimestampTzGetDatum(outcome.started_at),
+        TimestampTzGetDatum(outcome.finished_at ? outcome.finished_at : GetCurrentTimestamp()),
         Text(error),
         Text(hint),
         Text(sqlstate)};
     char nulls[15] = "              ";
     if (status != TableStatus::kSucceeded) nulls[5] = nulls[6] = nulls[7] = 'n';
-    if (!entry->started_at) nulls[9] = 'n';
+    if (!outcome.started_at) nulls[9] = 'n';
     if (!error) nulls[11] = 'n';
     if (!hint) nulls[12] = 'n';
     if (!sqlstate || status == TableStatus::kSucceeded) nulls[13] = 'n';
@@ -363,7 +368,7 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool>
         "$14 "
         "WHERE run_id = $1 AND database = $2 AND schema_name = $3 AND table_name = $4",
         14, types, values, nulls);
-    (*recorded)[i] = true;
+    for (int r = 0; r < entry->range_count; r++) (*recorded)[i + r] = true;
   }
   if (started) EndWork();
 }
@@ -372,21 +377,23 @@ void InsertPendingTables(Run *run, TableList *tables, const char *database) {
   BeginWork();
   Datum *schemas = static_cast<Datum *>(palloc(sizeof(Datum) * Max(tables->count, 1)));
   Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * Max(tables->count, 1)));
+  int count = 0;
   for (int i = 0; i < tables->count; i++) {
-    schemas[i] = CStringGetTextDatum(tables->entries[i].schema_name);
-    names[i] = CStringGetTextDatum(tables->entries[i].table_name);
+    if (tables->entries[i].range_index != 0) continue;
+    schemas[count] = CStringGetTextDatum(tables->entries[i].schema_name);
+    names[count++] = CStringGetTextDatum(tables->entries[i].table_name);
   }
   Oid types[4] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID};
   Datum values[4] = {
       Int64GetDatum(run->request.run_id), DirectFunctionCall1(namein, CStringGetDatum(database)),
-      PointerGetDatum(construct_array(schemas, tables->count, TEXTOID, -1, false, TYPALIGN_INT)),
-      PointerGetDatum(construct_array(names, tables->count, TEXTOID, -1, false, TYPALIGN_INT))};
+      PointerGetDatum(construct_array(schemas, count, TEXTOID, -1, false, TYPALIGN_INT)),
+      PointerGetDatum(construct_array(names, count, TEXTOID, -1, false, TYPALIGN_INT))};
   SpiRun(
       "INSERT INTO cdw_backup.run_tables (run_id, database, schema_name, table_name, status) "
       "SELECT $1, $2, s, t, 'pending' FROM unnest($3::text[], $4::text[]) AS u(s, t)",
       4, types, values, nullptr);
   Oid db_types[3] = {INT8OID, NAMEOID, INT4OID};
-  Datum db_values[3] = {values[0], values[1], Int32GetDatum(tables->count)};
+  Datum db_values[3] = {values[0], values[1], Int32GetDatum(count)};
   SpiRun(
       "UPDATE cdw_backup.run_databases SET tables_total = $3 WHERE run_id = $1 AND database = $2",
       3, db_types, db_values, nullptr);
@@ -495,9 +502,12 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   }
 
   const char *status = "succeeded";
-  int failed = 0, total = tables ? tables->count : 0;
-  for (int i = 0; i < total; i++)
-    if (tables->entries[i].status != static_cast<int>(TableStatus::kSucceeded)) failed++;
+  int failed = 0, total = 0;
+  for (int i = 0; tables && i < tables->count; i++) {
+    if (tables->entries[i].range_index != 0) continue;
+    total++;
+    if (CombineRanges(&tables->entries[i]).status != TableStatus::kSucceeded) failed++;
+  }
   const char *sqlstate = job->sqlstate[0] ? job->sqlstate : nullptr;
   const char *error = job->error[0] ? job->error : nullptr;
   const char *hint = job->hint[0] ? job->hint : nullptr;
@@ -609,9 +619,12 @@ void WriteRunIndex(Run *run) {
 
 void FinishRun(Run *run, bool any_failed_database) {
   BeginWork();
-  Oid types[3] = {INT8OID, BOOLOID, BOOLOID};
-  Datum values[3] = {Int64GetDatum(run->request.run_id), BoolGetDatum(run->cancelled),
-                     BoolGetDatum(any_failed_database)};
+  // runs.started_at / finished_at use the launcher's clock, which schedules,
+  // retention and max_run_time compare them with (see SchedulerNow()).
+  Oid types[4] = {INT8OID, BOOLOID, BOOLOID, TIMESTAMPTZOID};
+  Datum values[4] = {Int64GetDatum(run->request.run_id), BoolGetDatum(run->cancelled),
+                     BoolGetDatum(any_failed_database),
+                     TimestampTzGetDatum(control::SchedulerNow())};
   SpiRun(
       "WITH t AS (SELECT count(*) AS total, count(*) FILTER (WHERE status = 'succeeded') AS ok,"
       "                  count(*) FILTER (WHERE status <> 'succeeded') AS bad,"
@@ -624,7 +637,7 @@ void FinishRun(Run *run, bool any_failed_database) {
       "                  (array_agg(hint ORDER BY database) FILTER (WHERE error IS NOT NULL))[1] "
       "AS hint"
       "             FROM cdw_backup.run_databases WHERE run_id = $1)"
-      " UPDATE cdw_backup.runs r SET finished_at = clock_timestamp(),"
+      " UPDATE cdw_backup.runs r SET finished_at = $4,"
       "   tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.bad,"
       "   rows = t.rows, bytes_raw = t.raw, bytes_stored = t.stored,"
       "   error = coalesce(r.error, d.error), hint = coalesce(r.hint, d.hint),"
@@ -636,7 +649,7 @@ void FinishRun(Run *run, bool any_failed_database) {
       "r.bytes_stored,"
       "   json_build_object('run_id', r.run_id, 'schedule', r.schedule_name, 'status', "
       "r.status)::text",
-      3, types, values, nullptr);
+      4, types, values, nullptr);
   char *status = SpiText(0, 1);
   ereport(LOG,
           (errmsg("cdw_backup run %lld %s: %s tables, %s succeeded, %s failed, %s rows, %s bytes "
@@ -650,31 +663,33 @@ void FinishRun(Run *run, bool any_failed_database) {
 
 void FailRun(Run *run, ErrorData *error) {
   BeginWork();
-  Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+  Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
   Datum values[4] = {Int64GetDatum(run->request.run_id), Text(error->message), Text(error->hint),
-                     Text(psprintf("{\"run_id\":%lld,\"status\":\"failed\"}",
-                                   static_cast<long long>(run->request.run_id)))};
+                     TimestampTzGetDatum(control::SchedulerNow())};
   char nulls[5] = "    ";
   if (!error->hint) nulls[2] = 'n';
   SpiRun(
       "UPDATE cdw_backup.runs SET status = 'failed', error = $2, hint = $3, "
-      "finished_at = clock_timestamp() WHERE run_id = $1",
+      "finished_at = $4 WHERE run_id = $1",
       4, types, values, nulls);
   if (SPI_processed == 0) {
-    Oid insert_types[6] = {INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID};
-    Datum insert_values[6] = {Int64GetDatum(run->request.run_id),
+    Oid insert_types[7] = {INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+    Datum insert_values[7] = {Int64GetDatum(run->request.run_id),
                               Text(run->request.target),
                               DirectFunctionCall1(namein, CStringGetDatum(run->request.role_name)),
                               Text(run->request.compression),
                               Text(error->message),
-                              Text(error->hint)};
-    char insert_nulls[7] = "      ";
+                              Text(error->hint),
+                              values[3]};
+    char insert_nulls[8] = "       ";
     if (!error->hint) insert_nulls[5] = 'n';
     SpiRun(
         "INSERT INTO cdw_backup.runs (run_id, target, role_name, compression, status, error, hint, "
-        "finished_at) VALUES ($1, $2, $3, $4, 'failed', $5, $6, clock_timestamp())",
-        6, insert_types, insert_values, insert_nulls);
+        "started_at, finished_at) VALUES ($1, $2, $3, $4, 'failed', $5, $6, $7, $7)",
+        7, insert_types, insert_values, insert_nulls);
   }
+  Async_Notify("cdw_backup", psprintf("{\"run_id\": %lld, \"status\": \"failed\"}",
+                                      static_cast<long long>(run->request.run_id)));
   ereport(LOG, (errmsg("cdw_backup run %lld failed: %s",
                        static_cast<long long>(run->request.run_id), error->message)));
   EndWork();

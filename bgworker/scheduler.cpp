@@ -234,17 +234,18 @@ void ApplyRetention(TimestampTz now) {
   Datum values[1] = {TimestampTzGetDatum(now)};
   SpiRun(
       "WITH ranked AS ("
-      "  SELECT r.run_id, r.location, r.schedule_name, r.status, r.started_at, s.keep_days, "
-      "s.keep_runs,"
-      "         row_number() OVER (PARTITION BY r.schedule_name ORDER BY r.started_at DESC, "
-      "r.run_id DESC)"
-      "           AS position,"
-      "         max(r.run_id) FILTER (WHERE r.status = 'succeeded') OVER (PARTITION BY "
-      "r.schedule_name)"
-      "           AS newest_ok,"
-      "         (SELECT r2.status FROM cdw_backup.runs r2 WHERE r2.schedule_name = r.schedule_name"
-      "           AND r2.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'interrupted')"
-      "           ORDER BY r2.started_at DESC, r2.run_id DESC LIMIT 1) AS latest_status"
+      "  SELECT r.run_id, r.location, r.started_at, s.keep_days, s.keep_runs,"
+      // Successful backups of the schedule newer than this run.
+      "         (SELECT count(*) FROM cdw_backup.runs n WHERE n.schedule_name = r.schedule_name"
+      "           AND n.status = 'succeeded' AND (n.started_at, n.run_id) > (r.started_at, "
+      "r.run_id))"
+      "           AS newer_ok,"
+      "         (SELECT max(n.run_id) FROM cdw_backup.runs n WHERE n.schedule_name = "
+      "r.schedule_name"
+      "           AND n.status = 'succeeded') AS newest_ok,"
+      "         (SELECT n.status FROM cdw_backup.runs n WHERE n.schedule_name = r.schedule_name"
+      "           AND n.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'interrupted')"
+      "           ORDER BY n.started_at DESC, n.run_id DESC LIMIT 1) AS latest_status"
       "    FROM cdw_backup.runs r JOIN cdw_backup.schedule_store s ON s.name = r.schedule_name"
       "   WHERE r.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'interrupted')"
       "     AND (s.keep_days IS NOT NULL OR s.keep_runs IS NOT NULL))"
@@ -253,11 +254,12 @@ void ApplyRetention(TimestampTz now) {
       "        t.secret_id, t.secret_key, t.session_token"
       "   FROM ranked k JOIN cdw_backup.runs r USING (run_id) JOIN cdw_backup.target_store t"
       "     ON t.name = r.target"
+      // A run is kept while fewer than keep_runs good backups are newer, or
+      // while it is younger than keep_days; the newest good one always.
       "  WHERE k.latest_status = 'succeeded' AND k.run_id <> k.newest_ok AND k.location IS NOT NULL"
-      "    AND NOT (k.keep_runs IS NOT NULL AND k.position <= k.keep_runs)"
+      "    AND NOT (k.keep_runs IS NOT NULL AND k.newer_ok < k.keep_runs)"
       "    AND NOT (k.keep_days IS NOT NULL AND k.started_at > $1 - make_interval(days => "
-      "k.keep_days))"
-      "    AND (k.keep_runs IS NOT NULL OR k.keep_days IS NOT NULL)",
+      "k.keep_days))",
       1, types, values, nullptr, true);
   int count = static_cast<int>(SPI_processed);
   char ***cells = static_cast<char ***>(palloc(sizeof(char **) * Max(count, 1)));
@@ -308,8 +310,10 @@ TimestampTz ProcessSchedules() {
       " EXISTS (SELECT FROM cdw_backup.target_store t WHERE t.name = s.target),"
       " coalesce(s.last_run_id, 0), (SELECT status FROM cdw_backup.runs r WHERE r.run_id = "
       "s.last_run_id)"
-      " FROM cdw_backup.schedule_store s WHERE s.enabled ORDER BY s.name",
-      0, nullptr, nullptr, nullptr, true);
+      // Locked for the pass: a concurrent redefinition waits for it and then
+      // writes its own next_run_at, rather than being overwritten by ours.
+      " FROM cdw_backup.schedule_store s WHERE s.enabled ORDER BY s.name FOR UPDATE OF s",
+      0, nullptr, nullptr, nullptr);
   int count = static_cast<int>(SPI_processed);
   auto *rows = static_cast<ScheduleRow *>(palloc0(sizeof(ScheduleRow) * Max(count, 1)));
   for (int i = 0; i < count; i++) {

@@ -4,12 +4,14 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 }
 
 #include "bgworker/launcher.h"
 #include "extension/control/spi_util.h"
+#include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
 #include "extension/module.h"
 
@@ -110,8 +112,10 @@ void SettleOrphanedRuns() {
       "finished_at = clock_timestamp(), error = coalesce(error, 'the run was interrupted') "
       "WHERE run_id = ANY ($1) AND status IN ('pending', 'running')",
       1, types, values, nullptr);
+  Oid finish_types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
+  Datum finish_values[2] = {values[0], TimestampTzGetDatum(control::SchedulerNow())};
   control::SpiRun(
-      "UPDATE cdw_backup.runs r SET status = 'interrupted', finished_at = clock_timestamp(),"
+      "UPDATE cdw_backup.runs r SET status = 'interrupted', finished_at = $2,"
       " error = coalesce(error, 'the server stopped or the run''s coordinator was killed before "
       "the "
       "run ended'), hint = coalesce(hint, 'Start the run again: SELECT cdw_backup_run();'),"
@@ -124,11 +128,29 @@ void SettleOrphanedRuns() {
       "       FROM unnest($1::bigint[]) AS x(run_id)"
       "       LEFT JOIN cdw_backup.run_tables t ON t.run_id = x.run_id GROUP BY x.run_id) t"
       " WHERE r.run_id = t.run_id RETURNING r.run_id",
-      1, types, values, nullptr);
+      2, finish_types, finish_values, nullptr);
   for (uint64 i = 0; i < SPI_processed; i++)
     ereport(LOG, (errmsg("cdw_backup run %s was interrupted; recorded as such",
                          control::SpiText(static_cast<int>(i), 1))));
   control::RestoreUser(saved);
+}
+
+namespace {
+bool g_wake_launcher_at_commit = false;
+
+void WakeLauncherCallback(XactEvent event, void *) {
+  if (event == XACT_EVENT_COMMIT && g_wake_launcher_at_commit) WakeLauncher();
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) g_wake_launcher_at_commit = false;
+}
+}  // namespace
+
+void WakeLauncherAtCommit() {
+  static bool registered = false;
+  if (!registered) {
+    RegisterXactCallback(WakeLauncherCallback, nullptr);
+    registered = true;
+  }
+  g_wake_launcher_at_commit = true;
 }
 
 void WakeLauncher() {

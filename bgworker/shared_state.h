@@ -74,6 +74,10 @@ int FindRunSlot(int64 run_id);
 // Wakes the launcher (it records runs whose coordinator vanished).
 void WakeLauncher();
 
+// Wakes the launcher when the current transaction commits, so it sees the
+// schedule change that woke it.
+void WakeLauncherAtCommit();
+
 // Whether run `run_id` still has its coordinator (an active slot).
 bool RunIsActive(int64 run_id);
 

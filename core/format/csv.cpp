@@ -6,6 +6,34 @@
 
 namespace cdw {
 
+namespace {
+
+// Whether a 64-bit word holds a zero byte (the classic SWAR test).
+inline uint64_t HasZeroByte(uint64_t word) {
+  return (word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL;
+}
+
+// Whether a value holds a byte COPY must quote for: ',', '"', '\n', '\r'.
+// Eight bytes at a time, because almost every value holds none of them and
+// this scan runs over every byte of every backup.
+bool NeedsQuotes(const char *value, size_t len) {
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t word;
+    memcpy(&word, value + i, 8);
+    if (HasZeroByte(word ^ 0x2C2C2C2C2C2C2C2CULL) | HasZeroByte(word ^ 0x2222222222222222ULL) |
+        HasZeroByte(word ^ 0x0A0A0A0A0A0A0A0AULL) | HasZeroByte(word ^ 0x0D0D0D0D0D0D0D0DULL))
+      return true;
+  }
+  for (; i < len; i++) {
+    char c = value[i];
+    if (c == ',' || c == '"' || c == '\n' || c == '\r') return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 CsvEncoder::CsvEncoder(ByteSink *downstream, size_t flush_threshold)
     : downstream_(downstream), flush_threshold_(flush_threshold) {
   buffer_.reserve(flush_threshold_ + 4096);
@@ -18,16 +46,8 @@ void CsvEncoder::AppendField(const char *value, size_t len, bool is_null, bool f
   // Same rule as CopyAttributeOutCSV: quote empty strings (to tell them from
   // NULL), values holding the delimiter, quote, CR or LF, and a lone "\." in
   // a one-column record.
-  bool quote = (len == 0) || (single_column && len == 2 && value[0] == '\\' && value[1] == '.');
-  if (!quote) {
-    for (size_t i = 0; i < len; i++) {
-      char c = value[i];
-      if (c == ',' || c == '"' || c == '\n' || c == '\r') {
-        quote = true;
-        break;
-      }
-    }
-  }
+  bool quote = (len == 0) || (single_column && len == 2 && value[0] == '\\' && value[1] == '.') ||
+               NeedsQuotes(value, len);
   if (!quote) {
     buffer_.append(value, len);
     return;

@@ -1,6 +1,7 @@
 #include "format/part_io.h"
 
 #include "common/error.h"
+#include "compression/threaded_compressor.h"
 #include "storage/file_store.h"
 
 namespace cdw {
@@ -17,7 +18,8 @@ PartWriter::PartWriter(ObjectStore *store, const std::string &key, Compression c
     : key_(key) {
   object_ = store->Create(key);
   measure_ = std::make_unique<MeasuringSink>(object_.get());
-  compressor_ = MakeCompressor(compression, level, measure_.get());
+  // Compression runs on its own thread, overlapped with scanning.
+  compressor_ = MakeThreadedCompressor(compression, level, measure_.get());
   encoder_ = std::make_unique<CsvEncoder>(compressor_.get());
 }
 

@@ -65,6 +65,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
   TimestampTz next = NextFireTime(cron, timezone, now);
 
   const char *user = GetUserNameFromId(GetUserId(), false);
+  bool is_superuser = superuser();  // before switching to the extension owner
   SPI_connect();
   SavedUser saved = BecomeExtensionOwner();
   Oid name_types[1] = {TEXTOID};
@@ -76,7 +77,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", target),
              errhint("SELECT cdw_backup_add_target('%s', 'file:///var/backups/pg');", target)));
-  if (strcmp(target_owner, user) != 0 && !superuser())
+  if (strcmp(target_owner, user) != 0 && !is_superuser)
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("permission denied for target \"%s\"", target),
                     errhint("Schedule backups to a target of your own.")));
@@ -84,7 +85,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
   SpiRun("SELECT owner FROM cdw_backup.schedule_store WHERE name = $1", 1, name_types, name_values,
          nullptr);
   char *schedule_owner = SpiText(0, 1);
-  if (schedule_owner && strcmp(schedule_owner, user) != 0 && !superuser())
+  if (schedule_owner && strcmp(schedule_owner, user) != 0 && !is_superuser)
     ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
                     errmsg("schedule \"%s\" belongs to role %s", name, schedule_owner),
                     errhint("Choose another name.")));
@@ -126,7 +127,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
       16, types, values, nulls);
   RestoreUser(saved);
   SPI_finish();
-  cdw::bgworker::WakeLauncher();
+  cdw::bgworker::WakeLauncherAtCommit();
   PG_RETURN_TIMESTAMPTZ(next);
 }
 
@@ -150,7 +151,7 @@ CDW_SQL_FUNCTION(cdw_backup_unschedule) {
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("schedule \"%s\" does not exist", name),
              errhint("SELECT name FROM cdw_backup.schedules; lists your schedules.")));
-  cdw::bgworker::WakeLauncher();
+  cdw::bgworker::WakeLauncherAtCommit();
   PG_RETURN_BOOL(true);
 }
 

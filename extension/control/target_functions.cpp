@@ -10,6 +10,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
@@ -82,8 +83,12 @@ CDW_SQL_FUNCTION(cdw_backup_check_location) {
 
 CDW_SQL_FUNCTION(cdw_backup_add_target) {
   using namespace cdw::control;
-  // The call's text holds the secret: replace it before anything else.
-  pgstat_report_activity(STATE_RUNNING, "SELECT cdw_backup_add_target(...)  -- arguments hidden");
+  // The call's text holds the secret: hide it from pg_stat_activity and
+  // from the STATEMENT line PostgreSQL logs with any error raised below.
+  // (log_statement = 'all' logs statements before they run; see README.)
+  static const char kHidden[] = "SELECT cdw_backup_add_target(...)  -- arguments hidden";
+  pgstat_report_activity(STATE_RUNNING, kHidden);
+  debug_query_string = kHidden;
   RequireOperator("manage backup targets");
   RequireHomeDatabase("cdw_backup_add_target()");
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1))

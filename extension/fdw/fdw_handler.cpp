@@ -228,7 +228,8 @@ void FillBatch(ScanState *state) {
   error_context.arg = state;
   error_context.previous = error_context_stack;
   error_context_stack = &error_context;
-  int nest_level = PinSettings();
+  bool pinned_by_caller = SettingsPinnedByCaller();
+  int nest_level = pinned_by_caller ? 0 : PinSettings();
   int rows = 0;
   ScanCpp *cpp = state->cpp.object;
   while (rows < kScanBatchRows) {
@@ -262,7 +263,7 @@ void FillBatch(ScanState *state) {
     }
     rows++;
   }
-  UnpinSettings(nest_level);
+  if (!pinned_by_caller) UnpinSettings(nest_level);
   error_context_stack = error_context.previous;
   MemoryContextSwitchTo(old_context);
   state->batch_rows = rows;
@@ -313,6 +314,7 @@ struct InsertState {
   char **texts;  // per CSV column, the current row's text (or NULL)
   size_t *lengths;
   MemoryContext row_context;
+  int rows_since_reset;
   int batch_size;
 };
 
@@ -337,8 +339,8 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
                       &is_varlena);
     fmgr_info(output_function, &state->output_functions[c]);
   }
-  state->row_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw insert rows",
-                                             ALLOCSET_DEFAULT_SIZES);
+  state->row_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw insert rows", 0,
+                                             1024 * 1024, 8 * 1024 * 1024);
   Oid relid = RelationGetRelid(rel);
   state->cpp.Attach(new InsertCpp(), CurrentMemoryContext);
   std::string part_name;
@@ -402,16 +404,25 @@ void AppendRow(InsertState *state, TupleTableSlot *slot) {
 
 void AppendRows(InsertState *state, TupleTableSlot **slots, int count) {
   MemoryContext old_context = MemoryContextSwitchTo(state->row_context);
-  int nest_level = PinSettings();
+  // Backup workers pin the settings for their whole transaction; then the
+  // per-batch switch (six set_config_option calls) is skipped.
+  bool pinned_by_caller = SettingsPinnedByCaller();
+  int nest_level = pinned_by_caller ? 0 : PinSettings();
   for (int i = 0; i < count; i++) {
     AppendRow(state, slots[i]);
-    if ((i & 255) == 255) MemoryContextReset(state->row_context);
+    // The context keeps its first block, so resetting it reuses memory
+    // instead of returning pages to the kernel and faulting them back.
+    if (++state->rows_since_reset == 256) {
+      MemoryContextReset(state->row_context);
+      state->rows_since_reset = 0;
+    }
   }
-  UnpinSettings(nest_level);
+  if (!pinned_by_caller) UnpinSettings(nest_level);
   MemoryContextSwitchTo(old_context);
-  MemoryContextReset(state->row_context);
-  PartWriter *writer = state->cpp.object->writer.get();
-  ReportWriterProgress(writer->rows(), writer->csv().bytes_encoded());
+  if (count > 1 || (state->rows_since_reset & 63) == 0) {
+    PartWriter *writer = state->cpp.object->writer.get();
+    ReportWriterProgress(writer->rows(), writer->csv().bytes_encoded());
+  }
   CHECK_FOR_INTERRUPTS();
 }
 

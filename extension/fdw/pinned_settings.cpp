@@ -2,6 +2,7 @@
 
 extern "C" {
 #include "postgres.h"
+#include "storage/proc.h"
 #include "utils/guc.h"
 }
 
@@ -31,6 +32,25 @@ int PinSettings() {
 
 void UnpinSettings(int nest_level) {
   AtEOXact_GUC(true, nest_level);
+}
+
+namespace {
+// The (local id of the) transaction whose settings a worker pinned.
+LocalTransactionId g_pinned_local_transaction = InvalidLocalTransactionId;
+}  // namespace
+
+void PinSettingsForTransaction() {
+  for (const auto &setting : kPinned)
+    (void)set_config_option(setting.name, setting.value, PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_LOCAL, true, 0, false);
+  g_pinned_local_transaction = MyProc->lxid;
+}
+
+bool SettingsPinnedByCaller() {
+  // Valid only within the transaction that pinned them: GUC_ACTION_LOCAL
+  // values end with it.
+  return g_pinned_local_transaction != InvalidLocalTransactionId &&
+         g_pinned_local_transaction == MyProc->lxid;
 }
 
 }  // namespace cdw::fdw

@@ -12,4 +12,10 @@ namespace cdw::fdw {
 int PinSettings();
 void UnpinSettings(int nest_level);
 
+// For backup and restore workers: sets the pinned values with
+// GUC_ACTION_LOCAL for the rest of the current transaction and tells the
+// FDW that it need not switch them per batch. Cleared at transaction end.
+void PinSettingsForTransaction();
+bool SettingsPinnedByCaller();
+
 }  // namespace cdw::fdw

@@ -123,3 +123,28 @@ TEST(CsvDecoderTest, EmptyInputHasNoRecords) {
 
 }  // namespace
 }  // namespace cdw
+
+namespace cdw {
+namespace {
+
+// The quoting scan works eight bytes at a time: a special byte must be found
+// at every offset, and bytes close to special ones must not be taken for them.
+TEST(CsvEncoderTest, FindsSpecialBytesAtEveryOffset) {
+  for (char special : {',', '"', '\n', '\r'}) {
+    for (size_t length = 1; length <= 24; length++) {
+      for (size_t at = 0; at < length; at++) {
+        std::string value(length, 'a');
+        value[at] = special;
+        std::string out = Encode({{{value, false}, {"x", false}}});
+        EXPECT_EQ(out.front(), '"') << "special " << int(special) << " at " << at << "/" << length;
+      }
+    }
+  }
+  for (char near : {'+', '-', '#', '!', '\t', '\x0b', '\x0c', '\x0e', '\x80', '\xac'}) {
+    std::string value(19, near);
+    EXPECT_EQ(Encode({{{value, false}, {"x", false}}}), value + ",x\n") << int(near);
+  }
+}
+
+}  // namespace
+}  // namespace cdw

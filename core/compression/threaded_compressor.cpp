@@ -1,0 +1,175 @@
+#include "compression/threaded_compressor.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace cdw {
+
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+constexpr size_t kMaxChunksInFlight = 3;
+
+// Collects what the compressor writes for one chunk.
+class StringSink : public ByteSink {
+ public:
+  void Write(const char *data, size_t len) override { out->append(data, len); }
+  void Finish() override {}
+  std::string *out = nullptr;
+};
+
+class ThreadedCompressor : public ByteSink {
+ public:
+  ThreadedCompressor(Compression compression, int level, ByteSink *downstream)
+      : downstream_(downstream) {
+    compressor_ = MakeCompressor(compression, level, &collector_);
+    input_.reserve(kChunkBytes);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~ThreadedCompressor() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    work_ready_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Write(const char *data, size_t len) override {
+    while (len > 0) {
+      size_t take = std::min(len, kChunkBytes - input_.size());
+      input_.append(data, take);
+      data += take;
+      len -= take;
+      if (input_.size() == kChunkBytes) Submit(false);
+    }
+    DrainFinished(false);
+  }
+
+  void Finish() override {
+    Submit(true);
+    DrainFinished(true);
+    downstream_->Finish();
+  }
+
+ private:
+  struct Chunk {
+    std::string input;
+    std::string output;
+    bool last = false;
+  };
+
+  // Hands the current input to the thread, waiting while too much is in flight.
+  void Submit(bool last) {
+    Chunk chunk;
+    chunk.input.swap(input_);
+    chunk.last = last;
+    input_.reserve(kChunkBytes);
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (in_flight_ >= kMaxChunksInFlight && !failed_) {
+        lock.unlock();
+        DrainFinished(false, /*wait_for_one=*/true);
+        lock.lock();
+      }
+      RethrowLocked();
+      pending_.push_back(std::move(chunk));
+      in_flight_++;
+    }
+    work_ready_.notify_one();
+  }
+
+  // Writes finished chunks downstream, in order, on the calling thread.
+  void DrainFinished(bool until_empty, bool wait_for_one = false) {
+    for (;;) {
+      Chunk chunk;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if ((until_empty && in_flight_ > 0) || wait_for_one)
+          done_ready_.wait(lock, [this] { return !done_.empty() || failed_; });
+        RethrowLocked();
+        if (done_.empty()) return;
+        chunk = std::move(done_.front());
+        done_.pop_front();
+        in_flight_--;
+      }
+      if (!chunk.output.empty()) downstream_->Write(chunk.output.data(), chunk.output.size());
+      if (wait_for_one) return;
+      if (until_empty) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (in_flight_ == 0) return;
+      }
+    }
+  }
+
+  void RethrowLocked() {
+    if (failed_) std::rethrow_exception(error_);
+  }
+
+  void Run() {
+    // Signals belong to the backend's main thread.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    for (;;) {
+      Chunk chunk;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        work_ready_.wait(lock, [this] { return !pending_.empty() || stop_; });
+        if (pending_.empty()) return;
+        chunk = std::move(pending_.front());
+        pending_.pop_front();
+      }
+      try {
+        collector_.out = &chunk.output;
+        if (!chunk.input.empty()) compressor_->Write(chunk.input.data(), chunk.input.size());
+        if (chunk.last) compressor_->Finish();
+        std::string().swap(chunk.input);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        failed_ = true;
+        error_ = std::current_exception();
+        done_ready_.notify_all();
+        return;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.push_back(std::move(chunk));
+      }
+      done_ready_.notify_all();
+    }
+  }
+
+  ByteSink *downstream_;
+  StringSink collector_;
+  std::unique_ptr<ByteSink> compressor_;  // used by the thread only
+  std::string input_;
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable done_ready_;
+  std::deque<Chunk> pending_;
+  std::deque<Chunk> done_;
+  size_t in_flight_ = 0;
+  bool stop_ = false;
+  bool failed_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<ByteSink> MakeThreadedCompressor(Compression compression, int level,
+                                                 ByteSink *downstream) {
+  if (compression == Compression::kNone) return MakeCompressor(compression, level, downstream);
+  return std::make_unique<ThreadedCompressor>(compression, level, downstream);
+}
+
+}  // namespace cdw

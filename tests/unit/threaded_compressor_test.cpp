@@ -1,0 +1,101 @@
+#include "compression/threaded_compressor.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+namespace cdw {
+namespace {
+
+class StringSink : public ByteSink {
+ public:
+  void Write(const char *data, size_t len) override {
+    if (fail_after >= 0 && static_cast<long>(out.size()) > fail_after)
+      throw std::runtime_error("storage full");
+    out.append(data, len);
+  }
+  void Finish() override { finished = true; }
+  std::string out;
+  bool finished = false;
+  long fail_after = -1;
+};
+
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string data) : data_(std::move(data)) {}
+  size_t Read(char *buffer, size_t capacity) override {
+    size_t n = std::min(capacity, data_.size() - pos_);
+    memcpy(buffer, data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+std::string Sample(size_t bytes) {
+  std::mt19937 rng(7);
+  std::string s;
+  while (s.size() < bytes)
+    s += std::to_string(rng()) + ",row text " + std::to_string(rng() % 97) + "\n";
+  return s.substr(0, bytes);
+}
+
+class ThreadedCompressorTest : public ::testing::TestWithParam<Compression> {};
+
+TEST_P(ThreadedCompressorTest, SameBytesBackAtAnySize) {
+  for (size_t size :
+       {size_t{0}, size_t{10}, (size_t{1} << 20) - 1, size_t{1} << 20, (size_t{7} << 20) + 12345}) {
+    std::string input = Sample(size);
+    StringSink sink;
+    auto compressor =
+        MakeThreadedCompressor(GetParam(), DefaultCompressionLevel(GetParam()), &sink);
+    std::mt19937 rng(size);
+    for (size_t pos = 0; pos < input.size();) {
+      size_t n = std::min<size_t>(input.size() - pos, 1 + rng() % 300000);
+      compressor->Write(input.data() + pos, n);
+      pos += n;
+    }
+    compressor->Finish();
+    EXPECT_TRUE(sink.finished);
+    auto source = MakeDecompressor(GetParam(), std::make_unique<StringSource>(sink.out), "t");
+    std::string back;
+    char buffer[65536];
+    while (size_t n = source->Read(buffer, sizeof buffer)) back.append(buffer, n);
+    EXPECT_EQ(back, input) << "size " << size;
+  }
+}
+
+TEST_P(ThreadedCompressorTest, DownstreamErrorsReachTheCaller) {
+  StringSink sink;
+  sink.fail_after = 1000;
+  auto compressor = MakeThreadedCompressor(GetParam(), DefaultCompressionLevel(GetParam()), &sink);
+  std::string input = Sample(8 << 20);
+  EXPECT_THROW(
+      {
+        compressor->Write(input.data(), input.size());
+        compressor->Finish();
+      },
+      std::runtime_error);
+}
+
+TEST_P(ThreadedCompressorTest, DestroyingUnfinishedCompressorDoesNotHang) {
+  StringSink sink;
+  auto compressor = MakeThreadedCompressor(GetParam(), DefaultCompressionLevel(GetParam()), &sink);
+  std::string input = Sample(5 << 20);
+  compressor->Write(input.data(), input.size());
+  compressor.reset();  // e.g. the statement failed: no Finish()
+  EXPECT_FALSE(sink.finished);
+}
+
+INSTANTIATE_TEST_SUITE_P(Compressed, ThreadedCompressorTest,
+                         ::testing::Values(Compression::kGzip, Compression::kZstd),
+                         [](const auto &info) { return std::string(CompressionName(info.param)); });
+
+}  // namespace
+}  // namespace cdw
