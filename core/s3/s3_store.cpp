@@ -1,5 +1,7 @@
 #include "s3/s3_store.h"
 
+#include <mutex>
+
 #include <algorithm>
 
 #include "common/error.h"
@@ -37,6 +39,60 @@ RetrySettings AbortRetrySettings() {
   settings.base_delay = std::chrono::milliseconds(200);
   settings.max_delay = std::chrono::seconds(1);
   return settings;
+}
+
+namespace {
+
+struct DeferredAbort {
+  S3Location location;
+  Credentials credentials;
+  std::string key;
+  std::string upload_id;
+};
+std::mutex g_deferred_mutex;
+std::vector<DeferredAbort> g_deferred;
+
+}  // namespace
+
+void DeferAbort(const S3Location &location, const Credentials &credentials, const std::string &key,
+                const std::string &upload_id) {
+  try {
+    std::lock_guard<std::mutex> lock(g_deferred_mutex);
+    g_deferred.push_back({location, credentials, key, upload_id});
+  } catch (...) {
+    // Out of memory: the lifecycle rule remains.
+  }
+}
+
+size_t RetryDeferredAborts(std::chrono::milliseconds budget) {
+  std::vector<DeferredAbort> pending;
+  {
+    std::lock_guard<std::mutex> lock(g_deferred_mutex);
+    pending.swap(g_deferred);
+  }
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  std::vector<DeferredAbort> remaining;
+  for (auto &item : pending) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    bool done = false;
+    if (left.count() > 0) {
+      try {
+        S3Client client(item.location, item.credentials);
+        RetrySettings retry = AbortRetrySettings();
+        retry.max_attempts = 100;
+        retry.max_total = left;
+        client.AbortMultipartUpload(
+            item.key, item.upload_id, [] { return false; }, &retry);
+        done = true;
+      } catch (...) {
+      }
+    }
+    if (!done) remaining.push_back(std::move(item));
+  }
+  std::lock_guard<std::mutex> lock(g_deferred_mutex);
+  for (auto &item : remaining) g_deferred.push_back(std::move(item));
+  return g_deferred.size();
 }
 
 namespace {
@@ -107,7 +163,9 @@ class S3Writer : public ObjectWriter {
         RetrySettings retry = AbortRetrySettings();
         client_->AbortMultipartUpload(key_, upload_id_, AbortCheck(), &retry);
       } catch (...) {
-        // Best effort: a bucket lifecycle rule for incomplete uploads is the backstop.
+        // Try again later (see DeferAbort); a bucket lifecycle rule for
+        // incomplete uploads is the last backstop.
+        DeferAbort(client_->location(), credentials_, key_, upload_id_);
       }
     }
     upload_id_.clear();

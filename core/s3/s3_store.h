@@ -11,6 +11,7 @@
 // with continuation tokens.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,10 +32,19 @@ uint64_t PartSizeFor(uint64_t base_part_size, int part_number);
 // The largest object kMaxParts parts of PartSizeFor() can hold.
 uint64_t MaxObjectSize(uint64_t base_part_size);
 
-// Retry bounds for the best-effort abort of an upload (destructor, Abort()):
-// a few attempts within ~10 s, and no InterruptCheck (cancel is what got us
-// here).
+// Retry bounds for the abort of an upload (destructor, Abort()): two short
+// attempts within ~2 s and no InterruptCheck (cancel is what got us here),
+// so a cancel returns promptly even when the server stalls.
 RetrySettings AbortRetrySettings();
+
+// Uploads whose abort did not get through in that time are kept here and
+// aborted again later (the extension retries at backend exit), so a stalled
+// server at cancel time does not leave a dangling upload behind.
+void DeferAbort(const S3Location &location, const Credentials &credentials, const std::string &key,
+                const std::string &upload_id);
+// Retries every deferred abort within `budget`; returns how many remain.
+// Never throws.
+size_t RetryDeferredAborts(std::chrono::milliseconds budget);
 
 class S3Store : public ObjectStore {
  public:

@@ -59,6 +59,10 @@ void ValidateLocation(const std::string &location, const StoreOptions &options) 
   }
 }
 
+size_t RetryDeferredCleanups(long budget_ms) {
+  return s3::RetryDeferredAborts(std::chrono::milliseconds(budget_ms));
+}
+
 std::unique_ptr<ObjectStore> OpenObjectStore(const std::string &location,
                                              const StoreOptions &options,
                                              const Credentials &credentials) {

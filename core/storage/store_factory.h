@@ -47,6 +47,11 @@ void ValidateLocation(const std::string &location, const StoreOptions &options);
 // Whether the location's scheme needs credentials (object storage does).
 bool LocationNeedsCredentials(const std::string &location);
 
+// Cleanups that could not finish in time when they were due (aborting a
+// multipart upload while the server stalled) are retried here, within
+// `budget_ms`. Returns how many remain; never throws.
+size_t RetryDeferredCleanups(long budget_ms);
+
 std::unique_ptr<ObjectStore> OpenObjectStore(const std::string &location,
                                              const StoreOptions &options,
                                              const Credentials &credentials);

@@ -26,6 +26,7 @@ extern "C" {
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "storage/ipc.h"
 }
 
 #include <atomic>
@@ -45,7 +46,22 @@ namespace {
 // Shared state helpers
 // ---------------------------------------------------------------------------
 
+// At backend exit, abort multipart uploads whose abort a stalled server
+// delayed past the ~2 s a cancel may take (see s3_store.h).
+void RetryCleanupsAtExit(int, Datum) {
+  size_t left = RetryDeferredCleanups(5000);
+  if (left > 0)
+    ereport(WARNING, (errmsg("cdw_backup_fdw: %zu multipart upload(s) could not be aborted", left),
+                      errhint("The bucket's lifecycle rule for incomplete multipart uploads will "
+                              "remove them.")));
+}
+
 std::shared_ptr<ObjectStore> OpenStore(const TableOptions &options) {
+  static bool cleanup_registered = false;
+  if (!cleanup_registered && LocationNeedsCredentials(options.location)) {
+    pg::PgCall([] { before_shmem_exit(RetryCleanupsAtExit, 0); });
+    cleanup_registered = true;
+  }
   std::shared_ptr<ObjectStore> store =
       OpenObjectStore(options.location, options.store_options, options.credentials);
   store->SetInterruptCheck(pg::InterruptsPending);
