@@ -661,6 +661,64 @@ void FinishRun(Run *run, bool any_failed_database) {
   WriteRunIndex(run);
 }
 
+// Schedules with verify => true: every backup is re-read and checked right
+// after it is written (cdw_backup_verify), and the outcome recorded on the
+// run. A verification that cannot run is recorded, never fatal.
+void VerifyIfScheduled(Run *run) {
+  BeginWork();
+  Oid types[2] = {TEXTOID, INT8OID};
+  Datum values[2] = {Text(run->request.schedule_name), Int64GetDatum(run->request.run_id)};
+  SpiRun(
+      "SELECT FROM cdw_backup.schedule_store s JOIN cdw_backup.runs r ON r.run_id = $2 "
+      "WHERE s.name = $1 AND s.verify AND r.status IN ('succeeded', 'partial')",
+      2, types, values, nullptr, true);
+  bool wanted = SPI_processed > 0;
+  EndWork();
+  if (!wanted) return;
+  pgstat_report_activity(STATE_RUNNING, psprintf("cdw_backup run %lld: verifying",
+                                                 static_cast<long long>(run->request.run_id)));
+  BeginWork();
+  // Assigned inside PG_TRY and read after it: volatile (setjmp rules).
+  char *volatile status = nullptr;
+  char *volatile detail = nullptr;
+  PG_TRY();
+  {
+    SpiRun(
+        "SELECT count(*) FILTER (WHERE status = 'problem'), "
+        " string_agg(format('%s.%s.%s: %s', database, schema_name, table_name, "
+        "   coalesce(problem, status)), '; ') FILTER (WHERE status = 'problem') "
+        "FROM cdw_backup_verify($2)",
+        2, types, values, nullptr);
+    bool problems = strcmp(SpiText(0, 1), "0") != 0;
+    status = MemoryContextStrdup(TopMemoryContext, problems ? "problems" : "ok");
+    char *text = SpiText(0, 2);
+    detail = text ? MemoryContextStrdup(TopMemoryContext, text) : nullptr;
+    EndWork();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    status = MemoryContextStrdup(TopMemoryContext, "error");
+    detail = MemoryContextStrdup(TopMemoryContext, error->message);
+  }
+  PG_END_TRY();
+  BeginWork();
+  Oid update_types[3] = {INT8OID, TEXTOID, TEXTOID};
+  Datum update_values[3] = {Int64GetDatum(run->request.run_id), Text(status), Text(detail)};
+  char nulls[4] = "   ";
+  if (!detail) nulls[2] = 'n';
+  SpiRun("UPDATE cdw_backup.runs SET verify_status = $2, verify_detail = $3 WHERE run_id = $1", 3,
+         update_types, update_values, nulls);
+  EndWork();
+  ereport(
+      strcmp(status, "ok") == 0 ? LOG : WARNING,
+      (errmsg("cdw_backup run %lld verified: %s%s%s", static_cast<long long>(run->request.run_id),
+              status, detail ? ": " : "", detail ? detail : "")));
+}
+
 void FailRun(Run *run, ErrorData *error) {
   BeginWork();
   Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
@@ -735,6 +793,7 @@ void Coordinate(Run *run) {
     any_failed |= strcmp(status, "succeeded") != 0;
   }
   FinishRun(run, any_failed);
+  if (run->request.schedule_name[0]) VerifyIfScheduled(run);
   pgstat_report_activity(STATE_IDLE, nullptr);
 }
 

@@ -56,8 +56,12 @@ CREATE TABLE cdw_backup.runs (
   bytes_stored bigint NOT NULL DEFAULT 0,
   location text,
   error text,
-  hint text
+  hint text,
+  verify_status text CHECK (verify_status IN ('ok', 'problems', 'error')),
+  verify_detail text
 );
+COMMENT ON COLUMN cdw_backup.runs.verify_status IS
+  'For schedules with verify => true: the result of cdw_backup_verify() right after the run';
 CREATE SEQUENCE cdw_backup.runs_run_id_seq OWNED BY cdw_backup.runs.run_id;
 
 CREATE TABLE cdw_backup.run_databases (

@@ -387,6 +387,28 @@ class WithoutPreloadTest(unittest.TestCase):
 # 2. Firing, notifications; 3. overlap; max_run_time
 
 
+class VerifyScheduleTest(ScheduleCase):
+
+    def test_verify_attached_to_a_schedule(self):
+        """verify => true: every scheduled backup is re-read and checked right
+        after it is written, and the outcome is recorded on its run."""
+        c = self.cluster
+        self.schedule("verified", "0 5 * * *", verify=True)
+        run_id = self.fire("verified")
+        self.assertEqual(self.wait_run(run_id), "succeeded")
+        wait_until(lambda: c.value(f"SELECT verify_status FROM cdw_backup.runs "
+                                   f"WHERE run_id = {run_id}"), timeout=30,
+                   what="the verification of the scheduled run")
+        self.assertEqual(c.rows(f"SELECT verify_status, verify_detail FROM cdw_backup.runs "
+                                f"WHERE run_id = {run_id}"), [["ok", ""]])
+        # Without verify nothing is recorded.
+        self.schedule("unverified", "0 6 * * *")
+        other = self.fire("unverified")
+        self.assertEqual(self.wait_run(other), "succeeded")
+        self.assertEqual(c.value(f"SELECT verify_status IS NULL FROM cdw_backup.runs "
+                                 f"WHERE run_id = {other}"), "t")
+
+
 class FiringTest(ScheduleCase):
 
     def test_1_fires_when_due_and_notifies(self):
