@@ -32,8 +32,9 @@ enum class TableStatus : int {
 
 const char *TableStatusName(TableStatus status);
 
-// Tables of at least twice this many blocks (64 MiB) are split into ranges.
-constexpr uint32 kMinRangeBlocks = 8192;
+// Tables of at least twice this many blocks (16 MiB) are split into ranges,
+// so that the last big table does not leave the other workers idle.
+constexpr uint32 kMinRangeBlocks = 2048;
 
 // The status of a whole table from the entries of its ranges (`first` is
 // its range 0): succeeded only if all succeeded; pending while any is.

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include <algorithm>
+#include <deque>
 
 #include "common/error.h"
 #include "s3/background_task.h"
@@ -136,9 +137,9 @@ class S3Writer : public ObjectWriter {
     if (finished_) return;
     if (!upload_id_.empty()) {
       if (!current_.empty()) SubmitPart();
-      WaitForPart();
+      WaitForAllParts();
       ReleaseBuffer(&current_);
-      ReleaseBuffer(&in_flight_);
+      for (auto &slot : slots_) ReleaseBuffer(&slot.buffer);
     }
     finished_ = true;
   }
@@ -149,15 +150,20 @@ class S3Writer : public ObjectWriter {
     Finish();
     if (upload_id_.empty())
       client_->PutObject(key_, current_.data(), current_.size(), interrupts_);
-    else
+    else {
+      // Parts finish out of order when several upload at once.
+      std::sort(parts_.begin(), parts_.end(), [](const CompletedPart &a, const CompletedPart &b) {
+        return a.part_number < b.part_number;
+      });
       client_->CompleteMultipartUpload(key_, upload_id_, parts_, total_, interrupts_);
+    }
     committed_ = true;
     ReleaseBuffer(&current_);
   }
 
   void Abort() noexcept override {
     if (!committed_) aborted_ = true;
-    task_.Cancel();
+    for (auto &slot : slots_) slot.task.Cancel();
     if (!committed_ && !upload_id_.empty()) {
       try {
         RetrySettings retry = AbortRetrySettings();
@@ -170,55 +176,85 @@ class S3Writer : public ObjectWriter {
     }
     upload_id_.clear();
     ReleaseBuffer(&current_);
-    ReleaseBuffer(&in_flight_);
+    for (auto &slot : slots_) {
+      ReleaseBuffer(&slot.buffer);
+      slot.busy = false;
+    }
+    order_.clear();
   }
 
  private:
+  // Up to kConcurrentParts parts upload at once, each on its own thread
+  // and connection: one connection rarely fills the bandwidth of an object
+  // store. Memory stays bounded by (kConcurrentParts + 1) part buffers.
+  static constexpr int kConcurrentParts = 3;
+
+  struct Slot {
+    BackgroundTask task;
+    std::unique_ptr<S3Client> client;  // used only by the slot's thread
+    std::string buffer;
+    int part = 0;
+    std::string etag;
+    bool busy = false;
+  };
+
   void SubmitPart() {
-    if (upload_id_.empty()) {
-      upload_client_ = std::make_unique<S3Client>(client_->location(), credentials_);
-      upload_id_ = client_->CreateMultipartUpload(key_, interrupts_);
-    }
-    WaitForPart();
+    if (upload_id_.empty()) upload_id_ = client_->CreateMultipartUpload(key_, interrupts_);
     if (next_part_ > kMaxParts)
       throw Error(sqlstate::kIoError,
                   "object \"" + client_->location().DisplayUrl(key_) + "\" is too large",
                   "A multipart upload has at most 10000 parts.", "Use a larger part_size.");
-    in_flight_.swap(current_);
+    int free = -1;
+    for (int i = 0; i < kConcurrentParts && free < 0; i++)
+      if (!slots_[i].busy) free = i;
+    if (free < 0) {
+      free = order_.front();
+      CompleteOldestPart();
+    }
+    Slot &slot = slots_[free];
+    if (!slot.client) slot.client = std::make_unique<S3Client>(client_->location(), credentials_);
+    slot.buffer.swap(current_);
     current_.clear();
-    in_flight_part_ = next_part_++;
-    in_flight_etag_.clear();
-    task_.Start([this](const std::atomic<bool> &cancelled) {
-      in_flight_etag_ =
-          upload_client_->UploadPart(key_, upload_id_, in_flight_part_, in_flight_.data(),
-                                     in_flight_.size(), [&cancelled] { return cancelled.load(); });
+    slot.part = next_part_++;
+    slot.etag.clear();
+    slot.busy = true;
+    order_.push_back(free);
+    slot.task.Start([this, &slot](const std::atomic<bool> &cancelled) {
+      slot.etag =
+          slot.client->UploadPart(key_, upload_id_, slot.part, slot.buffer.data(),
+                                  slot.buffer.size(), [&cancelled] { return cancelled.load(); });
     });
   }
 
-  void WaitForPart() {
-    if (!task_.running()) return;
-    task_.Wait(interrupts_);
-    parts_.push_back({in_flight_part_, in_flight_etag_});
+  // Waits for the part that started first; rethrows its error.
+  void CompleteOldestPart() {
+    int index = order_.front();
+    order_.pop_front();
+    Slot &slot = slots_[index];
+    slot.busy = false;
+    slot.task.Wait(interrupts_);
+    parts_.push_back({slot.part, slot.etag});
+  }
+
+  void WaitForAllParts() {
+    while (!order_.empty()) CompleteOldestPart();
   }
 
   std::shared_ptr<S3Client> client_;
   Credentials credentials_;
-  std::unique_ptr<S3Client> upload_client_;  // used only by the upload thread
   std::string key_;
   AbortCheck interrupts_;
   uint64_t base_part_size_;
-  std::string current_;    // the part being filled
-  std::string in_flight_;  // the part being uploaded
+  std::string current_;  // the part being filled
   int next_part_ = 1;
-  int in_flight_part_ = 0;
-  std::string in_flight_etag_;
+  std::deque<int> order_;  // slots uploading, oldest first
   std::vector<CompletedPart> parts_;
   std::string upload_id_;
   uint64_t total_ = 0;
   bool finished_ = false;
   bool committed_ = false;
   bool aborted_ = false;
-  BackgroundTask task_;  // declared last: destroyed (joined) first
+  Slot slots_[kConcurrentParts];  // declared last: destroyed (joined) first
 };
 
 class S3Reader : public ByteSource {

@@ -525,14 +525,16 @@ TEST(S3FaultTest, InterruptedPartUploadIsCancelledAndAborted) {
   std::atomic<bool> cancel{false};
   store->SetInterruptCheck([&] { return cancel.load(); });
   auto writer = store->Create("big");
-  std::string data(11 * kMiB, 'q');
-  writer->Write(data.data(), 5 * kMiB + 1);  // part 1 goes to the upload thread and stalls
+  std::string data(16 * kMiB, 'q');
+  // Parts 1-3 go to the three upload threads and stall.
+  writer->Write(data.data(), 15 * kMiB + 1);
   auto start = Clock::now();
   std::thread canceller([&] {
     std::this_thread::sleep_for(milliseconds(300));
     cancel = true;
   });
-  EXPECT_THROW(writer->Write(data.data(), 5 * kMiB), Interrupted);  // waits for part 1
+  // Part 4 needs a free upload thread: waits for part 1.
+  EXPECT_THROW(writer->Write(data.data(), 5 * kMiB), Interrupted);
   canceller.join();
   EXPECT_LT(Clock::now() - start, milliseconds(2500));
   writer.reset();  // statement unwinds: the upload is aborted
