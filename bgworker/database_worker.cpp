@@ -364,20 +364,8 @@ void ExportLoop() {
 void CreateServer() {
   g_server_name = quote_identifier(
       psprintf("cdw_backup_run%lld_%d", static_cast<long long>(g_job->run_id), MyProcPid));
-  StringInfoData sql;
-  initStringInfo(&sql);
-  appendStringInfo(&sql,
-                   "CREATE SERVER %s FOREIGN DATA WRAPPER cdw_backup_fdw OPTIONS (location %s",
-                   g_server_name, quote_literal_cstr(g_job->location));
-  char *lines = pstrdup(g_job->store_options);
-  for (char *line = strtok(lines, "\n"); line; line = strtok(nullptr, "\n")) {
-    char *tab = strchr(line, '\t');
-    if (!tab) continue;
-    *tab = '\0';
-    appendStringInfo(&sql, ", %s %s", quote_identifier(line), quote_literal_cstr(tab + 1));
-  }
-  appendStringInfoChar(&sql, ')');
-  control::SpiRun(sql.data, 0, nullptr, nullptr, nullptr);
+  control::SpiRun(fdw::CreateServerStatement(g_server_name, g_job->location, g_job->store_options),
+                  0, nullptr, nullptr, nullptr);
   pg::CallCpp([&] {
     Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
     fdw::SetProcessCredentials(g_job->location, credentials);

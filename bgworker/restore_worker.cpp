@@ -145,20 +145,8 @@ void RestoreAll() {
       SPI_connect();
       PushActiveSnapshot(GetTransactionSnapshot());
       cdw::fdw::PinSettingsForTransaction();
-      StringInfoData sql;
-      initStringInfo(&sql);
-      appendStringInfo(&sql,
-                       "CREATE SERVER %s FOREIGN DATA WRAPPER cdw_backup_fdw OPTIONS (location %s",
-                       server, quote_literal_cstr(g_restore->location));
-      char *lines = pstrdup(g_restore->store_options);
-      for (char *line = strtok(lines, "\n"); line; line = strtok(nullptr, "\n")) {
-        char *tab = strchr(line, '\t');
-        if (!tab) continue;
-        *tab = '\0';
-        appendStringInfo(&sql, ", %s %s", quote_identifier(line), quote_literal_cstr(tab + 1));
-      }
-      appendStringInfoChar(&sql, ')');
-      SpiRun(sql.data, 0, nullptr, nullptr, nullptr);
+      SpiRun(cdw::fdw::CreateServerStatement(server, g_restore->location, g_restore->store_options),
+             0, nullptr, nullptr, nullptr);
       RestoreOne(item, server);
       SpiRun(psprintf("DROP SERVER %s", server), 0, nullptr, nullptr, nullptr);
       SPI_finish();

@@ -267,22 +267,12 @@ bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases) {
 
 BackgroundWorkerHandle *StartDatabaseWorker(Run *run, dsm_segment *segment, const char *database,
                                             bool leader) {
-  BackgroundWorker worker;
-  memset(&worker, 0, sizeof worker);
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = BGW_NEVER_RESTART;
-  strlcpy(worker.bgw_library_name, "cdw_backup", BGW_MAXLEN);
-  strlcpy(worker.bgw_function_name, "cdw_backup_database_worker", BGW_MAXLEN);
-  snprintf(worker.bgw_name, BGW_MAXLEN, "cdw_backup run %lld %s: %s",
-           static_cast<long long>(run->request.run_id), leader ? "leader" : "helper", database);
-  strlcpy(worker.bgw_type, "cdw_backup database worker", BGW_MAXLEN);
-  worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
-  worker.bgw_extra[0] = leader ? 'L' : 'H';
-  worker.bgw_notify_pid = MyProcPid;
-  BackgroundWorkerHandle *handle = nullptr;
-  if (!RegisterDynamicBackgroundWorker(&worker, &handle)) return nullptr;
-  return handle;
+  char role = leader ? 'L' : 'H';
+  return StartDynamicWorker(
+      "cdw_backup_database_worker", "cdw_backup database worker",
+      psprintf("cdw_backup run %lld %s: %s", static_cast<long long>(run->request.run_id),
+               leader ? "leader" : "helper", database),
+      UInt32GetDatum(dsm_segment_handle(segment)), &role, 1);
 }
 
 bool Stopped(BackgroundWorkerHandle *handle) {
@@ -845,23 +835,12 @@ void StartRun(const RunRequest &request) {
                      "= 'running';")));
   RunSlot *slot = &shared->runs[index];
 
-  BackgroundWorker worker;
-  memset(&worker, 0, sizeof worker);
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = BGW_NEVER_RESTART;
-  strlcpy(worker.bgw_library_name, "cdw_backup", BGW_MAXLEN);
-  strlcpy(worker.bgw_function_name, "cdw_backup_run_coordinator", BGW_MAXLEN);
-  snprintf(worker.bgw_name, BGW_MAXLEN, "cdw_backup run %lld coordinator",
-           static_cast<long long>(request.run_id));
-  strlcpy(worker.bgw_type, "cdw_backup coordinator", BGW_MAXLEN);
-  worker.bgw_main_arg = Int32GetDatum(index);
-  memcpy(worker.bgw_extra, &request.run_id, sizeof request.run_id);
-  worker.bgw_notify_pid = MyProcPid;
-  BackgroundWorkerHandle *handle = nullptr;
+  BackgroundWorkerHandle *handle = StartDynamicWorker(
+      "cdw_backup_run_coordinator", "cdw_backup coordinator",
+      psprintf("cdw_backup run %lld coordinator", static_cast<long long>(request.run_id)),
+      Int32GetDatum(index), &request.run_id, sizeof request.run_id);
   pid_t pid;
-  if (!RegisterDynamicBackgroundWorker(&worker, &handle) ||
-      WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED) {
+  if (!handle || WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED) {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     slot->in_use = false;
     LWLockRelease(shared->lock);

@@ -58,6 +58,25 @@ SharedState *Shared() {
   return g_shared;
 }
 
+BackgroundWorkerHandle *StartDynamicWorker(const char *function, const char *type, const char *name,
+                                           Datum argument, const void *extra, size_t extra_size) {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof worker);
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;
+  strlcpy(worker.bgw_library_name, "cdw_backup", BGW_MAXLEN);
+  strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
+  strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+  strlcpy(worker.bgw_type, type, BGW_MAXLEN);
+  worker.bgw_main_arg = argument;
+  if (extra) memcpy(worker.bgw_extra, extra, Min(extra_size, static_cast<size_t>(BGW_EXTRALEN)));
+  worker.bgw_notify_pid = MyProcPid;
+  BackgroundWorkerHandle *handle = nullptr;
+  if (!RegisterDynamicBackgroundWorker(&worker, &handle)) return nullptr;
+  return handle;
+}
+
 void RequireSharedState(const char *what) {
   if (g_shared) return;
   ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -5,6 +5,7 @@
 #pragma once
 
 extern "C" {
+#include "postmaster/bgworker.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
@@ -61,6 +62,12 @@ struct SharedState {
   RunSlot runs[kMaxActiveRuns];
   ProgressSlot progress[kMaxProgressSlots];
 };
+
+// Registers a dynamic background worker of this library that connects to a
+// database, reports to this backend (bgw_notify_pid) and is never restarted.
+// `extra` (may be NULL) fills bgw_extra. Returns NULL when no slot is free.
+BackgroundWorkerHandle *StartDynamicWorker(const char *function, const char *type, const char *name,
+                                           Datum argument, const void *extra, size_t extra_size);
 
 // NULL unless the library was preloaded.
 SharedState *Shared();

@@ -22,6 +22,7 @@ extern "C" {
 #include <vector>
 
 #include "bgworker/restore_job.h"
+#include "bgworker/shared_state.h"
 #include "common/error.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
@@ -482,20 +483,12 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
     }
   }
 
-  BackgroundWorker worker;
-  memset(&worker, 0, sizeof worker);
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = BGW_NEVER_RESTART;
-  strlcpy(worker.bgw_library_name, "cdw_backup", BGW_MAXLEN);
-  strlcpy(worker.bgw_function_name, "cdw_backup_restore_worker", BGW_MAXLEN);
-  snprintf(worker.bgw_name, BGW_MAXLEN, "cdw_backup restore of run %lld into %s",
-           static_cast<long long>(run_id), into_database);
-  strlcpy(worker.bgw_type, "cdw_backup restore", BGW_MAXLEN);
-  worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
-  worker.bgw_notify_pid = MyProcPid;
-  BackgroundWorkerHandle *handle = nullptr;
-  if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+  BackgroundWorkerHandle *handle =
+      StartDynamicWorker("cdw_backup_restore_worker", "cdw_backup restore",
+                         psprintf("cdw_backup restore of run %lld into %s",
+                                  static_cast<long long>(run_id), into_database),
+                         UInt32GetDatum(dsm_segment_handle(segment)), nullptr, 0);
+  if (!handle)
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
                     errmsg("could not start a background worker for the restore"),
                     errhint("Increase max_worker_processes and restart the server.")));

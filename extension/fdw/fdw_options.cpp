@@ -12,6 +12,7 @@ extern "C" {
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -213,6 +214,24 @@ struct ProcessCredentials {
 ProcessCredentials g_process_credentials;
 
 }  // namespace
+
+char *CreateServerStatement(const char *server_name, const char *location,
+                            const char *store_option_lines) {
+  StringInfoData sql;
+  initStringInfo(&sql);
+  appendStringInfo(&sql,
+                   "CREATE SERVER %s FOREIGN DATA WRAPPER cdw_backup_fdw OPTIONS (location %s",
+                   server_name, quote_literal_cstr(location));
+  char *lines = pstrdup(store_option_lines);
+  for (char *line = strtok(lines, "\n"); line; line = strtok(nullptr, "\n")) {
+    char *tab = strchr(line, '\t');
+    if (!tab) continue;
+    *tab = '\0';
+    appendStringInfo(&sql, ", %s %s", quote_identifier(line), quote_literal_cstr(tab + 1));
+  }
+  appendStringInfoChar(&sql, ')');
+  return sql.data;
+}
 
 void SetProcessCredentials(const std::string &location, const Credentials &credentials) {
   g_process_credentials = {location, credentials, true};

@@ -29,6 +29,12 @@ TableOptions LoadTableOptions(Oid relid);
 // The URL of the table's prefix, for messages and history.
 std::string PrefixUrl(const TableOptions &options);
 
+// The CREATE SERVER statement for a cdw_backup_fdw server on `location` with
+// the store options given as "key\tvalue\n" lines (palloc'd). Used by the
+// backup and restore workers for their transaction-local servers.
+char *CreateServerStatement(const char *server_name, const char *location,
+                            const char *store_option_lines);
+
 // Backup workers hand credentials to the FDW in process memory rather than
 // through a user mapping, so secrets never reach a catalog of the database
 // being backed up. Cleared by the worker when it is done.
