@@ -22,6 +22,7 @@ extern "C" {
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -327,6 +328,9 @@ struct InsertState {
   int ncolumns;
   int *attnums;
   FmgrInfo *output_functions;
+  // Columns whose output function only copies the stored bytes (text,
+  // varchar, json): their bytes are used in place, without a copy or strlen.
+  bool *stored_as_text;
   char **texts;  // per CSV column, the current row's text (or NULL)
   size_t *lengths;
   MemoryContext row_context;
@@ -346,14 +350,17 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
   state->attnums = static_cast<int *>(palloc(sizeof(int) * (desc->natts + 1)));
   state->ncolumns = CountColumns(desc, state->attnums);
   state->output_functions = static_cast<FmgrInfo *>(palloc(sizeof(FmgrInfo) * (desc->natts + 1)));
+  state->stored_as_text = static_cast<bool *>(palloc0(sizeof(bool) * (desc->natts + 1)));
   state->texts = static_cast<char **>(palloc(sizeof(char *) * (desc->natts + 1)));
   state->lengths = static_cast<size_t *>(palloc(sizeof(size_t) * (desc->natts + 1)));
   for (int c = 0; c < state->ncolumns; c++) {
     Oid output_function;
     bool is_varlena;
-    getTypeOutputInfo(TupleDescAttr(desc, state->attnums[c])->atttypid, &output_function,
-                      &is_varlena);
+    Oid type = TupleDescAttr(desc, state->attnums[c])->atttypid;
+    getTypeOutputInfo(type, &output_function, &is_varlena);
     fmgr_info(output_function, &state->output_functions[c]);
+    state->stored_as_text[c] = output_function == F_TEXTOUT || output_function == F_VARCHAROUT ||
+                               output_function == F_JSON_OUT || output_function == F_BPCHAROUT;
   }
   state->row_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw insert rows", 0,
                                              1024 * 1024, 8 * 1024 * 1024);
@@ -401,6 +408,12 @@ void AppendRow(InsertState *state, TupleTableSlot *slot) {
     int a = state->attnums[c];
     if (slot->tts_isnull[a]) {
       state->texts[c] = nullptr;
+      continue;
+    }
+    if (state->stored_as_text[c]) {
+      struct varlena *value = PG_DETOAST_DATUM_PACKED(slot->tts_values[a]);
+      state->texts[c] = VARDATA_ANY(value);
+      state->lengths[c] = VARSIZE_ANY_EXHDR(value);
       continue;
     }
     state->texts[c] = OutputFunctionCall(&state->output_functions[c], slot->tts_values[a]);
