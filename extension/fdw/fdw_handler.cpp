@@ -31,6 +31,7 @@ extern "C" {
 }
 
 #include <atomic>
+#include <charconv>
 #include <memory>
 
 #include "extension/fdw/fdw_options.h"
@@ -331,6 +332,10 @@ struct InsertState {
   // Columns whose output function only copies the stored bytes (text,
   // varchar, json): their bytes are used in place, without a copy or strlen.
   bool *stored_as_text;
+  // Integer columns are formatted here (as int2out/int4out/int8out would),
+  // into per-column scratch space, without palloc or strlen.
+  char *integer_kind;  // 0, or 2 / 4 / 8: the integer's width
+  char (*scratch)[24];
   char **texts;  // per CSV column, the current row's text (or NULL)
   size_t *lengths;
   MemoryContext row_context;
@@ -351,6 +356,8 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
   state->ncolumns = CountColumns(desc, state->attnums);
   state->output_functions = static_cast<FmgrInfo *>(palloc(sizeof(FmgrInfo) * (desc->natts + 1)));
   state->stored_as_text = static_cast<bool *>(palloc0(sizeof(bool) * (desc->natts + 1)));
+  state->integer_kind = static_cast<char *>(palloc0(desc->natts + 1));
+  state->scratch = static_cast<char(*)[24]>(palloc(24 * (desc->natts + 1)));
   state->texts = static_cast<char **>(palloc(sizeof(char *) * (desc->natts + 1)));
   state->lengths = static_cast<size_t *>(palloc(sizeof(size_t) * (desc->natts + 1)));
   for (int c = 0; c < state->ncolumns; c++) {
@@ -361,6 +368,10 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
     fmgr_info(output_function, &state->output_functions[c]);
     state->stored_as_text[c] = output_function == F_TEXTOUT || output_function == F_VARCHAROUT ||
                                output_function == F_JSON_OUT || output_function == F_BPCHAROUT;
+    state->integer_kind[c] = output_function == F_INT2OUT   ? 2
+                             : output_function == F_INT4OUT ? 4
+                             : output_function == F_INT8OUT ? 8
+                                                            : 0;
   }
   state->row_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw insert rows", 0,
                                              1024 * 1024, 8 * 1024 * 1024);
@@ -414,6 +425,16 @@ void AppendRow(InsertState *state, TupleTableSlot *slot) {
       struct varlena *value = PG_DETOAST_DATUM_PACKED(slot->tts_values[a]);
       state->texts[c] = VARDATA_ANY(value);
       state->lengths[c] = VARSIZE_ANY_EXHDR(value);
+      continue;
+    }
+    if (state->integer_kind[c]) {
+      Datum value = slot->tts_values[a];
+      int64 number = state->integer_kind[c] == 8   ? DatumGetInt64(value)
+                     : state->integer_kind[c] == 4 ? DatumGetInt32(value)
+                                                   : DatumGetInt16(value);
+      char *end = std::to_chars(state->scratch[c], state->scratch[c] + 24, number).ptr;
+      state->texts[c] = state->scratch[c];
+      state->lengths[c] = static_cast<size_t>(end - state->scratch[c]);
       continue;
     }
     state->texts[c] = OutputFunctionCall(&state->output_functions[c], slot->tts_values[a]);
