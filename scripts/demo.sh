@@ -56,5 +56,11 @@ find "$demo/backups" -type f | sort
 echo "== one part, read with gzip alone"
 gzip -dc "$(find "$demo/backups" -path '*Staff*' -name 'part-*' | head -1)"
 
+echo "== verify the backup, then drop a table and restore it"
+psql -d postgres -c "SELECT database, schema_name, table_name, status FROM cdw_backup_verify(1)"
+psql -q -d "hr dept" -c "DROP TABLE \"Staff List\""
+psql -d postgres -c "SELECT schema_name, table_name, status, rows FROM cdw_backup_restore(1, 'hr dept', 'public.\"Staff List\"')"
+psql -d "hr dept" -c "SELECT * FROM \"Staff List\""
+
 "${run[@]}" "$bindir/pg_ctl" -D "$demo/data" stop >/dev/null
 echo "== done: the cluster is stopped; backups stay in $demo/backups"
