@@ -289,8 +289,12 @@ void ExportTable(TableEntry *entry, const char *table_prefix) {
         "pg_temp.%s", quote_identifier(psprintf("%.*s_cdw_backup_cos", clip, entry->table_name)));
     char *source = quote_qualified_identifier(entry->schema_name, entry->table_name);
     char *path = psprintf("%s%s", g_job->database_prefix, table_prefix);
+    // batch_size 1: the settings are pinned for the whole transaction, so
+    // the FDW gains nothing from batches, while the executor would copy
+    // every row into a batch slot.
     control::SpiRun(
-        psprintf("CREATE FOREIGN TABLE %s (%s) SERVER %s OPTIONS (path %s, compression %s)",
+        psprintf("CREATE FOREIGN TABLE %s (%s) SERVER %s OPTIONS (path %s, compression %s, "
+                 "batch_size '1')",
                  external, ColumnDefinitions(entry->relid), g_server_name, quote_literal_cstr(path),
                  quote_literal_cstr(g_job->compression)),
         0, nullptr, nullptr, nullptr);
