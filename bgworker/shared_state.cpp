@@ -11,6 +11,8 @@ extern "C" {
 
 #include "bgworker/launcher.h"
 #include "extension/control/spi_util.h"
+#include "extension/pg/cpp_boundary.h"
+#include "storage/store_factory.h"
 #include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
 #include "extension/module.h"
@@ -151,6 +153,47 @@ void SettleOrphanedRuns() {
   for (uint64 i = 0; i < SPI_processed; i++)
     ereport(LOG, (errmsg("cdw_backup run %s was interrupted; recorded as such",
                          control::SpiText(static_cast<int>(i), 1))));
+  // What the interrupted writers left on the targets (temporary files, open
+  // multipart uploads) goes too: nothing of theirs may linger.
+  control::SpiRun(
+      "SELECT r.location, t.location, "
+      " (SELECT string_agg(key || E'\\t' || value, E'\\n') FROM jsonb_each_text(t.options)),"
+      " t.secret_id, t.secret_key, t.session_token "
+      "FROM cdw_backup.runs r JOIN cdw_backup.target_store t ON t.name = r.target "
+      "WHERE r.run_id = ANY ($1) AND r.location IS NOT NULL",
+      1, types, values, nullptr);
+  for (uint64 i = 0; i < SPI_processed; i++) {
+    int row = static_cast<int>(i);
+    char *run_location = control::SpiText(row, 1);
+    char *target_location = control::SpiText(row, 2);
+    char *options = control::SpiText(row, 3);
+    char *id = control::SpiText(row, 4), *key = control::SpiText(row, 5),
+         *token = control::SpiText(row, 6);
+    pg::PendingError pending;
+    size_t discarded = 0;
+    try {
+      std::string root = target_location;
+      while (!root.empty() && root.back() == '/') root.pop_back();
+      std::string run_url = run_location;
+      if (run_url.compare(0, root.size() + 1, root + "/") == 0) {
+        Credentials credentials{id ? id : "", key ? key : "", token ? token : ""};
+        auto store = OpenObjectStore(target_location, ParseStoreOptionLines(options ? options : ""),
+                                     credentials);
+        store->SetInterruptCheck(pg::InterruptsPending);
+        discarded = store->DiscardIncomplete(run_url.substr(root.size() + 1));
+      }
+    } catch (...) {
+      pg::CapturePendingError(&pending);
+    }
+    if (pending.set && !pending.interrupted && !pending.pg_error)
+      ereport(WARNING, (errmsg("cdw_backup could not clean up interrupted run at %s: %s",
+                               run_location, pending.message ? pending.message : "out of memory")));
+    else if (pending.set)
+      pg::RaisePendingError(&pending);
+    else if (discarded > 0)
+      ereport(LOG, (errmsg("cdw_backup removed %zu incomplete object(s) of interrupted run at %s",
+                           discarded, run_location)));
+  }
   control::RestoreUser(saved);
 }
 

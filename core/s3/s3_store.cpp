@@ -368,6 +368,15 @@ std::vector<MultipartUploadInfo> S3Store::ListMultipartUploads(const std::string
   return result;
 }
 
+size_t S3Store::DiscardIncomplete(const std::string &prefix) {
+  size_t aborted = 0;
+  for (const auto &upload : ListMultipartUploads(prefix)) {
+    AbortMultipartUpload(upload.key, upload.upload_id);
+    aborted++;
+  }
+  return aborted;
+}
+
 void S3Store::AbortMultipartUpload(const std::string &key, const std::string &upload_id) {
   client_->AbortMultipartUpload(FullKey(key), upload_id, Interrupts());
 }

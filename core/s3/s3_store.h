@@ -59,6 +59,7 @@ class S3Store : public ObjectStore {
   // In-progress multipart uploads under the store root whose key starts
   // with `prefix`; keys relative to the root.
   std::vector<MultipartUploadInfo> ListMultipartUploads(const std::string &prefix = "");
+  size_t DiscardIncomplete(const std::string &prefix) override;
   void AbortMultipartUpload(const std::string &key, const std::string &upload_id);
 
   const S3Location &location() const { return client_->location(); }

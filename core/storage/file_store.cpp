@@ -275,6 +275,34 @@ void FileStore::Remove(const std::string &key) {
     if (::rmdir(dir.c_str()) != 0) break;
 }
 
+size_t FileStore::DiscardIncomplete(const std::string &prefix) {
+  std::string start =
+      prefix.empty() ? root_
+                     : PathOf(prefix.back() == '/' ? prefix.substr(0, prefix.size() - 1) : prefix);
+  size_t removed = 0;
+  std::function<void(const std::string &)> walk = [&](const std::string &path) {
+    CheckInterrupts();
+    DIR *dir = ::opendir(path.c_str());
+    if (!dir) return;  // nothing there (or not a directory)
+    std::vector<std::string> names;
+    while (struct dirent *entry = ::readdir(dir)) names.push_back(entry->d_name);
+    ::closedir(dir);
+    for (const auto &name : names) {
+      if (name == "." || name == "..") continue;
+      std::string child = path + "/" + name;
+      struct stat st;
+      if (::lstat(child.c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        walk(child);
+      } else if (name.rfind(kTemporaryPrefix, 0) == 0 && ::unlink(child.c_str()) == 0) {
+        removed++;
+      }
+    }
+  };
+  walk(start);
+  return removed;
+}
+
 std::string FileStore::Url(const std::string &key) const {
   return "file://" + (root_ == "/" ? std::string() : root_) + "/" + key;
 }

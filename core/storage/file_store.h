@@ -24,6 +24,7 @@ class FileStore : public ObjectStore {
   std::unique_ptr<ByteSource> Open(const std::string &key) override;
   std::vector<ObjectInfo> List(const std::string &prefix) override;
   void Remove(const std::string &key) override;
+  size_t DiscardIncomplete(const std::string &prefix) override;
   std::string Url(const std::string &key) const override;
 
   const std::string &root() const { return root_; }

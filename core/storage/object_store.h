@@ -42,6 +42,13 @@ class ObjectStore {
   virtual std::vector<ObjectInfo> List(const std::string &prefix) = 0;
   // Removes a committed object; a missing object is not an error.
   virtual void Remove(const std::string &key) = 0;
+  // Removes what interrupted writers left under `prefix` (temporary files,
+  // open multipart uploads) and returns how many. Call only when no writer
+  // can still be active there, e.g. for a run that was interrupted.
+  virtual size_t DiscardIncomplete(const std::string &prefix) {
+    (void)prefix;
+    return 0;
+  }
   // Human-readable URL of a key, for messages and history. Never contains
   // credentials.
   virtual std::string Url(const std::string &key) const = 0;

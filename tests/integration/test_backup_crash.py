@@ -93,9 +93,10 @@ class BackupCrashTest(BackupTestCase):
         # Nothing of the run is left in any database.
         self.assertEqual(self.fdw_objects(), before)
         # The target agrees with the history: no finished object of a failed
-        # table, no manifest of a database that did not succeed. (A crash may
-        # leave .tmp- objects behind; they are not part of any backup.)
+        # table, no manifest of a database that did not succeed, and nothing
+        # an interrupted writer left (settling the run removes .tmp- files).
         root = url_to_path(run["location"])
+        self.assertEqual(glob.glob(os.path.join(root, "**", ".tmp-*"), recursive=True), [])
         for t in unfinished:
             table_dir = os.path.join(root, encode_component(t["database"]),
                                      "public." + t["table_name"])
