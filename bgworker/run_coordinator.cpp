@@ -554,12 +554,8 @@ void WriteRunIndex(Run *run) {
       " WHERE r.run_id = $1 ORDER BY d.database",
       1, types, values, nullptr);
   int rows = static_cast<int>(SPI_processed);
-  char ***cells = static_cast<char ***>(palloc(sizeof(char **) * Max(rows, 1)));
-  for (int i = 0; i < rows; i++) {
-    cells[i] = static_cast<char **>(palloc(sizeof(char *) * 11));
-    for (int c = 0; c < 11; c++) cells[i][c] = SpiText(i, c + 1);
-  }
-  EndWork();
+  // The cells live in SPI's memory: the object is written before EndWork().
+  char ***cells = control::SpiTextRows();
   pg::PendingError pending;
   try {
     JsonWriter json;
@@ -605,6 +601,7 @@ void WriteRunIndex(Run *run) {
                              pending.message ? pending.message : "out of memory")));
   else if (pending.set)
     pg::RaisePendingError(&pending);
+  EndWork();
 }
 
 void FinishRun(Run *run, bool any_failed_database) {

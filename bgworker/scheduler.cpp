@@ -262,11 +262,7 @@ void ApplyRetention(TimestampTz now) {
       "k.keep_days))",
       1, types, values, nullptr, true);
   int count = static_cast<int>(SPI_processed);
-  char ***cells = static_cast<char ***>(palloc(sizeof(char **) * Max(count, 1)));
-  for (int i = 0; i < count; i++) {
-    cells[i] = static_cast<char **>(palloc(sizeof(char *) * 7));
-    for (int c = 0; c < 7; c++) cells[i][c] = SpiText(i, c + 1);
-  }
+  char ***cells = control::SpiTextRows();
   for (int i = 0; i < count; i++) {
     if (!cells[i][1] || !cells[i][2]) continue;
     if (!DeleteRunObjects(cells[i][2], cells[i][3] ? cells[i][3] : "",

@@ -276,11 +276,7 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
         "FROM (SELECT $1::jsonb AS m) x, jsonb_array_elements(m->'tables') t ORDER BY 3, 4",
         1, types, values, nullptr, true);
     int count = static_cast<int>(SPI_processed);
-    char ***cells = static_cast<char ***>(palloc(sizeof(char **) * Max(count, 1)));
-    for (int i = 0; i < count; i++) {
-      cells[i] = static_cast<char **>(palloc(sizeof(char *) * 7));
-      for (int c = 0; c < 7; c++) cells[i][c] = SpiText(i, c + 1);
-    }
+    char ***cells = SpiTextRows();
     for (int i = 0; i < count; i++) {
       CHECK_FOR_INTERRUPTS();
       if (strcmp(cells[i][4], "succeeded") != 0) {
@@ -438,7 +434,6 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
       strings += strlen(cells[i][c]) + 1;
     }
   }
-  SPI_finish();
 
   Size header = MAXALIGN(offsetof(RestoreJob, items) + sizeof(RestoreItem) * count);
   dsm_segment *segment = dsm_create(header + strings, 0);
@@ -483,6 +478,9 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
     }
   }
 
+  // The manifest's cells and the target live in SPI's memory: copied into
+  // the job above, they may go now.
+  SPI_finish();
   BackgroundWorkerHandle *handle =
       StartDynamicWorker("cdw_backup_restore_worker", "cdw_backup restore",
                          psprintf("cdw_backup restore of run %lld into %s",

@@ -25,6 +25,17 @@ char *SpiText(int row, int column) {
   return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
 }
 
+char ***SpiTextRows() {
+  uint64 rows = SPI_tuptable ? SPI_processed : 0;
+  int columns = SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0;
+  auto cells = static_cast<char ***>(palloc(sizeof(char **) * Max(rows, uint64{1})));
+  for (uint64 r = 0; r < rows; r++) {
+    cells[r] = static_cast<char **>(palloc(sizeof(char *) * Max(columns, 1)));
+    for (int c = 0; c < columns; c++) cells[r][c] = SpiText(static_cast<int>(r), c + 1);
+  }
+  return cells;
+}
+
 SavedUser BecomeExtensionOwner() {
   SavedUser saved;
   GetUserIdAndSecContext(&saved.user, &saved.security_context);

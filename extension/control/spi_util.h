@@ -18,6 +18,11 @@ int SpiRun(const char *sql, int nargs, Oid *types, Datum *values, const char *nu
 // or NULL when there is no row or the value is NULL.
 char *SpiText(int row, int column);
 
+// Every row of the last result as text, cells[row][column] (0-based;
+// NULL for SQL NULL), palloc'd in the current memory context so it
+// outlives the next SPI call.
+char ***SpiTextRows();
+
 // The control plane's own tables are not writable by the roles that call
 // its functions: writes run as the bootstrap superuser between these two
 // calls. Plain functions rather than an RAII guard, because an ERROR between
