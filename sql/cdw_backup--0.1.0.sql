@@ -191,7 +191,9 @@ CREATE TABLE cdw_backup.schedule_store (
 );
 REVOKE ALL ON cdw_backup.schedule_store FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('cdw_backup.schedule_store', '');
-SELECT pg_catalog.pg_extension_config_dump('cdw_backup.target_store', '');
+-- Targets are not dumped: their rows hold secrets, and a dump file is read by
+-- more people than this table. After restoring a dump, add them again with
+-- cdw_backup_add_target() (schedules name their target).
 
 CREATE VIEW cdw_backup.schedules AS
   SELECT s.name, s.cron, s.timezone, s.target, s.databases, s.exclude_databases, s.compression,

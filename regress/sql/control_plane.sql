@@ -7,6 +7,8 @@ SELECT cdw_backup_version() = extversion AS version_matches FROM pg_extension WH
 SELECT p.proname, n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE p.proname LIKE 'cdw_backup%' ORDER BY 1;
 SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'cdw_backup' ORDER BY 1;
+-- pg_dump keeps the schedules, but not the targets (their rows hold secrets).
+SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'cdw_backup';
 
 -- Without a target there is nothing to run.
 SELECT cdw_backup_run();
