@@ -43,6 +43,7 @@ extern "C" {
 #include "extension/fdw/part_registry.h"
 #include "extension/fdw/pinned_settings.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
 #include "format/layout.h"
 #include "manifest/json_writer.h"
 #include "storage/store_factory.h"
@@ -408,6 +409,14 @@ void EndSnapshotTransaction() {
 // leaf partitions of non-system schemas, unlogged included; not views,
 // materialized views, foreign or temporary tables, partitioned parents, nor
 // tables that belong to extensions (their data is the extension's).
+// How many block ranges a table of `blocks` blocks is split into: two per
+// worker, each at least kMinRangeBlocks; small tables stay whole.
+int RangesFor(int64 blocks) {
+  int workers = Max(control::g_max_workers, 1);
+  if (workers == 1 || blocks < 2 * static_cast<int64>(kMinRangeBlocks)) return 1;
+  return static_cast<int>(Min(static_cast<int64>(workers) * 2, blocks / kMinRangeBlocks));
+}
+
 int ListTables(TableEntry **entries_out) {
   control::SpiRun(
       "SELECT c.oid, n.nspname, c.relname, "
@@ -421,16 +430,10 @@ int ListTables(TableEntry **entries_out) {
       "ORDER BY 4 DESC, n.nspname, c.relname",
       0, nullptr, nullptr, nullptr, true);
   int count = static_cast<int>(SPI_processed);
-  int workers = Max(control::g_max_workers, 1);
   // Largest first, each big table split so that every worker gets a share.
   int capacity = 0;
-  for (int i = 0; i < count; i++) {
-    int64 blocks = strtoll(control::SpiText(i, 4), nullptr, 10);
-    capacity +=
-        (workers > 1 && blocks >= 2 * static_cast<int64>(kMinRangeBlocks))
-            ? static_cast<int>(Min(static_cast<int64>(workers) * 2, blocks / kMinRangeBlocks))
-            : 1;
-  }
+  for (int i = 0; i < count; i++)
+    capacity += RangesFor(strtoll(control::SpiText(i, 4), nullptr, 10));
   auto *entries = static_cast<TableEntry *>(palloc0(sizeof(TableEntry) * Max(capacity, 1)));
   int kept = 0;
   for (int i = 0; i < count; i++) {
@@ -445,10 +448,7 @@ int ListTables(TableEntry **entries_out) {
       LockRelationOid(entry->relid, AccessShareLock);
       if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid))) continue;  // dropped
     }
-    int ranges =
-        (workers > 1 && blocks >= 2 * static_cast<int64>(kMinRangeBlocks))
-            ? static_cast<int>(Min(static_cast<int64>(workers) * 2, blocks / kMinRangeBlocks))
-            : 1;
+    int ranges = RangesFor(blocks);
     uint32 chunk = static_cast<uint32>((blocks + ranges - 1) / ranges);
     for (int r = 0; r < ranges; r++) {
       TableEntry *range = &entries[kept + r];
@@ -553,10 +553,8 @@ void WriteManifest() {
     json.Key("format").String("csv");
     json.Key("path").String(g_job->database_prefix);
     json.Key("tables").BeginArray();
-    Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
-    auto store =
-        OpenObjectStore(g_job->location, ParseStoreOptionLines(g_job->store_options), credentials);
-    store->SetInterruptCheck(pg::InterruptsPending);
+    auto store = pg::OpenTargetStore(g_job->location, g_job->store_options, g_job->secret_id,
+                                     g_job->secret_key, g_job->session_token);
     for (int i = 0; i < g_tables->count; i++) {
       const TableEntry &entry = g_tables->entries[i];
       if (entry.range_index != 0) continue;  // described with its range 0

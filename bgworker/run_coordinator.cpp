@@ -36,6 +36,7 @@ extern "C" {
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
 #include "format/layout.h"
 #include "manifest/json_writer.h"
 #include "storage/store_factory.h"
@@ -584,10 +585,8 @@ void WriteRunIndex(Run *run) {
     }
     json.EndArray();
     json.EndObject();
-    Credentials credentials{run->secret_id, run->secret_key, run->session_token};
-    auto store =
-        OpenObjectStore(run->location, ParseStoreOptionLines(run->store_options), credentials);
-    store->SetInterruptCheck(pg::InterruptsPending);
+    auto store = pg::OpenTargetStore(run->location, run->store_options, run->secret_id,
+                                     run->secret_key, run->session_token);
     auto writer = store->Create(RunIndexKey(run->run_prefix));
     writer->Write(json.str().data(), json.str().size());
     writer->Finish();

@@ -25,6 +25,7 @@ extern "C" {
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
 #include "format/layout.h"
 #include "schedule/cron_expression.h"
 #include "schedule/next_run.h"
@@ -202,9 +203,7 @@ bool DeleteRunObjects(const char *location, const char *options, const char *sec
   const char *prefix = run_location + root + 1;  // "<YYYYMMDD>/<HHMMSS>Z-run<id>/"
   pg::PendingError pending;
   try {
-    Credentials credentials{secret_id, secret_key, token};
-    auto store = OpenObjectStore(location, ParseStoreOptionLines(options), credentials);
-    store->SetInterruptCheck(pg::InterruptsPending);
+    auto store = pg::OpenTargetStore(location, options, secret_id, secret_key, token);
     // The manifests first: a half-deleted run must not look complete.
     auto objects = store->List(prefix);
     for (const auto &object : objects)

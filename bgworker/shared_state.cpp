@@ -12,6 +12,7 @@ extern "C" {
 #include "bgworker/launcher.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
 #include "storage/store_factory.h"
 #include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
@@ -176,10 +177,7 @@ void SettleOrphanedRuns() {
       while (!root.empty() && root.back() == '/') root.pop_back();
       std::string run_url = run_location;
       if (run_url.compare(0, root.size() + 1, root + "/") == 0) {
-        Credentials credentials{id ? id : "", key ? key : "", token ? token : ""};
-        auto store = OpenObjectStore(target_location, ParseStoreOptionLines(options ? options : ""),
-                                     credentials);
-        store->SetInterruptCheck(pg::InterruptsPending);
+        auto store = pg::OpenTargetStore(target_location, options, id, key, token);
         discarded = store->DiscardIncomplete(run_url.substr(root.size() + 1));
       }
     } catch (...) {

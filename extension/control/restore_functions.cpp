@@ -26,6 +26,7 @@ extern "C" {
 #include "common/error.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
 #include "format/layout.h"
 #include "manifest/verify.h"
 #include "storage/store_factory.h"
@@ -71,10 +72,8 @@ Target LoadTarget(const char *name) {
 }
 
 std::unique_ptr<ObjectStore> Open(const Target &target) {
-  Credentials credentials{target.secret_id, target.secret_key, target.session_token};
-  auto store = OpenObjectStore(target.location, ParseStoreOptionLines(target.options), credentials);
-  store->SetInterruptCheck(pg::InterruptsPending);
-  return store;
+  return pg::OpenTargetStore(target.location, target.options, target.secret_id, target.secret_key,
+                             target.session_token);
 }
 
 std::string ReadAll(ObjectStore *store, const std::string &key) {

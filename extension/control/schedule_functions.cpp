@@ -135,11 +135,9 @@ CDW_SQL_FUNCTION(cdw_backup_unschedule) {
   RequireOperator("unschedule backups");
   RequireHomeDatabase("cdw_backup_unschedule()");
   char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  Oid types[3] = {TEXTOID, NAMEOID, BOOLOID};
-  Datum values[3] = {
-      PG_GETARG_DATUM(0),
-      DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false))),
-      BoolGetDatum(superuser())};
+  Oid types[3];
+  Datum values[3];
+  OwnedRowParams(PG_GETARG_DATUM(0), types, values);
   SPI_connect();
   SavedUser saved = BecomeExtensionOwner();
   SpiRun("DELETE FROM cdw_backup.schedule_store WHERE name = $1 AND (owner = $2 OR $3)", 3, types,
@@ -160,11 +158,9 @@ CDW_SQL_FUNCTION(cdw_backup_run_schedule) {
   RequireOperator("run schedules");
   RequireHomeDatabase("cdw_backup_run_schedule()");
   char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  Oid types[3] = {TEXTOID, NAMEOID, BOOLOID};
-  Datum values[3] = {
-      PG_GETARG_DATUM(0),
-      DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false))),
-      BoolGetDatum(superuser())};
+  Oid types[3];
+  Datum values[3];
+  OwnedRowParams(PG_GETARG_DATUM(0), types, values);
   SPI_connect();
   SavedUser saved = BecomeExtensionOwner();
   SpiRun(

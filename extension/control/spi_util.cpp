@@ -1,6 +1,7 @@
 extern "C" {
 #include "postgres.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -34,6 +35,15 @@ char ***SpiTextRows() {
     for (int c = 0; c < columns; c++) cells[r][c] = SpiText(static_cast<int>(r), c + 1);
   }
   return cells;
+}
+
+void OwnedRowParams(Datum name, Oid types[3], Datum values[3]) {
+  types[0] = TEXTOID;
+  types[1] = NAMEOID;
+  types[2] = BOOLOID;
+  values[0] = name;
+  values[1] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+  values[2] = BoolGetDatum(superuser());
 }
 
 SavedUser BecomeExtensionOwner() {

@@ -34,6 +34,12 @@ struct SavedUser {
 SavedUser BecomeExtensionOwner();
 void RestoreUser(SavedUser saved);
 
+// Parameters $1 (text: the row's name), $2 (name: the current user) and $3
+// (bool: is superuser) for statements on rows of the control plane that only
+// their owner or a superuser may touch: "... WHERE name = $1 AND (owner = $2
+// OR $3)". Call before BecomeExtensionOwner().
+void OwnedRowParams(Datum name, Oid types[3], Datum values[3]);
+
 // Raises 42501 with a hint unless the current user is a superuser or a
 // member of cdw_backup_operator.
 void RequireOperator(const char *action);

@@ -143,11 +143,9 @@ CDW_SQL_FUNCTION(cdw_backup_drop_target) {
   RequireOperator("manage backup targets");
   RequireHomeDatabase("cdw_backup_drop_target()");
   char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  Oid types[3] = {TEXTOID, NAMEOID, BOOLOID};
-  Datum values[3] = {
-      PG_GETARG_DATUM(0),
-      DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false))),
-      BoolGetDatum(superuser())};
+  Oid types[3];
+  Datum values[3];
+  OwnedRowParams(PG_GETARG_DATUM(0), types, values);
   SPI_connect();
   SavedUser saved = BecomeExtensionOwner();
   SpiRun("DELETE FROM cdw_backup.target_store WHERE name = $1 AND (owner = $2 OR $3)", 3, types,
