@@ -32,9 +32,9 @@ enum class TableStatus : int {
 
 const char *TableStatusName(TableStatus status);
 
-// Tables of at least twice this many blocks (16 MiB) are split into ranges,
-// so that the last big table does not leave the other workers idle.
-constexpr uint32 kMinRangeBlocks = 2048;
+// The smallest block range (8 MiB) a big table is split into, so that the
+// last big table does not leave the other workers idle.
+constexpr uint32 kMinRangeBlocks = 1024;
 
 // The status of a whole table from the entries of its ranges (`first` is
 // its range 0): succeeded only if all succeeded; pending while any is.
@@ -82,10 +82,20 @@ struct TableEntry {
   PartRecord parts[kMaxPartsPerTable];
 };
 
+// In dynamic shared memory: the entries, then the order in which workers
+// take them (indexes into entries, largest unit first).
 struct TableList {
   int count;
   TableEntry entries[FLEXIBLE_ARRAY_MEMBER];
 };
+
+inline Size TableListSize(int count) {
+  return offsetof(TableList, entries) + (sizeof(TableEntry) + sizeof(uint32)) * Max(count, 1);
+}
+
+inline uint32 *DispatchOrder(TableList *list) {
+  return reinterpret_cast<uint32 *>(&list->entries[list->count]);
+}
 
 struct DatabaseJob {
   int64 run_id;

@@ -35,6 +35,8 @@ extern "C" {
 #include "mb/pg_wchar.h"
 }
 
+#include <algorithm>
+
 #include "bgworker/database_job.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/settings.h"
@@ -357,7 +359,7 @@ void ExportLoop() {
     CheckCoordinator();
     uint32 index = pg_atomic_fetch_add_u32(&g_job->next_table, 1);
     if (static_cast<int>(index) >= g_tables->count) break;
-    TableEntry *entry = &g_tables->entries[index];
+    TableEntry *entry = &g_tables->entries[DispatchOrder(g_tables)[index]];
     char *table_prefix = pg::CallCpp(
         [&] { return pstrdup(TablePrefix(entry->schema_name, entry->table_name).c_str()); });
     ExportTable(entry, table_prefix);
@@ -409,46 +411,65 @@ void EndSnapshotTransaction() {
 // leaf partitions of non-system schemas, unlogged included; not views,
 // materialized views, foreign or temporary tables, partitioned parents, nor
 // tables that belong to extensions (their data is the extension's).
-// How many block ranges a table of `blocks` blocks is split into: two per
-// worker, each at least kMinRangeBlocks; small tables stay whole.
-int RangesFor(int64 blocks) {
-  int workers = Max(control::g_max_workers, 1);
-  if (workers == 1 || blocks < 2 * static_cast<int64>(kMinRangeBlocks)) return 1;
-  return static_cast<int>(Min(static_cast<int64>(workers) * 2, blocks / kMinRangeBlocks));
+// How many block ranges a table of `blocks` blocks is split into. Ranges
+// are about a (workers * 8)th of the database, so the work left when the
+// last unit starts is small and no worker idles at the end; never below
+// kMinRangeBlocks (a part per range, a few milliseconds of set-up each).
+int RangesFor(int64 blocks, int64 range_blocks) {
+  if (Max(control::g_max_workers, 1) == 1 || blocks < 2 * range_blocks) return 1;
+  return static_cast<int>(Min(blocks / range_blocks, static_cast<int64>(INT_MAX)));
 }
 
-int ListTables(TableEntry **entries_out) {
+int64 RangeBlocksFor(int64 total_blocks) {
+  int64 workers = Max(control::g_max_workers, 1);
+  return Max(static_cast<int64>(kMinRangeBlocks), total_blocks / (workers * 8));
+}
+
+struct ListedTable {
+  int64 blocks;  // of the main fork: what block ranges divide
+  int64 cost;    // with TOAST: what the export of the table costs
+};
+
+int ListTables(TableEntry **entries_out, uint32 **order_out) {
   control::SpiRun(
       "SELECT c.oid, n.nspname, c.relname, "
-      " pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::bigint "
+      " pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::bigint, "
+      " pg_catalog.pg_table_size(c.oid) / current_setting('block_size')::bigint "
       "FROM pg_catalog.pg_class c "
       "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
       "WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') "
       "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' "
       "AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = "
       "'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') "
-      "ORDER BY 4 DESC, n.nspname, c.relname",
+      "ORDER BY 5 DESC, n.nspname, c.relname",
       0, nullptr, nullptr, nullptr, true);
   int count = static_cast<int>(SPI_processed);
-  // Largest first, each big table split so that every worker gets a share.
+  auto *listed = static_cast<ListedTable *>(palloc(sizeof(ListedTable) * Max(count, 1)));
+  int64 total_cost = 0;
+  for (int i = 0; i < count; i++) {
+    listed[i].blocks = strtoll(control::SpiText(i, 4), nullptr, 10);
+    listed[i].cost = Max(strtoll(control::SpiText(i, 5), nullptr, 10), listed[i].blocks);
+    total_cost += listed[i].cost;
+  }
+  int64 range_blocks = RangeBlocksFor(total_cost);
   int capacity = 0;
-  for (int i = 0; i < count; i++)
-    capacity += RangesFor(strtoll(control::SpiText(i, 4), nullptr, 10));
+  for (int i = 0; i < count; i++) capacity += RangesFor(listed[i].blocks, range_blocks);
   auto *entries = static_cast<TableEntry *>(palloc0(sizeof(TableEntry) * Max(capacity, 1)));
+  auto *entry_cost = static_cast<int64 *>(palloc(sizeof(int64) * Max(capacity, 1)));
   int kept = 0;
   for (int i = 0; i < count; i++) {
     TableEntry *entry = &entries[kept];
     entry->relid = static_cast<Oid>(strtoul(control::SpiText(i, 1), nullptr, 10));
     CopyText(entry->schema_name, NAMEDATALEN, control::SpiText(i, 2));
     CopyText(entry->table_name, NAMEDATALEN, control::SpiText(i, 3));
-    int64 blocks = strtoll(control::SpiText(i, 4), nullptr, 10);
+    int64 blocks = listed[i].blocks;
     // Lock what the role may read, so no DDL or TRUNCATE changes a table
     // between our snapshot and its export.
     if (pg_class_aclcheck(entry->relid, g_job->role_id, ACL_SELECT) == ACLCHECK_OK) {
       LockRelationOid(entry->relid, AccessShareLock);
       if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid))) continue;  // dropped
     }
-    int ranges = RangesFor(blocks);
+    int ranges = RangesFor(blocks, range_blocks);
     uint32 chunk = static_cast<uint32>((blocks + ranges - 1) / ranges);
     for (int r = 0; r < ranges; r++) {
       TableEntry *range = &entries[kept + r];
@@ -459,20 +480,30 @@ int ListTables(TableEntry **entries_out) {
       // The last range is open-ended: the table may have grown since we measured it.
       range->end_block =
           (r == ranges - 1) ? InvalidBlockNumber : static_cast<uint32>(r + 1) * chunk;
+      entry_cost[kept + r] = listed[i].cost / ranges;
     }
     kept += ranges;
   }
+  // Workers take units largest first (ranges of a big table among them), so
+  // the last units to start are the smallest: the longest-processing-time
+  // rule, which keeps the idle tail of a run short.
+  auto *order = static_cast<uint32 *>(palloc(sizeof(uint32) * Max(kept, 1)));
+  for (int i = 0; i < kept; i++) order[i] = static_cast<uint32>(i);
+  std::stable_sort(order, order + kept,
+                   [&](uint32 a, uint32 b) { return entry_cost[a] > entry_cost[b]; });
   *entries_out = entries;
+  *order_out = order;
   return kept;
 }
 
-void PublishTables(TableEntry *entries, int count) {
-  Size size = offsetof(TableList, entries) + sizeof(TableEntry) * Max(count, 1);
+void PublishTables(TableEntry *entries, uint32 *order, int count) {
+  Size size = TableListSize(count);
   dsm_segment *segment = dsm_create(size, 0);
   dsm_pin_mapping(segment);
   g_tables = static_cast<TableList *>(dsm_segment_address(segment));
   g_tables->count = count;
   memcpy(g_tables->entries, entries, sizeof(TableEntry) * count);
+  memcpy(DispatchOrder(g_tables), order, sizeof(uint32) * count);
   SpinLockAcquire(&g_job->mutex);
   g_job->tables_handle = dsm_segment_handle(segment);
   g_job->phase = static_cast<int>(JobPhase::kListed);
@@ -646,9 +677,10 @@ void RunLeader() {
     char *snapshot = ExportSnapshot(GetActiveSnapshot());
     CopyText(g_job->snapshot, sizeof g_job->snapshot, snapshot);
     TableEntry *entries = nullptr;
-    int count = ListTables(&entries);
+    uint32 *order = nullptr;
+    int count = ListTables(&entries, &order);
     CreateServer();
-    PublishTables(entries, count);
+    PublishTables(entries, order, count);
     ExportLoop();
     DropServer();
     WaitForHelpers();

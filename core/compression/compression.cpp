@@ -228,7 +228,7 @@ const char *PartSuffix(Compression compression) {
 }
 
 int DefaultCompressionLevel(Compression compression) {
-  return compression == Compression::kGzip ? 6 : compression == Compression::kZstd ? 1 : 0;
+  return compression == Compression::kGzip ? 5 : compression == Compression::kZstd ? 1 : 0;
 }
 
 void CheckCompressionLevel(Compression compression, int level) {

@@ -24,6 +24,12 @@ class CsvEncoder {
   // `single_column` must be true when the record has exactly one column
   // (COPY then quotes a lone "\." so it is not read as end-of-data).
   void AppendField(const char *value, size_t len, bool is_null, bool first, bool single_column);
+  // One field already in its CSV form (quoted and with doubled quotes if
+  // COPY would quote it), e.g. from FormatJsonStringForCsv: copied as is.
+  void AppendEncodedField(const char *encoded, size_t len, bool first) {
+    if (!first) buffer_.push_back(',');
+    buffer_.append(encoded, len);
+  }
   void EndRecord();
   void Flush();  // hands buffered bytes downstream (does not Finish it)
 

@@ -34,6 +34,7 @@ extern "C" {
 #include <charconv>
 #include <memory>
 
+#include "extension/fdw/column_text.h"
 #include "extension/fdw/fdw_options.h"
 #include "extension/fdw/part_registry.h"
 #include "extension/fdw/pinned_settings.h"
@@ -329,15 +330,11 @@ struct InsertState {
   int ncolumns;
   int *attnums;
   FmgrInfo *output_functions;
-  // Columns whose output function only copies the stored bytes (text,
-  // varchar, json): their bytes are used in place, without a copy or strlen.
-  bool *stored_as_text;
-  // Integer columns are formatted here (as int2out/int4out/int8out would),
-  // into per-column scratch space, without palloc or strlen.
-  char *integer_kind;  // 0, or 2 / 4 / 8: the integer's width
-  char (*scratch)[24];
-  char **texts;  // per CSV column, the current row's text (or NULL)
-  size_t *lengths;
+  ColumnFormat *formats;  // how each column's text is made (column_text.h)
+  char (*scratch)[kColumnScratchBytes];
+  StringInfo *jsonb_buffers;  // per jsonb column, for the statement, reset per value
+  ColumnText *texts;          // per CSV column, the current row's text
+  bool *nulls;
   MemoryContext row_context;
   int rows_since_reset;
   int batch_size;
@@ -355,23 +352,20 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
   state->attnums = static_cast<int *>(palloc(sizeof(int) * (desc->natts + 1)));
   state->ncolumns = CountColumns(desc, state->attnums);
   state->output_functions = static_cast<FmgrInfo *>(palloc(sizeof(FmgrInfo) * (desc->natts + 1)));
-  state->stored_as_text = static_cast<bool *>(palloc0(sizeof(bool) * (desc->natts + 1)));
-  state->integer_kind = static_cast<char *>(palloc0(desc->natts + 1));
-  state->scratch = static_cast<char(*)[24]>(palloc(24 * (desc->natts + 1)));
-  state->texts = static_cast<char **>(palloc(sizeof(char *) * (desc->natts + 1)));
-  state->lengths = static_cast<size_t *>(palloc(sizeof(size_t) * (desc->natts + 1)));
+  state->formats = static_cast<ColumnFormat *>(palloc0(sizeof(ColumnFormat) * (desc->natts + 1)));
+  state->scratch =
+      static_cast<char(*)[kColumnScratchBytes]>(palloc(kColumnScratchBytes * (desc->natts + 1)));
+  state->jsonb_buffers = static_cast<StringInfo *>(palloc0(sizeof(StringInfo) * (desc->natts + 1)));
+  state->texts = static_cast<ColumnText *>(palloc(sizeof(ColumnText) * (desc->natts + 1)));
+  state->nulls = static_cast<bool *>(palloc(sizeof(bool) * (desc->natts + 1)));
   for (int c = 0; c < state->ncolumns; c++) {
     Oid output_function;
     bool is_varlena;
     Oid type = TupleDescAttr(desc, state->attnums[c])->atttypid;
     getTypeOutputInfo(type, &output_function, &is_varlena);
     fmgr_info(output_function, &state->output_functions[c]);
-    state->stored_as_text[c] = output_function == F_TEXTOUT || output_function == F_VARCHAROUT ||
-                               output_function == F_JSON_OUT || output_function == F_BPCHAROUT;
-    state->integer_kind[c] = output_function == F_INT2OUT   ? 2
-                             : output_function == F_INT4OUT ? 4
-                             : output_function == F_INT8OUT ? 8
-                                                            : 0;
+    state->formats[c] = ColumnFormatFor(output_function);
+    if (state->formats[c] == ColumnFormat::kJsonb) state->jsonb_buffers[c] = makeStringInfo();
   }
   state->row_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw insert rows", 0,
                                              1024 * 1024, 8 * 1024 * 1024);
@@ -396,13 +390,12 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
     state->batch_size = state->cpp.object->options.batch_size;
     if (state->cpp.object->options.header) {
       // Like COPY ... (HEADER): the column names as the first record.
-      for (int c = 0; c < state->ncolumns; c++)
-        state->texts[c] = NameStr(TupleDescAttr(desc, state->attnums[c])->attname);
       pg::CallCpp([&] {
         CsvEncoder &csv = state->cpp.object->writer->csv();
-        for (int c = 0; c < state->ncolumns; c++)
-          csv.AppendField(state->texts[c], strlen(state->texts[c]), false, c == 0,
-                          state->ncolumns == 1);
+        for (int c = 0; c < state->ncolumns; c++) {
+          const char *name = NameStr(TupleDescAttr(desc, state->attnums[c])->attname);
+          csv.AppendField(name, strlen(name), false, c == 0, state->ncolumns == 1);
+        }
         csv.EndRecord();
       });
     }
@@ -417,36 +410,25 @@ void AppendRow(InsertState *state, TupleTableSlot *slot) {
   slot_getallattrs(slot);
   for (int c = 0; c < state->ncolumns; c++) {
     int a = state->attnums[c];
-    if (slot->tts_isnull[a]) {
-      state->texts[c] = nullptr;
-      continue;
-    }
-    if (state->stored_as_text[c]) {
-      struct varlena *value = PG_DETOAST_DATUM_PACKED(slot->tts_values[a]);
-      state->texts[c] = VARDATA_ANY(value);
-      state->lengths[c] = VARSIZE_ANY_EXHDR(value);
-      continue;
-    }
-    if (state->integer_kind[c]) {
-      Datum value = slot->tts_values[a];
-      int64 number = state->integer_kind[c] == 8   ? DatumGetInt64(value)
-                     : state->integer_kind[c] == 4 ? DatumGetInt32(value)
-                                                   : DatumGetInt16(value);
-      char *end = std::to_chars(state->scratch[c], state->scratch[c] + 24, number).ptr;
-      state->texts[c] = state->scratch[c];
-      state->lengths[c] = static_cast<size_t>(end - state->scratch[c]);
-      continue;
-    }
-    state->texts[c] = OutputFunctionCall(&state->output_functions[c], slot->tts_values[a]);
-    state->lengths[c] = strlen(state->texts[c]);
+    state->nulls[c] = slot->tts_isnull[a];
+    if (!state->nulls[c])
+      state->texts[c] =
+          FormatColumnValue(state->formats[c], &state->output_functions[c], slot->tts_values[a],
+                            state->scratch[c], state->jsonb_buffers[c]);
   }
   pg::CallCpp([&] {
     PartWriter *writer = state->cpp.object->writer.get();
     CsvEncoder &csv = writer->csv();
     bool single = state->ncolumns == 1;
-    for (int c = 0; c < state->ncolumns; c++)
-      csv.AppendField(state->texts[c], state->texts[c] ? state->lengths[c] : 0,
-                      state->texts[c] == nullptr, c == 0, single);
+    for (int c = 0; c < state->ncolumns; c++) {
+      const ColumnText &text = state->texts[c];
+      if (state->nulls[c])
+        csv.AppendField(nullptr, 0, true, c == 0, single);
+      else if (text.csv_encoded)
+        csv.AppendEncodedField(text.data, text.len, c == 0);
+      else
+        csv.AppendField(text.data, text.len, false, c == 0, single);
+    }
     csv.EndRecord();
     writer->CountRow();
   });

@@ -21,6 +21,42 @@ SELECT g, '2026-01-01'::timestamptz + g * interval '37 seconds', g / 7.0,
   FROM generate_series(1, 300000) g;
 """
 
+# Types the writer formats itself (column_text.h), with the values its fast
+# paths hand back to PostgreSQL: infinity, BC, years after 9999.
+FORMATTED_TABLE = """
+CREATE DOMAIN doc_domain AS jsonb;
+CREATE TABLE formatted (i2 smallint, i4 int, i8 bigint, u uuid, d date, ts timestamp,
+                        tstz timestamptz, j jsonb, jd doc_domain, js json);
+INSERT INTO formatted
+SELECT (g % 65536 - 32768)::smallint, (g::bigint * 40503 % 4294967296 - 2147483648)::int,
+       g * 92233720368547 - 4611686018427387904,
+       md5(g::text)::uuid,
+       date '0001-01-01' + g * 37 % 3652058 + CASE WHEN g % 1000 = 0 THEN 40000 ELSE 0 END,
+       timestamp '0001-01-01' + g * interval '61 days 3 hours 7 minutes 11.123457 seconds',
+       timestamptz '1900-01-01 00:00:00+00' - g * interval '30 days 1 second 10 microseconds',
+       CASE g % 7
+         WHEN 0 THEN jsonb_build_object('k' || chr(1 + g % 126), chr(1 + g % 126) || 'v"\\',
+                                        'n', g * 1.5 - 1000, 'e', '{}'::jsonb, 'a', '[]'::jsonb)
+         WHEN 1 THEN jsonb_build_array(g, 'x"' || chr(1 + g % 31), NULL, true, false,
+                                       jsonb_build_object('deep', jsonb_build_array(jsonb_build_array())))
+         WHEN 2 THEN to_jsonb(g * 0.25)
+         WHEN 3 THEN to_jsonb('scalar ' || chr(1 + g % 126) || ' café')
+         WHEN 4 THEN (ARRAY['null', 'true', 'false', '[]', '{}', '1.50', '-0', '1e-7'])[1 + g % 8]::jsonb
+         WHEN 5 THEN NULL
+         ELSE jsonb_build_object('unicode', '中文 é 😀', 'tab', E'a\tb\nc')
+       END,
+       CASE WHEN g % 3 = 0 THEN jsonb_build_array(g, g) END,
+       CASE WHEN g % 2 = 0 THEN '{"as": "typed",  "kept": [1,2]}'::json END
+  FROM generate_series(1, 60000) g;
+INSERT INTO formatted (d, ts, tstz) VALUES
+  ('infinity', 'infinity', 'infinity'), ('-infinity', '-infinity', '-infinity'),
+  ('0044-03-15 BC', '0044-03-15 12:00:00.5 BC', '0001-12-31 23:59:59.999999+00 BC'),
+  ('10000-01-01', '10000-01-01 00:00:00', '200000-01-01 00:00:00+00'),
+  ('9999-12-31', '9999-12-31 23:59:59.999999', '9999-12-31 23:59:59.999999+00'),
+  ('0001-01-01', '0001-01-01 00:00:00', '0001-01-01 00:00:00+00'),
+  ('2000-02-29', '2000-02-29 00:00:00.000001', '1999-12-31 23:59:59.999999+00');
+"""
+
 
 class FdwFilesTest(ClusterTestCase):
     preload = False
@@ -30,6 +66,7 @@ class FdwFilesTest(ClusterTestCase):
         super().setUpClass()
         cls.target = make_shared_dir("cdw_fdw_files_")
         cls.cluster.sql(SOURCE_TABLE)
+        cls.cluster.sql(FORMATTED_TABLE)
         cls.cluster.sql(f"""
             CREATE EXTENSION cdw_backup_fdw;
             CREATE SERVER target FOREIGN DATA WRAPPER cdw_backup_fdw OPTIONS (location 'file://{cls.target}');
@@ -84,6 +121,26 @@ class FdwFilesTest(ClusterTestCase):
                          f"COPY source TO '{copy_out}' (FORMAT csv)")
         with open(part, "rb") as a, open(copy_out, "rb") as b:
             self.assertEqual(a.read(), b.read())
+
+    def test_types_formatted_by_the_writer_match_copy_byte_for_byte(self):
+        # The session's own settings differ from the pinned ones on purpose.
+        self.cluster.sql("""
+            SET TimeZone = 'America/Los_Angeles'; SET DateStyle = 'SQL, DMY';
+            CREATE FOREIGN TABLE ext_formatted (i2 smallint, i4 int, i8 bigint, u uuid, d date,
+                                                ts timestamp, tstz timestamptz, j jsonb,
+                                                jd doc_domain, js json)
+              SERVER target OPTIONS (path 'files/formatted/', compression 'none');
+            INSERT INTO ext_formatted SELECT * FROM formatted;
+        """)
+        parts = glob.glob(os.path.join(self.target, "files", "formatted", "part-*"))
+        self.assertEqual(len(parts), 1, parts)
+        copy_out = os.path.join(self.target, "formatted-copy.csv")
+        self.cluster.sql(f"SET TimeZone = 'UTC'; COPY formatted TO '{copy_out}' (FORMAT csv)")
+        with open(parts[0], "rb") as a, open(copy_out, "rb") as b:
+            ours, theirs = a.read().split(b"\n"), b.read().split(b"\n")
+        self.assertEqual(len(ours), len(theirs))
+        for line, (mine, copy) in enumerate(zip(ours, theirs), 1):
+            self.assertEqual(mine, copy, f"line {line}")
 
     def test_truncated_gzip_is_an_error_not_fewer_rows(self):
         part = self.write("gzip") if not glob.glob(os.path.join(self.target, "files/gzip/part-*")) \
