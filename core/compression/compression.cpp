@@ -35,27 +35,36 @@ class GzipCompressor : public ByteSink {
   ~GzipCompressor() override { libdeflate_free_compressor(compressor_); }
 
   void Write(const char *data, size_t len) override {
+    // Whole members straight from the caller's buffer (the threaded
+    // compressor hands over exactly one member's worth): no copy.
+    while (input_.empty() && len >= kGzipMemberInput) {
+      CompressMember(data, kGzipMemberInput);
+      data += kGzipMemberInput;
+      len -= kGzipMemberInput;
+    }
     while (len > 0) {
       size_t take = std::min(len, kGzipMemberInput - input_.size());
       input_.insert(input_.end(), data, data + take);
       data += take;
       len -= take;
-      if (input_.size() == kGzipMemberInput) CompressMember();
+      if (input_.size() == kGzipMemberInput) CompressBuffered();
     }
   }
   void Finish() override {
     // An empty object is still a valid gzip file: one empty member.
-    if (!input_.empty() || !wrote_member_) CompressMember();
+    if (!input_.empty() || !wrote_member_) CompressBuffered();
     downstream_->Finish();
   }
 
  private:
-  void CompressMember() {
-    size_t n = libdeflate_gzip_compress(compressor_, input_.data(), input_.size(), output_.data(),
-                                        output_.size());
+  void CompressBuffered() {
+    CompressMember(input_.data(), input_.size());
+    input_.clear();
+  }
+  void CompressMember(const char *data, size_t len) {
+    size_t n = libdeflate_gzip_compress(compressor_, data, len, output_.data(), output_.size());
     if (n == 0) throw Error(sqlstate::kInternalError, "gzip compression failed");
     downstream_->Write(output_.data(), n);
-    input_.clear();
     wrote_member_ = true;
   }
 

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace cdw {
 
@@ -72,7 +73,8 @@ class ThreadedCompressor : public ByteSink {
     Chunk chunk;
     chunk.input.swap(input_);
     chunk.last = last;
-    input_.reserve(kChunkBytes);
+    input_ = TakeSpare(&spare_inputs_);
+    chunk.output = TakeSpare(&spare_outputs_);
     {
       std::unique_lock<std::mutex> lock(mutex_);
       while (in_flight_ >= kMaxChunksInFlight && !failed_) {
@@ -102,12 +104,33 @@ class ThreadedCompressor : public ByteSink {
         in_flight_--;
       }
       if (!chunk.output.empty()) downstream_->Write(chunk.output.data(), chunk.output.size());
+      Recycle(std::move(chunk.input), &spare_inputs_);
+      Recycle(std::move(chunk.output), &spare_outputs_);
       if (wait_for_one) return;
       if (until_empty) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (in_flight_ == 0) return;
       }
     }
+  }
+
+  // Chunk buffers are reused: a fresh 1 MiB buffer per chunk costs page
+  // faults and zeroed pages (glibc serves it with mmap), measured at ~5% of
+  // a gzip backup. At most kMaxChunksInFlight + 1 of each kind exist.
+  static std::string TakeSpare(std::vector<std::string> *spares) {
+    if (spares->empty()) {
+      std::string fresh;
+      fresh.reserve(kChunkBytes);
+      return fresh;
+    }
+    std::string spare = std::move(spares->back());
+    spares->pop_back();
+    spare.clear();
+    return spare;
+  }
+  static void Recycle(std::string buffer, std::vector<std::string> *spares) {
+    if (buffer.capacity() > 0 && spares->size() <= kMaxChunksInFlight)
+      spares->push_back(std::move(buffer));
   }
 
   void RethrowLocked() {
@@ -132,7 +155,6 @@ class ThreadedCompressor : public ByteSink {
         collector_.out = &chunk.output;
         if (!chunk.input.empty()) compressor_->Write(chunk.input.data(), chunk.input.size());
         if (chunk.last) compressor_->Finish();
-        std::string().swap(chunk.input);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
         failed_ = true;
@@ -152,6 +174,8 @@ class ThreadedCompressor : public ByteSink {
   StringSink collector_;
   std::unique_ptr<ByteSink> compressor_;  // used by the thread only
   std::string input_;
+  std::vector<std::string> spare_inputs_;  // used by the calling thread only
+  std::vector<std::string> spare_outputs_;
   std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable done_ready_;

@@ -86,5 +86,45 @@ TEST(TypeText, JsonStringsAreEscapedAsEscapeJsonAndQuotesDoubledForCsv) {
   EXPECT_LE(JsonString(worst).size(), JsonStringForCsvBound(worst.size()));
 }
 
+// The eight-bytes-at-a-time path against escape_json's byte-at-a-time rule,
+// with the special bytes at every position of long strings.
+TEST(TypeText, LongJsonStringsMatchTheByteAtATimeRule) {
+  auto reference = [](const std::string &value) {
+    std::string out = "\"\"";
+    for (unsigned char c : value) {
+      if (c == '"')
+        out += "\\\"\"";
+      else if (c == '\\')
+        out += "\\\\";
+      else if (c == '\b')
+        out += "\\b";
+      else if (c == '\f')
+        out += "\\f";
+      else if (c == '\n')
+        out += "\\n";
+      else if (c == '\r')
+        out += "\\r";
+      else if (c == '\t')
+        out += "\\t";
+      else if (c < 0x20) {
+        char escaped[8];
+        snprintf(escaped, sizeof escaped, "\\u%04x", c);
+        out += escaped;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + "\"\"";
+  };
+  const std::string specials = std::string("\"\\\n\x01\x1f\x7f\x80\xff ", 9);
+  for (char special : specials) {
+    for (size_t position = 0; position < 40; position++) {
+      std::string value = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH";
+      value[position] = special;
+      ASSERT_EQ(JsonString(value), reference(value)) << "position " << position;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cdw
