@@ -1,5 +1,6 @@
 #include "format/csv.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/error.h"
@@ -36,44 +37,63 @@ bool NeedsQuotes(const char *value, size_t len) {
 
 CsvEncoder::CsvEncoder(ByteSink *downstream, size_t flush_threshold)
     : downstream_(downstream), flush_threshold_(flush_threshold) {
-  buffer_.reserve(flush_threshold_ + 4096);
+  Grow(flush_threshold_ + 4096);
+}
+
+void CsvEncoder::Grow(size_t needed) {
+  size_t capacity = std::max(needed, 2 * capacity_);
+  std::unique_ptr<char[]> bigger(new char[capacity]);
+  if (size_ > 0) memcpy(bigger.get(), buffer_.get(), size_);
+  buffer_ = std::move(bigger);
+  capacity_ = capacity;
 }
 
 void CsvEncoder::AppendField(const char *value, size_t len, bool is_null, bool first,
                              bool single_column) {
-  if (!first) buffer_.push_back(',');
-  if (is_null) return;  // NULL: unquoted empty field
+  // Delimiter, two quotes, and every byte a doubled quote at worst.
+  char *p = Reserve(2 * len + 3);
+  if (!first) *p++ = ',';
+  if (is_null) {  // NULL: unquoted empty field
+    size_ = static_cast<size_t>(p - buffer_.get());
+    return;
+  }
   // Same rule as CopyAttributeOutCSV: quote empty strings (to tell them from
   // NULL), values holding the delimiter, quote, CR or LF, and a lone "\." in
   // a one-column record.
   bool quote = (len == 0) || (single_column && len == 2 && value[0] == '\\' && value[1] == '.') ||
                NeedsQuotes(value, len);
   if (!quote) {
-    buffer_.append(value, len);
+    memcpy(p, value, len);
+    size_ = static_cast<size_t>(p + len - buffer_.get());
     return;
   }
-  buffer_.push_back('"');
+  *p++ = '"';
   const char *segment = value;
   const char *end = value + len;
   while (const char *q = static_cast<const char *>(memchr(segment, '"', end - segment))) {
-    buffer_.append(segment, q - segment + 1);
-    buffer_.push_back('"');  // a quote inside a quoted field is doubled
+    size_t run = static_cast<size_t>(q - segment + 1);
+    memcpy(p, segment, run);
+    p += run;
+    *p++ = '"';  // a quote inside a quoted field is doubled
     segment = q + 1;
   }
-  buffer_.append(segment, end - segment);
-  buffer_.push_back('"');
+  memcpy(p, segment, static_cast<size_t>(end - segment));
+  p += end - segment;
+  *p++ = '"';
+  size_ = static_cast<size_t>(p - buffer_.get());
 }
 
 void CsvEncoder::EndRecord() {
-  buffer_.push_back('\n');
-  if (buffer_.size() >= flush_threshold_) Flush();
+  *Reserve(1) = '\n';
+  size_++;
+  if (size_ >= flush_threshold_) Flush();
 }
 
 void CsvEncoder::Flush() {
-  if (buffer_.empty()) return;
-  downstream_->Write(buffer_.data(), buffer_.size());
-  bytes_encoded_ += buffer_.size();
-  buffer_.clear();
+  if (size_ == 0) return;
+  downstream_->Write(buffer_.get(), size_);
+  bytes_encoded_ += size_;
+  size_ = 0;
 }
 
 CsvDecoder::CsvDecoder(ByteSource *source, size_t read_buffer_size)

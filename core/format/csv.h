@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,19 +29,31 @@ class CsvEncoder {
   // One field already in its CSV form (quoted and with doubled quotes if
   // COPY would quote it), e.g. from FormatJsonStringForCsv: copied as is.
   void AppendEncodedField(const char *encoded, size_t len, bool first) {
-    if (!first) buffer_.push_back(',');
-    buffer_.append(encoded, len);
+    char *p = Reserve(len + 1);
+    if (!first) *p++ = ',';
+    memcpy(p, encoded, len);
+    size_ = static_cast<size_t>(p + len - buffer_.get());
   }
   void EndRecord();
   void Flush();  // hands buffered bytes downstream (does not Finish it)
 
   // Bytes of CSV produced so far (the "raw" size of a backup).
-  uint64_t bytes_encoded() const { return bytes_encoded_ + buffer_.size(); }
+  uint64_t bytes_encoded() const { return bytes_encoded_ + size_; }
 
  private:
   ByteSink *downstream_;
   size_t flush_threshold_;
-  std::string buffer_;
+  // Room for `bytes` more; returns where the buffer's content ends. One
+  // check per field, then plain stores: this runs for every byte backed up.
+  char *Reserve(size_t bytes) {
+    if (size_ + bytes > capacity_) Grow(size_ + bytes);
+    return buffer_.get() + size_;
+  }
+  void Grow(size_t needed);
+
+  std::unique_ptr<char[]> buffer_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
   uint64_t bytes_encoded_ = 0;
 };
 
