@@ -20,8 +20,23 @@ namespace cdw::fdw {
 
 namespace {
 
-void AppendLiteral(StringInfo out, const char *text, int len) {
-  appendBinaryStringInfo(out, text, len);
+// Room for `bytes` more in `out`, checked inline: appendBinaryStringInfo
+// calls enlargeStringInfo (a function call and its checks) per token, which
+// measured more than the rest of the jsonb formatting. The text is
+// NUL-terminated only at the end (FormatJsonb).
+inline char *Room(StringInfo out, int bytes) {
+  if (unlikely(out->len + bytes >= out->maxlen)) enlargeStringInfo(out, bytes);
+  return out->data + out->len;
+}
+
+inline void AppendLiteral(StringInfo out, const char *text, int len) {
+  memcpy(Room(out, len), text, len);
+  out->len += len;
+}
+
+inline void AppendChar(StringInfo out, char c) {
+  *Room(out, 1) = c;
+  out->len++;
 }
 
 // One scalar as jsonb_out's jsonb_put_escaped_value writes it; strings
@@ -34,16 +49,16 @@ bool AppendJsonbScalar(StringInfo out, const JsonbValue *value) {
       return false;
     case jbvString: {
       size_t len = static_cast<size_t>(value->val.string.len);
-      enlargeStringInfo(out, static_cast<int>(JsonStringForCsvBound(len)));
-      out->len += static_cast<int>(
-          FormatJsonStringForCsv(value->val.string.val, len, out->data + out->len));
-      out->data[out->len] = '\0';
+      char *room = Room(out, static_cast<int>(JsonStringForCsvBound(len)));
+      out->len += static_cast<int>(FormatJsonStringForCsv(value->val.string.val, len, room));
       return true;
     }
-    case jbvNumeric:
-      appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(
-                                      numeric_out, NumericGetDatum(value->val.numeric))));
+    case jbvNumeric: {
+      char *text =
+          DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(value->val.numeric)));
+      AppendLiteral(out, text, static_cast<int>(strlen(text)));
       return false;
+    }
     case jbvBool:
       if (value->val.boolean)
         AppendLiteral(out, "true", 4);
@@ -61,7 +76,7 @@ bool AppendJsonbScalar(StringInfo out, const JsonbValue *value) {
 // outer quotes again when nothing in the text needs them.
 ColumnText FormatJsonb(Jsonb *jsonb, StringInfo out) {
   resetStringInfo(out);
-  appendStringInfoChar(out, '"');
+  AppendChar(out, '"');
   bool quote = false;
   bool first = true;
   bool raw_scalar = false;
@@ -79,14 +94,14 @@ ColumnText FormatJsonb(Jsonb *jsonb, StringInfo out) {
       case WJB_BEGIN_ARRAY:
         if (!first) separator();
         if (!value.val.array.rawScalar)
-          appendStringInfoChar(out, '[');
+          AppendChar(out, '[');
         else
           raw_scalar = true;
         first = true;
         break;
       case WJB_BEGIN_OBJECT:
         if (!first) separator();
-        appendStringInfoChar(out, '{');
+        AppendChar(out, '{');
         first = true;
         break;
       case WJB_KEY:
@@ -108,11 +123,11 @@ ColumnText FormatJsonb(Jsonb *jsonb, StringInfo out) {
         quote |= AppendJsonbScalar(out, &value);
         break;
       case WJB_END_ARRAY:
-        if (!raw_scalar) appendStringInfoChar(out, ']');
+        if (!raw_scalar) AppendChar(out, ']');
         first = false;
         break;
       case WJB_END_OBJECT:
-        appendStringInfoChar(out, '}');
+        AppendChar(out, '}');
         first = false;
         break;
       default:
@@ -121,10 +136,9 @@ ColumnText FormatJsonb(Jsonb *jsonb, StringInfo out) {
   }
   // The text cannot be empty or hold CR/LF (escape_json escapes them), so
   // only '"' and ',' decide the quoting.
-  if (quote) {
-    appendStringInfoChar(out, '"');
-    return {out->data, static_cast<size_t>(out->len), true};
-  }
+  if (quote) AppendChar(out, '"');
+  *Room(out, 1) = '\0';
+  if (quote) return {out->data, static_cast<size_t>(out->len), true};
   return {out->data + 1, static_cast<size_t>(out->len - 1), true};
 }
 
