@@ -1,5 +1,7 @@
 #include "s3/s3_client.h"
 
+#include <libdeflate.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
@@ -59,7 +61,34 @@ std::string RangeHeader(uint64_t first, uint64_t last) {
   return "bytes=" + std::to_string(first) + "-" + std::to_string(last);
 }
 
+// Signed headers that give the service a body's CRC32 to verify: the
+// algorithm (as the AWS SDKs send it; some services look for it) and the value.
+void AddChecksumHeaders(HeaderList *headers, const char *data, size_t len) {
+  headers->emplace_back("x-amz-checksum-crc32", ChecksumCrc32Base64(data, len));
+  headers->emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
+}
+
 }  // namespace
+
+std::string ChecksumCrc32Base64(const char *data, size_t len) {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  uint32_t crc = libdeflate_crc32(0, data, len);
+  // 4 bytes: two groups of three, the second padded with "==".
+  const unsigned char bytes[6] = {static_cast<unsigned char>(crc >> 24),
+                                  static_cast<unsigned char>(crc >> 16),
+                                  static_cast<unsigned char>(crc >> 8),
+                                  static_cast<unsigned char>(crc),
+                                  0,
+                                  0};
+  std::string out;
+  for (int group = 0; group < 2; group++) {
+    uint32_t bits = (bytes[group * 3] << 16) | (bytes[group * 3 + 1] << 8) | bytes[group * 3 + 2];
+    for (int shift = 18; shift >= 0; shift -= 6) out += kAlphabet[(bits >> shift) & 63];
+  }
+  out.replace(6, 2, "==");
+  return out;
+}
 
 std::string ScrubSecrets(std::string text, const Credentials &credentials) {
   for (const std::string *secret :
@@ -252,6 +281,7 @@ void S3Client::PutObject(const std::string &key, const char *data, size_t len,
   call.key = key;
   call.body = data;
   call.body_size = len;
+  if (location_.checksum_crc32) AddChecksumHeaders(&call.headers, data, len);
   call.action = "s3:PutObject";
   call.what = "write object";
   Execute(call, abort);
@@ -262,30 +292,39 @@ std::string S3Client::CreateMultipartUpload(const std::string &key, const AbortC
   call.method = "POST";
   call.key = key;
   call.query = {{"uploads", ""}};
+  // Without a checksum algorithm, S3 (and moto) computes a CRC64 of the
+  // whole object at completion; with CRC32 it combines the parts' CRC32s.
+  if (location_.checksum_crc32) call.headers = {{"x-amz-checksum-algorithm", "CRC32"}};
   call.action = "s3:PutObject";
   call.what = "start multipart upload of";
   return ParseInitiateMultipartUpload(Execute(call, abort).response.body);
 }
 
-std::string S3Client::UploadPart(const std::string &key, const std::string &upload_id,
-                                 int part_number, const char *data, size_t len,
-                                 const AbortCheck &abort) {
+CompletedPart S3Client::UploadPart(const std::string &key, const std::string &upload_id,
+                                   int part_number, const char *data, size_t len,
+                                   const AbortCheck &abort) {
+  CompletedPart part;
+  part.part_number = part_number;
   Call call;
   call.method = "PUT";
   call.key = key;
   call.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
   call.body = data;
   call.body_size = len;
+  if (location_.checksum_crc32) {
+    AddChecksumHeaders(&call.headers, data, len);
+    part.checksum_crc32 = call.headers.front().second;
+  }
   call.action = "s3:PutObject";
   call.what = "upload part " + std::to_string(part_number) + " of";
   Result result = Execute(call, abort);
-  std::string etag = result.response.Header("etag");
-  if (etag.empty())
+  part.etag = result.response.Header("etag");
+  if (part.etag.empty())
     throw Error(sqlstate::kIoError,
                 "unexpected response from object storage to " + call.what + " \"" +
                     location_.DisplayUrl(key) + "\"",
                 "The response has no ETag header.");
-  return etag;
+  return part;
 }
 
 void S3Client::CompleteMultipartUpload(const std::string &key, const std::string &upload_id,

@@ -41,10 +41,13 @@ class S3Client {
 
   void PutObject(const std::string &key, const char *data, size_t len, const AbortCheck &abort);
 
+  // With location().checksum_crc32, the upload is started with CRC32 as its
+  // checksum algorithm, and every part must then carry its CRC32.
   std::string CreateMultipartUpload(const std::string &key, const AbortCheck &abort);
-  // Returns the part's ETag.
-  std::string UploadPart(const std::string &key, const std::string &upload_id, int part_number,
-                         const char *data, size_t len, const AbortCheck &abort);
+  // Returns the part's number, ETag and the CRC32 it was sent with, for
+  // CompleteMultipartUpload.
+  CompletedPart UploadPart(const std::string &key, const std::string &upload_id, int part_number,
+                           const char *data, size_t len, const AbortCheck &abort);
   // `total_size` lets a retried completion that finds the upload already
   // completed confirm that the object is there.
   void CompleteMultipartUpload(const std::string &key, const std::string &upload_id,
@@ -111,6 +114,10 @@ class S3Client {
   HttpClient http_;
   std::function<long long()> now_;
 };
+
+// Base64 of the big-endian CRC32 (ISO-HDLC, as zlib) of data: the value of
+// an x-amz-checksum-crc32 header.
+std::string ChecksumCrc32Base64(const char *data, size_t len);
 
 // Replaces every occurrence of the secret key, the session token and the
 // access key id in `text` by "[redacted]".

@@ -206,6 +206,7 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
   if (!cos && !s3)
     BadLocation(location, "An object storage location starts with s3:// or cos://.", kS3FormHint);
   loc.cos = cos;
+  loc.checksum_crc32 = !cos;
   const char *hint = cos ? kCosFormHint : kS3FormHint;
   std::string rest = location.substr(cos ? 6 : 5);
   size_t slash = rest.find('/');

@@ -53,6 +53,10 @@ struct S3Location {
   std::string connect_to;  // "host:port" or ""
   RetrySettings retry;
   uint64_t part_size = kDefaultPartSize;
+  // Writes carry a CRC32 of their bytes (x-amz-checksum-crc32, what the AWS
+  // SDKs send by default), which the service verifies and records. On for
+  // s3://; off for cos://, whose own checksum is CRC64 (x-cos-hash-crc64ecma).
+  bool checksum_crc32 = true;
 
   // Transfer limits; not options, but tests shorten them.
   long connect_timeout_ms = 10000;

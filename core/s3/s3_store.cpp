@@ -193,8 +193,7 @@ class S3Writer : public ObjectWriter {
     BackgroundTask task;
     std::unique_ptr<S3Client> client;  // used only by the slot's thread
     std::string buffer;
-    int part = 0;
-    std::string etag;
+    CompletedPart part;
     bool busy = false;
   };
 
@@ -215,13 +214,13 @@ class S3Writer : public ObjectWriter {
     if (!slot.client) slot.client = std::make_unique<S3Client>(client_->location(), credentials_);
     slot.buffer.swap(current_);
     current_.clear();
-    slot.part = next_part_++;
-    slot.etag.clear();
+    slot.part = CompletedPart();
+    slot.part.part_number = next_part_++;
     slot.busy = true;
     order_.push_back(free);
     slot.task.Start([this, &slot](const std::atomic<bool> &cancelled) {
-      slot.etag =
-          slot.client->UploadPart(key_, upload_id_, slot.part, slot.buffer.data(),
+      slot.part =
+          slot.client->UploadPart(key_, upload_id_, slot.part.part_number, slot.buffer.data(),
                                   slot.buffer.size(), [&cancelled] { return cancelled.load(); });
     });
   }
@@ -233,7 +232,7 @@ class S3Writer : public ObjectWriter {
     Slot &slot = slots_[index];
     slot.busy = false;
     slot.task.Wait(interrupts_);
-    parts_.push_back({slot.part, slot.etag});
+    parts_.push_back(slot.part);
   }
 
   void WaitForAllParts() {

@@ -151,9 +151,13 @@ std::string XmlEscape(const std::string &text) {
 
 std::string CompleteMultipartUploadBody(const std::vector<CompletedPart> &parts) {
   std::string body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
-  for (const auto &part : parts)
+  for (const auto &part : parts) {
     body += "<Part><PartNumber>" + std::to_string(part.part_number) + "</PartNumber><ETag>" +
-            XmlEscape(part.etag) + "</ETag></Part>";
+            XmlEscape(part.etag) + "</ETag>";
+    if (!part.checksum_crc32.empty())
+      body += "<ChecksumCRC32>" + XmlEscape(part.checksum_crc32) + "</ChecksumCRC32>";
+    body += "</Part>";
+  }
   body += "</CompleteMultipartUpload>";
   return body;
 }

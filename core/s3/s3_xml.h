@@ -56,10 +56,12 @@ ListUploadsPage ParseListMultipartUploads(const std::string &body);
 
 struct CompletedPart {
   int part_number = 0;
-  std::string etag;  // as returned, quotes included
+  std::string etag;            // as returned, quotes included
+  std::string checksum_crc32;  // base64, as sent with the part; "" when none was
 };
 
-// <CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"..."</ETag></Part>...
+// <CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"..."</ETag>
+// [<ChecksumCRC32>...</ChecksumCRC32>]</Part>...
 std::string CompleteMultipartUploadBody(const std::vector<CompletedPart> &parts);
 
 // Escapes &, < and > for element text (quotes stay, as ETags carry them).

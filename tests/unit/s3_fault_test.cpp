@@ -332,15 +332,25 @@ TEST(S3FaultTest, RetriesOnlyTheFailedPart) {
   size_t part_bytes = 0;
   for (const auto &r : server.requests()) {
     if (r.method == "POST" && r.query == "uploadId=UP1") complete = r.body;
+    if (r.method == "POST" && r.query == "uploads") {
+      EXPECT_EQ(r.headers.at("x-amz-checksum-algorithm"), "CRC32");
+    }
     if (r.method == "PUT") {
       EXPECT_EQ(r.headers.at("x-amz-content-sha256").size(), 64u);  // the part's real hash
+      EXPECT_EQ(r.headers.at("x-amz-checksum-crc32"),
+                ChecksumCrc32Base64(r.body.data(), r.body.size()));
       part_bytes = std::max(part_bytes, r.body.size());
     }
   }
   EXPECT_EQ(part_bytes, 5 * kMiB);
-  EXPECT_NE(complete.find("<Part><PartNumber>1</PartNumber><ETag>\"etag-1\"</ETag></Part>"
-                          "<Part><PartNumber>2</PartNumber><ETag>\"etag-2\"</ETag></Part>"
-                          "<Part><PartNumber>3</PartNumber><ETag>\"etag-3\"</ETag></Part>"),
+  const std::string full = ChecksumCrc32Base64(data.data(), 5 * kMiB);
+  const std::string last = ChecksumCrc32Base64(data.data(), 1 * kMiB);
+  EXPECT_NE(complete.find("<Part><PartNumber>1</PartNumber><ETag>\"etag-1\"</ETag><ChecksumCRC32>" +
+                          full + "</ChecksumCRC32></Part>" +
+                          "<Part><PartNumber>2</PartNumber><ETag>\"etag-2\"</ETag><ChecksumCRC32>" +
+                          full + "</ChecksumCRC32></Part>" +
+                          "<Part><PartNumber>3</PartNumber><ETag>\"etag-3\"</ETag><ChecksumCRC32>" +
+                          last + "</ChecksumCRC32></Part>"),
             std::string::npos)
       << complete;
   EXPECT_EQ(server.Count("DELETE"), 0);

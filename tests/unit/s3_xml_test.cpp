@@ -91,11 +91,20 @@ TEST(S3XmlTest, ParsesMultipartResponses) {
   EXPECT_TRUE(uploads.truncated);
   EXPECT_EQ(uploads.next_key_marker, "p/z");
 
-  EXPECT_EQ(CompleteMultipartUploadBody({{1, "\"a1\""}, {2, "\"b&2\""}}),
+  EXPECT_EQ(CompleteMultipartUploadBody({{1, "\"a1\"", ""}, {2, "\"b&2\"", "DUoRhQ=="}}),
             "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
             "<Part><PartNumber>1</PartNumber><ETag>\"a1\"</ETag></Part>"
-            "<Part><PartNumber>2</PartNumber><ETag>\"b&amp;2\"</ETag></Part>"
+            "<Part><PartNumber>2</PartNumber><ETag>\"b&amp;2\"</ETag>"
+            "<ChecksumCRC32>DUoRhQ==</ChecksumCRC32></Part>"
             "</CompleteMultipartUpload>");
+}
+
+// Values from Python: base64.b64encode(binascii.crc32(data).to_bytes(4, "big")).
+TEST(S3ChecksumTest, Crc32AsInAmzChecksumHeaders) {
+  EXPECT_EQ(ChecksumCrc32Base64("", 0), "AAAAAA==");
+  EXPECT_EQ(ChecksumCrc32Base64("hello world", 11), "DUoRhQ==");
+  const std::string fox = "The quick brown fox jumps over the lazy dog";
+  EXPECT_EQ(ChecksumCrc32Base64(fox.data(), fox.size()), "QU+jOQ==");
 }
 
 TEST(S3ErrorHintTest, NamesTheFix) {
