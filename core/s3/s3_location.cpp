@@ -179,8 +179,8 @@ Endpoint ParseEndpoint(const std::string &value) {
 
 const std::vector<std::string> &S3OptionNames() {
   static const std::vector<std::string> kNames = {
-      "endpoint",          "region",   "path_style", "https", "connect_to", "retry_max_attempts",
-      "retry_max_seconds", "part_size"};
+      "endpoint",          "region",    "path_style", "https", "connect_to", "retry_max_attempts",
+      "retry_max_seconds", "part_size", "checksum"};
   return kNames;
 }
 
@@ -325,6 +325,14 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
     if (size < kMinPartSize || size > kMaxPartSize)
       BadOption("part_size", *value, "Use a size between 5MB and 5GB, e.g. '16MB'.");
     loc.part_size = size;
+  }
+  if (const auto *value = option("checksum")) {
+    std::string checksum = Lower(*value);
+    if (checksum != "crc32" && checksum != "none")
+      BadOption("checksum", *value,
+                "Use 'crc32' (the service checks each part's CRC32) or 'none' (for servers "
+                "that reject x-amz-checksum-* headers).");
+    loc.checksum_crc32 = checksum == "crc32";
   }
   return loc;
 }

@@ -56,6 +56,7 @@ struct S3Location {
   // Writes carry a CRC32 of their bytes (x-amz-checksum-crc32, what the AWS
   // SDKs send by default), which the service verifies and records. On for
   // s3://; off for cos://, whose own checksum is CRC64 (x-cos-hash-crc64ecma).
+  // Option `checksum` ('crc32' / 'none') overrides it.
   bool checksum_crc32 = true;
 
   // Transfer limits; not options, but tests shorten them.

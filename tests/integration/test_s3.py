@@ -12,6 +12,7 @@ compared with the source by EXCEPT ALL both ways.
     BackupRunS3Test    cdw_backup_run() to an s3:// and a cos:// target over
                        several databases; secrets nowhere
 """
+import base64
 import gzip
 import hashlib
 import json
@@ -22,6 +23,7 @@ import subprocess
 import time
 import unittest
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import ClusterTestCase, PsqlError, wait_until
@@ -391,6 +393,14 @@ class FdwS3Test(S3TestCase):
         self.assertGreaterEqual(parts, 2, f"{size} bytes is not more than one part")
         # A multipart object's ETag is "<md5 of the parts' md5s>-<number of parts>".
         self.assertRegex(head["ETag"], rf'^"[0-9a-f]{{32}}-{parts}"$')
+        # Each part carried a CRC32 the server checked; the object records
+        # the composite one: the CRC32 of the parts' CRC32s (AWS adds "-<parts>").
+        checked = self.moto.client().head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+        data = self.moto.get(BUCKET, key)
+        part_crcs = b"".join(zlib.crc32(data[i:i + PART_SIZE]).to_bytes(4, "big")
+                             for i in range(0, len(data), PART_SIZE))
+        composite = base64.b64encode(zlib.crc32(part_crcs).to_bytes(4, "big")).decode()
+        self.assertIn(checked.get("ChecksumCRC32"), (composite, f"{composite}-{parts}"))
         body = self.moto.get(BUCKET, key)
         self.assertEqual(len(body), size)
         self.assertEqual(expected_body_of(body), self.big_csv, f"{key} is not byte-exact")

@@ -171,6 +171,15 @@ TEST(S3LocationTest, ValidatesOptions) {
   EXPECT_THROW(ParseByteSize("part_size", "12 parsecs"), Error);
 }
 
+TEST(S3LocationTest, ChecksumDefaultsToCrc32ForS3AndCanBeTurnedOff) {
+  EXPECT_TRUE(ParseS3Location("s3://bucket/p", {}).checksum_crc32);
+  EXPECT_FALSE(
+      ParseS3Location("cos://b-1250000000.cos.ap-guangzhou.myqcloud.com/p", {}).checksum_crc32);
+  EXPECT_FALSE(ParseS3Location("s3://bucket/p", {{"checksum", "none"}}).checksum_crc32);
+  EXPECT_TRUE(ParseS3Location("s3://bucket/p", {{"checksum", "CRC32"}}).checksum_crc32);
+  EXPECT_NE(ErrorOf("s3://bucket/p", {{"checksum", "md5"}}).find("'none'"), std::string::npos);
+}
+
 TEST(S3LocationTest, OptionNamesAreTheStoreOptions) {
   const auto &names = S3OptionNames();
   for (const char *name : {"endpoint", "region", "path_style", "https", "connect_to",
