@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "port/atomics.h"
+#include "storage/condition_variable.h"
 #include "storage/dsm.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
@@ -118,6 +119,9 @@ struct DatabaseJob {
   dsm_handle tables_handle;
   pg_atomic_uint32 next_table;
   pg_atomic_uint32 helpers_active;
+  // Broadcast when a helper finishes and when the leader's verdict (phase
+  // done or failed) is known, so neither side waits for a poll interval.
+  ConditionVariable workers_changed;
   volatile bool manifest_written;
   char sqlstate[6];
   char error[kTextBytes];

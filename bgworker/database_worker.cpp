@@ -153,11 +153,21 @@ void OnWorkerExit(int, Datum) {
   // so helpers waiting for its verdict discard their parts.
   if (g_job && g_is_leader && g_job->phase != static_cast<int>(JobPhase::kDone))
     g_job->phase = static_cast<int>(JobPhase::kFailed);
+  if (g_job) ConditionVariableBroadcast(&g_job->workers_changed);
   if (g_job && g_job->coordinator_latch) SetLatch(g_job->coordinator_latch);
 }
 
+// Tells the coordinator, and the leader or helpers waiting on each other,
+// that the job changed.
 void WakeCoordinator() {
+  ConditionVariableBroadcast(&g_job->workers_changed);
   if (g_job->coordinator_latch) SetLatch(g_job->coordinator_latch);
+}
+
+// Waits for a broadcast on the job, or 50 ms: cancel and a lost coordinator
+// are noticed by polling.
+void WaitForJobChange() {
+  (void)ConditionVariableTimedSleep(&g_job->workers_changed, 50, PG_WAIT_EXTENSION);
 }
 
 void FailDatabase(ErrorData *error, const char *hint) {
@@ -522,12 +532,9 @@ void AttachTables() {
 }
 
 void WaitForHelpers() {
-  while (pg_atomic_read_u32(&g_job->helpers_active) > 0) {
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50,
-                    PG_WAIT_EXTENSION);
-    ResetLatch(MyLatch);
-    CHECK_FOR_INTERRUPTS();
-  }
+  ConditionVariablePrepareToSleep(&g_job->workers_changed);
+  while (pg_atomic_read_u32(&g_job->helpers_active) > 0) WaitForJobChange();
+  ConditionVariableCancelSleep();
 }
 
 struct ManifestRow {
@@ -713,19 +720,19 @@ void RunLeader() {
 void AwaitLeaderVerdict() {
   g_helper_done = true;
   pg_atomic_fetch_sub_u32(&g_job->helpers_active, 1);
+  WakeCoordinator();  // and the leader, if this was the last helper
+  ConditionVariablePrepareToSleep(&g_job->workers_changed);
   for (;;) {
     int phase = g_job->phase;
-    if (phase == static_cast<int>(JobPhase::kDone)) return;
+    if (phase == static_cast<int>(JobPhase::kDone)) break;
     if (phase == static_cast<int>(JobPhase::kFailed) || g_job->cancel)
       ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                       errmsg("the backup of database %s failed; discarding this worker's parts",
                              g_job->database)));
     CheckCoordinator();
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50,
-                    PG_WAIT_EXTENSION);
-    ResetLatch(MyLatch);
-    CHECK_FOR_INTERRUPTS();
+    WaitForJobChange();
   }
+  ConditionVariableCancelSleep();
 }
 
 void RunHelper() {

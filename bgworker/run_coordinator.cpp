@@ -425,6 +425,7 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   SpinLockInit(&job->mutex);
   pg_atomic_init_u32(&job->next_table, 0);
   pg_atomic_init_u32(&job->helpers_active, 0);
+  ConditionVariableInit(&job->workers_changed);
 
   std::vector<BackgroundWorkerHandle *> &workers = g_current_workers;
   workers.clear();

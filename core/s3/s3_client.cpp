@@ -359,7 +359,7 @@ void S3Client::AbortMultipartUpload(const std::string &key, const std::string &u
   call.what = "abort multipart upload of";
   call.accepted_codes = {"NoSuchUpload"};
   call.retry = retry;
-  if (retry) call.timeout_ms = 1000;  // see AbortRetrySettings()
+  if (retry) call.timeout_ms = 650;  // see AbortRetrySettings()
   Execute(call, abort);
 }
 

@@ -33,7 +33,7 @@ uint64_t PartSizeFor(uint64_t base_part_size, int part_number);
 uint64_t MaxObjectSize(uint64_t base_part_size);
 
 // Retry bounds for the abort of an upload (destructor, Abort()): two short
-// attempts within ~2 s and no InterruptCheck (cancel is what got us here),
+// attempts within ~1.5 s and no InterruptCheck (cancel is what got us here),
 // so a cancel returns promptly even when the server stalls.
 RetrySettings AbortRetrySettings();
 

@@ -50,7 +50,7 @@ namespace {
 // ---------------------------------------------------------------------------
 
 // At backend exit, abort multipart uploads whose abort a stalled server
-// delayed past the ~2 s a cancel may take (see s3_store.h).
+// delayed past the ~1.5 s a cancel may take (see s3_store.h).
 void RetryCleanupsAtExit(int, Datum) {
   size_t left = RetryDeferredCleanups(5000);
   if (left > 0)
