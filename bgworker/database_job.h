@@ -33,10 +33,6 @@ enum class TableStatus : int {
 
 const char *TableStatusName(TableStatus status);
 
-// The smallest block range (8 MiB) a big table is split into, so that the
-// last big table does not leave the other workers idle.
-constexpr uint32 kMinRangeBlocks = 1024;
-
 // The status of a whole table from the entries of its ranges (`first` is
 // its range 0): succeeded only if all succeeded; pending while any is.
 struct TableOutcome {

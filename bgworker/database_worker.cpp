@@ -50,6 +50,7 @@ extern "C" {
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
 #include "manifest/json_writer.h"
+#include "plan/block_ranges.h"
 #include "storage/store_factory.h"
 
 namespace cdw::bgworker {
@@ -423,20 +424,6 @@ void EndSnapshotTransaction() {
 // leaf partitions of non-system schemas, unlogged included; not views,
 // materialized views, foreign or temporary tables, partitioned parents, nor
 // tables that belong to extensions (their data is the extension's).
-// How many block ranges a table of `blocks` blocks is split into. Ranges
-// are about a (workers * 8)th of the database, so the work left when the
-// last unit starts is small and no worker idles at the end; never below
-// kMinRangeBlocks (a part per range, a few milliseconds of set-up each).
-int RangesFor(int64 blocks, int64 range_blocks) {
-  if (Max(control::g_max_workers, 1) == 1 || blocks < 2 * range_blocks) return 1;
-  return static_cast<int>(Min(blocks / range_blocks, static_cast<int64>(INT_MAX)));
-}
-
-int64 RangeBlocksFor(int64 total_blocks) {
-  int64 workers = Max(control::g_max_workers, 1);
-  return Max(static_cast<int64>(kMinRangeBlocks), total_blocks / (workers * 8));
-}
-
 struct ListedTable {
   int64 blocks;  // of the main fork: what block ranges divide
   int64 cost;    // with TOAST: what the export of the table costs
@@ -463,9 +450,12 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
     listed[i].cost = Max(strtoll(control::SpiText(i, 5), nullptr, 10), listed[i].blocks);
     total_cost += listed[i].cost;
   }
-  int64 range_blocks = RangeBlocksFor(total_cost);
+  int workers = Max(control::g_max_workers, 1);
+  uint64 range_blocks = RangeBlocksFor(static_cast<uint64>(total_cost), workers);
   int capacity = 0;
-  for (int i = 0; i < count; i++) capacity += RangesFor(listed[i].blocks, range_blocks);
+  for (int i = 0; i < count; i++)
+    capacity += static_cast<int>(
+        PlanBlockRanges(static_cast<uint64>(listed[i].blocks), range_blocks, workers).size());
   auto *entries = static_cast<TableEntry *>(palloc0(sizeof(TableEntry) * Max(capacity, 1)));
   auto *entry_cost = static_cast<int64 *>(palloc(sizeof(int64) * Max(capacity, 1)));
   int kept = 0;
@@ -481,18 +471,26 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
       LockRelationOid(entry->relid, AccessShareLock);
       if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid))) continue;  // dropped
     }
-    int ranges = RangesFor(blocks, range_blocks);
-    uint32 chunk = static_cast<uint32>((blocks + ranges - 1) / ranges);
+    std::vector<BlockRange> plan =
+        PlanBlockRanges(static_cast<uint64>(blocks), range_blocks, workers);
+    int ranges = static_cast<int>(plan.size());
     for (int r = 0; r < ranges; r++) {
       TableEntry *range = &entries[kept + r];
       if (r > 0) *range = *entry;
       range->range_index = r;
       range->range_count = ranges;
-      range->start_block = static_cast<uint32>(r) * chunk;
-      // The last range is open-ended: the table may have grown since we measured it.
-      range->end_block =
-          (r == ranges - 1) ? InvalidBlockNumber : static_cast<uint32>(r + 1) * chunk;
-      entry_cost[kept + r] = listed[i].cost / ranges;
+      range->start_block = static_cast<BlockNumber>(plan[r].start_block);
+      range->end_block = plan[r].end_block == kToTheEnd
+                             ? InvalidBlockNumber
+                             : static_cast<BlockNumber>(plan[r].end_block);
+      // A share of the table's cost (TOAST included) in proportion to blocks.
+      uint64 range_size =
+          (plan[r].end_block == kToTheEnd ? static_cast<uint64>(blocks) : plan[r].end_block) -
+          plan[r].start_block;
+      entry_cost[kept + r] = blocks > 0
+                                 ? static_cast<int64>(static_cast<double>(listed[i].cost) *
+                                                      range_size / static_cast<double>(blocks))
+                                 : listed[i].cost;
     }
     kept += ranges;
   }

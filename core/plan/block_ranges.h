@@ -1,0 +1,34 @@
+// How a backup run divides its work: big tables into block ranges (one TID
+// range scan and one part each), sized from the whole database so that every
+// worker stays busy to the end of the run. PostgreSQL-free so it is tested
+// directly; bgworker/database_worker.cpp applies it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace cdw {
+
+// The smallest range (1024 blocks of 8 KiB): each range costs a part (file
+// or object) and a few milliseconds of set-up.
+inline constexpr uint64_t kMinRangeBlocks = 1024;
+
+// Target size of a range: an eighth of one worker's share of the database
+// (`total_blocks`, all tables), at least kMinRangeBlocks.
+uint64_t RangeBlocksFor(uint64_t total_blocks, int workers);
+
+struct BlockRange {
+  uint64_t start_block;
+  uint64_t end_block;  // exclusive; kToTheEnd for the last range
+};
+inline constexpr uint64_t kToTheEnd = UINT64_MAX;
+
+// The ranges of a table of `blocks` blocks: one (the whole table) when it is
+// smaller than two ranges or there is one worker; otherwise ranges of about
+// `range_blocks`, except that the last `workers` ranges are split in halves.
+// The halves are taken last (units go largest first), so when the first
+// worker runs out of work the others have at most half a range left. The
+// last range is open-ended: the table may have grown since it was measured.
+std::vector<BlockRange> PlanBlockRanges(uint64_t blocks, uint64_t range_blocks, int workers);
+
+}  // namespace cdw

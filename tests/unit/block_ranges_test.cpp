@@ -1,0 +1,58 @@
+#include "plan/block_ranges.h"
+
+#include <gtest/gtest.h>
+
+namespace cdw {
+namespace {
+
+// The ranges cover [0, blocks) exactly once, in order, the last open-ended.
+void ExpectCoverage(const std::vector<BlockRange> &plan, uint64_t blocks) {
+  ASSERT_FALSE(plan.empty());
+  EXPECT_EQ(plan.front().start_block, 0u);
+  for (size_t i = 0; i + 1 < plan.size(); i++) {
+    EXPECT_LT(plan[i].start_block, plan[i].end_block);
+    EXPECT_EQ(plan[i].end_block, plan[i + 1].start_block);
+  }
+  EXPECT_EQ(plan.back().end_block, kToTheEnd);
+  EXPECT_LT(plan.back().start_block, std::max<uint64_t>(blocks, 1));
+}
+
+TEST(BlockRanges, RangeSizeIsAnEighthOfAWorkersShareButNotTiny) {
+  EXPECT_EQ(RangeBlocksFor(160000, 2), 10000u);
+  EXPECT_EQ(RangeBlocksFor(1000, 2), kMinRangeBlocks);
+  EXPECT_EQ(RangeBlocksFor(160000, 0), 20000u);  // treated as one worker
+}
+
+TEST(BlockRanges, SmallTablesAndOneWorkerKeepTheTableWhole) {
+  for (auto plan : {PlanBlockRanges(0, 1024, 2), PlanBlockRanges(2047, 1024, 4),
+                    PlanBlockRanges(1000000, 1024, 1)}) {
+    ASSERT_EQ(plan.size(), 1u);
+    EXPECT_EQ(plan[0].start_block, 0u);
+    EXPECT_EQ(plan[0].end_block, kToTheEnd);
+  }
+}
+
+TEST(BlockRanges, LastRangesAreHalvedSoTheRunEndsTogether) {
+  // 18755 blocks, ranges of 1172: 16 ranges, the last two halved.
+  auto plan = PlanBlockRanges(18755, 1172, 2);
+  ExpectCoverage(plan, 18755);
+  ASSERT_EQ(plan.size(), 18u);
+  uint64_t chunk = plan[0].end_block - plan[0].start_block;
+  for (size_t i = 0; i < 14; i++) EXPECT_EQ(plan[i].end_block - plan[i].start_block, chunk);
+  for (size_t i = 14; i < 17; i++)
+    EXPECT_EQ(plan[i].end_block - plan[i].start_block, (chunk + 1) / 2);
+  EXPECT_LE(plan[17].start_block, 18755u);
+}
+
+TEST(BlockRanges, EveryShapeIsCoveredExactlyOnce) {
+  for (uint64_t blocks : {2048ull, 2049ull, 3000ull, 10007ull, 262144ull, 1000003ull})
+    for (int workers : {2, 3, 8})
+      for (uint64_t range_blocks : {1024ull, 1500ull, 40000ull}) {
+        SCOPED_TRACE(testing::Message() << blocks << " blocks, " << workers << " workers, "
+                                        << range_blocks << " per range");
+        ExpectCoverage(PlanBlockRanges(blocks, range_blocks, workers), blocks);
+      }
+}
+
+}  // namespace
+}  // namespace cdw
