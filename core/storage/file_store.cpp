@@ -85,10 +85,27 @@ class FileWriter : public ObjectWriter {
     }
     // Start writeback of what is written so far, without waiting for it, so
     // the fsync at the end has little left to do instead of the whole file.
+    // Then drop the chunk before it, written back by now, from the page
+    // cache: a backup should not push the database's working set out of
+    // memory, and a writer that recycles its own pages does not pay for
+    // fresh ones (on the VMs we measured, first-touch page-cache pages cost
+    // up to a third of a backup's CPU). Both calls are advice: errors are
+    // ignored, and the fsync at the end is what makes the part durable.
     if (written_ - flushed_ >= kWritebackChunk) {
 #ifdef SYNC_FILE_RANGE_WRITE
       ::sync_file_range(fd_, static_cast<off_t>(flushed_), static_cast<off_t>(written_ - flushed_),
                         SYNC_FILE_RANGE_WRITE);
+      if (flushed_ > dropped_ &&
+          ::sync_file_range(
+              fd_, static_cast<off_t>(dropped_), static_cast<off_t>(flushed_ - dropped_),
+              SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) ==
+              0) {
+#ifdef POSIX_FADV_DONTNEED
+        ::posix_fadvise(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(flushed_ - dropped_),
+                        POSIX_FADV_DONTNEED);
+#endif
+        dropped_ = flushed_;
+      }
 #endif
       flushed_ = written_;
     }
@@ -124,7 +141,8 @@ class FileWriter : public ObjectWriter {
   int fd_ = -1;
   bool committed_ = false;
   uint64_t written_ = 0;
-  uint64_t flushed_ = 0;
+  uint64_t flushed_ = 0;  // writeback started up to here
+  uint64_t dropped_ = 0;  // written back and dropped from the page cache up to here
 };
 
 class FileReader : public ByteSource {
