@@ -146,6 +146,13 @@ ColumnText Formatted(const char *scratch, size_t len) {
   return {scratch, len, false};
 }
 
+// int2out / int4out / int8out: plain decimal, '-' for negatives.
+template <typename Integer>
+ColumnText FormattedInteger(char *scratch, Integer value) {
+  char *end = std::to_chars(scratch, scratch + kColumnScratchBytes, value).ptr;
+  return Formatted(scratch, static_cast<size_t>(end - scratch));
+}
+
 }  // namespace
 
 ColumnFormat ColumnFormatFor(Oid output_function) {
@@ -185,23 +192,11 @@ ColumnText FormatColumnValue(ColumnFormat format, FmgrInfo *output_function, Dat
       return {VARDATA_ANY(text), VARSIZE_ANY_EXHDR(text), false};
     }
     case ColumnFormat::kInt2:
-      return Formatted(
-          scratch,
-          static_cast<size_t>(
-              std::to_chars(scratch, scratch + kColumnScratchBytes, DatumGetInt16(value)).ptr -
-              scratch));
+      return FormattedInteger(scratch, DatumGetInt16(value));
     case ColumnFormat::kInt4:
-      return Formatted(
-          scratch,
-          static_cast<size_t>(
-              std::to_chars(scratch, scratch + kColumnScratchBytes, DatumGetInt32(value)).ptr -
-              scratch));
+      return FormattedInteger(scratch, DatumGetInt32(value));
     case ColumnFormat::kInt8:
-      return Formatted(
-          scratch,
-          static_cast<size_t>(
-              std::to_chars(scratch, scratch + kColumnScratchBytes, DatumGetInt64(value)).ptr -
-              scratch));
+      return FormattedInteger(scratch, DatumGetInt64(value));
     case ColumnFormat::kUuid:
       return Formatted(scratch, FormatUuid(DatumGetUUIDP(value)->data, scratch));
     case ColumnFormat::kDate:
