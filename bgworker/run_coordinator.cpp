@@ -461,7 +461,8 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   std::vector<bool> recorded;
   if (tables) {
     recorded.assign(tables->count, false);
-    InsertPendingTables(run, tables, database.name);
+    // Helpers first: they start exporting while the pending history rows of
+    // every table (10,000 of them in a big database) are written.
     int helpers = Min(control::g_max_workers - 1, tables->count - 1);
     if (helpers > 0) pg_atomic_write_u32(&job->helpers_active, helpers);
     for (int i = 0; i < helpers; i++) {
@@ -476,6 +477,7 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
       }
       workers.push_back(helper);
     }
+    InsertPendingTables(run, tables, database.name);
     for (;;) {
       if (CancelRequested(run) && !job->cancel) {
         job->cancel = true;
