@@ -735,8 +735,23 @@ void AwaitLeaderVerdict() {
   ConditionVariableCancelSleep();
 }
 
-void RunHelper() {
+// Helpers start with the leader (see RunDatabase): they wait for its table
+// list. Returns false when there will be none (the leader failed, the run
+// was cancelled) or nothing is left to take: the helper then just stops.
+bool AwaitTableList() {
+  ConditionVariablePrepareToSleep(&g_job->workers_changed);
+  while (g_job->phase == static_cast<int>(JobPhase::kStarting) && !g_job->cancel) {
+    CheckCoordinator();
+    WaitForJobChange();
+  }
+  ConditionVariableCancelSleep();
+  if (g_job->phase != static_cast<int>(JobPhase::kListed) || g_job->cancel) return false;
   AttachTables();
+  return static_cast<int>(pg_atomic_read_u32(&g_job->next_table)) < g_tables->count;
+}
+
+void RunHelper() {
+  if (!AwaitTableList()) return;  // OnWorkerExit tells the leader
   StartSnapshotTransaction(true);
   CreateServer();
   ExportLoop();

@@ -424,7 +424,10 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   job->coordinator_latch = MyLatch;
   SpinLockInit(&job->mutex);
   pg_atomic_init_u32(&job->next_table, 0);
-  pg_atomic_init_u32(&job->helpers_active, 0);
+  // Helpers start together with the leader, so their start-up overlaps the
+  // listing; counted before the leader starts, so it always waits for them.
+  int helpers = Max(control::g_max_workers - 1, 0);
+  pg_atomic_init_u32(&job->helpers_active, static_cast<uint32>(helpers));
   ConditionVariableInit(&job->workers_changed);
 
   std::vector<BackgroundWorkerHandle *> &workers = g_current_workers;
@@ -442,6 +445,19 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
     return "failed";
   }
   workers.push_back(leader);
+  for (int i = 0; i < helpers; i++) {
+    BackgroundWorkerHandle *helper = StartDatabaseWorker(run, segment, database.name, false);
+    if (!helper) {
+      // Fewer workers than configured: the others take the tables.
+      pg_atomic_fetch_sub_u32(&job->helpers_active, static_cast<uint32>(helpers - i));
+      ConditionVariableBroadcast(&job->workers_changed);
+      ereport(LOG, (errmsg("cdw_backup run %lld: only %d of %d workers could be started",
+                           static_cast<long long>(run->request.run_id), i + 1, helpers + 1),
+                    errhint("Increase max_worker_processes.")));
+      break;
+    }
+    workers.push_back(helper);
+  }
 
   // Wait for the table list.
   while (job->phase == static_cast<int>(JobPhase::kStarting) && !Stopped(leader)) {
@@ -461,22 +477,8 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   std::vector<bool> recorded;
   if (tables) {
     recorded.assign(tables->count, false);
-    // Helpers first: they start exporting while the pending history rows of
-    // every table (10,000 of them in a big database) are written.
-    int helpers = Min(control::g_max_workers - 1, tables->count - 1);
-    if (helpers > 0) pg_atomic_write_u32(&job->helpers_active, helpers);
-    for (int i = 0; i < helpers; i++) {
-      BackgroundWorkerHandle *helper = StartDatabaseWorker(run, segment, database.name, false);
-      if (!helper) {
-        // Fewer workers than configured: the others take the tables.
-        pg_atomic_fetch_sub_u32(&job->helpers_active, helpers - i);
-        ereport(LOG, (errmsg("cdw_backup run %lld: only %d of %d workers could be started",
-                             static_cast<long long>(run->request.run_id), i + 1, helpers + 1),
-                      errhint("Increase max_worker_processes.")));
-        break;
-      }
-      workers.push_back(helper);
-    }
+    // The workers export while the pending history rows of every table
+    // (10,000 of them in a big database) are written.
     InsertPendingTables(run, tables, database.name);
     for (;;) {
       if (CancelRequested(run) && !job->cancel) {
@@ -491,8 +493,13 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
     }
     SyncTables(run, job, tables, &recorded, true, database.name);
   } else {
-    // The leader stopped before listing tables.
-    while (!Stopped(leader)) WaitForEvent(1000);
+    // The leader stopped before listing tables; the helpers see it fail.
+    for (;;) {
+      bool all_stopped = true;
+      for (auto *worker : workers) all_stopped &= Stopped(worker);
+      if (all_stopped) break;
+      WaitForEvent(1000);
+    }
   }
 
   const char *status = "succeeded";
