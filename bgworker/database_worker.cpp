@@ -148,6 +148,13 @@ void ReportProgress(uint64 rows, uint64 bytes_raw) {
 
 bool g_helper_done = false;
 
+// Tells the coordinator, and the leader or helpers waiting on each other,
+// that the job changed.
+void WakeCoordinator() {
+  ConditionVariableBroadcast(&g_job->workers_changed);
+  if (g_job->coordinator_latch) SetLatch(g_job->coordinator_latch);
+}
+
 void OnWorkerExit(int, Datum) {
   ReleaseProgressSlot();
   fdw::SetProgressCallback(nullptr);
@@ -156,15 +163,7 @@ void OnWorkerExit(int, Datum) {
   // so helpers waiting for its verdict discard their parts.
   if (g_job && g_is_leader && g_job->phase != static_cast<int>(JobPhase::kDone))
     g_job->phase = static_cast<int>(JobPhase::kFailed);
-  if (g_job) ConditionVariableBroadcast(&g_job->workers_changed);
-  if (g_job && g_job->coordinator_latch) SetLatch(g_job->coordinator_latch);
-}
-
-// Tells the coordinator, and the leader or helpers waiting on each other,
-// that the job changed.
-void WakeCoordinator() {
-  ConditionVariableBroadcast(&g_job->workers_changed);
-  if (g_job->coordinator_latch) SetLatch(g_job->coordinator_latch);
+  if (g_job) WakeCoordinator();
 }
 
 // Waits for a broadcast on the job, or 50 ms: cancel and a lost coordinator
@@ -455,7 +454,7 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
   int capacity = 0;
   for (int i = 0; i < count; i++)
     capacity += static_cast<int>(
-        PlanBlockRanges(static_cast<uint64>(listed[i].blocks), range_blocks, workers).size());
+        PlanBlockRanges(static_cast<uint64>(listed[i].blocks), range_blocks, workers, nullptr));
   auto *entries = static_cast<TableEntry *>(palloc0(sizeof(TableEntry) * Max(capacity, 1)));
   auto *entry_cost = static_cast<int64 *>(palloc(sizeof(int64) * Max(capacity, 1)));
   int kept = 0;
@@ -471,9 +470,12 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
       LockRelationOid(entry->relid, AccessShareLock);
       if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid))) continue;  // dropped
     }
-    std::vector<BlockRange> plan =
-        PlanBlockRanges(static_cast<uint64>(blocks), range_blocks, workers);
-    int ranges = static_cast<int>(plan.size());
+    // Straight into palloc'd memory: this frame may be left by an ERROR.
+    auto *plan = static_cast<BlockRange *>(
+        palloc(sizeof(BlockRange) *
+               PlanBlockRanges(static_cast<uint64>(blocks), range_blocks, workers, nullptr)));
+    int ranges =
+        static_cast<int>(PlanBlockRanges(static_cast<uint64>(blocks), range_blocks, workers, plan));
     for (int r = 0; r < ranges; r++) {
       TableEntry *range = &entries[kept + r];
       if (r > 0) *range = *entry;

@@ -4,8 +4,8 @@
 // directly; bgworker/database_worker.cpp applies it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <vector>
 
 namespace cdw {
 
@@ -29,6 +29,9 @@ inline constexpr uint64_t kToTheEnd = UINT64_MAX;
 // The halves are taken last (units go largest first), so when the first
 // worker runs out of work the others have at most half a range left. The
 // last range is open-ended: the table may have grown since it was measured.
-std::vector<BlockRange> PlanBlockRanges(uint64_t blocks, uint64_t range_blocks, int workers);
+// Writes the ranges to `out` unless it is null and returns how many there
+// are: call with null to size the array. Allocates nothing and never throws,
+// so PostgreSQL code calls it directly with a palloc'd array.
+size_t PlanBlockRanges(uint64_t blocks, uint64_t range_blocks, int workers, BlockRange *out);
 
 }  // namespace cdw

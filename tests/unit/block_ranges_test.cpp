@@ -2,8 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace cdw {
 namespace {
+
+std::vector<BlockRange> Plan(uint64_t blocks, uint64_t range_blocks, int workers) {
+  std::vector<BlockRange> plan(PlanBlockRanges(blocks, range_blocks, workers, nullptr));
+  EXPECT_EQ(PlanBlockRanges(blocks, range_blocks, workers, plan.data()), plan.size());
+  return plan;
+}
 
 // The ranges cover [0, blocks) exactly once, in order, the last open-ended.
 void ExpectCoverage(const std::vector<BlockRange> &plan, uint64_t blocks) {
@@ -24,8 +32,7 @@ TEST(BlockRanges, RangeSizeIsAnEighthOfAWorkersShareButNotTiny) {
 }
 
 TEST(BlockRanges, SmallTablesAndOneWorkerKeepTheTableWhole) {
-  for (auto plan : {PlanBlockRanges(0, 1024, 2), PlanBlockRanges(2047, 1024, 4),
-                    PlanBlockRanges(1000000, 1024, 1)}) {
+  for (auto plan : {Plan(0, 1024, 2), Plan(2047, 1024, 4), Plan(1000000, 1024, 1)}) {
     ASSERT_EQ(plan.size(), 1u);
     EXPECT_EQ(plan[0].start_block, 0u);
     EXPECT_EQ(plan[0].end_block, kToTheEnd);
@@ -34,7 +41,7 @@ TEST(BlockRanges, SmallTablesAndOneWorkerKeepTheTableWhole) {
 
 TEST(BlockRanges, LastRangesAreHalvedSoTheRunEndsTogether) {
   // 18755 blocks, ranges of 1172: 16 ranges, the last two halved.
-  auto plan = PlanBlockRanges(18755, 1172, 2);
+  auto plan = Plan(18755, 1172, 2);
   ExpectCoverage(plan, 18755);
   ASSERT_EQ(plan.size(), 18u);
   uint64_t chunk = plan[0].end_block - plan[0].start_block;
@@ -50,7 +57,7 @@ TEST(BlockRanges, EveryShapeIsCoveredExactlyOnce) {
       for (uint64_t range_blocks : {1024ull, 1500ull, 40000ull}) {
         SCOPED_TRACE(testing::Message() << blocks << " blocks, " << workers << " workers, "
                                         << range_blocks << " per range");
-        ExpectCoverage(PlanBlockRanges(blocks, range_blocks, workers), blocks);
+        ExpectCoverage(Plan(blocks, range_blocks, workers), blocks);
       }
 }
 
