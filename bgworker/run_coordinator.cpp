@@ -398,6 +398,12 @@ void WaitForEvent(long timeout_ms) {
   CHECK_FOR_INTERRUPTS();
 }
 
+bool AllStopped(const std::vector<BackgroundWorkerHandle *> &workers) {
+  for (auto *worker : workers)
+    if (!Stopped(worker)) return false;
+  return true;
+}
+
 // Exports one database; returns its final status.
 const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   BeginWork();
@@ -486,20 +492,13 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
         for (auto *worker : workers) TerminateBackgroundWorker(worker);
       }
       SyncTables(run, job, tables, &recorded, false, database.name);
-      bool all_stopped = true;
-      for (auto *worker : workers) all_stopped &= Stopped(worker);
-      if (all_stopped) break;
+      if (AllStopped(workers)) break;
       WaitForEvent(1000);
     }
     SyncTables(run, job, tables, &recorded, true, database.name);
   } else {
     // The leader stopped before listing tables; the helpers see it fail.
-    for (;;) {
-      bool all_stopped = true;
-      for (auto *worker : workers) all_stopped &= Stopped(worker);
-      if (all_stopped) break;
-      WaitForEvent(1000);
-    }
+    while (!AllStopped(workers)) WaitForEvent(1000);
   }
 
   const char *status = "succeeded";
