@@ -1,6 +1,7 @@
 #include "s3/s3_client.h"
 
 #include <libdeflate.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -63,31 +64,21 @@ std::string RangeHeader(uint64_t first, uint64_t last) {
 
 // Signed headers that give the service a body's CRC32 to verify: the
 // algorithm (as the AWS SDKs send it; some services look for it) and the value.
-void AddChecksumHeaders(HeaderList *headers, const char *data, size_t len) {
-  headers->emplace_back("x-amz-checksum-crc32", ChecksumCrc32Base64(data, len));
+void AddChecksumHeaders(HeaderList *headers, const std::string &crc32_base64) {
+  headers->emplace_back("x-amz-checksum-crc32", crc32_base64);
   headers->emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
 }
 
 }  // namespace
 
 std::string ChecksumCrc32Base64(const char *data, size_t len) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   uint32_t crc = libdeflate_crc32(0, data, len);
-  // 4 bytes: two groups of three, the second padded with "==".
-  const unsigned char bytes[6] = {static_cast<unsigned char>(crc >> 24),
-                                  static_cast<unsigned char>(crc >> 16),
-                                  static_cast<unsigned char>(crc >> 8),
-                                  static_cast<unsigned char>(crc),
-                                  0,
-                                  0};
-  std::string out;
-  for (int group = 0; group < 2; group++) {
-    uint32_t bits = (bytes[group * 3] << 16) | (bytes[group * 3 + 1] << 8) | bytes[group * 3 + 2];
-    for (int shift = 18; shift >= 0; shift -= 6) out += kAlphabet[(bits >> shift) & 63];
-  }
-  out.replace(6, 2, "==");
-  return out;
+  const unsigned char big_endian[4] = {
+      static_cast<unsigned char>(crc >> 24), static_cast<unsigned char>(crc >> 16),
+      static_cast<unsigned char>(crc >> 8), static_cast<unsigned char>(crc)};
+  unsigned char encoded[9];  // 8 characters and the NUL EVP_EncodeBlock adds
+  int n = EVP_EncodeBlock(encoded, big_endian, sizeof big_endian);
+  return std::string(reinterpret_cast<char *>(encoded), static_cast<size_t>(n));
 }
 
 std::string ScrubSecrets(std::string text, const Credentials &credentials) {
@@ -281,7 +272,7 @@ void S3Client::PutObject(const std::string &key, const char *data, size_t len,
   call.key = key;
   call.body = data;
   call.body_size = len;
-  if (location_.checksum_crc32) AddChecksumHeaders(&call.headers, data, len);
+  if (location_.checksum_crc32) AddChecksumHeaders(&call.headers, ChecksumCrc32Base64(data, len));
   call.action = "s3:PutObject";
   call.what = "write object";
   Execute(call, abort);
@@ -312,8 +303,8 @@ CompletedPart S3Client::UploadPart(const std::string &key, const std::string &up
   call.body = data;
   call.body_size = len;
   if (location_.checksum_crc32) {
-    AddChecksumHeaders(&call.headers, data, len);
-    part.checksum_crc32 = call.headers.front().second;
+    part.checksum_crc32 = ChecksumCrc32Base64(data, len);
+    AddChecksumHeaders(&call.headers, part.checksum_crc32);
   }
   call.action = "s3:PutObject";
   call.what = "upload part " + std::to_string(part_number) + " of";
