@@ -22,6 +22,7 @@ extern "C" {
 
 #include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
+#include "extension/control/run_functions.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
@@ -33,6 +34,11 @@ extern "C" {
 #include "storage/store_factory.h"
 
 namespace cdw::bgworker {
+
+TimestampTz SchedulerNow() {
+  return GetCurrentTimestamp() + static_cast<int64>(control::g_test_time_offset) * USECS_PER_SEC;
+}
+
 namespace {
 
 using control::SpiRun;
@@ -296,7 +302,7 @@ TimestampTz ProcessSchedules() {
     End();
     return 0;
   }
-  TimestampTz now = control::SchedulerNow();
+  TimestampTz now = SchedulerNow();
   SpiRun(
       "SELECT s.name, s.cron, s.timezone, s.target, s.compression, s.owner, s.databases,"
       " s.exclude_databases, coalesce(s.last_checked_at, s.created_at),"

@@ -13,9 +13,9 @@ namespace cdw::bgworker {
 // Returns when the launcher should look again (0: nothing scheduled).
 TimestampTz ProcessSchedules();
 
-}  // namespace cdw::bgworker
-
-namespace cdw::control {
-// The launcher's clock: now, shifted by cdw_backup.test_time_offset.
+// The launcher's clock: now, shifted by cdw_backup.test_time_offset. Runs'
+// started_at / finished_at use it too, since schedules, retention and
+// max_run_time compare them with it.
 TimestampTz SchedulerNow();
-}  // namespace cdw::control
+
+}  // namespace cdw::bgworker

@@ -135,7 +135,7 @@ void SettleOrphanedRuns() {
       "WHERE run_id = ANY ($1) AND status IN ('pending', 'running')",
       1, types, values, nullptr);
   Oid finish_types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
-  Datum finish_values[2] = {values[0], TimestampTzGetDatum(control::SchedulerNow())};
+  Datum finish_values[2] = {values[0], TimestampTzGetDatum(SchedulerNow())};
   control::SpiRun(
       "UPDATE cdw_backup.runs r SET status = 'interrupted', finished_at = $2,"
       " error = coalesce(error, 'the server stopped or the run''s coordinator was killed before "

@@ -1,7 +1,7 @@
 // How a backup run divides its work: big tables into block ranges (one TID
 // range scan and one part each), sized from the whole database so that every
 // worker stays busy to the end of the run. PostgreSQL-free so it is tested
-// directly; bgworker/database_worker.cpp applies it.
+// directly; bgworker/database/table_list.cpp applies it.
 #pragma once
 
 #include <cstddef>

@@ -11,9 +11,10 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
-#include "bgworker/run_coordinator.h"
+#include "bgworker/run/caller_api.h"
 #include "bgworker/shared_state.h"
 #include "compression/compression.h"
+#include "extension/control/run_functions.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
 

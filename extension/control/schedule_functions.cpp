@@ -12,8 +12,10 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
 #include "compression/compression.h"
+#include "extension/control/run_functions.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
@@ -24,10 +26,6 @@ extern "C" {
 using namespace cdw::control;
 
 namespace cdw::control {
-
-TimestampTz SchedulerNow() {
-  return GetCurrentTimestamp() + static_cast<int64>(g_test_time_offset) * USECS_PER_SEC;
-}
 
 // Next fire time after `after` of a schedule; throws cdw::Error with a hint
 // showing the format when the expression or the time zone is invalid.
@@ -61,7 +59,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
                       errmsg("%s must be at least 1", arg == 7 ? "keep_days" : "keep_runs"),
                       errhint("Leave it NULL to keep every backup of this schedule.")));
   cdw::pg::CallCpp([&] { (void)cdw::ParseCompression(compression); });
-  TimestampTz now = SchedulerNow();
+  TimestampTz now = cdw::bgworker::SchedulerNow();
   TimestampTz next = NextFireTime(cron, timezone, now);
 
   const char *user = GetUserNameFromId(GetUserId(), false);

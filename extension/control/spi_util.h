@@ -48,10 +48,4 @@ void RequireOperator(const char *action);
 // cdw_backup history (cdw_backup.database).
 void RequireHomeDatabase(const char *function_name);
 
-// Starts a backup run (see bgworker/run_coordinator.h) as `role_id` after
-// checking the target; returns its id once its row is committed.
-// `databases` / `exclude` may be NULL; `schedule_name` NULL for manual runs.
-int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
-                const char *compression, Oid role_id, const char *schedule_name);
-
 }  // namespace cdw::control

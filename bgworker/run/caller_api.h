@@ -1,5 +1,5 @@
-// Starting a run and waiting for it, used by the SQL functions in
-// extension/control. Include after postgres.h.
+// The caller side of a run: starting it and waiting for it, used by the SQL
+// functions in extension/control (the run itself is coordinator.cpp). Include after postgres.h.
 #pragma once
 
 #include "bgworker/shared_state.h"

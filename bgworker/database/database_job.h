@@ -1,12 +1,13 @@
 // The shared-memory contract between a run's coordinator (in the home
-// database) and the workers that export one database.
+// database, bgworker/run/) and the workers that export one database
+// (bgworker/database/).
 //
 // The coordinator creates a DatabaseJob in a DSM segment and starts the
 // leader worker, which connects to the database, opens a REPEATABLE READ
 // transaction, exports its snapshot, locks and lists the tables and puts
-// them into a second DSM segment (TableEntry array). The coordinator then
-// starts helpers that import the snapshot; every worker takes tables from
-// the shared counter. The coordinator turns finished entries into history
+// them into a second DSM segment (TableEntry array). Helpers start together
+// with the leader and import the snapshot once the list is published; every
+// worker takes tables from the shared counter. The coordinator turns finished entries into history
 // rows; the leader writes the database manifest once every worker is done.
 // Include after postgres.h.
 #pragma once
@@ -31,6 +32,7 @@ enum class TableStatus : int {
   kCancelled = 4
 };
 
+// The status as history and the manifest spell it (database_job.cpp).
 const char *TableStatusName(TableStatus status);
 
 // The status of a whole table from the entries of its ranges (`first` is
@@ -125,9 +127,3 @@ struct DatabaseJob {
 };
 
 }  // namespace cdw::bgworker
-
-// Worker entry points (bgw_function_name values).
-extern "C" {
-PGDLLEXPORT void cdw_backup_database_worker(Datum job_handle);
-PGDLLEXPORT void cdw_backup_run_coordinator(Datum slot_index);
-}

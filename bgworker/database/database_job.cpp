@@ -1,0 +1,50 @@
+// What a run's coordinator and its database workers read from a job's
+// entries (see database_job.h).
+extern "C" {
+#include "postgres.h"
+}
+
+#include "bgworker/database/database_job.h"
+
+namespace cdw::bgworker {
+
+const char *TableStatusName(TableStatus status) {
+  switch (status) {
+    case TableStatus::kPending:
+      return "pending";
+    case TableStatus::kRunning:
+      return "running";
+    case TableStatus::kSucceeded:
+      return "succeeded";
+    case TableStatus::kFailed:
+      return "failed";
+    case TableStatus::kCancelled:
+      return "cancelled";
+  }
+  return "failed";
+}
+
+TableOutcome CombineRanges(const TableEntry *first) {
+  TableOutcome outcome{TableStatus::kSucceeded, 0, 0, 0, 0, 0, nullptr};
+  for (int r = 0; r < first->range_count; r++) {
+    const TableEntry *entry = first + r;
+    auto status = static_cast<TableStatus>(entry->status);
+    if (status == TableStatus::kPending || status == TableStatus::kRunning) {
+      outcome.status = status;
+      return outcome;
+    }
+    if (status != TableStatus::kSucceeded && !outcome.failed) {
+      outcome.failed = entry;
+      outcome.status = status;
+    }
+    outcome.rows += entry->rows;
+    outcome.bytes_raw += entry->bytes_raw;
+    outcome.bytes_stored += entry->bytes_stored;
+    if (entry->started_at && (!outcome.started_at || entry->started_at < outcome.started_at))
+      outcome.started_at = entry->started_at;
+    if (entry->finished_at > outcome.finished_at) outcome.finished_at = entry->finished_at;
+  }
+  return outcome;
+}
+
+}  // namespace cdw::bgworker

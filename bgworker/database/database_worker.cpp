@@ -1,0 +1,257 @@
+// The worker that exports tables of one database (see database_job.h): its
+// entry point and the protocol between the leader and its helpers.
+//
+// It runs as the role that started the run, connected to the database, with
+// no loopback connection. The leader opens the REPEATABLE READ transaction,
+// exports its snapshot, lists the tables (table_list.cpp), exports its share
+// (table_export.cpp), waits for the helpers and writes the manifest
+// (manifest_writer.cpp); helpers import the snapshot, export their share
+// and commit only once the leader's verdict is known.
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+#include "mb/pg_wchar.h"
+}
+
+#include <malloc.h>
+
+#include "bgworker/database/database_job.h"
+#include "bgworker/database/database_worker.h"
+#include "bgworker/database/manifest_writer.h"
+#include "bgworker/database/table_export.h"
+#include "bgworker/database/table_list.h"
+#include "bgworker/database/worker_state.h"
+#include "bgworker/shared_state.h"
+#include "extension/control/spi_util.h"
+#include "extension/fdw/part_registry.h"
+#include "extension/fdw/pinned_settings.h"
+#include "extension/pg/cpp_boundary.h"
+
+namespace cdw::bgworker::database_worker {
+namespace {
+
+void OnWorkerExit(int, Datum) {
+  ReleaseProgressSlot();
+  fdw::SetProgressCallback(nullptr);
+  if (g_job && !g_is_leader && !g_helper_done) pg_atomic_fetch_sub_u32(&g_job->helpers_active, 1);
+  // A leader that dies before committing its manifest fails the database,
+  // so helpers waiting for its verdict discard their parts.
+  if (g_job && g_is_leader && g_job->phase != static_cast<int>(JobPhase::kDone))
+    g_job->phase = static_cast<int>(JobPhase::kFailed);
+  if (g_job) WakeCoordinator();
+}
+
+// Waits for a broadcast on the job, or 50 ms: cancel and a lost coordinator
+// are noticed by polling.
+void WaitForJobChange() {
+  (void)ConditionVariableTimedSleep(&g_job->workers_changed, 50, PG_WAIT_EXTENSION);
+}
+
+void FailDatabase(ErrorData *error, const char *hint) {
+  SpinLockAcquire(&g_job->mutex);
+  CopyText(g_job->sqlstate, sizeof g_job->sqlstate, unpack_sql_state(error->sqlerrcode));
+  CopyText(g_job->error, sizeof g_job->error, error->message);
+  CopyText(g_job->hint, sizeof g_job->hint, hint ? hint : error->hint);
+  g_job->phase = static_cast<int>(JobPhase::kFailed);
+  SpinLockRelease(&g_job->mutex);
+  WakeCoordinator();
+}
+
+void StartSnapshotTransaction(bool import) {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  XactIsoLevel = XACT_REPEATABLE_READ;
+  if (import) ImportSnapshot(g_job->snapshot);
+  // Like pg_dump: rows hidden by row-level security are an error, not a gap.
+  (void)set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
+                          0, false);
+  // Text output pinned once for the whole export (see fdw/pinned_settings.h).
+  fdw::PinSettingsForTransaction();
+  (void)set_config_option("statement_timeout", "0", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                          true, 0, false);
+  SPI_connect();
+  PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void EndSnapshotTransaction() {
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+void WaitForHelpers() {
+  ConditionVariablePrepareToSleep(&g_job->workers_changed);
+  while (pg_atomic_read_u32(&g_job->helpers_active) > 0) WaitForJobChange();
+  ConditionVariableCancelSleep();
+}
+
+void RunLeader() {
+  // The external table's extension, committed on its own, as the original
+  // script does with its COS plugin.
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  MemoryContext context = CurrentMemoryContext;
+  PG_TRY();
+  {
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    control::SpiRun("CREATE EXTENSION IF NOT EXISTS cdw_backup_fdw", 0, nullptr, nullptr, nullptr);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(context);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    FailDatabase(
+        error,
+        psprintf("As a superuser run CREATE EXTENSION cdw_backup_fdw; in database %s, "
+                 "or GRANT CREATE ON DATABASE %s TO %s;",
+                 quote_identifier(g_job->database), quote_identifier(g_job->database), RoleName()));
+    return;
+  }
+  PG_END_TRY();
+
+  StartSnapshotTransaction(false);
+  context = CurrentMemoryContext;
+  PG_TRY();
+  {
+    char *snapshot = ExportSnapshot(GetActiveSnapshot());
+    CopyText(g_job->snapshot, sizeof g_job->snapshot, snapshot);
+    TableEntry *entries = nullptr;
+    uint32 *order = nullptr;
+    int count = ListTables(&entries, &order);
+    CreateServer();
+    PublishTables(entries, order, count);
+    ExportLoop();
+    DropServer();
+    WaitForHelpers();
+    CheckCoordinator();
+    if (g_job->cancel)
+      ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("the run was cancelled")));
+    WriteManifest();
+    EndSnapshotTransaction();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    MemoryContextSwitchTo(TopMemoryContext);
+    FailDatabase(error, error->hint);
+    return;
+  }
+  PG_END_TRY();
+  SpinLockAcquire(&g_job->mutex);
+  g_job->phase = static_cast<int>(JobPhase::kDone);
+  SpinLockRelease(&g_job->mutex);
+  WakeCoordinator();
+}
+
+// A helper commits (keeping its parts) only once the leader has committed
+// the database's manifest; if the leader fails, the helper aborts and its
+// parts are removed: a database's backup is all there or not there.
+void AwaitLeaderVerdict() {
+  g_helper_done = true;
+  pg_atomic_fetch_sub_u32(&g_job->helpers_active, 1);
+  WakeCoordinator();  // and the leader, if this was the last helper
+  ConditionVariablePrepareToSleep(&g_job->workers_changed);
+  for (;;) {
+    int phase = g_job->phase;
+    if (phase == static_cast<int>(JobPhase::kDone)) break;
+    if (phase == static_cast<int>(JobPhase::kFailed) || g_job->cancel)
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("the backup of database %s failed; discarding this worker's parts",
+                             g_job->database)));
+    CheckCoordinator();
+    WaitForJobChange();
+  }
+  ConditionVariableCancelSleep();
+}
+
+// Helpers start with the leader (see RunDatabase): they wait for its table
+// list. Returns false when there will be none (the leader failed, the run
+// was cancelled) or nothing is left to take: the helper then just stops.
+bool AwaitTableList() {
+  ConditionVariablePrepareToSleep(&g_job->workers_changed);
+  while (g_job->phase == static_cast<int>(JobPhase::kStarting) && !g_job->cancel) {
+    CheckCoordinator();
+    WaitForJobChange();
+  }
+  ConditionVariableCancelSleep();
+  if (g_job->phase != static_cast<int>(JobPhase::kListed) || g_job->cancel) return false;
+  AttachTables();
+  return static_cast<int>(pg_atomic_read_u32(&g_job->next_table)) < g_tables->count;
+}
+
+void RunHelper() {
+  if (!AwaitTableList()) return;  // OnWorkerExit tells the leader
+  StartSnapshotTransaction(true);
+  CreateServer();
+  ExportLoop();
+  DropServer();
+  AwaitLeaderVerdict();
+  EndSnapshotTransaction();
+}
+
+}  // namespace
+}  // namespace cdw::bgworker::database_worker
+
+extern "C" void cdw_backup_database_worker(Datum job_handle) {
+  using namespace cdw::bgworker;
+  using namespace cdw::bgworker::database_worker;
+  // Every part allocates ~1 MiB buffers (CSV, compression chunks) and frees
+  // them when it ends; glibc would hand them back to the kernel (mmap, heap
+  // trim) and fault them in again, zeroed, for the next part. A worker is
+  // short-lived and writes one part per range: keep freed memory for reuse.
+  // Peak memory is unchanged (measured by the benchmark's goal 6).
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  pqsignal(SIGTERM, die);
+  pqsignal(SIGINT, StatementCancelHandler);
+  BackgroundWorkerUnblockSignals();
+  dsm_segment *segment = dsm_attach(DatumGetUInt32(job_handle));
+  if (!segment)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("cdw_backup database worker could not attach to its job")));
+  g_job = static_cast<DatabaseJob *>(dsm_segment_address(segment));
+  g_is_leader = MyBgworkerEntry->bgw_extra[0] == 'L';
+  before_shmem_exit(OnWorkerExit, 0);
+  BackgroundWorkerInitializeConnectionByOid(g_job->database_id, g_job->role_id, 0);
+  StartTransactionCommand();
+  g_role_name = MemoryContextStrdup(TopMemoryContext,
+                                    quote_identifier(GetUserNameFromId(g_job->role_id, false)));
+  CommitTransactionCommand();
+  cdw::fdw::SetProgressCallback([](uint64_t rows, uint64_t bytes) { ReportProgress(rows, bytes); });
+  pgstat_report_appname(psprintf("cdw_backup run %lld", static_cast<long long>(g_job->run_id)));
+  if (g_is_leader)
+    RunLeader();
+  else
+    RunHelper();
+  proc_exit(0);
+}

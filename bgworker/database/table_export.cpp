@@ -1,0 +1,296 @@
+// The export of tables by one database worker (see table_export.h).
+//
+// Each table is exported exactly as the original shell script did, through
+// SQL: CREATE FOREIGN TABLE ... SERVER (a cdw_backup_fdw server), INSERT INTO
+// it SELECT * FROM ONLY the table, DROP. Each table runs in its own
+// subtransaction of one REPEATABLE READ transaction whose snapshot all
+// workers of the database share: a failed table is rolled back (its parts
+// removed) and the next one goes on. The foreign table lives in pg_temp and
+// is never committed, so no external table can survive an error, a cancel
+// or a crash.
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+#include "mb/pg_wchar.h"
+}
+
+#include "bgworker/database/database_job.h"
+#include "bgworker/database/table_export.h"
+#include "bgworker/database/worker_state.h"
+#include "bgworker/shared_state.h"
+#include "extension/control/spi_util.h"
+#include "extension/fdw/fdw_options.h"
+#include "extension/fdw/part_registry.h"
+#include "extension/pg/cpp_boundary.h"
+#include "format/layout.h"
+#include "storage/store_factory.h"
+
+namespace cdw::bgworker::database_worker {
+namespace {
+
+int g_progress_slot = -1;
+const char *g_server_name = nullptr;
+
+}  // namespace
+
+void ReleaseProgressSlot() {
+  SharedState *shared = Shared();
+  if (!shared || g_progress_slot < 0) return;
+  shared->progress[g_progress_slot].in_use = false;
+}
+
+void AcquireProgressSlot(const TableEntry *entry) {
+  SharedState *shared = Shared();
+  if (!shared) return;
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  if (g_progress_slot < 0) {
+    for (int i = 0; i < kMaxProgressSlots; i++) {
+      if (!shared->progress[i].in_use) {
+        g_progress_slot = i;
+        break;
+      }
+    }
+  }
+  if (g_progress_slot >= 0) {
+    ProgressSlot *slot = &shared->progress[g_progress_slot];
+    slot->in_use = true;
+    slot->run_id = g_job->run_id;
+    slot->pid = MyProcPid;
+    CopyText(slot->database, NAMEDATALEN, g_job->database);
+    CopyText(slot->schema_name, NAMEDATALEN, entry->schema_name);
+    CopyText(slot->table_name, NAMEDATALEN, entry->table_name);
+    pg_atomic_write_u64(&slot->rows, 0);
+    pg_atomic_write_u64(&slot->bytes_raw, 0);
+    slot->started_at = GetCurrentTimestamp();
+  }
+  LWLockRelease(shared->lock);
+}
+
+void ReportProgress(uint64 rows, uint64 bytes_raw) {
+  SharedState *shared = Shared();
+  if (!shared || g_progress_slot < 0) return;
+  pg_atomic_write_u64(&shared->progress[g_progress_slot].rows, rows);
+  pg_atomic_write_u64(&shared->progress[g_progress_slot].bytes_raw, bytes_raw);
+}
+
+namespace {
+
+// The hint the original document's table would give for a privilege error.
+const char *HintFor(ErrorData *error, const TableEntry *entry) {
+  if (error->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE) {
+    if (error->message && strstr(error->message, "permission denied for schema"))
+      return psprintf("GRANT USAGE ON SCHEMA %s TO %s;", quote_identifier(entry->schema_name),
+                      RoleName());
+    if (error->message && strstr(error->message, "row-level security"))
+      return psprintf(
+          "Run the backup as the table owner or a role with BYPASSRLS: ALTER ROLE %s "
+          "BYPASSRLS;",
+          RoleName());
+    if (error->message && strstr(error->message, "foreign-data wrapper"))
+      return psprintf("GRANT USAGE ON FOREIGN DATA WRAPPER cdw_backup_fdw TO %s;", RoleName());
+    if (error->message && strstr(error->message, "permission denied for"))
+      return psprintf("GRANT SELECT ON %s TO %s;",
+                      quote_qualified_identifier(entry->schema_name, entry->table_name),
+                      RoleName());
+  }
+  return error->hint;
+}
+
+// Refuses tables the role cannot read completely, before touching them, so
+// the error names the missing privilege (the original document's table).
+// pg_dump's rule applies: rows hidden by row-level security are an error,
+// never a silently smaller backup.
+void CheckTableAccess(const TableEntry *entry) {
+  Oid namespace_id = get_rel_namespace(entry->relid);
+  if (pg_namespace_aclcheck(namespace_id, g_job->role_id, ACL_USAGE) != ACLCHECK_OK)
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied for schema %s", entry->schema_name),
+                    errhint("GRANT USAGE ON SCHEMA %s TO %s;", quote_identifier(entry->schema_name),
+                            RoleName())));
+  if (pg_class_aclcheck(entry->relid, g_job->role_id, ACL_SELECT) != ACLCHECK_OK)
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied for table %s", entry->table_name),
+                    errhint("GRANT SELECT ON %s TO %s;",
+                            quote_qualified_identifier(entry->schema_name, entry->table_name),
+                            RoleName())));
+  if (check_enable_rls(entry->relid, InvalidOid, true) == RLS_ENABLED)
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("row-level security would hide rows of table %s from role %s",
+                    quote_qualified_identifier(entry->schema_name, entry->table_name), RoleName()),
+             errdetail("A backup must hold every row; like pg_dump, cdw_backup refuses "
+                       "rather than copy a filtered table."),
+             errhint("Run the backup as the table owner or a role with BYPASSRLS: ALTER ROLE "
+                     "%s BYPASSRLS;",
+                     RoleName())));
+}
+
+// The external table's column list: every live column, as the source has it.
+char *ColumnDefinitions(Oid relid) {
+  Oid types[1] = {OIDOID};
+  Datum values[1] = {ObjectIdGetDatum(relid)};
+  control::SpiRun(
+      "SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', ' "
+      "ORDER BY attnum) FROM pg_catalog.pg_attribute "
+      "WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
+      1, types, values, nullptr, true);
+  char *defs = control::SpiText(0, 1);
+  return defs ? defs : pstrdup("");
+}
+
+void RecordParts(TableEntry *entry) {
+  const auto &parts = fdw::RecentParts();
+  entry->part_count = 0;
+  entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
+  for (const auto &part : parts) {
+    if (entry->part_count == kMaxPartsPerTable)
+      ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                      errmsg("table %s produced more than %d parts", entry->table_name,
+                             kMaxPartsPerTable)));
+    PartRecord *record = &entry->parts[entry->part_count++];
+    const std::string &key = part.stats.key;
+    CopyText(record->name, sizeof record->name, key.c_str() + key.rfind('/') + 1);
+    record->rows = part.stats.rows;
+    record->size = part.stats.bytes_stored;
+    CopyText(record->sha256, sizeof record->sha256, part.stats.sha256.c_str());
+    entry->bytes_raw += part.stats.bytes_raw;
+    entry->bytes_stored += part.stats.bytes_stored;
+  }
+}
+
+void FinishEntry(TableEntry *entry, TableStatus status) {
+  entry->finished_at = GetCurrentTimestamp();
+  pg_write_barrier();
+  entry->status = static_cast<int>(status);
+  ReleaseProgressSlot();
+  WakeCoordinator();
+}
+
+// One table, in its own subtransaction (the pattern of a PL/pgSQL exception
+// block): on error everything it did is rolled back, including its parts.
+void ExportTable(TableEntry *entry, const char *table_prefix) {
+  MemoryContext old_context = CurrentMemoryContext;
+  ResourceOwner old_owner = CurrentResourceOwner;
+  entry->started_at = GetCurrentTimestamp();
+  entry->status = static_cast<int>(TableStatus::kRunning);
+  AcquireProgressSlot(entry);
+  pgstat_report_activity(
+      STATE_RUNNING, psprintf("cdw_backup run %lld: %s.%s", static_cast<long long>(g_job->run_id),
+                              entry->schema_name, entry->table_name));
+  BeginInternalSubTransaction(nullptr);
+  MemoryContextSwitchTo(old_context);
+  PG_TRY();
+  {
+    CheckTableAccess(entry);
+    fdw::ClearRecentParts();
+    SPI_connect();
+    // Clip on a character boundary so the name stays valid multibyte text.
+    int clip = pg_mbcliplen(entry->table_name, strlen(entry->table_name), 40);
+    char *external = psprintf(
+        "pg_temp.%s", quote_identifier(psprintf("%.*s_cdw_backup_cos", clip, entry->table_name)));
+    char *source = quote_qualified_identifier(entry->schema_name, entry->table_name);
+    char *path = psprintf("%s%s", g_job->database_prefix, table_prefix);
+    // batch_size 1: the settings are pinned for the whole transaction, so
+    // the FDW gains nothing from batches, while the executor would copy
+    // every row into a batch slot.
+    control::SpiRun(
+        psprintf("CREATE FOREIGN TABLE %s (%s) SERVER %s OPTIONS (path %s, compression %s, "
+                 "batch_size '1')",
+                 external, ColumnDefinitions(entry->relid), g_server_name, quote_literal_cstr(path),
+                 quote_literal_cstr(g_job->compression)),
+        0, nullptr, nullptr, nullptr);
+    // A range of a big table reads its blocks only (a TID range scan).
+    char *range = pstrdup("");
+    if (entry->range_count > 1) {
+      range = psprintf(" WHERE ctid >= '(%u,0)'::tid", entry->start_block);
+      if (entry->end_block != InvalidBlockNumber)
+        range = psprintf("%s AND ctid < '(%u,0)'::tid", range, entry->end_block);
+    }
+    control::SpiRun(psprintf("INSERT INTO %s SELECT * FROM ONLY %s%s", external, source, range), 0,
+                    nullptr, nullptr, nullptr);
+    uint64 rows = SPI_processed;
+    control::SpiRun(psprintf("DROP FOREIGN TABLE %s", external), 0, nullptr, nullptr, nullptr);
+    SPI_finish();
+    RecordParts(entry);
+    entry->rows = static_cast<int64>(rows);
+    ReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(old_context);
+    CurrentResourceOwner = old_owner;
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(old_context);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(old_context);
+    CurrentResourceOwner = old_owner;
+    CopyText(entry->sqlstate, sizeof entry->sqlstate, unpack_sql_state(error->sqlerrcode));
+    CopyText(entry->error, sizeof entry->error, error->message);
+    CopyText(entry->hint, sizeof entry->hint, HintFor(error, entry));
+    entry->part_count = 0;
+    entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
+    bool cancelled = error->sqlerrcode == ERRCODE_QUERY_CANCELED && g_job->cancel;
+    FreeErrorData(error);
+    FinishEntry(entry, cancelled ? TableStatus::kCancelled : TableStatus::kFailed);
+    return;
+  }
+  PG_END_TRY();
+  FinishEntry(entry, TableStatus::kSucceeded);
+}
+
+}  // namespace
+
+void ExportLoop() {
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (g_job->cancel) break;
+    CheckCoordinator();
+    uint32 index = pg_atomic_fetch_add_u32(&g_job->next_table, 1);
+    if (static_cast<int>(index) >= g_tables->count) break;
+    TableEntry *entry = &g_tables->entries[DispatchOrder(g_tables)[index]];
+    char *table_prefix = pg::CallCpp(
+        [&] { return pstrdup(TablePrefix(entry->schema_name, entry->table_name).c_str()); });
+    ExportTable(entry, table_prefix);
+  }
+}
+
+// A server of our own per worker, created inside the uncommitted
+// transaction and dropped before commit: nothing persists in the database.
+void CreateServer() {
+  g_server_name = quote_identifier(
+      psprintf("cdw_backup_run%lld_%d", static_cast<long long>(g_job->run_id), MyProcPid));
+  control::SpiRun(fdw::CreateServerStatement(g_server_name, g_job->location, g_job->store_options),
+                  0, nullptr, nullptr, nullptr);
+  pg::CallCpp([&] {
+    Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
+    fdw::SetProcessCredentials(g_job->location, credentials);
+  });
+}
+
+void DropServer() {
+  control::SpiRun(psprintf("DROP SERVER %s", g_server_name), 0, nullptr, nullptr, nullptr);
+  fdw::ClearProcessCredentials();
+}
+
+}  // namespace cdw::bgworker::database_worker

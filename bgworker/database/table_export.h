@@ -1,0 +1,23 @@
+// The export of tables by one database worker: each table (or block range)
+// through a temporary foreign table of cdw_backup_fdw, in a subtransaction
+// of the worker's snapshot transaction. Include after postgres.h.
+#pragma once
+
+#include "bgworker/database/database_job.h"
+
+namespace cdw::bgworker::database_worker {
+
+// A server of our own per worker, created inside the uncommitted
+// transaction and dropped before commit: nothing persists in the database.
+void CreateServer();
+void DropServer();
+
+// Takes entries from the job's shared counter and exports them until none
+// is left, the run is cancelled or its coordinator is gone.
+void ExportLoop();
+
+// The worker's progress slot (cdw_backup_progress()).
+void ReportProgress(uint64 rows, uint64 bytes_raw);
+void ReleaseProgressSlot();
+
+}  // namespace cdw::bgworker::database_worker

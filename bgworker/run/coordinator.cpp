@@ -1,0 +1,366 @@
+// The coordinator of one run: a dynamic background worker connected to the
+// home database. It records the run (so the run exists whatever the
+// caller's transaction does), then exports the databases one after the
+// other through database workers (bgworker/database/), turning what they
+// report in shared memory into history rows as tables finish (history.cpp).
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+#include <vector>
+
+#include "bgworker/database/database_job.h"
+#include "bgworker/run/coordinator.h"
+#include "bgworker/run/history.h"
+#include "bgworker/run/run_context.h"
+#include "bgworker/shared_state.h"
+#include "extension/control/settings.h"
+#include "extension/control/spi_util.h"
+#include "extension/pg/cpp_boundary.h"
+#include "format/layout.h"
+
+namespace cdw::bgworker::coordinator {
+namespace {
+
+using control::SpiRun;
+using control::SpiText;
+
+// The database being exported and its workers, for the exit callback.
+DatabaseJob *g_current_job = nullptr;
+std::vector<BackgroundWorkerHandle *> g_current_workers;
+
+BackgroundWorkerHandle *StartDatabaseWorker(Run *run, dsm_segment *segment, const char *database,
+                                            bool leader) {
+  char role = leader ? 'L' : 'H';
+  return StartDynamicWorker(
+      "cdw_backup_database_worker", "cdw_backup database worker",
+      psprintf("cdw_backup run %lld %s: %s", static_cast<long long>(run->request.run_id),
+               leader ? "leader" : "helper", database),
+      UInt32GetDatum(dsm_segment_handle(segment)), &role, 1);
+}
+
+bool Stopped(BackgroundWorkerHandle *handle) {
+  pid_t pid;
+  return handle == nullptr || GetBackgroundWorkerPid(handle, &pid) == BGWH_STOPPED;
+}
+
+void WaitForEvent(long timeout_ms) {
+  (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
+                  PG_WAIT_EXTENSION);
+  ResetLatch(MyLatch);
+  CHECK_FOR_INTERRUPTS();
+}
+
+bool AllStopped(const std::vector<BackgroundWorkerHandle *> &workers) {
+  for (auto *worker : workers)
+    if (!Stopped(worker)) return false;
+  return true;
+}
+
+// Exports one database; returns its final status.
+const char *RunDatabase(Run *run, const DatabaseToRun &database) {
+  BeginWork();
+  RecordDatabase(run, database.name, "running", 0, nullptr, nullptr, nullptr, nullptr, nullptr);
+  EndWork();
+
+  dsm_segment *segment = dsm_create(sizeof(DatabaseJob), 0);
+  auto *job = static_cast<DatabaseJob *>(dsm_segment_address(segment));
+  memset(job, 0, sizeof *job);
+  job->run_id = run->request.run_id;
+  job->database_id = database.oid;
+  job->role_id = run->request.role_id;
+  strlcpy(job->database, database.name, sizeof job->database);
+  strlcpy(job->compression, run->request.compression, sizeof job->compression);
+  strlcpy(job->location, run->location, sizeof job->location);
+  strlcpy(job->store_options, run->store_options, sizeof job->store_options);
+  strlcpy(job->secret_id, run->secret_id, sizeof job->secret_id);
+  strlcpy(job->secret_key, run->secret_key, sizeof job->secret_key);
+  strlcpy(job->session_token, run->session_token, sizeof job->session_token);
+  char *database_prefix =
+      pg::CallCpp([&] { return pstrdup(DatabasePrefix(database.name).c_str()); });
+  snprintf(job->database_prefix, sizeof job->database_prefix, "%s%s", run->run_prefix,
+           database_prefix);
+  job->coordinator_latch = MyLatch;
+  SpinLockInit(&job->mutex);
+  pg_atomic_init_u32(&job->next_table, 0);
+  // Helpers start together with the leader, so their start-up overlaps the
+  // listing; counted before the leader starts, so it always waits for them.
+  int helpers = Max(control::g_max_workers - 1, 0);
+  pg_atomic_init_u32(&job->helpers_active, static_cast<uint32>(helpers));
+  ConditionVariableInit(&job->workers_changed);
+
+  std::vector<BackgroundWorkerHandle *> &workers = g_current_workers;
+  workers.clear();
+  g_current_job = job;
+  BackgroundWorkerHandle *leader = StartDatabaseWorker(run, segment, database.name, true);
+  if (!leader) {
+    g_current_job = nullptr;
+    dsm_detach(segment);
+    BeginWork();
+    RecordDatabase(run, database.name, "failed", 0, nullptr, nullptr, "53000",
+                   "no background worker slot is free for the database worker",
+                   "Increase max_worker_processes (cdw_backup needs cdw_backup.max_workers + 2).");
+    EndWork();
+    return "failed";
+  }
+  workers.push_back(leader);
+  for (int i = 0; i < helpers; i++) {
+    BackgroundWorkerHandle *helper = StartDatabaseWorker(run, segment, database.name, false);
+    if (!helper) {
+      // Fewer workers than configured: the others take the tables.
+      pg_atomic_fetch_sub_u32(&job->helpers_active, static_cast<uint32>(helpers - i));
+      ConditionVariableBroadcast(&job->workers_changed);
+      ereport(LOG, (errmsg("cdw_backup run %lld: only %d of %d workers could be started",
+                           static_cast<long long>(run->request.run_id), i + 1, helpers + 1),
+                    errhint("Increase max_worker_processes.")));
+      break;
+    }
+    workers.push_back(helper);
+  }
+
+  // Wait for the table list.
+  while (job->phase == static_cast<int>(JobPhase::kStarting) && !Stopped(leader)) {
+    if (CancelRequested(run) && !job->cancel) {
+      job->cancel = true;
+      TerminateBackgroundWorker(leader);
+    }
+    WaitForEvent(1000);
+  }
+  TableList *tables = nullptr;
+  dsm_segment *tables_segment = nullptr;
+  if (job->phase == static_cast<int>(JobPhase::kListed) ||
+      (job->phase == static_cast<int>(JobPhase::kDone))) {
+    tables_segment = dsm_attach(job->tables_handle);
+    if (tables_segment) tables = static_cast<TableList *>(dsm_segment_address(tables_segment));
+  }
+  std::vector<bool> recorded;
+  if (tables) {
+    recorded.assign(tables->count, false);
+    // The workers export while the pending history rows of every table
+    // (10,000 of them in a big database) are written.
+    InsertPendingTables(run, tables, database.name);
+    for (;;) {
+      if (CancelRequested(run) && !job->cancel) {
+        job->cancel = true;
+        for (auto *worker : workers) TerminateBackgroundWorker(worker);
+      }
+      SyncTables(run, job, tables, &recorded, false, database.name);
+      if (AllStopped(workers)) break;
+      WaitForEvent(1000);
+    }
+    SyncTables(run, job, tables, &recorded, true, database.name);
+  } else {
+    // The leader stopped before listing tables; the helpers see it fail.
+    while (!AllStopped(workers)) WaitForEvent(1000);
+  }
+
+  const char *status = "succeeded";
+  int failed = 0, total = 0;
+  for (int i = 0; tables && i < tables->count; i++) {
+    if (tables->entries[i].range_index != 0) continue;
+    total++;
+    if (CombineRanges(&tables->entries[i]).status != TableStatus::kSucceeded) failed++;
+  }
+  const char *sqlstate = job->sqlstate[0] ? job->sqlstate : nullptr;
+  const char *error = job->error[0] ? job->error : nullptr;
+  const char *hint = job->hint[0] ? job->hint : nullptr;
+  if (run->cancelled) {
+    status = "cancelled";
+    if (!error) {
+      sqlstate = "57014";
+      error = "the run was cancelled";
+    }
+  } else if (job->phase == static_cast<int>(JobPhase::kFailed) || !tables) {
+    status = "failed";
+    if (!error) {
+      sqlstate = "XX000";
+      error = "the database worker stopped unexpectedly";
+      hint = "See the server log.";
+    }
+  } else if (!job->manifest_written) {
+    status = "failed";
+    sqlstate = "XX000";
+    error = "the database manifest was not written";
+    hint = "See the server log.";
+  } else if (failed > 0) {
+    status = failed == total ? "failed" : "partial";
+  }
+  char *manifest = job->manifest_written
+                       ? Url(run, psprintf("%s%s", job->database_prefix, kManifestName))
+                       : nullptr;
+  BeginWork();
+  RecordDatabase(run, database.name, status, total, nullptr, manifest, sqlstate, error, hint);
+  EndWork();
+  g_current_job = nullptr;
+  workers.clear();
+  if (tables_segment) dsm_detach(tables_segment);
+  dsm_detach(segment);
+  return status;
+}
+
+// Schedules with verify => true: every backup is re-read and checked right
+// after it is written (cdw_backup_verify), and the outcome recorded on the
+// run. A verification that cannot run is recorded, never fatal.
+void VerifyIfScheduled(Run *run) {
+  BeginWork();
+  Oid types[2] = {TEXTOID, INT8OID};
+  Datum values[2] = {Text(run->request.schedule_name), Int64GetDatum(run->request.run_id)};
+  SpiRun(
+      "SELECT FROM cdw_backup.schedule_store s JOIN cdw_backup.runs r ON r.run_id = $2 "
+      "WHERE s.name = $1 AND s.verify AND r.status IN ('succeeded', 'partial')",
+      2, types, values, nullptr, true);
+  bool wanted = SPI_processed > 0;
+  EndWork();
+  if (!wanted) return;
+  pgstat_report_activity(STATE_RUNNING, psprintf("cdw_backup run %lld: verifying",
+                                                 static_cast<long long>(run->request.run_id)));
+  BeginWork();
+  // Assigned inside PG_TRY and read after it: volatile (setjmp rules).
+  char *volatile status = nullptr;
+  char *volatile detail = nullptr;
+  PG_TRY();
+  {
+    SpiRun(
+        "SELECT count(*) FILTER (WHERE status = 'problem'), "
+        " string_agg(format('%s.%s.%s: %s', database, schema_name, table_name, "
+        "   coalesce(problem, status)), '; ') FILTER (WHERE status = 'problem') "
+        "FROM cdw_backup_verify($2)",
+        2, types, values, nullptr);
+    bool problems = strcmp(SpiText(0, 1), "0") != 0;
+    status = MemoryContextStrdup(TopMemoryContext, problems ? "problems" : "ok");
+    char *text = SpiText(0, 2);
+    detail = text ? MemoryContextStrdup(TopMemoryContext, text) : nullptr;
+    EndWork();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    status = MemoryContextStrdup(TopMemoryContext, "error");
+    detail = MemoryContextStrdup(TopMemoryContext, error->message);
+  }
+  PG_END_TRY();
+  BeginWork();
+  Oid update_types[3] = {INT8OID, TEXTOID, TEXTOID};
+  Datum update_values[3] = {Int64GetDatum(run->request.run_id), Text(status), Text(detail)};
+  char nulls[4] = "   ";
+  if (!detail) nulls[2] = 'n';
+  SpiRun("UPDATE cdw_backup.runs SET verify_status = $2, verify_detail = $3 WHERE run_id = $1", 3,
+         update_types, update_values, nulls);
+  EndWork();
+  ereport(
+      strcmp(status, "ok") == 0 ? LOG : WARNING,
+      (errmsg("cdw_backup run %lld verified: %s%s%s", static_cast<long long>(run->request.run_id),
+              status, detail ? ": " : "", detail ? detail : "")));
+}
+
+void Coordinate(Run *run) {
+  std::vector<DatabaseToRun> databases;
+  volatile bool recorded = false;
+  BeginWork();
+  PG_TRY();
+  {
+    recorded = RecordRun(run, &databases);
+    EndWork();
+  }
+  PG_CATCH();
+  {
+    // The copy must outlive the transaction we are about to abort.
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    MemoryContextSwitchTo(TopMemoryContext);
+    FailRun(run, error);
+  }
+  PG_END_TRY();
+  Shared()->runs[run->slot].recorded = true;
+  Broadcast(run);
+  if (!recorded) return;
+
+  bool any_failed = false;
+  for (const auto &database : databases) {
+    if (CancelRequested(run)) {
+      BeginWork();
+      RecordDatabase(run, database.name, "cancelled", 0, nullptr, nullptr, "57014",
+                     "the run was cancelled before this database was backed up", nullptr);
+      EndWork();
+      continue;
+    }
+    pgstat_report_activity(STATE_RUNNING,
+                           psprintf("cdw_backup run %lld: database %s",
+                                    static_cast<long long>(run->request.run_id), database.name));
+    const char *status = RunDatabase(run, database);
+    any_failed |= strcmp(status, "succeeded") != 0;
+  }
+  FinishRun(run, any_failed);
+  if (run->request.schedule_name[0]) VerifyIfScheduled(run);
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+int g_slot_index = -1;
+
+void OnCoordinatorExit(int, Datum) {
+  // Whatever ends the coordinator ends its workers too.
+  if (g_current_job) g_current_job->cancel = true;
+  for (auto *worker : g_current_workers) TerminateBackgroundWorker(worker);
+  SharedState *shared = Shared();
+  if (!shared || g_slot_index < 0) return;
+  RunSlot *slot = &shared->runs[g_slot_index];
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  slot->finished = true;
+  slot->in_use = false;
+  slot->coordinator_latch = nullptr;
+  LWLockRelease(shared->lock);
+  ConditionVariableBroadcast(&slot->changed);
+  WakeLauncher();
+}
+
+}  // namespace
+}  // namespace cdw::bgworker::coordinator
+
+extern "C" void cdw_backup_run_coordinator(Datum slot_index) {
+  using namespace cdw::bgworker;
+  using namespace cdw::bgworker::coordinator;
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+  int index = DatumGetInt32(slot_index);
+  SharedState *shared = Shared();
+  RunSlot *slot = &shared->runs[index];
+  int64 run_id;
+  memcpy(&run_id, MyBgworkerEntry->bgw_extra, sizeof run_id);
+  if (!slot->in_use || slot->request.run_id != run_id) proc_exit(0);
+  g_slot_index = index;
+  before_shmem_exit(OnCoordinatorExit, 0);
+  Run *run = static_cast<Run *>(MemoryContextAllocZero(TopMemoryContext, sizeof(Run)));
+  run->request = slot->request;
+  run->slot = index;
+  slot->coordinator_pid = MyProcPid;
+  slot->coordinator_latch = MyLatch;
+  BackgroundWorkerInitializeConnection(cdw::control::g_home_database, nullptr, 0);
+  pgstat_report_appname(psprintf("cdw_backup run %lld", static_cast<long long>(run_id)));
+  Coordinate(run);
+  proc_exit(0);
+}

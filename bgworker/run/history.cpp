@@ -1,0 +1,396 @@
+// The history writer of a run's coordinator (see history.h).
+extern "C" {
+#include "postgres.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+#include <vector>
+
+#include "bgworker/database/database_job.h"
+#include "bgworker/run/history.h"
+#include "bgworker/run/run_context.h"
+#include "bgworker/run/run_index.h"
+#include "bgworker/scheduler.h"
+#include "bgworker/shared_state.h"
+#include "extension/control/spi_util.h"
+#include "extension/pg/cpp_boundary.h"
+#include "format/layout.h"
+#include "storage/store_factory.h"
+
+namespace cdw::bgworker::coordinator {
+
+using control::SpiRun;
+using control::SpiText;
+
+void RecordDatabase(Run *run, const char *database, const char *status, int tables,
+                    const char *location, const char *manifest, const char *sqlstate,
+                    const char *error, const char *hint) {
+  Oid types[9] = {INT8OID, NAMEOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+  Datum values[9] = {Int64GetDatum(run->request.run_id),
+                     DirectFunctionCall1(namein, CStringGetDatum(database)),
+                     Text(status),
+                     Int32GetDatum(tables),
+                     Text(location),
+                     Text(manifest),
+                     Text(sqlstate),
+                     Text(error),
+                     Text(hint)};
+  char nulls[10] = "         ";
+  if (!location) nulls[4] = 'n';
+  if (!manifest) nulls[5] = 'n';
+  if (!sqlstate) nulls[6] = 'n';
+  if (!error) nulls[7] = 'n';
+  if (!hint) nulls[8] = 'n';
+  SpiRun(
+      "INSERT INTO cdw_backup.run_databases AS d (run_id, database, status, tables_total, "
+      "location, "
+      "manifest, sqlstate, error, hint, started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, "
+      "$7, $8, "
+      "$9, CASE WHEN $3 = 'running' THEN now() END, CASE WHEN $3 NOT IN ('pending', 'running') "
+      "THEN "
+      "clock_timestamp() END) ON CONFLICT (run_id, database) DO UPDATE SET status = "
+      "excluded.status, "
+      "tables_total = excluded.tables_total, location = coalesce(excluded.location, d.location), "
+      "manifest = excluded.manifest, sqlstate = excluded.sqlstate, error = excluded.error, "
+      "hint = excluded.hint, started_at = coalesce(d.started_at, excluded.started_at), "
+      "finished_at = excluded.finished_at",
+      9, types, values, nulls);
+}
+
+// Phase A: the runs row, the target, the databases. Committed before
+// cdw_backup_run() returns.
+bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases) {
+  const RunRequest &req = run->request;
+  Oid types[6] = {INT8OID, TEXTOID, TEXTOID, NAMEOID, TEXTOID, TIMESTAMPTZOID};
+  Datum values[6] = {
+      Int64GetDatum(req.run_id), Text(req.schedule_name),
+      Text(req.target),          DirectFunctionCall1(namein, CStringGetDatum(req.role_name)),
+      Text(req.compression),     TimestampTzGetDatum(SchedulerNow())};
+  char nulls[7] = "      ";
+  if (!req.schedule_name[0]) nulls[1] = 'n';
+  SpiRun(
+      "INSERT INTO cdw_backup.runs (run_id, schedule_name, target, role_name, status, compression, "
+      "started_at) VALUES ($1, $2, $3, $4, 'running', $5, $6)",
+      6, types, values, nulls);
+
+  SpiRun(
+      "SELECT location, secret_id, secret_key, session_token, "
+      "(SELECT string_agg(key || E'\\t' || value, E'\\n') FROM jsonb_each_text(options)) "
+      "FROM cdw_backup.target_store WHERE name = $1",
+      1, &types[2], &values[2], nullptr);
+  if (SPI_processed == 0)
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", req.target),
+             errhint("SELECT cdw_backup_add_target('%s', 'file:///var/backups/pg');", req.target)));
+  MemoryContext spi_context = MemoryContextSwitchTo(TopMemoryContext);
+  run->location = pstrdup(SpiText(0, 1));
+  char *id = SpiText(0, 2), *key = SpiText(0, 3), *token = SpiText(0, 4), *options = SpiText(0, 5);
+  run->secret_id = pstrdup(id ? id : "");
+  run->secret_key = pstrdup(key ? key : "");
+  run->session_token = pstrdup(token ? token : "");
+  run->store_options = pstrdup(options ? options : "");
+  MemoryContextSwitchTo(spi_context);
+
+  bool needs_credentials = pg::CallCpp([&] { return LocationNeedsCredentials(run->location); });
+  if (!needs_credentials && !has_privs_of_role(req.role_id, ROLE_PG_WRITE_SERVER_FILES))
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("role %s may not write to target \"%s\"", req.role_name, req.target),
+             errdetail("Writing server files through a file:// location requires superuser or "
+                       "pg_write_server_files."),
+             errhint("GRANT pg_write_server_files TO %s;", quote_identifier(req.role_name))));
+
+  run->run_prefix = MemoryContextStrdup(
+      TopMemoryContext,
+      pg::CallCpp([&] { return pstrdup(RunPrefix(req.run_id, time(nullptr)).c_str()); }));
+
+  // The databases: those that allow connections, not templates, narrowed by
+  // databases / exclude_databases.
+  Oid list_types[5] = {OIDOID, BOOLOID, TEXTARRAYOID, BOOLOID, TEXTARRAYOID};
+  Datum list_values[5] = {
+      ObjectIdGetDatum(req.role_id), BoolGetDatum(req.has_databases),
+      req.has_databases ? OidInputFunctionCall(F_ARRAY_IN, pstrdup(req.databases), TEXTOID, -1)
+                        : (Datum)0,
+      BoolGetDatum(req.has_exclude),
+      req.has_exclude ? OidInputFunctionCall(F_ARRAY_IN, pstrdup(req.exclude), TEXTOID, -1)
+                      : (Datum)0};
+  char list_nulls[6] = "     ";
+  if (!req.has_databases) list_nulls[2] = 'n';
+  if (!req.has_exclude) list_nulls[4] = 'n';
+  SpiRun(
+      "WITH wanted AS ("
+      "  SELECT d.oid, d.datname::text AS name, d.datallowconn, d.datistemplate,"
+      "         has_database_privilege($1, d.oid, 'CONNECT') AS can_connect, true AS found"
+      "    FROM pg_database d"
+      "   WHERE ($2 AND d.datname = ANY ($3)) OR (NOT $2 AND d.datallowconn AND NOT "
+      "d.datistemplate)"
+      "  UNION ALL"
+      "  SELECT 0, w, false, false, false, false FROM unnest($3) w"
+      "   WHERE $2 AND NOT EXISTS (SELECT FROM pg_database d WHERE d.datname = w))"
+      " SELECT oid, name, datallowconn, can_connect, found, datistemplate FROM wanted"
+      "  WHERE NOT $4 OR name <> ALL ($5) ORDER BY name",
+      5, list_types, list_values, list_nulls);
+  int count = static_cast<int>(SPI_processed);
+  struct Candidate {
+    Oid oid;
+    char *name;
+    bool allow, connect, found, is_template;
+  };
+  std::vector<Candidate> candidates;
+  for (int i = 0; i < count; i++) {
+    Candidate c;
+    c.oid = static_cast<Oid>(strtoul(SpiText(i, 1), nullptr, 10));
+    c.name = MemoryContextStrdup(TopMemoryContext, SpiText(i, 2));
+    c.allow = strcmp(SpiText(i, 3), "t") == 0;
+    c.connect = strcmp(SpiText(i, 4), "t") == 0;
+    c.found = strcmp(SpiText(i, 5), "t") == 0;
+    c.is_template = strcmp(SpiText(i, 6), "t") == 0;
+    candidates.push_back(c);
+  }
+  Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * Max(candidates.size(), size_t{1})));
+  int name_count = 0;
+  for (const auto &c : candidates) {
+    names[name_count++] = CStringGetTextDatum(c.name);
+    char *location =
+        Url(run, psprintf("%s%s", run->run_prefix,
+                          pg::CallCpp([&] { return pstrdup(DatabasePrefix(c.name).c_str()); })));
+    const char *role = quote_identifier(req.role_name);
+    const char *db = quote_identifier(c.name);
+    if (!c.found) {
+      RecordDatabase(run, c.name, "failed", 0, nullptr, nullptr, "3D000",
+                     psprintf("database \"%s\" does not exist", c.name),
+                     "SELECT datname FROM pg_database; lists the databases.");
+    } else if (c.is_template) {
+      RecordDatabase(run, c.name, "failed", 0, nullptr, nullptr, "22023",
+                     psprintf("database \"%s\" is a template", c.name),
+                     "Templates are not backed up; remove it from databases.");
+    } else if (!c.allow) {
+      RecordDatabase(run, c.name, "failed", 0, nullptr, nullptr, "55000",
+                     psprintf("database \"%s\" does not allow connections", c.name),
+                     psprintf("ALTER DATABASE %s ALLOW_CONNECTIONS true;", db));
+    } else if (!c.connect) {
+      RecordDatabase(run, c.name, "failed", 0, location, nullptr, "42501",
+                     psprintf("permission denied for database %s", c.name),
+                     psprintf("GRANT CONNECT ON DATABASE %s TO %s;", db, role));
+    } else {
+      RecordDatabase(run, c.name, "pending", 0, location, nullptr, nullptr, nullptr, nullptr);
+      databases->push_back({c.oid, c.name});
+    }
+  }
+  Oid update_types[3] = {INT8OID, TEXTARRAYOID, TEXTOID};
+  Datum update_values[3] = {
+      Int64GetDatum(req.run_id),
+      PointerGetDatum(construct_array(names, name_count, TEXTOID, -1, false, TYPALIGN_INT)),
+      Text(Url(run, run->run_prefix))};
+  SpiRun("UPDATE cdw_backup.runs SET databases = $2, location = $3 WHERE run_id = $1", 3,
+         update_types, update_values, nullptr);
+  return true;
+}
+
+// Writes finished tables into run_tables; `final` also settles tables no
+// worker finished.
+void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool> *recorded,
+                bool final, const char *database) {
+  bool started = false;
+  for (int i = 0; i < tables->count; i++) {
+    if ((*recorded)[i]) continue;
+    TableEntry *entry = &tables->entries[i];
+    if (entry->range_index != 0) continue;  // recorded with its range 0
+    pg_read_barrier();
+    // A split table is one history row, settled when all its ranges are.
+    TableOutcome outcome = CombineRanges(entry);
+    TableStatus status = outcome.status;
+    const TableEntry *reason = outcome.failed ? outcome.failed : entry;
+    const char *error = reason->error[0] ? reason->error : nullptr;
+    const char *hint = reason->hint[0] ? reason->hint : nullptr;
+    const char *sqlstate = reason->sqlstate[0] ? reason->sqlstate : nullptr;
+    if (status == TableStatus::kPending || status == TableStatus::kRunning) {
+      if (!final) continue;
+      if (run->cancelled || job->cancel) {
+        status = TableStatus::kCancelled;
+        sqlstate = "57014";
+        error = "the run was cancelled before this table was backed up";
+        hint = nullptr;
+      } else {
+        status = TableStatus::kFailed;
+        sqlstate = "XX000";
+        error = job->error[0] ? psprintf("the database worker stopped: %s", job->error)
+                              : "the database worker stopped before backing up this table";
+        hint = "See the server log for why the worker stopped.";
+      }
+    } else if (final && status == TableStatus::kSucceeded &&
+               (job->phase == static_cast<int>(JobPhase::kFailed) || !job->manifest_written)) {
+      // Without its manifest the database's backup is incomplete.
+      status = TableStatus::kFailed;
+      sqlstate = job->sqlstate[0] ? job->sqlstate : "XX000";
+      error = psprintf("the backup of database %s is incomplete: %s", database,
+                       job->error[0] ? job->error : "its manifest was not written");
+      hint = "See cdw_backup.run_databases and the server log.";
+    }
+    if (!started) {
+      BeginWork();
+      started = true;
+    }
+    char *location = Url(
+        run, psprintf("%s%s", job->database_prefix, pg::CallCpp([&] {
+                        return pstrdup(TablePrefix(entry->schema_name, entry->table_name).c_str());
+                      })));
+    Oid types[14] = {INT8OID, NAMEOID, NAMEOID,        NAMEOID,        TEXTOID, INT8OID, INT8OID,
+                     INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+    Datum values[14] = {
+        Int64GetDatum(run->request.run_id),
+        DirectFunctionCall1(namein, CStringGetDatum(database)),
+        DirectFunctionCall1(namein, CStringGetDatum(entry->schema_name)),
+        DirectFunctionCall1(namein, CStringGetDatum(entry->table_name)),
+        Text(TableStatusName(status)),
+        Int64GetDatum(outcome.rows),
+        Int64GetDatum(outcome.bytes_raw),
+        Int64GetDatum(outcome.bytes_stored),
+        Text(location),
+        TimestampTzGetDatum(outcome.started_at),
+        TimestampTzGetDatum(outcome.finished_at ? outcome.finished_at : GetCurrentTimestamp()),
+        Text(error),
+        Text(hint),
+        Text(sqlstate)};
+    char nulls[15] = "              ";
+    if (status != TableStatus::kSucceeded) nulls[5] = nulls[6] = nulls[7] = 'n';
+    if (!outcome.started_at) nulls[9] = 'n';
+    if (!error) nulls[11] = 'n';
+    if (!hint) nulls[12] = 'n';
+    if (!sqlstate || status == TableStatus::kSucceeded) nulls[13] = 'n';
+    SpiRun(
+        "UPDATE cdw_backup.run_tables SET status = $5, rows = $6, bytes_raw = $7, bytes_stored = "
+        "$8, "
+        "location = $9, started_at = $10, finished_at = $11, error = $12, hint = $13, sqlstate = "
+        "$14 "
+        "WHERE run_id = $1 AND database = $2 AND schema_name = $3 AND table_name = $4",
+        14, types, values, nulls);
+    for (int r = 0; r < entry->range_count; r++) (*recorded)[i + r] = true;
+  }
+  if (started) EndWork();
+}
+
+void InsertPendingTables(Run *run, TableList *tables, const char *database) {
+  BeginWork();
+  Datum *schemas = static_cast<Datum *>(palloc(sizeof(Datum) * Max(tables->count, 1)));
+  Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * Max(tables->count, 1)));
+  int count = 0;
+  for (int i = 0; i < tables->count; i++) {
+    if (tables->entries[i].range_index != 0) continue;
+    schemas[count] = CStringGetTextDatum(tables->entries[i].schema_name);
+    names[count++] = CStringGetTextDatum(tables->entries[i].table_name);
+  }
+  Oid types[4] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID};
+  Datum values[4] = {
+      Int64GetDatum(run->request.run_id), DirectFunctionCall1(namein, CStringGetDatum(database)),
+      PointerGetDatum(construct_array(schemas, count, TEXTOID, -1, false, TYPALIGN_INT)),
+      PointerGetDatum(construct_array(names, count, TEXTOID, -1, false, TYPALIGN_INT))};
+  SpiRun(
+      "INSERT INTO cdw_backup.run_tables (run_id, database, schema_name, table_name, status) "
+      "SELECT $1, $2, s, t, 'pending' FROM unnest($3::text[], $4::text[]) AS u(s, t)",
+      4, types, values, nullptr);
+  Oid db_types[3] = {INT8OID, NAMEOID, INT4OID};
+  Datum db_values[3] = {values[0], values[1], Int32GetDatum(count)};
+  SpiRun(
+      "UPDATE cdw_backup.run_databases SET tables_total = $3 WHERE run_id = $1 AND database = $2",
+      3, db_types, db_values, nullptr);
+  EndWork();
+}
+
+void FinishRun(Run *run, bool any_failed_database) {
+  BeginWork();
+  // runs.started_at / finished_at use the launcher's clock, which schedules,
+  // retention and max_run_time compare them with (see SchedulerNow()).
+  Oid types[4] = {INT8OID, BOOLOID, BOOLOID, TIMESTAMPTZOID};
+  Datum values[4] = {Int64GetDatum(run->request.run_id), BoolGetDatum(run->cancelled),
+                     BoolGetDatum(any_failed_database), TimestampTzGetDatum(SchedulerNow())};
+  SpiRun(
+      "WITH t AS (SELECT count(*) AS total, count(*) FILTER (WHERE status = 'succeeded') AS ok,"
+      "                  count(*) FILTER (WHERE status <> 'succeeded') AS bad,"
+      "                  coalesce(sum(rows), 0) AS rows, coalesce(sum(bytes_raw), 0) AS raw,"
+      "                  coalesce(sum(bytes_stored), 0) AS stored"
+      "             FROM cdw_backup.run_tables WHERE run_id = $1),"
+      "     d AS (SELECT count(*) FILTER (WHERE status <> 'succeeded') AS bad,"
+      "                  (array_agg(format('database %s: %s', database, error) ORDER BY database)"
+      "                     FILTER (WHERE error IS NOT NULL))[1] AS error,"
+      "                  (array_agg(hint ORDER BY database) FILTER (WHERE error IS NOT NULL))[1] "
+      "AS hint"
+      "             FROM cdw_backup.run_databases WHERE run_id = $1)"
+      " UPDATE cdw_backup.runs r SET finished_at = $4,"
+      "   tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.bad,"
+      "   rows = t.rows, bytes_raw = t.raw, bytes_stored = t.stored,"
+      "   error = coalesce(r.error, d.error), hint = coalesce(r.hint, d.hint),"
+      "   status = CASE WHEN $2 THEN 'cancelled'"
+      "                 WHEN t.bad = 0 AND d.bad = 0 AND NOT $3 THEN 'succeeded'"
+      "                 WHEN t.ok = 0 THEN 'failed' ELSE 'partial' END"
+      "  FROM t, d WHERE r.run_id = $1"
+      " RETURNING r.status, r.tables_total, r.tables_succeeded, r.tables_failed, r.rows, "
+      "r.bytes_stored,"
+      "   json_build_object('run_id', r.run_id, 'schedule', r.schedule_name, 'status', "
+      "r.status)::text",
+      4, types, values, nullptr);
+  char *status = SpiText(0, 1);
+  ereport(LOG,
+          (errmsg("cdw_backup run %lld %s: %s tables, %s succeeded, %s failed, %s rows, %s bytes "
+                  "stored",
+                  static_cast<long long>(run->request.run_id), status, SpiText(0, 2), SpiText(0, 3),
+                  SpiText(0, 4), SpiText(0, 5), SpiText(0, 6))));
+  Async_Notify("cdw_backup", SpiText(0, 7));
+  EndWork();
+  WriteRunIndex(run);
+}
+
+void FailRun(Run *run, ErrorData *error) {
+  BeginWork();
+  Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+  Datum values[4] = {Int64GetDatum(run->request.run_id), Text(error->message), Text(error->hint),
+                     TimestampTzGetDatum(SchedulerNow())};
+  char nulls[5] = "    ";
+  if (!error->hint) nulls[2] = 'n';
+  SpiRun(
+      "UPDATE cdw_backup.runs SET status = 'failed', error = $2, hint = $3, "
+      "finished_at = $4 WHERE run_id = $1",
+      4, types, values, nulls);
+  if (SPI_processed == 0) {
+    Oid insert_types[7] = {INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+    Datum insert_values[7] = {Int64GetDatum(run->request.run_id),
+                              Text(run->request.target),
+                              DirectFunctionCall1(namein, CStringGetDatum(run->request.role_name)),
+                              Text(run->request.compression),
+                              Text(error->message),
+                              Text(error->hint),
+                              values[3]};
+    char insert_nulls[8] = "       ";
+    if (!error->hint) insert_nulls[5] = 'n';
+    SpiRun(
+        "INSERT INTO cdw_backup.runs (run_id, target, role_name, compression, status, error, hint, "
+        "started_at, finished_at) VALUES ($1, $2, $3, $4, 'failed', $5, $6, $7, $7)",
+        7, insert_types, insert_values, insert_nulls);
+  }
+  Async_Notify("cdw_backup", psprintf("{\"run_id\": %lld, \"status\": \"failed\"}",
+                                      static_cast<long long>(run->request.run_id)));
+  ereport(LOG, (errmsg("cdw_backup run %lld failed: %s",
+                       static_cast<long long>(run->request.run_id), error->message)));
+  EndWork();
+}
+
+}  // namespace cdw::bgworker::coordinator

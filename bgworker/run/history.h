@@ -1,0 +1,45 @@
+// The history writer of a run's coordinator: the rows of cdw_backup.runs,
+// run_databases and run_tables, written in short transactions of their own
+// as the run goes on (see coordinator.cpp). Include after postgres.h.
+#pragma once
+
+extern "C" {
+#include "utils/elog.h"
+}
+
+#include <vector>
+
+#include "bgworker/database/database_job.h"
+#include "bgworker/run/run_context.h"
+
+namespace cdw::bgworker::coordinator {
+
+// Inserts or updates the run_databases row of `database`; NULL arguments
+// are stored as NULL (location keeps its earlier value). Inside SPI.
+void RecordDatabase(Run *run, const char *database, const char *status, int tables,
+                    const char *location, const char *manifest, const char *sqlstate,
+                    const char *error, const char *hint);
+
+// Phase A: the runs row, the target, the databases (appended to
+// `databases` when they can be backed up; the others are recorded failed).
+// Committed before cdw_backup_run() returns. Inside SPI.
+bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases);
+
+// The pending run_tables row of every table of `tables`, and the
+// database's tables_total. Runs its own transaction.
+void InsertPendingTables(Run *run, TableList *tables, const char *database);
+
+// Writes finished tables into run_tables; `final` also settles tables no
+// worker finished. Runs its own transaction when there is something to write.
+void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool> *recorded,
+                bool final, const char *database);
+
+// The run's totals and final status, a NOTIFY, then the run index on the
+// target (run_index.h). Runs its own transactions.
+void FinishRun(Run *run, bool any_failed_database);
+
+// Records the run failed with `error` (inserts its row if RecordRun did
+// not commit it). Runs its own transaction.
+void FailRun(Run *run, ErrorData *error);
+
+}  // namespace cdw::bgworker::coordinator

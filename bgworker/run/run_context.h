@@ -1,0 +1,49 @@
+// What the coordinator of one run knows about it, shared by the files of
+// bgworker/run/: the orchestration (coordinator.cpp), the history writer
+// (history.cpp) and the run index (run_index.cpp). Internal to
+// bgworker/run/. Include after postgres.h.
+#pragma once
+
+extern "C" {
+#include "fmgr.h"
+}
+
+#include "bgworker/shared_state.h"
+
+namespace cdw::bgworker::coordinator {
+
+// Everything the coordinator knows about the run.
+struct Run {
+  RunRequest request;
+  int slot;
+  char *location;       // target root
+  char *store_options;  // "key\tvalue\n"
+  char *secret_id;
+  char *secret_key;
+  char *session_token;
+  char *run_prefix;  // key of the run on the target
+  bool cancelled;
+};
+
+struct DatabaseToRun {
+  Oid oid;
+  char *name;
+};
+
+// One short transaction with SPI and a snapshot, for a unit of history work.
+void BeginWork();
+void EndWork();
+
+// A text Datum of `s` ("" for NULL).
+Datum Text(const char *s);
+
+// Wakes whoever waits on the run's slot (cdw_backup_run(), cdw_backup_wait()).
+void Broadcast(Run *run);
+
+// Whether the run was cancelled (remembered once seen).
+bool CancelRequested(Run *run);
+
+// The URL of `key` under the target's root (palloc'd).
+char *Url(Run *run, const char *key);
+
+}  // namespace cdw::bgworker::coordinator

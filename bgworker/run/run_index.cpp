@@ -1,0 +1,89 @@
+// The run index on the target (see run_index.h).
+extern "C" {
+#include "postgres.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/elog.h"
+}
+
+#include "bgworker/run/run_context.h"
+#include "bgworker/run/run_index.h"
+#include "extension/control/spi_util.h"
+#include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
+#include "format/layout.h"
+#include "manifest/json_writer.h"
+#include "storage/store_factory.h"
+
+namespace cdw::bgworker::coordinator {
+
+using control::SpiRun;
+
+// The run's entry in the target's "_runs/" index (see format/layout.h).
+// The run is complete without it, so a failure is a WARNING.
+void WriteRunIndex(Run *run) {
+  BeginWork();
+  Oid types[1] = {INT8OID};
+  Datum values[1] = {Int64GetDatum(run->request.run_id)};
+  SpiRun(
+      "SELECT r.status, r.started_at::text, r.finished_at::text, d.database, d.status, "
+      "d.tables_total,"
+      "  (SELECT coalesce(sum(t.rows), 0) FROM cdw_backup.run_tables t WHERE t.run_id = d.run_id "
+      "AND"
+      "     t.database = d.database), "
+      "  (SELECT coalesce(sum(t.bytes_stored), 0) FROM cdw_backup.run_tables t WHERE t.run_id = "
+      "d.run_id"
+      "     AND t.database = d.database), d.manifest IS NOT NULL, r.compression, r.schedule_name"
+      " FROM cdw_backup.runs r JOIN cdw_backup.run_databases d USING (run_id)"
+      " WHERE r.run_id = $1 ORDER BY d.database",
+      1, types, values, nullptr);
+  int rows = static_cast<int>(SPI_processed);
+  // The cells live in SPI's memory: the object is written before EndWork().
+  char ***cells = control::SpiTextRows();
+  pg::PendingError pending;
+  try {
+    JsonWriter json;
+    json.BeginObject();
+    json.Key("format_version").Int(1);
+    json.Key("run_id").Int(run->request.run_id);
+    json.Key("path").String(run->run_prefix);
+    if (rows > 0) {
+      json.Key("status").String(cells[0][0]);
+      json.Key("started_at").String(cells[0][1] ? cells[0][1] : "");
+      json.Key("finished_at").String(cells[0][2] ? cells[0][2] : "");
+      json.Key("compression").String(cells[0][9] ? cells[0][9] : "");
+      if (cells[0][10]) json.Key("schedule").String(cells[0][10]);
+    }
+    json.Key("databases").BeginArray();
+    for (int i = 0; i < rows; i++) {
+      json.BeginObject();
+      json.Key("name").String(cells[i][3]);
+      json.Key("path").String(DatabasePrefix(cells[i][3]));
+      json.Key("status").String(cells[i][4]);
+      json.Key("tables").Int(atoll(cells[i][5]));
+      json.Key("rows").Int(atoll(cells[i][6]));
+      json.Key("bytes_stored").Int(atoll(cells[i][7]));
+      json.Key("manifest").Bool(strcmp(cells[i][8], "t") == 0);
+      json.EndObject();
+    }
+    json.EndArray();
+    json.EndObject();
+    auto store = pg::OpenTargetStore(run->location, run->store_options, run->secret_id,
+                                     run->secret_key, run->session_token);
+    auto writer = store->Create(RunIndexKey(run->run_prefix));
+    writer->Write(json.str().data(), json.str().size());
+    writer->Finish();
+    writer->Commit();
+  } catch (...) {
+    pg::CapturePendingError(&pending);
+  }
+  if (pending.set && !pending.interrupted && !pending.pg_error)
+    ereport(WARNING, (errmsg("cdw_backup run %lld: could not write the run index: %s",
+                             static_cast<long long>(run->request.run_id),
+                             pending.message ? pending.message : "out of memory")));
+  else if (pending.set)
+    pg::RaisePendingError(&pending);
+  EndWork();
+}
+
+}  // namespace cdw::bgworker::coordinator

@@ -1,0 +1,18 @@
+// What the run functions (run_functions.cpp) offer the rest of the
+// extension: starting a run the way cdw_backup_run() does, also used by the
+// scheduler. Include after postgres.h.
+#pragma once
+
+extern "C" {
+#include "utils/array.h"
+}
+
+namespace cdw::control {
+
+// Starts a backup run (see bgworker/run/caller_api.h) as `role_id` after
+// checking the target; returns its id once its row is committed.
+// `databases` / `exclude` may be NULL; `schedule_name` NULL for manual runs.
+int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
+                const char *compression, Oid role_id, const char *schedule_name);
+
+}  // namespace cdw::control
