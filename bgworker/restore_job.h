@@ -14,7 +14,8 @@ enum class RestoreStatus : int {
   kRestored = 1,
   kFailed = 2,
   kChecked = 3,
-  kSkipped = 4
+  kSkipped = 4,
+  kRefused = 5,  // not attempted: restoring it needs other tables too (detail lists them)
 };
 
 struct RestoreItem {
@@ -23,11 +24,16 @@ struct RestoreItem {
   char dest_schema[NAMEDATALEN];
   char dest_table[NAMEDATALEN];
   int64 expected_rows;
-  uint32 path_offset;         // table prefix key on the target
-  uint32 column_defs_offset;  // "%I type, ..." for the external table
-  uint32 create_defs_offset;  // the same with NOT NULL, for CREATE TABLE
-  uint32 signature_offset;    // "name type, ..." to compare with an existing table
-  volatile int status;        // RestoreStatus
+  uint32 path_offset;  // table prefix key on the target
+  // The manifest's columns, unchecked: column_count triples of
+  // NUL-terminated strings (name, type as format_type() wrote it, "t"/"f"
+  // for NOT NULL). The worker resolves every type before using it.
+  uint32 columns_offset;
+  int column_count;
+  // false: a table of the backup the caller did not ask for, there only so
+  // that cascade => true can add it; it gets no result row unless added.
+  bool selected;
+  volatile int status;  // RestoreStatus
   int64 rows;
   char sqlstate[6];
   char detail[1024];
@@ -44,7 +50,16 @@ struct RestoreJob {
   char session_token[2048];
   char compression[16];
   bool truncate;
+  bool cascade;
   bool dry_run;
+  // Set by the worker when the manifest itself is unusable (a column type
+  // that is not a type name): nothing was restored and the caller raises
+  // this error instead of returning rows.
+  bool refused;
+  char refused_sqlstate[6];
+  char refused_message[512];
+  char refused_detail[1024];
+  char refused_hint[512];
   int count;
   uint32 strings_offset;  // from the start of the job
   RestoreItem items[FLEXIBLE_ARRAY_MEMBER];

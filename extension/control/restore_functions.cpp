@@ -9,6 +9,7 @@ extern "C" {
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
@@ -339,6 +340,12 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
   bool truncate = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
   bool dry_run = !PG_ARGISNULL(7) && PG_GETARG_BOOL(7);
   const char *target_name = PG_ARGISNULL(8) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(8));
+  bool cascade = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
+  if (cascade && !truncate)
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("cascade needs truncate => true"),
+             errhint("cascade => true adds the tables whose foreign keys reference a "
+                     "table that truncate => true empties.")));
   if (into_table && into_schema)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("into_table and into_schema cannot be used together"),
@@ -379,59 +386,99 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
                            static_cast<long long>(run_id), database),
                     errhint("SELECT * FROM cdw_backup_list(); shows the databases of each run.")));
   char *manifest = ReadManifest(target, source->manifest_key);
-  Oid types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-  Datum values[5] = {CStringGetTextDatum(manifest),
-                     table_name ? CStringGetTextDatum(table_name) : (Datum)0,
-                     into_table ? CStringGetTextDatum(into_table) : (Datum)0,
-                     into_schema ? CStringGetTextDatum(into_schema) : (Datum)0, (Datum)0};
+  // With cascade, every table of the backup is a candidate the worker may
+  // add when a named one's foreign keys need it; only named ones get rows.
+  bool candidates = cascade && truncate && table_name;
+  Oid types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+  Datum values[5] = {
+      CStringGetTextDatum(manifest), table_name ? CStringGetTextDatum(table_name) : (Datum)0,
+      into_table ? CStringGetTextDatum(into_table) : (Datum)0,
+      into_schema ? CStringGetTextDatum(into_schema) : (Datum)0, BoolGetDatum(candidates)};
   char nulls[6] = "     ";
   if (!table_name) nulls[1] = 'n';
   if (!into_table) nulls[2] = 'n';
   if (!into_schema) nulls[3] = 'n';
-  nulls[4] = 'n';
+  // Column types stay as the manifest has them (name, type, not null
+  // triples): the worker resolves each in the destination before use.
   SpiRun(
-      "WITH m AS (SELECT $1::jsonb AS m), "
-      " wanted AS (SELECT CASE WHEN $2 IS NULL THEN NULL ELSE parse_ident($2) END AS w), "
-      " dest AS (SELECT CASE WHEN $3 IS NULL THEN NULL ELSE parse_ident($3) END AS d) "
-      "SELECT m->>'compression', (m->>'path') || (t->>'path'), t->>'schema', t->>'name', "
-      "t->>'status', "
-      " (t->>'rows')::bigint, "
-      " coalesce(CASE WHEN $4 IS NOT NULL THEN $4 WHEN array_length(d, 1) = 2 THEN d[1] END, "
-      "t->>'schema'), "
-      " coalesce(d[array_length(d, 1)], t->>'name'), "
-      " (SELECT string_agg(format('%I %s', c->>'name', c->>'type'), ', ' ORDER BY o) "
-      "    FROM jsonb_array_elements(t->'columns') WITH ORDINALITY AS x(c, o)), "
-      " (SELECT string_agg(format('%I %s%s', c->>'name', c->>'type', CASE WHEN "
-      "(c->>'not_null')::bool "
-      "    THEN ' NOT NULL' ELSE '' END), ', ' ORDER BY o) "
-      "    FROM jsonb_array_elements(t->'columns') WITH ORDINALITY AS x(c, o)), "
-      " (SELECT string_agg(format('%s %s', c->>'name', c->>'type'), ', ' ORDER BY o) "
-      "    FROM jsonb_array_elements(t->'columns') WITH ORDINALITY AS x(c, o)) "
-      "FROM m, wanted, dest, jsonb_array_elements(m->'tables') t "
-      "WHERE w IS NULL OR (array_length(w, 1) = 2 AND t->>'schema' = w[1] AND t->>'name' = w[2]) "
-      "   OR (array_length(w, 1) = 1 AND t->>'name' = w[1]) "
+      "WITH m AS (SELECT $1::pg_catalog.jsonb AS m), "
+      " wanted AS (SELECT CASE WHEN $2 IS NULL THEN NULL ELSE pg_catalog.parse_ident($2) END AS "
+      "w), "
+      " dest AS (SELECT CASE WHEN $3 IS NULL THEN NULL ELSE pg_catalog.parse_ident($3) END AS d) "
+      "SELECT m OPERATOR(pg_catalog.->>) 'compression', "
+      " (m OPERATOR(pg_catalog.->>) 'path') OPERATOR(pg_catalog.||) (t OPERATOR(pg_catalog.->>) "
+      "'path'), "
+      " t OPERATOR(pg_catalog.->>) 'schema', t OPERATOR(pg_catalog.->>) 'name', "
+      " t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'rows')::bigint, "
+      " coalesce(CASE WHEN $4 IS NOT NULL THEN $4 "
+      "   WHEN s.sel AND pg_catalog.array_length(d, 1) OPERATOR(pg_catalog.=) 2 THEN d[1] END, "
+      "   t OPERATOR(pg_catalog.->>) 'schema'), "
+      " coalesce(CASE WHEN s.sel THEN d[pg_catalog.array_length(d, 1)] END, "
+      "   t OPERATOR(pg_catalog.->>) 'name'), "
+      " s.sel, "
+      " (SELECT pg_catalog.array_agg(coalesce(v, '') ORDER BY o, k) "
+      "    FROM pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'columns') "
+      "      WITH ORDINALITY AS x(c, o), "
+      "    LATERAL (VALUES (1, c OPERATOR(pg_catalog.->>) 'name'), "
+      "                    (2, c OPERATOR(pg_catalog.->>) 'type'), "
+      "                    (3, CASE WHEN (c OPERATOR(pg_catalog.->>) 'not_null')::bool "
+      "                        THEN 't' ELSE 'f' END)) AS y(k, v)) "
+      "FROM m, wanted, dest, pg_catalog.jsonb_array_elements(m OPERATOR(pg_catalog.->) 'tables') "
+      "t, "
+      " LATERAL (SELECT w IS NULL "
+      "   OR (pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 2 "
+      "       AND t OPERATOR(pg_catalog.->>) 'schema' OPERATOR(pg_catalog.=) w[1] "
+      "       AND t OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[2]) "
+      "   OR (pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 1 "
+      "       AND t OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[1]) AS sel) s "
+      "WHERE s.sel OR $5 "
       "ORDER BY 3, 4",
       5, types, values, nulls, true);
   int count = static_cast<int>(SPI_processed);
-  if (count == 0)
+  int selected = 0;
+  for (int i = 0; i < count; i++) selected += strcmp(SpiText(i, 9), "t") == 0;
+  if (selected == 0)
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_TABLE),
              errmsg("run %lld has no table %s in database \"%s\"", static_cast<long long>(run_id),
                     table_name ? table_name : "at all", database),
              errhint("Name the table as schema.table, as listed in cdw_backup.run_tables.")));
-  if (table_name && count > 1)
-    ereport(ERROR, (errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-                    errmsg("table name \"%s\" matches %d tables of the backup", table_name, count),
-                    errhint("Qualify it with its schema: schema.table.")));
+  if (table_name && selected > 1)
+    ereport(ERROR,
+            (errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+             errmsg("table name \"%s\" matches %d tables of the backup", table_name, selected),
+             errhint("Qualify it with its schema: schema.table.")));
+  constexpr int kCells = 9;
   char ***cells = static_cast<char ***>(palloc(sizeof(char **) * count));
+  // Each table's columns: name, type, not null, packed NUL-separated.
+  char **packed = static_cast<char **>(palloc(sizeof(char *) * count));
+  Size *packed_len = static_cast<Size *>(palloc0(sizeof(Size) * count));
+  int *column_count = static_cast<int *>(palloc0(sizeof(int) * count));
   Size strings = 0;
   for (int i = 0; i < count; i++) {
-    cells[i] = static_cast<char **>(palloc(sizeof(char *) * 11));
-    for (int c = 0; c < 11; c++) {
+    cells[i] = static_cast<char **>(palloc(sizeof(char *) * kCells));
+    for (int c = 0; c < kCells; c++) {
       cells[i][c] = SpiText(i, c + 1);
       if (!cells[i][c]) cells[i][c] = pstrdup("");
       strings += strlen(cells[i][c]) + 1;
     }
+    bool isnull;
+    Datum array = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 10, &isnull);
+    Datum *elements = nullptr;
+    int n = 0;
+    if (!isnull)
+      deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT, &elements,
+                        nullptr, &n);
+    StringInfoData buffer;
+    initStringInfo(&buffer);
+    for (int e = 0; e < n; e++) {
+      char *cell = TextDatumGetCString(elements[e]);
+      appendBinaryStringInfo(&buffer, cell, static_cast<int>(strlen(cell)) + 1);
+    }
+    packed[i] = buffer.data;
+    packed_len[i] = static_cast<Size>(buffer.len);
+    column_count[i] = n / 3;
+    strings += packed_len[i] + 1;
   }
 
   Size header = MAXALIGN(offsetof(RestoreJob, items) + sizeof(RestoreItem) * count);
@@ -447,16 +494,17 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
   strlcpy(job->session_token, target.session_token, sizeof job->session_token);
   strlcpy(job->compression, cells[0][0], sizeof job->compression);
   job->truncate = truncate;
+  job->cascade = cascade;
   job->dry_run = dry_run;
   job->count = count;
   job->strings_offset = static_cast<uint32>(header);
   char *area = reinterpret_cast<char *>(job) + header;
   uint32 used = 0;
-  auto put = [&](const char *s) {
+  auto put = [&](const char *s, Size len) {
     uint32 offset = used;
-    size_t len = strlen(s) + 1;
     memcpy(area + used, s, len);
-    used += static_cast<uint32>(len);
+    area[used + len] = '\0';
+    used += static_cast<uint32>(len + 1);
     return offset;
   };
   for (int i = 0; i < count; i++) {
@@ -465,11 +513,11 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
     strlcpy(item->source_table, cells[i][3], NAMEDATALEN);
     strlcpy(item->dest_schema, cells[i][6], NAMEDATALEN);
     strlcpy(item->dest_table, cells[i][7], NAMEDATALEN);
+    item->selected = strcmp(cells[i][8], "t") == 0;
     item->expected_rows = atoll(cells[i][5]);
-    item->path_offset = put(cells[i][1]);
-    item->column_defs_offset = put(cells[i][8]);
-    item->create_defs_offset = put(cells[i][9]);
-    item->signature_offset = put(cells[i][10]);
+    item->path_offset = put(cells[i][1], strlen(cells[i][1]));
+    item->columns_offset = put(packed[i], packed_len[i]);
+    item->column_count = column_count[i];
     if (strcmp(cells[i][4], "succeeded") != 0) {
       item->status = static_cast<int>(RestoreStatus::kSkipped);
       strlcpy(item->detail, "the table failed in this run, so the backup holds no data for it",
@@ -498,9 +546,17 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
   }
   PG_END_TRY();
 
-  static const char *kStatus[] = {"not restored", "restored", "failed", "checked", "skipped"};
+  if (job->refused)
+    ereport(ERROR, (errcode(MAKE_SQLSTATE(job->refused_sqlstate[0], job->refused_sqlstate[1],
+                                          job->refused_sqlstate[2], job->refused_sqlstate[3],
+                                          job->refused_sqlstate[4])),
+                    errmsg("%s", job->refused_message), errdetail("%s", job->refused_detail),
+                    errhint("%s", job->refused_hint)));
+  static const char *kStatus[] = {"not restored", "restored", "failed",
+                                  "checked",      "skipped",  "refused"};
   for (int i = 0; i < count; i++) {
     RestoreItem *item = &job->items[i];
+    if (!item->selected) continue;
     Datum row[7];
     bool row_nulls[7] = {false, false, false, false, false, false, false};
     row[0] = CStringGetTextDatum(item->source_schema);
