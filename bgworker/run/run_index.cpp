@@ -12,7 +12,7 @@ extern "C" {
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
-#include "manifest/json_writer.h"
+#include "manifest/manifest.h"
 #include "storage/store_factory.h"
 
 namespace cdw::bgworker::coordinator {
@@ -42,36 +42,33 @@ void WriteRunIndex(Run *run) {
   char ***cells = control::SpiTextRows();
   pg::PendingError pending;
   try {
-    JsonWriter json;
-    json.BeginObject();
-    json.Key("format_version").Int(1);
-    json.Key("run_id").Int(run->request.run_id);
-    json.Key("path").String(run->run_prefix);
+    RunIndex index;
+    index.run_id = run->request.run_id;
+    index.path = run->run_prefix;
     if (rows > 0) {
-      json.Key("status").String(cells[0][0]);
-      json.Key("started_at").String(cells[0][1] ? cells[0][1] : "");
-      json.Key("finished_at").String(cells[0][2] ? cells[0][2] : "");
-      json.Key("compression").String(cells[0][9] ? cells[0][9] : "");
-      if (cells[0][10]) json.Key("schedule").String(cells[0][10]);
+      index.has_summary = true;
+      index.status = cells[0][0];
+      index.started_at = cells[0][1] ? cells[0][1] : "";
+      index.finished_at = cells[0][2] ? cells[0][2] : "";
+      index.compression = cells[0][9] ? cells[0][9] : "";
+      index.schedule = cells[0][10] ? cells[0][10] : "";
     }
-    json.Key("databases").BeginArray();
     for (int i = 0; i < rows; i++) {
-      json.BeginObject();
-      json.Key("name").String(cells[i][3]);
-      json.Key("path").String(DatabasePrefix(cells[i][3]));
-      json.Key("status").String(cells[i][4]);
-      json.Key("tables").Int(atoll(cells[i][5]));
-      json.Key("rows").Int(atoll(cells[i][6]));
-      json.Key("bytes_stored").Int(atoll(cells[i][7]));
-      json.Key("manifest").Bool(strcmp(cells[i][8], "t") == 0);
-      json.EndObject();
+      RunIndexDatabase database;
+      database.name = cells[i][3];
+      database.path = DatabasePrefix(cells[i][3]);
+      database.status = cells[i][4];
+      database.tables = atoll(cells[i][5]);
+      database.rows = atoll(cells[i][6]);
+      database.bytes_stored = atoll(cells[i][7]);
+      database.manifest = strcmp(cells[i][8], "t") == 0;
+      index.databases.push_back(std::move(database));
     }
-    json.EndArray();
-    json.EndObject();
+    std::string json = SerializeRunIndex(index);
     auto store = pg::OpenTargetStore(run->location, run->store_options, run->secret_id,
                                      run->secret_key, run->session_token);
     auto writer = store->Create(RunIndexKey(run->run_prefix));
-    writer->Write(json.str().data(), json.str().size());
+    writer->Write(json.data(), json.size());
     writer->Finish();
     writer->Commit();
   } catch (...) {

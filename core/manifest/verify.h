@@ -8,16 +8,10 @@
 #include <vector>
 
 #include "compression/compression.h"
+#include "manifest/manifest.h"
 #include "storage/object_store.h"
 
 namespace cdw {
-
-struct ManifestObject {
-  std::string key;  // relative to the table prefix
-  uint64_t size = 0;
-  std::string sha256;
-  int64_t rows = -1;  // -1: not recorded
-};
 
 struct VerifyProblem {
   std::string kind;    // missing_object, size_mismatch, checksum_mismatch, corrupt_data,

@@ -1,0 +1,108 @@
+// The model of what a backup writes about itself on a target, with its JSON
+// serializer and parser (PostgreSQL-free):
+//   - DatabaseManifest: "<run>/<database>/manifest.json", every table of one
+//     database with its columns, status, rows and objects (format/layout.h);
+//   - RunIndex: "_runs/<...>-run<id>.json", a run and its databases.
+// Serialize* writes UTF-8 JSON (names are expected in UTF-8; anything else is
+// an error, never invalid JSON on the target). Parse* accepts what Serialize*
+// writes and every older manifest of the same format version; sections this
+// version does not know are kept in `extra` byte for byte, so a reader and a
+// writer of different versions do not lose each other's data.
+//
+// To add a field: a member here, one line in Serialize and one in Parse, and
+// a round-trip case in tests/unit/manifest_test.cpp. A whole new section
+// (say the schema of a database) can also travel as raw JSON in `extra`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cdw {
+
+constexpr int kManifestFormatVersion = 1;
+
+// Raw JSON values by key, in order: sections this version does not model.
+using JsonSections = std::vector<std::pair<std::string, std::string>>;
+
+struct ManifestObject {
+  std::string key;  // relative to the table prefix
+  uint64_t size = 0;
+  std::string sha256;
+  int64_t rows = -1;  // -1: not recorded
+};
+
+struct ManifestColumn {
+  std::string name;
+  std::string type;  // format_type() of the source column
+  bool not_null = false;
+};
+
+struct ManifestTable {
+  std::string schema;
+  std::string name;
+  std::string status;  // "succeeded", "failed", "cancelled", ...
+  std::string path;    // relative to the database prefix, ends in '/'
+  int64_t rows = 0;
+  int64_t bytes_raw = 0;
+  int64_t bytes_stored = 0;
+  std::vector<ManifestColumn> columns;
+  std::string create_table;
+  std::vector<ManifestObject> objects;
+  std::string sqlstate;  // why the table failed ("" when it succeeded)
+  std::string error;
+  JsonSections extra;
+};
+
+struct DatabaseManifest {
+  int format_version = kManifestFormatVersion;
+  std::string tool;
+  int64_t run_id = 0;
+  std::string database;
+  std::string created_at;
+  std::string server_version;
+  std::string encoding;
+  std::string compression;
+  std::string format = "csv";
+  std::string path;  // of the database, relative to the target root
+  std::vector<ManifestTable> tables;
+  JsonSections extra;
+};
+
+struct RunIndexDatabase {
+  std::string name;
+  std::string path;  // relative to the run's path
+  std::string status;
+  int64_t tables = 0;
+  int64_t rows = 0;
+  int64_t bytes_stored = 0;
+  bool manifest = false;  // whether its manifest was written
+  JsonSections extra;
+};
+
+struct RunIndex {
+  int format_version = kManifestFormatVersion;
+  int64_t run_id = 0;
+  std::string path;          // of the run, relative to the target root
+  bool has_summary = false;  // status .. schedule below are known
+  std::string status;
+  std::string started_at;
+  std::string finished_at;
+  std::string compression;
+  std::string schedule;  // "" for a run that no schedule started
+  std::vector<RunIndexDatabase> databases;
+  JsonSections extra;
+};
+
+// Throw cdw::Error (22021, character_not_in_repertoire) when a string is not
+// valid UTF-8.
+std::string SerializeManifest(const DatabaseManifest &manifest);
+std::string SerializeRunIndex(const RunIndex &index);
+
+// Throw cdw::Error: 22P02 for malformed JSON or a field of the wrong type,
+// 0A000 for a format version newer than this version reads.
+DatabaseManifest ParseManifest(const std::string &json);
+RunIndex ParseRunIndex(const std::string &json);
+
+}  // namespace cdw

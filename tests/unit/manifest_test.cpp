@@ -1,0 +1,191 @@
+#include "manifest/manifest.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/error.h"
+#include "manifest/json_value.h"
+
+namespace cdw {
+namespace {
+
+DatabaseManifest Sample() {
+  DatabaseManifest m;
+  m.tool = "cdw_backup 0.1.0";
+  m.run_id = 42;
+  m.database = "sales \"east\"";
+  m.created_at = "2026-12-01 23:00:00+00";
+  m.server_version = "15.10";
+  m.encoding = "UTF8";
+  m.compression = "gzip";
+  m.path = "20261201/230000Z-run42/sales%20%22east%22/";
+  ManifestTable ok;
+  ok.schema = "public";
+  ok.name = "orders";
+  ok.status = "succeeded";
+  ok.path = "public.orders/";
+  ok.rows = 3;
+  ok.bytes_raw = 100;
+  ok.bytes_stored = 60;
+  ok.columns = {{"id", "integer", true}, {"note", "character varying(20)", false}};
+  ok.create_table = "CREATE TABLE public.orders (id integer NOT NULL, note character varying(20));";
+  ok.objects = {{"part-000001.csv.gz", 60, std::string(64, 'a'), 3}};
+  ManifestTable failed;
+  failed.schema = "s";
+  failed.name = "t";
+  failed.status = "failed";
+  failed.path = "s.t/";
+  failed.sqlstate = "42501";
+  failed.error = "permission denied for table t";
+  m.tables = {ok, failed};
+  return m;
+}
+
+TEST(ManifestTest, RoundTrip) {
+  DatabaseManifest m = Sample();
+  std::string json = SerializeManifest(m);
+  DatabaseManifest back = ParseManifest(json);
+  EXPECT_EQ(SerializeManifest(back), json);
+  EXPECT_EQ(back.database, m.database);
+  ASSERT_EQ(back.tables.size(), 2u);
+  EXPECT_EQ(back.tables[0].columns[1].type, "character varying(20)");
+  EXPECT_TRUE(back.tables[0].columns[0].not_null);
+  EXPECT_EQ(back.tables[0].objects[0].size, 60u);
+  EXPECT_EQ(back.tables[0].objects[0].rows, 3);
+  EXPECT_EQ(back.tables[1].sqlstate, "42501");
+  EXPECT_TRUE(back.tables[0].sqlstate.empty());
+  // A failed table keeps its reason; a succeeded one writes none.
+  EXPECT_EQ(json.find("\"sqlstate\""), json.rfind("\"sqlstate\""));
+}
+
+TEST(ManifestTest, EscapesControlCharactersQuotesBackslashesAndKeepsUnicode) {
+  DatabaseManifest m = Sample();
+  std::string nasty = std::string("a\"b\\c\nd\re\tf\x01g\x1f") + "h/é漢😀\x7f";
+  m.tables[0].name = nasty;
+  m.tables[0].columns[0].name = nasty;
+  m.tables[0].columns[0].type = "text); COPY (SELECT 1) TO PROGRAM 'touch /tmp/x'; --";
+  std::string json = SerializeManifest(m);
+  EXPECT_NE(json.find("\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001fh/é漢😀\x7f\""), std::string::npos);
+  for (unsigned char c : json) EXPECT_GE(c, 0x20) << "raw control character in JSON";
+  DatabaseManifest back = ParseManifest(json);
+  EXPECT_EQ(back.tables[0].name, nasty);
+  EXPECT_EQ(back.tables[0].columns[0].name, nasty);
+  EXPECT_EQ(back.tables[0].columns[0].type, m.tables[0].columns[0].type);
+}
+
+TEST(ManifestTest, RefusesNonUtf8Names) {
+  DatabaseManifest m = Sample();
+  m.tables[0].name = "caf\xe9";  // LATIN1 bytes
+  try {
+    SerializeManifest(m);
+    FAIL() << "serialized invalid UTF-8";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.sqlstate(), "22021");
+    EXPECT_NE(std::string(e.what()).find("table name"), std::string::npos);
+  }
+}
+
+TEST(ManifestTest, KeepsSectionsItDoesNotKnow) {
+  std::string json = SerializeManifest(Sample());
+  // A newer writer's sections, at the top and in a table.
+  json.insert(json.size() - 1, ",\"schema\":{\"objects\":[{\"ddl\":\"CREATE TYPE x\"}]}");
+  size_t table_end = json.find("\"create_table\"");
+  json.insert(table_end, "\"identity\": [1, 2.5e3, null],");
+  DatabaseManifest back = ParseManifest(json);
+  ASSERT_EQ(back.extra.size(), 1u);
+  EXPECT_EQ(back.extra[0].first, "schema");
+  EXPECT_EQ(back.extra[0].second, "{\"objects\":[{\"ddl\":\"CREATE TYPE x\"}]}");
+  ASSERT_EQ(back.tables[0].extra.size(), 1u);
+  EXPECT_EQ(back.tables[0].extra[0].second, "[1, 2.5e3, null]");
+  std::string again = SerializeManifest(back);
+  EXPECT_NE(again.find("\"schema\":{\"objects\":[{\"ddl\":\"CREATE TYPE x\"}]}"),
+            std::string::npos);
+  EXPECT_NO_THROW(ParseManifest(again));
+}
+
+TEST(ManifestTest, ReadsTheFormatWrittenBefore) {
+  // A manifest as cdw_backup 0.1.0 wrote it (columns from json_agg, spaces).
+  std::string old =
+      R"({"format_version":1,"tool":"cdw_backup 0.1.0","run_id":4,"database":"db",)"
+      R"("created_at":"2026-11-24 03:00:05.1+00","server_version":"15.10","encoding":"UTF8",)"
+      R"("compression":"gzip","format":"csv","path":"20261124/030005Z-run4/db/","tables":[)"
+      R"({"schema":"public","name":"t","status":"succeeded","path":"public.t/","rows":2,)"
+      R"("bytes_raw":10,"bytes_stored":40,"columns":[{"name" : "a", "type" : "integer", )"
+      R"("not_null" : false}],"create_table":"CREATE TABLE public.t (a integer);",)"
+      R"("objects":[{"key":"part-000001.csv.gz","rows":2,"size":40,"sha256":"ab"}]}]})";
+  DatabaseManifest m = ParseManifest(old);
+  EXPECT_EQ(m.run_id, 4);
+  ASSERT_EQ(m.tables.size(), 1u);
+  EXPECT_EQ(m.tables[0].columns[0].name, "a");
+  EXPECT_TRUE(m.tables[0].extra.empty());
+  EXPECT_TRUE(m.extra.empty());
+}
+
+TEST(ManifestTest, RefusesWhatItCannotRead) {
+  auto sqlstate_of = [](const std::string &json) {
+    try {
+      ParseManifest(json);
+    } catch (const Error &e) {
+      return e.sqlstate();
+    }
+    return std::string("parsed");
+  };
+  EXPECT_EQ(sqlstate_of(R"({"format_version":2,"tables":[]})"), "0A000");
+  EXPECT_EQ(sqlstate_of(R"({"tables":[]})"), "0A000");
+  EXPECT_EQ(sqlstate_of(R"({"format_version":1,"tables":{}})"), "22P02");
+  EXPECT_EQ(sqlstate_of(R"({"format_version":1,"run_id":"4"})"), "22P02");
+  EXPECT_EQ(sqlstate_of(R"({"format_version":1,"run_id":1.5})"), "22P02");
+  EXPECT_EQ(sqlstate_of(R"({"format_version":1,"tables":[{"objects":[{"size":-1}]}]})"), "22P02");
+  EXPECT_EQ(sqlstate_of("{\"format_version\":1} x"), "22P02");
+  EXPECT_EQ(sqlstate_of("[1]"), "22P02");
+  EXPECT_EQ(sqlstate_of("{\"format_version\":1,\"format_version\":1}"), "22P02");
+}
+
+TEST(JsonValueTest, StrictParsing) {
+  EXPECT_EQ(ParseJson("\"\\u00e9\\ud83d\\ude00\\/\"").AsString("s"), "é😀/");
+  EXPECT_EQ(ParseJson(" -0 ").AsInt("n"), 0);
+  EXPECT_EQ(ParseJson("9223372036854775807").AsInt("n"), INT64_MAX);
+  EXPECT_THROW(ParseJson("9223372036854775808").AsInt("n"), Error);
+  for (const char *bad : {"", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "\"\\x\"", "\"a\nb\"",
+                          "\"\\ud800\"", "\"\\udc00\"", "\"\\u0000\"", "tru", "nul", "\"\xc3\x28\"",
+                          "\"\xed\xa0\x80\"", "\"\xc0\xaf\"", "\"\xf4\x90\x80\x80\"", "{'a':1}"})
+    EXPECT_THROW(ParseJson(bad), Error) << bad;
+  std::string deep(kMaxJsonDepth + 2, '[');
+  deep += std::string(kMaxJsonDepth + 2, ']');
+  EXPECT_THROW(ParseJson(deep), Error);
+  std::string ok(kMaxJsonDepth, '[');
+  ok += std::string(kMaxJsonDepth, ']');
+  EXPECT_NO_THROW(ParseJson(ok));
+}
+
+TEST(RunIndexTest, RoundTrip) {
+  RunIndex index;
+  index.run_id = 7;
+  index.path = "20261201/230000Z-run7/";
+  index.has_summary = true;
+  index.status = "partial";
+  index.started_at = "2026-12-01 23:00:00+00";
+  index.finished_at = "2026-12-01 23:00:05+00";
+  index.compression = "zstd";
+  index.schedule = "nightly";
+  index.databases = {{"a\tb", "a%09b/", "succeeded", 3, 10, 200, true, {}},
+                     {"c", "c/", "failed", 0, 0, 0, false, {}}};
+  std::string json = SerializeRunIndex(index);
+  RunIndex back = ParseRunIndex(json);
+  EXPECT_EQ(SerializeRunIndex(back), json);
+  EXPECT_EQ(back.databases[0].name, "a\tb");
+  EXPECT_TRUE(back.databases[0].manifest);
+  EXPECT_FALSE(back.databases[1].manifest);
+  EXPECT_EQ(back.schedule, "nightly");
+  // A manual run writes no schedule; a run without history rows no summary.
+  index.schedule.clear();
+  index.has_summary = false;
+  json = SerializeRunIndex(index);
+  EXPECT_EQ(json.find("schedule"), std::string::npos);
+  EXPECT_EQ(json.find("status\":\"partial"), std::string::npos);
+  EXPECT_FALSE(ParseRunIndex(json).has_summary);
+}
+
+}  // namespace
+}  // namespace cdw
