@@ -32,19 +32,27 @@ namespace cdw::bgworker {
 
 namespace {
 
-// Settles runs whose coordinator is gone (see SettleOrphanedRuns).
-void SettleInterruptedRuns() {
+// Storage time one pass of the launcher spends cleaning up settled runs;
+// what remains is cleaned up in the next passes.
+constexpr long kCleanupBudgetMs = 10 * 1000L;
+
+// Settles runs whose coordinator is gone and cleans up what runs that did
+// not succeed left on their targets (see SettleOrphanedRuns). Returns
+// whether a cleanup ran out of time (then the next pass comes soon).
+bool SettleInterruptedRuns() {
+  bool more = false;
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
   control::SpiRun("SELECT FROM pg_catalog.pg_extension WHERE extname = 'cdw_backup'", 0, nullptr,
                   nullptr, nullptr, true);
-  if (SPI_processed > 0) SettleOrphanedRuns();
+  if (SPI_processed > 0) more = SettleOrphanedRuns(kCleanupBudgetMs) > 0;
   SPI_finish();
   PopActiveSnapshot();
   CommitTransactionCommand();
   pgstat_report_activity(STATE_IDLE, nullptr);
+  return more;
 }
 
 }  // namespace
@@ -77,12 +85,13 @@ extern "C" void cdw_backup_launcher_main(Datum) {
     MemoryContext context = CurrentMemoryContext;
     PG_TRY();
     {
-      SettleInterruptedRuns();
+      bool more_cleanup = SettleInterruptedRuns();
       TimestampTz wake = ProcessSchedules();
       if (wake != 0) {
         long until = static_cast<long>((wake - GetCurrentTimestamp()) / 1000);
         sleep_ms = Max(Min(until, sleep_ms), 0L);
       }
+      if (more_cleanup) sleep_ms = Min(sleep_ms, 1000L);
     }
     PG_CATCH();
     {

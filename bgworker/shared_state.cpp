@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include "bgworker/launcher.h"
+#include "bgworker/run_cleanup.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
@@ -104,7 +105,7 @@ bool RunIsActive(int64 run_id) {
   return active;
 }
 
-void SettleOrphanedRuns() {
+int SettleOrphanedRuns(long cleanup_budget_ms) {
   Datum active[kMaxActiveRuns];
   int count = 0;
   LWLockAcquire(g_shared->lock, LW_SHARED);
@@ -128,6 +129,17 @@ void SettleOrphanedRuns() {
       "sqlstate = '57P01', error = 'the run was interrupted before this table was backed "
       "up', hint = 'Start the run again.' "
       "WHERE run_id = ANY ($1) AND status IN ('pending', 'running')",
+      1, types, values, nullptr);
+  // A table is backed up only once its database's manifest is written: the
+  // tables of a database that did not finish are not, whatever their row
+  // says, and their objects are removed below.
+  control::SpiRun(
+      "UPDATE cdw_backup.run_tables t SET status = 'failed', rows = NULL, bytes_raw = NULL, "
+      "bytes_stored = NULL, sqlstate = '57P01', error = 'the run was interrupted before the "
+      "backup of database ' || t.database || ' was complete', hint = 'Start the run again.' "
+      "WHERE t.run_id = ANY ($1) AND t.status = 'succeeded' AND EXISTS (SELECT FROM "
+      "cdw_backup.run_databases d WHERE d.run_id = t.run_id AND d.database = t.database "
+      "AND d.status IN ('pending', 'running'))",
       1, types, values, nullptr);
   control::SpiRun(
       "UPDATE cdw_backup.run_databases SET status = 'failed', "
@@ -154,45 +166,15 @@ void SettleOrphanedRuns() {
   for (uint64 i = 0; i < SPI_processed; i++)
     ereport(LOG, (errmsg("cdw_backup run %s was interrupted; recorded as such",
                          control::SpiText(static_cast<int>(i), 1))));
-  // What the interrupted writers left on the targets (temporary files, open
-  // multipart uploads) goes too: nothing of theirs may linger.
+  // What the interrupted runs wrote and no manifest lists goes too (finished
+  // parts of databases that did not finish, temporary files, open multipart
+  // uploads), as for every run that did not succeed: see run_cleanup.h.
   control::SpiRun(
-      "SELECT r.location, t.location, "
-      " (SELECT string_agg(key || E'\\t' || value, E'\\n') FROM jsonb_each_text(t.options)),"
-      " t.secret_id, t.secret_key, t.session_token "
-      "FROM cdw_backup.runs r JOIN cdw_backup.target_store t ON t.name = r.target "
-      "WHERE r.run_id = ANY ($1) AND r.location IS NOT NULL",
+      "UPDATE cdw_backup.runs SET cleanup_pending = true WHERE run_id = ANY ($1) "
+      "AND location IS NOT NULL",
       1, types, values, nullptr);
-  for (uint64 i = 0; i < SPI_processed; i++) {
-    int row = static_cast<int>(i);
-    char *run_location = control::SpiText(row, 1);
-    char *target_location = control::SpiText(row, 2);
-    char *options = control::SpiText(row, 3);
-    char *id = control::SpiText(row, 4), *key = control::SpiText(row, 5),
-         *token = control::SpiText(row, 6);
-    pg::PendingError pending;
-    size_t discarded = 0;
-    try {
-      std::string root = target_location;
-      while (!root.empty() && root.back() == '/') root.pop_back();
-      std::string run_url = run_location;
-      if (run_url.compare(0, root.size() + 1, root + "/") == 0) {
-        auto store = pg::OpenTargetStore(target_location, options, id, key, token);
-        discarded = store->DiscardIncomplete(run_url.substr(root.size() + 1));
-      }
-    } catch (...) {
-      pg::CapturePendingError(&pending);
-    }
-    if (pending.set && !pending.interrupted && !pending.pg_error)
-      ereport(WARNING, (errmsg("cdw_backup could not clean up interrupted run at %s: %s",
-                               run_location, pending.message ? pending.message : "out of memory")));
-    else if (pending.set)
-      pg::RaisePendingError(&pending);
-    else if (discarded > 0)
-      ereport(LOG, (errmsg("cdw_backup removed %zu incomplete object(s) of interrupted run at %s",
-                           discarded, run_location)));
-  }
   control::RestoreUser(saved);
+  return CleanUpSettledRuns(cleanup_budget_ms);
 }
 
 namespace {

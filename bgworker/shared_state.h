@@ -90,7 +90,9 @@ bool RunIsActive(int64 run_id);
 
 // Marks runs still 'running' in the history but without a coordinator as
 // interrupted, with their unfinished databases and tables failed and their
-// totals recomputed. Call inside SPI; runs as the extension owner.
-void SettleOrphanedRuns();
+// totals recomputed, then cleans up what settled runs left on their targets
+// (CleanUpSettledRuns, within `cleanup_budget_ms`; returns how many runs
+// still need time). Call inside SPI; runs as the extension owner.
+int SettleOrphanedRuns(long cleanup_budget_ms);
 
 }  // namespace cdw::bgworker

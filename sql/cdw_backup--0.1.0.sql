@@ -58,8 +58,17 @@ CREATE TABLE cdw_backup.runs (
   error text,
   hint text,
   verify_status text CHECK (verify_status IN ('ok', 'problems', 'error')),
-  verify_detail text
+  verify_detail text,
+  cleanup_pending boolean NOT NULL DEFAULT false,
+  leftover_objects text[],
+  leftover_error text
 );
+COMMENT ON COLUMN cdw_backup.runs.cleanup_pending IS
+  'The run did not succeed and what it wrote that no manifest lists is still to be removed from the target (done when the run is settled)';
+COMMENT ON COLUMN cdw_backup.runs.leftover_objects IS
+  'Objects of the run that no manifest lists and that could not be removed yet (URLs); removal is tried again whenever runs are settled';
+COMMENT ON COLUMN cdw_backup.runs.leftover_error IS
+  'Why the last attempt to remove leftover_objects failed';
 COMMENT ON COLUMN cdw_backup.runs.verify_status IS
   'For schedules with verify => true: the result of cdw_backup_verify() right after the run';
 CREATE SEQUENCE cdw_backup.runs_run_id_seq OWNED BY cdw_backup.runs.run_id;

@@ -47,4 +47,21 @@ TableOutcome CombineRanges(const TableEntry *first) {
   return outcome;
 }
 
+bool DatabaseComplete(const DatabaseJob *job, const TableList *tables) {
+  if (!job->manifest_written || job->phase != static_cast<int>(JobPhase::kDone)) return false;
+  pg_read_barrier();
+  for (int i = 0; i < tables->count; i++)
+    if (tables->entries[i].status == static_cast<int>(TableStatus::kSucceeded) &&
+        !tables->entries[i].kept)
+      return false;
+  return true;
+}
+
+const char *IncompleteReason(const DatabaseJob *job) {
+  if (!job->manifest_written) return "its manifest was not written";
+  if (job->phase != static_cast<int>(JobPhase::kDone))
+    return "its leader stopped after writing the manifest";
+  return "a worker stopped after the manifest was written and its parts were removed";
+}
+
 }  // namespace cdw::bgworker

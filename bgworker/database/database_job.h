@@ -45,6 +45,15 @@ struct TableOutcome {
 };
 TableOutcome CombineRanges(const struct TableEntry *first);
 
+struct DatabaseJob;
+struct TableList;
+// Whether a database's backup is on the target as a whole: its manifest was
+// written by a leader that committed, and every worker that exported a table
+// committed too (an abort removes a worker's parts). Only then are its
+// tables backed up; IncompleteReason() says why not, as a phrase.
+bool DatabaseComplete(const DatabaseJob *job, const TableList *tables);
+const char *IncompleteReason(const DatabaseJob *job);
+
 constexpr int kMaxPartsPerTable = 4;
 constexpr int kTextBytes = 1024;
 constexpr int kSmallTextBytes = 512;
@@ -79,6 +88,8 @@ struct TableEntry {
   char hint[kSmallTextBytes];
   int part_count;
   PartRecord parts[kMaxPartsPerTable];
+  int exporter_pid;    // the worker that exported it
+  volatile bool kept;  // its worker committed: its parts stay on the target
 };
 
 // In dynamic shared memory: the entries, then the order in which workers

@@ -93,10 +93,20 @@ void StartSnapshotTransaction(bool import) {
   PushActiveSnapshot(GetTransactionSnapshot());
 }
 
+// Commits the worker's transaction: from here on the parts it wrote stay on
+// the target (an abort would have removed them), which the coordinator
+// needs to know before it calls their tables backed up.
 void EndSnapshotTransaction() {
   SPI_finish();
   PopActiveSnapshot();
   CommitTransactionCommand();
+  for (int i = 0; g_tables && i < g_tables->count; i++) {
+    TableEntry *entry = &g_tables->entries[i];
+    if (entry->exporter_pid == MyProcPid &&
+        entry->status == static_cast<int>(TableStatus::kSucceeded))
+      entry->kept = true;
+  }
+  pg_write_barrier();
   pgstat_report_activity(STATE_IDLE, nullptr);
 }
 

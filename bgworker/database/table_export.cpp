@@ -192,6 +192,7 @@ void ExportTable(TableEntry *entry, const char *table_prefix) {
   MemoryContext old_context = CurrentMemoryContext;
   ResourceOwner old_owner = CurrentResourceOwner;
   entry->started_at = GetCurrentTimestamp();
+  entry->exporter_pid = MyProcPid;
   entry->status = static_cast<int>(TableStatus::kRunning);
   AcquireProgressSlot(entry);
   pgstat_report_activity(

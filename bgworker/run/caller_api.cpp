@@ -108,7 +108,7 @@ char *WaitForRun(int64 run_id, long timeout_ms) {
   SPI_connect();
   // No coordinator holds the run any more: if its row still says running,
   // the coordinator died; settle it as the launcher would.
-  SettleOrphanedRuns();
+  SettleOrphanedRuns(5000);  // at most 5 s of storage cleanup in the caller
   control::SavedUser saved = control::BecomeExtensionOwner();
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(run_id)};

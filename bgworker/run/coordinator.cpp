@@ -184,7 +184,12 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   const char *sqlstate = job->sqlstate[0] ? job->sqlstate : nullptr;
   const char *error = job->error[0] ? job->error : nullptr;
   const char *hint = job->hint[0] ? job->hint : nullptr;
-  if (run->cancelled) {
+  // History says what is on the target: a database is backed up (and has a
+  // manifest) only if it is there as a whole, cancelled or not.
+  bool complete = tables && DatabaseComplete(job, tables);
+  if (complete) {
+    if (failed > 0) status = failed == total ? "failed" : "partial";
+  } else if (run->cancelled) {
     status = "cancelled";
     if (!error) {
       sqlstate = "57014";
@@ -197,15 +202,14 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
       error = "the database worker stopped unexpectedly";
       hint = "See the server log.";
     }
-  } else if (!job->manifest_written) {
+  } else {
     status = "failed";
     sqlstate = "XX000";
-    error = "the database manifest was not written";
+    error = psprintf("the database backup is incomplete: %s", IncompleteReason(job));
     hint = "See the server log.";
-  } else if (failed > 0) {
-    status = failed == total ? "failed" : "partial";
   }
-  char *manifest = job->manifest_written
+  // A failed database's manifest is removed when the run is settled.
+  char *manifest = complete && strcmp(status, "failed") != 0
                        ? Url(run, psprintf("%s%s", job->database_prefix, kManifestName))
                        : nullptr;
   BeginWork();

@@ -237,14 +237,25 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool>
                               : "the database worker stopped before backing up this table";
         hint = "See the server log for why the worker stopped.";
       }
-    } else if (final && status == TableStatus::kSucceeded &&
-               (job->phase == static_cast<int>(JobPhase::kFailed) || !job->manifest_written)) {
-      // Without its manifest the database's backup is incomplete.
-      status = TableStatus::kFailed;
-      sqlstate = job->sqlstate[0] ? job->sqlstate : "XX000";
-      error = psprintf("the backup of database %s is incomplete: %s", database,
-                       job->error[0] ? job->error : "its manifest was not written");
-      hint = "See cdw_backup.run_databases and the server log.";
+    } else if (status == TableStatus::kSucceeded) {
+      // Backed up only once it is listed in a manifest that was written and
+      // its parts are kept (DatabaseComplete): until then it stays pending.
+      if (!final) continue;
+      if (!DatabaseComplete(job, tables)) {
+        if (run->cancelled || job->cancel) {
+          status = TableStatus::kCancelled;
+          sqlstate = "57014";
+          error = psprintf("the run was cancelled before the backup of database %s was complete",
+                           database);
+          hint = nullptr;
+        } else {
+          status = TableStatus::kFailed;
+          sqlstate = job->sqlstate[0] ? job->sqlstate : "XX000";
+          error = psprintf("the backup of database %s is incomplete: %s", database,
+                           job->error[0] ? job->error : IncompleteReason(job));
+          hint = job->hint[0] ? job->hint : "See cdw_backup.run_databases and the server log.";
+        }
+      }
     }
     if (!started) {
       BeginWork();
@@ -341,13 +352,21 @@ void FinishRun(Run *run, bool any_failed_database) {
       "   error = coalesce(r.error, d.error), hint = coalesce(r.hint, d.hint),"
       "   status = CASE WHEN $2 THEN 'cancelled'"
       "                 WHEN t.bad = 0 AND d.bad = 0 AND NOT $3 THEN 'succeeded'"
-      "                 WHEN t.ok = 0 THEN 'failed' ELSE 'partial' END"
-      "  FROM t, d WHERE r.run_id = $1"
-      " RETURNING r.status, r.tables_total, r.tables_succeeded, r.tables_failed, r.rows, "
-      "r.bytes_stored,"
-      "   json_build_object('run_id', r.run_id, 'schedule', r.schedule_name, 'status', "
-      "r.status)::text",
+      "                 WHEN t.ok = 0 THEN 'failed' ELSE 'partial' END,"
+      // What a run that did not succeed wrote and no manifest lists is
+      // removed when it is settled (bgworker/run_cleanup.h).
+      "   cleanup_pending = r.location IS NOT NULL AND ($2 OR t.bad <> 0 OR d.bad <> 0 OR $3)"
+      "  FROM t, d WHERE r.run_id = $1",
       4, types, values, nullptr);
+  // The index is written inside the transaction that records the outcome:
+  // nobody sees the run succeeded before the index is on the target.
+  pg::PendingError pending;
+  if (!WriteRunIndex(run, &pending)) FailRunForIndex(run, &pending);
+  SpiRun(
+      "SELECT r.status, r.tables_total, r.tables_succeeded, r.tables_failed, r.rows, "
+      "r.bytes_stored, json_build_object('run_id', r.run_id, 'schedule', r.schedule_name, "
+      "'status', r.status)::text FROM cdw_backup.runs r WHERE r.run_id = $1",
+      1, types, values, nullptr);
   char *status = SpiText(0, 1);
   ereport(LOG,
           (errmsg("cdw_backup run %lld %s: %s tables, %s succeeded, %s failed, %s rows, %s bytes "
@@ -356,7 +375,33 @@ void FinishRun(Run *run, bool any_failed_database) {
                   SpiText(0, 4), SpiText(0, 5), SpiText(0, 6))));
   Async_Notify("cdw_backup", SpiText(0, 7));
   EndWork();
-  WriteRunIndex(run);
+}
+
+void FailRunForIndex(Run *run, const pg::PendingError *pending) {
+  const char *sqlstate = pending->sqlstate ? unpack_sql_state(pending->sqlstate) : "58030";
+  char *error = psprintf("the run index could not be written: %s",
+                         pending->message ? pending->message : "out of memory");
+  const char *hint = pending->hint ? pending->hint : "See the server log.";
+  Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+  Datum values[4] = {Int64GetDatum(run->request.run_id), Text(sqlstate), Text(error), Text(hint)};
+  SpiRun(
+      "UPDATE cdw_backup.run_tables SET status = 'failed', rows = NULL, bytes_raw = NULL, "
+      "bytes_stored = NULL, sqlstate = $2, error = $3, hint = $4 "
+      "WHERE run_id = $1 AND status = 'succeeded'",
+      4, types, values, nullptr);
+  SpiRun(
+      "UPDATE cdw_backup.run_databases SET status = 'failed', manifest = NULL, sqlstate = $2, "
+      "error = $3, hint = $4 WHERE run_id = $1 AND status IN ('succeeded', 'partial')",
+      4, types, values, nullptr);
+  SpiRun(
+      "UPDATE cdw_backup.runs SET status = CASE WHEN status = 'cancelled' THEN status "
+      "ELSE 'failed' END, error = $3, hint = $4, tables_succeeded = 0, "
+      "tables_failed = tables_total, rows = 0, bytes_raw = 0, bytes_stored = 0, "
+      "cleanup_pending = location IS NOT NULL WHERE run_id = $1",
+      4, types, values, nullptr);
+  ereport(WARNING, (errmsg("cdw_backup run %lld failed: %s",
+                           static_cast<long long>(run->request.run_id), error),
+                    errhint("%s", hint)));
 }
 
 void FailRun(Run *run, ErrorData *error) {

@@ -11,6 +11,7 @@ extern "C" {
 
 #include "bgworker/database/database_job.h"
 #include "bgworker/run/run_context.h"
+#include "extension/pg/cpp_boundary.h"
 
 namespace cdw::bgworker::coordinator {
 
@@ -29,14 +30,23 @@ bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases);
 // database's tables_total. Runs its own transaction.
 void InsertPendingTables(Run *run, TableList *tables, const char *database);
 
-// Writes finished tables into run_tables; `final` also settles tables no
-// worker finished. Runs its own transaction when there is something to write.
+// Writes finished tables into run_tables: failed ones at once, backed-up
+// ones only with `final`, once the database is known to be complete on the
+// target (DatabaseComplete); `final` also settles tables no worker
+// finished. Runs its own transaction when there is something to write.
 void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool> *recorded,
                 bool final, const char *database);
 
-// The run's totals and final status, a NOTIFY, then the run index on the
-// target (run_index.h). Runs its own transactions.
+// The run's totals and final status, its run index on the target
+// (run_index.h) and a NOTIFY, in one transaction; a run that did not
+// succeed is marked for cleanup when it is settled (run_cleanup.h).
 void FinishRun(Run *run, bool any_failed_database);
+
+// The run index could not be written: nothing of the run can be restored,
+// so the run (unless cancelled), its databases and its tables are recorded
+// failed with the storage error, and its objects are removed when it is
+// settled. Inside SPI.
+void FailRunForIndex(Run *run, const pg::PendingError *pending);
 
 // Records the run failed with `error` (inserts its row if RecordRun did
 // not commit it). Runs its own transaction.

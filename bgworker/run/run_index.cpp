@@ -19,10 +19,7 @@ namespace cdw::bgworker::coordinator {
 
 using control::SpiRun;
 
-// The run's entry in the target's "_runs/" index (see format/layout.h).
-// The run is complete without it, so a failure is a WARNING.
-void WriteRunIndex(Run *run) {
-  BeginWork();
+bool WriteRunIndex(Run *run, pg::PendingError *pending) {
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(run->request.run_id)};
   SpiRun(
@@ -38,9 +35,7 @@ void WriteRunIndex(Run *run) {
       " WHERE r.run_id = $1 ORDER BY d.database",
       1, types, values, nullptr);
   int rows = static_cast<int>(SPI_processed);
-  // The cells live in SPI's memory: the object is written before EndWork().
   char ***cells = control::SpiTextRows();
-  pg::PendingError pending;
   try {
     RunIndex index;
     index.run_id = run->request.run_id;
@@ -72,15 +67,10 @@ void WriteRunIndex(Run *run) {
     writer->Finish();
     writer->Commit();
   } catch (...) {
-    pg::CapturePendingError(&pending);
+    pg::CapturePendingError(pending);
   }
-  if (pending.set && !pending.interrupted && !pending.pg_error)
-    ereport(WARNING, (errmsg("cdw_backup run %lld: could not write the run index: %s",
-                             static_cast<long long>(run->request.run_id),
-                             pending.message ? pending.message : "out of memory")));
-  else if (pending.set)
-    pg::RaisePendingError(&pending);
-  EndWork();
+  if (pending->set && (pending->interrupted || pending->pg_error)) pg::RaisePendingError(pending);
+  return !pending->set;
 }
 
 }  // namespace cdw::bgworker::coordinator

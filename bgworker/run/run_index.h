@@ -4,11 +4,14 @@
 #pragma once
 
 #include "bgworker/run/run_context.h"
+#include "extension/pg/cpp_boundary.h"
 
 namespace cdw::bgworker::coordinator {
 
-// Writes the run index from the run's history rows. The run is complete
-// without it, so a storage failure is a WARNING. Runs its own transaction.
-void WriteRunIndex(Run *run);
+// Writes the run index from the run's history rows as the current
+// transaction sees them. Restores find runs through it, so a run is not
+// backed up without it: a storage failure returns false with `pending` set
+// (FailRunForIndex records it); other errors are raised. Inside SPI.
+bool WriteRunIndex(Run *run, pg::PendingError *pending);
 
 }  // namespace cdw::bgworker::coordinator
