@@ -36,6 +36,7 @@ extern "C" {
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
+#include "manifest/json_writer.h"
 #include "manifest/manifest.h"
 #include "storage/store_factory.h"
 
@@ -75,6 +76,18 @@ void WriteManifest() {
   char *created_at = pstrdup(timestamptz_to_str(GetCurrentTimestamp()));
   const char *server_version = GetConfigOption("server_version", false, false);
   const char *encoding = GetDatabaseEncodingName();
+  // What CREATE DATABASE needs to recreate it on a fresh cluster.
+  Oid database_types[1] = {OIDOID};
+  Datum database_values[1] = {ObjectIdGetDatum(MyDatabaseId)};
+  control::SpiRun(
+      "SELECT d.datcollate::text, d.datctype::text, "
+      "  CASE d.datlocprovider WHEN 'i' THEN 'icu' ELSE 'libc' END, d.daticulocale "
+      "FROM pg_catalog.pg_database d WHERE d.oid OPERATOR(pg_catalog.=) $1",
+      1, database_types, database_values, nullptr, true);
+  char *lc_collate = control::SpiText(0, 1);
+  char *lc_ctype = control::SpiText(0, 2);
+  char *locale_provider = control::SpiText(0, 3);
+  char *icu_locale = control::SpiText(0, 4);
   pg::CallCpp([&] {
     std::unordered_map<Oid, const char *> create_of;
     for (int i = 0; i < create_count; i++)
@@ -91,6 +104,16 @@ void WriteManifest() {
     manifest.created_at = created_at;
     manifest.server_version = server_version;
     manifest.encoding = encoding;
+    // What CREATE DATABASE needs to recreate the database on a fresh cluster.
+    auto add_string = [&](const char *key, const char *value) {
+      JsonWriter value_json;
+      value_json.String(value);
+      manifest.extra.emplace_back(key, value_json.str());
+    };
+    add_string("lc_collate", lc_collate ? lc_collate : "");
+    add_string("lc_ctype", lc_ctype ? lc_ctype : "");
+    add_string("locale_provider", locale_provider ? locale_provider : "libc");
+    if (icu_locale) add_string("icu_locale", icu_locale);
     manifest.compression = g_job->compression;
     manifest.path = g_job->database_prefix;
     auto store = pg::OpenTargetStore(g_job->location, g_job->store_options, g_job->secret_id,

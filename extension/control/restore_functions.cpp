@@ -16,12 +16,16 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
+#include "utils/inval.h"
+#include "mb/pg_wchar.h"
 }
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bgworker/restore/database_command.h"
 #include "bgworker/restore_job.h"
 #include "bgworker/shared_state.h"
 #include "common/error.h"
@@ -323,68 +327,32 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
   return (Datum)0;
 }
 
-CDW_SQL_FUNCTION(cdw_backup_restore) {
-  using namespace cdw::bgworker;
-  RequireOperator("restore backups");
-  RequireHomeDatabase("cdw_backup_restore()");
-  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-    ereport(ERROR,
-            (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id and database are required"),
-             errhint("SELECT * FROM cdw_backup_restore(run_id => 42, database => 'sales');")));
-  int64 run_id = PG_GETARG_INT64(0);
-  char *database = text_to_cstring(PG_GETARG_TEXT_PP(1));
-  char *table_name = PG_ARGISNULL(2) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(2));
-  char *into_table = PG_ARGISNULL(3) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(3));
-  char *into_schema = PG_ARGISNULL(4) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(4));
-  char *into_database = PG_ARGISNULL(5) ? database : text_to_cstring(PG_GETARG_TEXT_PP(5));
-  bool truncate = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
-  bool dry_run = !PG_ARGISNULL(7) && PG_GETARG_BOOL(7);
-  const char *target_name = PG_ARGISNULL(8) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(8));
-  bool cascade = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
-  if (cascade && !truncate)
-    ereport(ERROR,
-            (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("cascade needs truncate => true"),
-             errhint("cascade => true adds the tables whose foreign keys reference a "
-                     "table that truncate => true empties.")));
-  if (into_table && into_schema)
-    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                    errmsg("into_table and into_schema cannot be used together"),
-                    errhint("Use into_table => 'schema.table' to name both.")));
-  if (into_table && !table_name)
-    ereport(ERROR,
-            (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("into_table needs table_name"),
-             errhint("into_table renames one table: pass table_name => 'schema.table' too.")));
-  Oid database_id = get_database_oid(into_database, true);
-  if (into_table) {
-    List *parts = stringToQualifiedNameList(into_table);
-    if (list_length(parts) > 2)
-      ereport(ERROR,
-              (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-               errmsg("into_table \"%s\" has too many dotted names", into_table),
-               errhint("Use into_table => 'table' or 'schema.table'; to restore into another "
-                       "database pass into_database.")));
-  }
-  if (!OidIsValid(database_id))
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
-                    errmsg("database \"%s\" does not exist", into_database),
-                    errhint("CREATE DATABASE %s; first.", quote_identifier(into_database))));
-  InitMaterializedSRF(fcinfo, 0);
-  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+namespace cdw::control {
+namespace {
 
-  SPI_connect();
-  Target target;
-  char *run_path = nullptr;
-  List *databases = FindRun(run_id, target_name, &target, &run_path);
-  RunDatabase *source = nullptr;
-  ListCell *cell;
-  foreach (cell, databases)
-    if (strcmp(static_cast<RunDatabase *>(lfirst(cell))->name, database) == 0)
-      source = static_cast<RunDatabase *>(lfirst(cell));
-  if (!source)
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                    errmsg("run %lld has no complete backup of database \"%s\"",
-                           static_cast<long long>(run_id), database),
-                    errhint("SELECT * FROM cdw_backup_list(); shows the databases of each run.")));
+struct RestoreOptions {
+  int64 run_id;
+  const char *table_name;
+  const char *into_table;
+  const char *into_schema;
+  bool truncate;
+  bool cascade;
+  bool dry_run;
+};
+
+// Restores one database of the run into `into_database` (which exists) in a
+// restore worker and adds its result rows. Inside SPI.
+void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatabase *source,
+                     const RestoreOptions &options, const char *into_database, Oid database_id) {
+  using namespace cdw::bgworker;
+  int64 run_id = options.run_id;
+  const char *database = source->name;
+  const char *table_name = options.table_name;
+  const char *into_table = options.into_table;
+  const char *into_schema = options.into_schema;
+  bool truncate = options.truncate;
+  bool cascade = options.cascade;
+  bool dry_run = options.dry_run;
   char *manifest = ReadManifest(target, source->manifest_key);
   // With cascade, every table of the backup is a candidate the worker may
   // add when a named one's foreign keys need it; only named ones get rows.
@@ -525,9 +493,6 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
     }
   }
 
-  // The manifest's cells and the target live in SPI's memory: copied into
-  // the job above, they may go now.
-  SPI_finish();
   BackgroundWorkerHandle *handle =
       StartDynamicWorker("cdw_backup_restore_worker", "cdw_backup restore",
                          psprintf("cdw_backup restore of run %lld into %s",
@@ -575,5 +540,152 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, row_nulls);
   }
   dsm_detach(segment);
+}
+
+// The CREATE DATABASE that recreates a backed-up database as its manifest
+// describes it (encoding, locale), owned by the caller.
+char *CreateDatabaseStatement(const char *manifest, const char *name) {
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(manifest)};
+  SpiRun(
+      "SELECT m OPERATOR(pg_catalog.->>) 'encoding', m OPERATOR(pg_catalog.->>) 'lc_collate', "
+      "  m OPERATOR(pg_catalog.->>) 'lc_ctype', m OPERATOR(pg_catalog.->>) 'locale_provider', "
+      "  m OPERATOR(pg_catalog.->>) 'icu_locale' "
+      "FROM (SELECT $1::pg_catalog.jsonb AS m) x",
+      1, types, values, nullptr, true);
+  const char *encoding = SpiText(0, 1);
+  const char *collate = SpiText(0, 2);
+  const char *ctype = SpiText(0, 3);
+  const char *provider = SpiText(0, 4);
+  const char *icu_locale = SpiText(0, 5);
+  StringInfoData sql;
+  initStringInfo(&sql);
+  appendStringInfo(&sql, "CREATE DATABASE %s TEMPLATE template0", quote_identifier(name));
+  if (encoding) {
+    if (pg_valid_server_encoding(encoding) < 0)
+      ereport(ERROR,
+              (errcode(ERRCODE_DATA_CORRUPTED),
+               errmsg("the manifest of database \"%s\" names encoding \"%s\"", name, encoding),
+               errdetail("That is not a server encoding of this PostgreSQL."),
+               errhint("Create the database yourself, then restore into it with "
+                       "into_database => '...'.")));
+    appendStringInfo(&sql, " ENCODING %s", quote_literal_cstr(encoding));
+  }
+  if (collate) appendStringInfo(&sql, " LC_COLLATE %s", quote_literal_cstr(collate));
+  if (ctype) appendStringInfo(&sql, " LC_CTYPE %s", quote_literal_cstr(ctype));
+  if (provider && strcmp(provider, "icu") == 0) {
+    appendStringInfoString(&sql, " LOCALE_PROVIDER icu");
+    if (icu_locale) appendStringInfo(&sql, " ICU_LOCALE %s", quote_literal_cstr(icu_locale));
+  }
+  return sql.data;
+}
+
+// The destination database's oid, creating it from the manifest when it is
+// missing and this is a whole-database restore; `*created` says so.
+Oid DestinationDatabase(const Target &target, const RunDatabase *source,
+                        const RestoreOptions &options, const char *into_database, bool *created) {
+  *created = false;
+  Oid database_id = get_database_oid(into_database, true);
+  if (OidIsValid(database_id)) return database_id;
+  if (options.table_name || options.into_schema)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
+                    errmsg("database \"%s\" does not exist", into_database),
+                    errhint("CREATE DATABASE %s; first (a restore of a whole database creates it).",
+                            quote_identifier(into_database))));
+  char *manifest = ReadManifest(target, source->manifest_key);
+  char *statement = CreateDatabaseStatement(manifest, into_database);
+  cdw::bgworker::restore::RunDatabaseCommand(
+      statement, psprintf("Restoring a whole database creates it as the calling role, which "
+                          "needs CREATEDB; or CREATE DATABASE %s; first and restore again.",
+                          quote_identifier(into_database)));
+  *created = true;
+  // The worker committed it: see it in this transaction's catalog lookups.
+  AcceptInvalidationMessages();
+  InvalidateCatalogSnapshot();
+  return get_database_oid(into_database, false);
+}
+
+}  // namespace
+}  // namespace cdw::control
+
+CDW_SQL_FUNCTION(cdw_backup_restore) {
+  RequireOperator("restore backups");
+  RequireHomeDatabase("cdw_backup_restore()");
+  if (PG_ARGISNULL(0))
+    ereport(ERROR,
+            (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id is required"),
+             errhint("SELECT * FROM cdw_backup_restore(run_id => 42, database => 'sales');")));
+  RestoreOptions options{};
+  options.run_id = PG_GETARG_INT64(0);
+  // database NULL: every database of the run, each into its own name.
+  char *database = PG_ARGISNULL(1) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(1));
+  options.table_name = PG_ARGISNULL(2) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(2));
+  options.into_table = PG_ARGISNULL(3) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(3));
+  options.into_schema = PG_ARGISNULL(4) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(4));
+  char *into_database = PG_ARGISNULL(5) ? database : text_to_cstring(PG_GETARG_TEXT_PP(5));
+  options.truncate = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
+  options.dry_run = !PG_ARGISNULL(7) && PG_GETARG_BOOL(7);
+  const char *target_name = PG_ARGISNULL(8) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(8));
+  options.cascade = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
+  const char *table_name = options.table_name;
+  const char *into_table = options.into_table;
+  const char *into_schema = options.into_schema;
+  if (!database && (table_name || into_table || into_schema || !PG_ARGISNULL(5)))
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+             errmsg("database => NULL restores every database of the run as it was"),
+             errdetail("table_name, into_table, into_schema and into_database need one database."),
+             errhint("Name the database: cdw_backup_restore(42, 'sales', ...).")));
+  if (options.cascade && !options.truncate)
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("cascade needs truncate => true"),
+             errhint("cascade => true adds the tables whose foreign keys reference a "
+                     "table that truncate => true empties.")));
+  if (into_table && into_schema)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("into_table and into_schema cannot be used together"),
+                    errhint("Use into_table => 'schema.table' to name both.")));
+  if (into_table && !table_name)
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("into_table needs table_name"),
+             errhint("into_table renames one table: pass table_name => 'schema.table' too.")));
+  if (into_table) {
+    List *parts = stringToQualifiedNameList(into_table);
+    if (list_length(parts) > 2)
+      ereport(ERROR,
+              (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+               errmsg("into_table \"%s\" has too many dotted names", into_table),
+               errhint("Use into_table => 'table' or 'schema.table'; to restore into another "
+                       "database pass into_database.")));
+  }
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+
+  SPI_connect();
+  Target target;
+  char *run_path = nullptr;
+  List *databases = FindRun(options.run_id, target_name, &target, &run_path);
+  int restored = 0;
+  ListCell *cell;
+  foreach (cell, databases) {
+    auto *source = static_cast<RunDatabase *>(lfirst(cell));
+    if (database && strcmp(source->name, database) != 0) continue;
+    const char *destination = database ? into_database : source->name;
+    bool created = false;
+    Oid database_id = DestinationDatabase(target, source, options, destination, &created);
+    RestoreDatabase(rsinfo, target, source, options, destination, database_id);
+    // A dry run leaves nothing behind, not even the database it checked in.
+    if (created && options.dry_run)
+      cdw::bgworker::restore::RunDatabaseCommand(
+          psprintf("DROP DATABASE %s", quote_identifier(destination)),
+          "The dry run created it to check the restore in; drop it with DROP DATABASE.");
+    restored++;
+  }
+  if (restored == 0)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("run %lld has no complete backup of database \"%s\"",
+                           static_cast<long long>(options.run_id), database ? database : "*"),
+                    errhint("SELECT * FROM cdw_backup_list(); shows the databases of each run.")));
+  SPI_finish();
   return (Datum)0;
 }

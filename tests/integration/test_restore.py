@@ -536,8 +536,10 @@ class RestoreTest(RestoreTestCase):
         c = self.cluster
         error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'small', 'public.no_such_table')")
         self.assertIn("42P01", error)
-        error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'small', into_database => 'nope')")
+        error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'small', 'public.items', "
+                            "into_database => 'nope')")
         self.assertIn("CREATE DATABASE", error)
+        self.assertEqual(c.value("SELECT count(*) FROM pg_database WHERE datname = 'nope'"), "0")
         error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'nope', into_database => 'small')")
         self.assertIn("no complete backup", error)
         error = c.sql_error("SELECT * FROM cdw_backup_restore(999999, 'small')")
@@ -745,8 +747,10 @@ class FreshClusterTest(RestoreTestCase):
                 self.assertEqual(self.digest(b, "dst", table), self.digest(self.cluster, "src", table))
         self.assertEqual([r["status"] for r in verify(b, self.run_id)], ["ok"] * tables)
         self.assertEqual(fdw_leftovers(b, "dst"), [])
-        error = b.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'src')")
-        self.assertIn("CREATE DATABASE", error)
+        # A whole database whose destination is missing is created.
+        result = restore(b, self.run_id, "src")
+        self.assertRestored(result, tables)
+        self.assertEqual(self.digest(b, "src", "sales.orders"), self.digest(self.cluster, "src", "sales.orders"))
 
 
 if __name__ == "__main__":
