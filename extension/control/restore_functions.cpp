@@ -658,6 +658,12 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
                errhint("Use into_table => 'table' or 'schema.table'; to restore into another "
                        "database pass into_database.")));
   }
+  // Only a whole database is created when missing: say so before reading the target.
+  if (database && (table_name || into_schema) && !OidIsValid(get_database_oid(into_database, true)))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
+                    errmsg("database \"%s\" does not exist", into_database),
+                    errhint("CREATE DATABASE %s; first (a restore of a whole database creates it).",
+                            quote_identifier(into_database))));
   InitMaterializedSRF(fcinfo, 0);
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
 

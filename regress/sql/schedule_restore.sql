@@ -44,7 +44,7 @@ SELECT * FROM cdw_backup_verify(99999);
 SELECT count(*) FROM cdw_backup_list();
 SELECT * FROM cdw_backup_restore(1, 'postgres', into_table => 'x');
 SELECT * FROM cdw_backup_restore(1, 'postgres', 'a.b', into_table => 'x', into_schema => 'y');
-SELECT * FROM cdw_backup_restore(1, 'postgres', into_database => 'no_such_database');
+SELECT * FROM cdw_backup_restore(1, 'postgres', 'public.t', into_database => 'no_such_database');
 
 -- A run, verified and restored into another schema.
 CREATE DATABASE cdw_regress_restore;
