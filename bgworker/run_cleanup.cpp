@@ -1,14 +1,12 @@
 // Settling what runs left on their targets (see run_cleanup.h).
 extern "C" {
 #include "postgres.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 }
 
 #include <chrono>
@@ -21,6 +19,9 @@ extern "C" {
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
+#include "common/error.h"
+#include "manifest/authentication.h"
+#include "manifest/manifest.h"
 #include "storage/run_cleanup.h"
 
 namespace cdw::bgworker {
@@ -37,14 +38,6 @@ struct RunTarget {
   const char *session_token;
 };
 
-// A database whose backup the history keeps: its manifest's keys.
-struct KeptManifest {
-  char *prefix;  // key of the database directory, ends in '/'
-  bool known;    // false: the manifest could not be read or understood
-  int count;
-  char **keys;
-};
-
 // The key of `url` relative to `root` (a target location), or NULL when the
 // URL is not under it (the target's location changed since the run).
 char *KeyUnder(const char *root, const char *url) {
@@ -52,85 +45,6 @@ char *KeyUnder(const char *root, const char *url) {
   while (len > 0 && root[len - 1] == '/') len--;
   if (strncmp(url, root, len) != 0 || url[len] != '/') return nullptr;
   return pstrdup(url + len + 1);
-}
-
-// Reads a (small) object as text; NULL (and *error) when it cannot be read.
-char *ReadText(const RunTarget &target, const char *key, char **error) {
-  pg::PendingError pending;
-  char *text = nullptr;
-  try {
-    auto store = pg::OpenTargetStore(target.location, target.options, target.secret_id,
-                                     target.secret_key, target.session_token);
-    auto source = store->Open(key);
-    std::string data;
-    char buffer[1 << 16];
-    while (size_t n = source->Read(buffer, sizeof buffer)) data.append(buffer, n);
-    pg::PgCall([&] { text = pnstrdup(data.data(), data.size()); });
-  } catch (...) {
-    pg::CapturePendingError(&pending);
-  }
-  if (pending.set && (pending.interrupted || pending.pg_error)) pg::RaisePendingError(&pending);
-  if (pending.set) *error = pending.message ? pending.message : pstrdup("out of memory");
-  return pending.set ? nullptr : text;
-}
-
-// The keys (relative to the store root) a manifest lists, itself included.
-// Anything this version does not understand leaves the database unknown,
-// and then everything under it is kept.
-void ListManifest(const char *manifest, const char *manifest_key, KeptManifest *kept) {
-  MemoryContext context = CurrentMemoryContext;
-  ResourceOwner owner = CurrentResourceOwner;
-  BeginInternalSubTransaction(nullptr);
-  MemoryContextSwitchTo(context);
-  PG_TRY();
-  {
-    Oid types[2] = {TEXTOID, TEXTOID};
-    Datum values[2] = {CStringGetTextDatum(manifest), CStringGetTextDatum(kept->prefix)};
-    SpiRun(
-        "SELECT (m OPERATOR(pg_catalog.->>) 'format_version') OPERATOR(pg_catalog.=) '1' "
-        "   AND pg_catalog.jsonb_typeof(m OPERATOR(pg_catalog.->) 'tables') "
-        "       OPERATOR(pg_catalog.=) 'array', l.bad, l.keys "
-        "FROM (SELECT $1::pg_catalog.jsonb AS m) x, LATERAL ("
-        "  SELECT pg_catalog.count(*) FILTER (WHERE (t OPERATOR(pg_catalog.->>) 'path') IS NULL "
-        "           OR (o OPERATOR(pg_catalog.->>) 'key') IS NULL) AS bad, "
-        "         pg_catalog.array_agg($2 OPERATOR(pg_catalog.||) "
-        "           (t OPERATOR(pg_catalog.->>) 'path') OPERATOR(pg_catalog.||) "
-        "           (o OPERATOR(pg_catalog.->>) 'key')) AS keys "
-        "    FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(m "
-        "           OPERATOR(pg_catalog.->) 'tables') OPERATOR(pg_catalog.=) 'array' "
-        "           THEN m OPERATOR(pg_catalog.->) 'tables' ELSE '[]'::pg_catalog.jsonb END) t, "
-        "         pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'objects') o) l",
-        2, types, values, nullptr, true);
-    bool isnull;
-    bool version_ok = strcmp(SpiText(0, 1) ? SpiText(0, 1) : "f", "t") == 0;
-    bool complete = SpiText(0, 2) && strcmp(SpiText(0, 2), "0") == 0;
-    Datum array = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-    MemoryContextSwitchTo(context);
-    Datum *elements = nullptr;
-    int count = 0;
-    if (!isnull)
-      deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT, &elements,
-                        nullptr, &count);
-    kept->keys = static_cast<char **>(palloc(sizeof(char *) * (count + 1)));
-    for (int i = 0; i < count; i++) kept->keys[i] = TextDatumGetCString(elements[i]);
-    kept->keys[count] = pstrdup(manifest_key);
-    kept->count = count + 1;
-    kept->known = version_ok && complete;
-    ReleaseCurrentSubTransaction();
-    MemoryContextSwitchTo(context);
-    CurrentResourceOwner = owner;
-  }
-  PG_CATCH();
-  {
-    // Not JSON, or not shaped like a manifest: keep the whole database.
-    MemoryContextSwitchTo(context);
-    FlushErrorState();
-    RollbackAndReleaseCurrentSubTransaction();
-    MemoryContextSwitchTo(context);
-    CurrentResourceOwner = owner;
-    kept->known = false;
-  }
-  PG_END_TRY();
 }
 
 struct Outcome {
@@ -142,28 +56,59 @@ struct Outcome {
   bool out_of_time;
 };
 
+// Reads a kept database's manifest into the keys it lists (itself and its
+// detached MAC included); false when it cannot be read or parsed, and then
+// the database is kept whole.
+bool ListManifest(ObjectStore *store, const std::string &manifest_key, KeptDatabase *database,
+                  std::string *error) {
+  try {
+    auto source = store->Open(manifest_key);
+    std::string json;
+    char buffer[1 << 16];
+    while (size_t n = source->Read(buffer, sizeof buffer)) json.append(buffer, n);
+    DatabaseManifest manifest = ParseManifest(json);
+    database->keys.push_back(manifest_key);
+    database->keys.push_back(manifest_key + kMacSuffix);
+    for (const auto &table : manifest.tables)
+      for (const auto &object : table.objects)
+        database->keys.push_back(database->prefix + table.path + object.key);
+    database->listing_known = true;
+    return true;
+  } catch (const Interrupted &) {
+    throw;
+  } catch (const std::exception &e) {
+    *error = "could not read manifest " + store->Url(manifest_key) + ": " + e.what();
+    return false;
+  }
+}
+
 // Lists the run's objects and removes those no kept manifest lists.
-Outcome Sweep(const RunTarget &target, const char *run_key, const KeptManifest *kept,
-              int kept_count, std::chrono::steady_clock::time_point deadline) {
+// `manifest_keys` are the manifests of the databases the history keeps.
+Outcome Sweep(const RunTarget &target, const char *run_key, char **manifest_keys,
+              int manifest_count, std::chrono::steady_clock::time_point deadline) {
   Outcome out{0, 0, nullptr, nullptr, false, false};
   pg::PendingError pending;
   try {
     auto store = pg::OpenTargetStore(target.location, target.options, target.secret_id,
                                      target.secret_key, target.session_token);
+    std::vector<KeptDatabase> databases;
+    std::string error;
+    for (int d = 0; d < manifest_count; d++) {
+      std::string key = manifest_keys[d];
+      KeptDatabase database;
+      database.prefix = key.substr(0, key.size() - strlen(kManifestName));
+      std::string why;
+      // Unreadable now (storage error): keep it whole, try again next time.
+      if (!ListManifest(store.get(), key, &database, &why) && error.empty()) error = why;
+      databases.push_back(std::move(database));
+    }
     // What interrupted writers left (temporary files, open multipart uploads).
     size_t incomplete = store->DiscardIncomplete(run_key);
     std::vector<ObjectInfo> objects = store->List(run_key);
     out.listed = true;
-    std::vector<KeptDatabase> databases;
-    for (int d = 0; d < kept_count; d++) {
-      KeptDatabase database;
-      database.prefix = kept[d].prefix;
-      database.listing_known = kept[d].known;
-      for (int k = 0; k < kept[d].count; k++) database.keys.emplace_back(kept[d].keys[k]);
-      databases.push_back(std::move(database));
-    }
     RemovalOutcome removal =
         RemoveObjects(store.get(), UnlistedObjects(objects, databases), deadline);
+    if (error.empty()) error = removal.error;
     std::vector<std::string> urls;
     for (const auto &key : removal.left) urls.push_back(store->Url(key));
     out.removed = static_cast<int64>(removal.removed + incomplete);
@@ -171,7 +116,7 @@ Outcome Sweep(const RunTarget &target, const char *run_key, const KeptManifest *
     pg::PgCall([&] {
       out.left = static_cast<char **>(palloc(sizeof(char *) * (urls.size() + 1)));
       for (const auto &url : urls) out.left[out.left_count++] = pstrdup(url.c_str());
-      if (!removal.error.empty()) out.error = pstrdup(removal.error.c_str());
+      if (!error.empty()) out.error = pstrdup(error.c_str());
     });
   } catch (...) {
     pg::CapturePendingError(&pending);
@@ -258,27 +203,15 @@ void CleanUpRun(int64 run_id, const char *run_url, const RunTarget &target,
       1, types, values, nullptr, false);
   char ***rows = control::SpiTextRows();
   int count = static_cast<int>(SPI_processed);
-  auto *kept = static_cast<KeptManifest *>(palloc0(sizeof(KeptManifest) * Max(count, 1)));
-  int kept_count = 0;
-  char *unreadable = nullptr;
+  auto *manifests = static_cast<char **>(palloc(sizeof(char *) * Max(count, 1)));
+  int manifest_count = 0;
   for (int i = 0; i < count; i++) {
     char *key = KeyUnder(target.location, rows[i][0]);
     size_t name_len = strlen(kManifestName);
-    if (!key || strlen(key) <= name_len) continue;
-    KeptManifest *database = &kept[kept_count++];
-    database->prefix = pnstrdup(key, strlen(key) - name_len);
-    char *error = nullptr;
-    char *manifest = ReadText(target, key, &error);
-    if (manifest) {
-      ListManifest(manifest, key, database);
-    } else {
-      // Unreadable now: keep the database whole and try again next time.
-      database->known = false;
-      if (!unreadable) unreadable = psprintf("could not read manifest %s: %s", rows[i][0], error);
-    }
+    if (key && strlen(key) > name_len && strcmp(key + strlen(key) - name_len, kManifestName) == 0)
+      manifests[manifest_count++] = key;
   }
-  Outcome out = Sweep(target, run_key, kept, kept_count, deadline);
-  if (unreadable && out.listed && !out.error) out.error = unreadable;
+  Outcome out = Sweep(target, run_key, manifests, manifest_count, deadline);
   *out_of_time |= out.out_of_time;
   RecordOutcome(run_id, run_url, out);
 }
