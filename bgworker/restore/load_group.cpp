@@ -263,6 +263,24 @@ void Load(RestoreJob *job, Member *m, const char *server) {
   item->rows = static_cast<int64>(rows);
 }
 
+// What to do about an error PostgreSQL raised without a hint.
+const char *DefaultHint(int sqlerrcode) {
+  if (sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
+    return "Grant the restoring role the privilege named above, or restore as the table's owner.";
+  switch (ERRCODE_TO_CATEGORY(sqlerrcode)) {
+    case ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION:
+      return "The backed-up rows break a constraint of the destination (a foreign key to rows "
+             "that are not there, a duplicate key): restore the tables they reference first or "
+             "together, or restore into a new table with into_table => '...'.";
+    case ERRCODE_DATA_EXCEPTION:
+      return "The backed-up rows do not fit the destination's columns: check the backup with "
+             "cdw_backup_verify(), or restore into a new table with into_table => '...'.";
+    default:
+      return "Fix the cause named in detail and restore the table again (dry_run => true "
+             "checks first).";
+  }
+}
+
 void Fail(RestoreItem *item, ErrorData *error) {
   strlcpy(item->sqlstate, unpack_sql_state(error->sqlerrcode), sizeof item->sqlstate);
   strlcpy(item->detail, error->message ? error->message : "error", sizeof item->detail);
@@ -270,7 +288,8 @@ void Fail(RestoreItem *item, ErrorData *error) {
     size_t len = strlen(item->detail);
     snprintf(item->detail + len, sizeof item->detail - len, ": %s", error->detail);
   }
-  strlcpy(item->hint, error->hint ? error->hint : "", sizeof item->hint);
+  strlcpy(item->hint, error->hint ? error->hint : DefaultHint(error->sqlerrcode),
+          sizeof item->hint);
   item->rows = 0;
   item->status = static_cast<int>(RestoreStatus::kFailed);
 }

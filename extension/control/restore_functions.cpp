@@ -13,6 +13,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/regproc.h"
@@ -490,9 +491,20 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
       item->status = static_cast<int>(RestoreStatus::kSkipped);
       strlcpy(item->detail, "the table failed in this run, so the backup holds no data for it",
               sizeof item->detail);
+      strlcpy(item->hint, "Restore it from another run: cdw_backup_list() shows them.",
+              sizeof item->hint);
     }
   }
 
+  // The worker connects as the caller: without CONNECT it could only die,
+  // with the reason in the server log.
+  if (pg_database_aclcheck(database_id, GetUserId(), ACL_CONNECT) != ACLCHECK_OK)
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied to restore into database \"%s\"", into_database),
+                    errdetail("The restore connects to it as role %s, which lacks CONNECT on it.",
+                              quote_identifier(GetUserNameFromId(GetUserId(), false))),
+                    errhint("GRANT CONNECT ON DATABASE %s TO %s;", quote_identifier(into_database),
+                            quote_identifier(GetUserNameFromId(GetUserId(), false)))));
   BackgroundWorkerHandle *handle =
       StartDynamicWorker("cdw_backup_restore_worker", "cdw_backup restore",
                          psprintf("cdw_backup restore of run %lld into %s",
@@ -522,6 +534,18 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   for (int i = 0; i < count; i++) {
     RestoreItem *item = &job->items[i];
     if (!item->selected) continue;
+    bool done = item->status == static_cast<int>(RestoreStatus::kRestored) ||
+                item->status == static_cast<int>(RestoreStatus::kChecked);
+    // Every table that was not restored says why and what to do.
+    if (!done && item->detail[0] == '\0')
+      snprintf(item->detail, sizeof item->detail,
+               "the restore worker in database %s stopped before it restored this table",
+               quote_identifier(into_database));
+    if (!done && item->hint[0] == '\0')
+      strlcpy(item->hint,
+              "The server log of that database says why; fix it and restore the table again "
+              "(dry_run => true checks first).",
+              sizeof item->hint);
     Datum row[7];
     bool row_nulls[7] = {false, false, false, false, false, false, false};
     row[0] = CStringGetTextDatum(item->source_schema);

@@ -160,6 +160,22 @@ class RestoreSemanticsTest(ClusterTestCase):
         finally:
             c.sql("DROP TABLE late_ref", db="app")
 
+    def test_every_failure_says_why_and_what_to_do(self):
+        c = self.cluster
+        c.sql("CREATE TABLE empty_parent (id integer PRIMARY KEY); "
+              "CREATE TABLE fk_dest (id integer, parent_id integer REFERENCES empty_parent)", db="app")
+        result = restore(c, self.run_id, "app", "public.other_ref", into_table="fk_dest")
+        self.assertEqual(result[0]["status"], "failed", result)
+        self.assertIn("foreign key", result[0]["detail"])
+        self.assertIn("constraint", result[0]["hint"] or "")
+        self.assertEqual(c.value("SELECT count(*) FROM fk_dest", db="app"), "0")
+        # A database the role may not connect to: the reason, not an empty row.
+        c.sql("CREATE DATABASE closed; REVOKE CONNECT ON DATABASE closed FROM PUBLIC")
+        error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'app', 'public.plain', "
+                            "into_database => 'closed', target => 'mine')", user="restorer")
+        self.assertIn("42501", error)
+        self.assertIn("GRANT CONNECT ON DATABASE closed TO restorer", error)
+
     def test_cascade_needs_truncate(self):
         error = self.cluster.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'app', "
                                        "'public.parent', cascade => true)")
