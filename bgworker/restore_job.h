@@ -52,6 +52,14 @@ struct RestoreJob {
   bool truncate;
   bool cascade;
   bool dry_run;
+  // by_parent: the caller named a table the backup does not hold; the
+  // worker selects the tables of the backup that are the leaf partitions (or
+  // inheritance children) of that table in the destination and sets
+  // parent_found when there are any. parent_schema "" when unqualified.
+  bool by_parent;
+  bool parent_found;
+  char parent_schema[NAMEDATALEN];
+  char parent_table[NAMEDATALEN];
   // Set by the worker when the manifest itself is unusable (a column type
   // that is not a type name): nothing was restored and the caller raises
   // this error instead of returning rows.

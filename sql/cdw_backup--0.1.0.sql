@@ -171,7 +171,7 @@ CREATE FUNCTION cdw_backup_restore(run_id bigint, database text, table_name text
                                    into_table text DEFAULT NULL, into_schema text DEFAULT NULL,
                                    into_database text DEFAULT NULL, truncate boolean DEFAULT false,
                                    dry_run boolean DEFAULT false, target text DEFAULT NULL,
-                                   cascade boolean DEFAULT false,
+                                   cascade boolean DEFAULT false, schema text DEFAULT NULL,
                                    OUT schema_name text, OUT table_name text, OUT destination text,
                                    OUT status text, OUT rows bigint, OUT detail text, OUT hint text)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_restore' LANGUAGE C;

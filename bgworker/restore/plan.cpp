@@ -210,6 +210,36 @@ void RefuseGroups(RestoreJob *job, TablePlan *plans) {
   }
 }
 
+// by_parent: selects the tables of the backup that are leaf partitions of
+// the named partitioned table in the destination.
+void SelectPartitions(RestoreJob *job) {
+  Oid types[2] = {TEXTOID, NAMEOID};
+  Datum values[2] = {CStringGetTextDatum(job->parent_schema),
+                     DirectFunctionCall1(namein, CStringGetDatum(job->parent_table))};
+  SpiRun(
+      "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+      "  ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+      "WHERE c.relname OPERATOR(pg_catalog.=) $2 AND c.relkind OPERATOR(pg_catalog.=) 'p' "
+      "  AND ($1 OPERATOR(pg_catalog.=) '' OR n.nspname::text OPERATOR(pg_catalog.=) $1)",
+      2, types, values, nullptr, true);
+  if (SPI_processed != 1) return;  // none, or an unqualified name in several schemas
+  Datum parent[1] = {ObjectIdGetDatum(strtoul(SpiText(0, 1), nullptr, 10))};
+  Oid parent_types[1] = {REGCLASSOID};
+  SpiRun(
+      "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_partition_tree($1) t "
+      "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid "
+      "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+      "WHERE t.isleaf",
+      1, parent_types, parent, nullptr, true);
+  char ***leaves = control::SpiTextRows();
+  for (uint64 r = 0; r < SPI_processed; r++) {
+    int j = FindDestination(job, leaves[r][0], leaves[r][1]);
+    if (j < 0) continue;
+    job->items[j].selected = true;
+    job->parent_found = true;
+  }
+}
+
 }  // namespace
 
 TablePlan *PlanRestore(RestoreJob *job, MemoryContext context) {
@@ -221,6 +251,7 @@ TablePlan *PlanRestore(RestoreJob *job, MemoryContext context) {
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
   PinSearchPathForTransaction();
+  if (job->by_parent) SelectPartitions(job);
   // Every table's types first, so a manifest that is refused changes nothing.
   for (int i = 0; i < job->count && !job->refused; i++) {
     RestoreItem *item = &job->items[i];

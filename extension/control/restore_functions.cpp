@@ -336,6 +336,7 @@ struct RestoreOptions {
   const char *table_name;
   const char *into_table;
   const char *into_schema;
+  const char *schema_name;  // every table of one schema
   bool truncate;
   bool cascade;
   bool dry_run;
@@ -358,55 +359,72 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   // With cascade, every table of the backup is a candidate the worker may
   // add when a named one's foreign keys need it; only named ones get rows.
   bool candidates = cascade && truncate && table_name;
-  Oid types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
-  Datum values[5] = {
-      CStringGetTextDatum(manifest), table_name ? CStringGetTextDatum(table_name) : (Datum)0,
-      into_table ? CStringGetTextDatum(into_table) : (Datum)0,
-      into_schema ? CStringGetTextDatum(into_schema) : (Datum)0, BoolGetDatum(candidates)};
-  char nulls[6] = "     ";
-  if (!table_name) nulls[1] = 'n';
-  if (!into_table) nulls[2] = 'n';
-  if (!into_schema) nulls[3] = 'n';
-  // Column types stay as the manifest has them (name, type, not null
-  // triples): the worker resolves each in the destination before use.
-  SpiRun(
-      "WITH m AS (SELECT $1::pg_catalog.jsonb AS m), "
-      " wanted AS (SELECT CASE WHEN $2 IS NULL THEN NULL ELSE pg_catalog.parse_ident($2) END AS "
-      "w), "
-      " dest AS (SELECT CASE WHEN $3 IS NULL THEN NULL ELSE pg_catalog.parse_ident($3) END AS d) "
-      "SELECT m OPERATOR(pg_catalog.->>) 'compression', "
-      " (m OPERATOR(pg_catalog.->>) 'path') OPERATOR(pg_catalog.||) (t OPERATOR(pg_catalog.->>) "
-      "'path'), "
-      " t OPERATOR(pg_catalog.->>) 'schema', t OPERATOR(pg_catalog.->>) 'name', "
-      " t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'rows')::bigint, "
-      " coalesce(CASE WHEN $4 IS NOT NULL THEN $4 "
-      "   WHEN s.sel AND pg_catalog.array_length(d, 1) OPERATOR(pg_catalog.=) 2 THEN d[1] END, "
-      "   t OPERATOR(pg_catalog.->>) 'schema'), "
-      " coalesce(CASE WHEN s.sel THEN d[pg_catalog.array_length(d, 1)] END, "
-      "   t OPERATOR(pg_catalog.->>) 'name'), "
-      " s.sel, "
-      " (SELECT pg_catalog.array_agg(coalesce(v, '') ORDER BY o, k) "
-      "    FROM pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'columns') "
-      "      WITH ORDINALITY AS x(c, o), "
-      "    LATERAL (VALUES (1, c OPERATOR(pg_catalog.->>) 'name'), "
-      "                    (2, c OPERATOR(pg_catalog.->>) 'type'), "
-      "                    (3, CASE WHEN (c OPERATOR(pg_catalog.->>) 'not_null')::bool "
-      "                        THEN 't' ELSE 'f' END)) AS y(k, v)) "
-      "FROM m, wanted, dest, pg_catalog.jsonb_array_elements(m OPERATOR(pg_catalog.->) 'tables') "
-      "t, "
-      " LATERAL (SELECT w IS NULL "
-      "   OR (pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 2 "
-      "       AND t OPERATOR(pg_catalog.->>) 'schema' OPERATOR(pg_catalog.=) w[1] "
-      "       AND t OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[2]) "
-      "   OR (pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 1 "
-      "       AND t OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[1]) AS sel) s "
-      "WHERE s.sel OR $5 "
-      "ORDER BY 3, 4",
-      5, types, values, nulls, true);
+  // A name that is no table of the backup may be a partitioned table (or an
+  // inheritance parent) of the destination: the worker restores the
+  // partitions of its tree that the backup holds, so every table of the
+  // backup is a candidate.
+  bool by_parent = false;
+  const char *schema_name = options.schema_name;
+  for (;;) {
+    Oid types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID};
+    Datum values[6] = {CStringGetTextDatum(manifest),
+                       table_name ? CStringGetTextDatum(table_name) : (Datum)0,
+                       into_table ? CStringGetTextDatum(into_table) : (Datum)0,
+                       into_schema ? CStringGetTextDatum(into_schema) : (Datum)0,
+                       BoolGetDatum(candidates || by_parent),
+                       schema_name ? CStringGetTextDatum(schema_name) : (Datum)0};
+    char nulls[7] = "      ";
+    if (!table_name) nulls[1] = 'n';
+    if (!into_table) nulls[2] = 'n';
+    if (!into_schema) nulls[3] = 'n';
+    if (!schema_name) nulls[5] = 'n';
+    // Column types stay as the manifest has them (name, type, not null
+    // triples): the worker resolves each in the destination before use.
+    SpiRun(
+        "WITH m AS (SELECT $1::pg_catalog.jsonb AS m), "
+        " wanted AS (SELECT CASE WHEN $2 IS NULL THEN NULL ELSE pg_catalog.parse_ident($2) END AS "
+        "w), "
+        " dest AS (SELECT CASE WHEN $3 IS NULL THEN NULL ELSE pg_catalog.parse_ident($3) END AS d) "
+        "SELECT m OPERATOR(pg_catalog.->>) 'compression', "
+        " (m OPERATOR(pg_catalog.->>) 'path') OPERATOR(pg_catalog.||) (t OPERATOR(pg_catalog.->>) "
+        "'path'), "
+        " t OPERATOR(pg_catalog.->>) 'schema', t OPERATOR(pg_catalog.->>) 'name', "
+        " t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'rows')::bigint, "
+        " coalesce(CASE WHEN $4 IS NOT NULL THEN $4 "
+        "   WHEN s.sel AND pg_catalog.array_length(d, 1) OPERATOR(pg_catalog.=) 2 THEN d[1] END, "
+        "   t OPERATOR(pg_catalog.->>) 'schema'), "
+        " coalesce(CASE WHEN s.sel THEN d[pg_catalog.array_length(d, 1)] END, "
+        "   t OPERATOR(pg_catalog.->>) 'name'), "
+        " s.sel, "
+        " (SELECT pg_catalog.array_agg(coalesce(v, '') ORDER BY o, k) "
+        "    FROM pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'columns') "
+        "      WITH ORDINALITY AS x(c, o), "
+        "    LATERAL (VALUES (1, c OPERATOR(pg_catalog.->>) 'name'), "
+        "                    (2, c OPERATOR(pg_catalog.->>) 'type'), "
+        "                    (3, CASE WHEN (c OPERATOR(pg_catalog.->>) 'not_null')::bool "
+        "                        THEN 't' ELSE 'f' END)) AS y(k, v)) "
+        "FROM m, wanted, dest, pg_catalog.jsonb_array_elements(m OPERATOR(pg_catalog.->) 'tables') "
+        "t, "
+        " LATERAL (SELECT (w IS NULL AND ($6 IS NULL "
+        "       OR t OPERATOR(pg_catalog.->>) 'schema' OPERATOR(pg_catalog.=) $6)) "
+        "   OR (pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 2 "
+        "       AND t OPERATOR(pg_catalog.->>) 'schema' OPERATOR(pg_catalog.=) w[1] "
+        "       AND t OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[2]) "
+        "   OR (pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 1 "
+        "       AND t OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[1]) AS sel) s "
+        "WHERE s.sel OR $5 "
+        "ORDER BY 3, 4",
+        6, types, values, nulls, true);
+    int found = 0;
+    for (uint64 i = 0; i < SPI_processed; i++)
+      found += strcmp(SpiText(static_cast<int>(i), 9), "t") == 0;
+    if (found > 0 || by_parent || !table_name || into_table || into_schema) break;
+    by_parent = true;
+  }
   int count = static_cast<int>(SPI_processed);
   int selected = 0;
   for (int i = 0; i < count; i++) selected += strcmp(SpiText(i, 9), "t") == 0;
-  if (selected == 0)
+  if (selected == 0 && !by_parent)
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_TABLE),
              errmsg("run %lld has no table %s in database \"%s\"", static_cast<long long>(run_id),
@@ -464,6 +482,13 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   strlcpy(job->compression, cells[0][0], sizeof job->compression);
   job->truncate = truncate;
   job->cascade = cascade;
+  if (by_parent) {
+    List *parts = stringToQualifiedNameList(table_name);
+    job->by_parent = true;
+    if (list_length(parts) == 2)
+      strlcpy(job->parent_schema, strVal(linitial(parts)), sizeof job->parent_schema);
+    strlcpy(job->parent_table, strVal(llast(parts)), sizeof job->parent_table);
+  }
   job->dry_run = dry_run;
   job->count = count;
   job->strings_offset = static_cast<uint32>(header);
@@ -523,6 +548,15 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   }
   PG_END_TRY();
 
+  if (job->by_parent && !job->parent_found)
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_TABLE),
+             errmsg("run %lld has no table %s in database \"%s\"", static_cast<long long>(run_id),
+                    table_name, database),
+             errdetail("Nor is it a partitioned table of database \"%s\" with partitions in the "
+                       "backup.",
+                       into_database),
+             errhint("Name the table as schema.table, as listed in cdw_backup.run_tables.")));
   if (job->refused)
     ereport(ERROR, (errcode(MAKE_SQLSTATE(job->refused_sqlstate[0], job->refused_sqlstate[1],
                                           job->refused_sqlstate[2], job->refused_sqlstate[3],
@@ -611,7 +645,7 @@ Oid DestinationDatabase(const Target &target, const RunDatabase *source,
   *created = false;
   Oid database_id = get_database_oid(into_database, true);
   if (OidIsValid(database_id)) return database_id;
-  if (options.table_name || options.into_schema)
+  if (options.table_name || options.into_schema || options.schema_name)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
                     errmsg("database \"%s\" does not exist", into_database),
                     errhint("CREATE DATABASE %s; first (a restore of a whole database creates it).",
@@ -651,10 +685,17 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
   options.dry_run = !PG_ARGISNULL(7) && PG_GETARG_BOOL(7);
   const char *target_name = PG_ARGISNULL(8) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(8));
   options.cascade = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
+  options.schema_name = PG_ARGISNULL(10) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(10));
+  if (options.schema_name && options.table_name)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("table_name and schema cannot be used together"),
+                    errhint("schema => 'sales' restores every table of schema sales; name one "
+                            "table as table_name => 'sales.orders'.")));
   const char *table_name = options.table_name;
   const char *into_table = options.into_table;
   const char *into_schema = options.into_schema;
-  if (!database && (table_name || into_table || into_schema || !PG_ARGISNULL(5)))
+  if (!database &&
+      (table_name || into_table || into_schema || options.schema_name || !PG_ARGISNULL(5)))
     ereport(ERROR,
             (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
              errmsg("database => NULL restores every database of the run as it was"),
@@ -683,7 +724,8 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
                        "database pass into_database.")));
   }
   // Only a whole database is created when missing: say so before reading the target.
-  if (database && (table_name || into_schema) && !OidIsValid(get_database_oid(into_database, true)))
+  if (database && (table_name || into_schema || options.schema_name) &&
+      !OidIsValid(get_database_oid(into_database, true)))
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
                     errmsg("database \"%s\" does not exist", into_database),
                     errhint("CREATE DATABASE %s; first (a restore of a whole database creates it).",

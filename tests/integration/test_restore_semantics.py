@@ -47,6 +47,21 @@ CREATE TABLE public.plain (id integer, note text);
 INSERT INTO public.plain SELECT g, 'plain ' || g FROM generate_series(1, 40) g;
 CREATE TABLE public.victim (id integer, note text);
 INSERT INTO public.victim SELECT g, 'victim ' || g FROM generate_series(1, 40) g;
+
+CREATE SCHEMA s2;
+CREATE TABLE s2.a (id integer, note text);
+INSERT INTO s2.a SELECT g, 'a ' || g FROM generate_series(1, 60) g;
+CREATE TABLE s2.b (id integer);
+INSERT INTO s2.b SELECT g FROM generate_series(1, 70) g;
+
+CREATE TABLE public.measure (k integer NOT NULL, v text) PARTITION BY RANGE (k);
+CREATE TABLE public.measure_lo PARTITION OF public.measure FOR VALUES FROM (MINVALUE) TO (100);
+CREATE TABLE s2.measure_hi PARTITION OF public.measure FOR VALUES FROM (100) TO (1000)
+  PARTITION BY LIST ((k % 2));
+CREATE TABLE s2.measure_hi_even PARTITION OF s2.measure_hi FOR VALUES IN (0);
+CREATE TABLE s2.measure_hi_odd PARTITION OF s2.measure_hi FOR VALUES IN (1);
+CREATE TABLE public.measure_default PARTITION OF public.measure DEFAULT;
+INSERT INTO public.measure SELECT g, 'v' || g FROM generate_series(-50, 1500) g;
 """
 
 SAVED = ["audited", "parent", "child", "grandchild", "other_ref", "plain"]
@@ -64,7 +79,8 @@ class RestoreSemanticsTest(ClusterTestCase):
         c.sql("CREATE DATABASE elsewhere")
         c.sql(SCHEMA, db="app")
         c.sql("CREATE SCHEMA saved; " + " ".join(
-            f"CREATE TABLE saved.{t} AS SELECT * FROM public.{t};" for t in SAVED), db="app")
+            f"CREATE TABLE saved.{t} AS SELECT * FROM public.{t};" for t in SAVED)
+              + "CREATE TABLE saved.all_measure AS SELECT * FROM public.measure", db="app")
         c.sql("CREATE ROLE restorer LOGIN; GRANT cdw_backup_operator, pg_read_server_files, pg_write_server_files TO restorer")
         c.sql(f"SELECT cdw_backup_add_target('mine', {quote_literal('file://' + cls.target)})", user="restorer")
         cls.run_id = backup(c, ["app"])
@@ -175,6 +191,46 @@ class RestoreSemanticsTest(ClusterTestCase):
                             "into_database => 'closed', target => 'mine')", user="restorer")
         self.assertIn("42501", error)
         self.assertIn("GRANT CONNECT ON DATABASE closed TO restorer", error)
+
+    def test_restore_of_one_schema(self):
+        c = self.cluster
+        c.sql("DROP TABLE s2.a; TRUNCATE s2.b", db="app")
+        result = restore(c, self.run_id, "app", schema="s2", truncate=True)
+        self.assertEqual(sorted((r["table_name"], r["status"]) for r in result),
+                         [("a", "restored"), ("b", "restored"), ("measure_hi_even", "restored"),
+                          ("measure_hi_odd", "restored")], result)
+        self.assertEqual(c.value("SELECT count(*) FROM s2.a", db="app"), "60")
+        self.assertEqual(c.value("SELECT count(*) FROM s2.b", db="app"), "70")
+        result = restore(c, self.run_id, "app", schema="s2", into_schema="s2_copy")
+        self.assertEqual(len(result), 4, result)
+        self.assertTrue(all(r["status"] == "restored" for r in result), result)
+        self.assertEqual(c.value("SELECT count(*) FROM s2_copy.a", db="app"), "60")
+
+    def measure_differences(self):
+        """(rows, missing, extra) of the whole partitioned table against its saved copy."""
+        row = self.cluster.rows(
+            "SELECT (SELECT count(*) FROM public.measure), "
+            "(SELECT count(*) FROM (SELECT m::text FROM saved.all_measure m EXCEPT ALL "
+            " SELECT m::text FROM public.measure m) x), "
+            "(SELECT count(*) FROM (SELECT m::text FROM public.measure m EXCEPT ALL "
+            " SELECT m::text FROM saved.all_measure m) y)", db="app")[0]
+        return tuple(int(v) for v in row)
+
+    def test_partitioned_parent_restores_its_partitions(self):
+        c = self.cluster
+        c.sql("DELETE FROM measure WHERE k % 3 = 0; UPDATE measure SET v = 'current' WHERE k > 900", db="app")
+        result = restore(c, self.run_id, "app", "public.measure", truncate=True)
+        self.assertEqual(sorted((r["schema_name"], r["table_name"], r["status"]) for r in result),
+                         [("public", "measure_default", "restored"), ("public", "measure_lo", "restored"),
+                          ("s2", "measure_hi_even", "restored"), ("s2", "measure_hi_odd", "restored")], result)
+        self.assertEqual(self.measure_differences(), (1551, 0, 0))
+        # Unqualified, and nothing to truncate.
+        c.sql("TRUNCATE measure", db="app")
+        result = restore(c, self.run_id, "app", "measure")
+        self.assertEqual(len(result), 4, result)
+        self.assertEqual(self.measure_differences(), (1551, 0, 0))
+        error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'app', 'public.no_such_parent')")
+        self.assertIn("42P01", error)
 
     def test_cascade_needs_truncate(self):
         error = self.cluster.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'app', "
