@@ -30,11 +30,27 @@ struct RestoreItem {
   // for NOT NULL). The worker resolves every type before using it.
   uint32 columns_offset;
   int column_count;
+  // Format 2: the schema objects that come with the table when it is
+  // created (extension/control/restore_table_objects.h), object_count x 8
+  // NUL-terminated strings; 0 for an old manifest or a renamed destination.
+  uint32 objects_offset;
+  int object_count;
   // false: a table of the backup the caller did not ask for, there only so
   // that cascade => true can add it; it gets no result row unless added.
   bool selected;
   volatile int status;  // RestoreStatus
   int64 rows;
+  char sqlstate[6];
+  char detail[1024];
+  char hint[512];
+};
+
+// A schema object of a restored table that could not be restored (the
+// table itself may be restored): one more result row.
+struct ObjectFailure {
+  int item;
+  char kind[32];
+  char name[2 * NAMEDATALEN + 2];
   char sqlstate[6];
   char detail[1024];
   char hint[512];
@@ -68,6 +84,9 @@ struct RestoreJob {
   char refused_message[512];
   char refused_detail[1024];
   char refused_hint[512];
+  int failure_capacity;
+  int failure_count;
+  uint32 failures_offset;  // ObjectFailure[failure_capacity] from the start of the job
   int count;
   uint32 strings_offset;  // from the start of the job
   RestoreItem items[FLEXIBLE_ARRAY_MEMBER];
@@ -75,6 +94,10 @@ struct RestoreJob {
 
 inline const char *RestoreString(const RestoreJob *job, uint32 offset) {
   return reinterpret_cast<const char *>(job) + job->strings_offset + offset;
+}
+
+inline ObjectFailure *ObjectFailures(RestoreJob *job) {
+  return reinterpret_cast<ObjectFailure *>(reinterpret_cast<char *>(job) + job->failures_offset);
 }
 
 }  // namespace cdw::bgworker

@@ -15,6 +15,7 @@ extern "C" {
 
 #include "bgworker/restore/column_types.h"
 #include "bgworker/restore/load_group.h"
+#include "bgworker/restore/table_objects.h"
 #include "extension/control/spi_util.h"
 #include "extension/fdw/fdw_options.h"
 #include "extension/fdw/pinned_settings.h"
@@ -36,6 +37,7 @@ struct Member {
   const TablePlan *plan;
   const char *dest;  // quoted, qualified
   Oid relid;
+  bool created;
   bool truncating;
   Trigger *triggers;
   int trigger_count;
@@ -86,8 +88,12 @@ void CreateDestination(RestoreJob *job, Member *m) {
   if (SPI_processed == 0)
     SpiRun(psprintf("CREATE SCHEMA %s", quote_identifier(item->dest_schema)), 0, nullptr, nullptr,
            nullptr);
-  SpiRun(psprintf("CREATE TABLE %s (%s)", m->dest, m->plan->create_defs), 0, nullptr, nullptr,
-         nullptr);
+  if (item->object_count > 0)
+    CreateTableFromSchema(job, m->index);  // as the backup had it (format 2)
+  else
+    SpiRun(psprintf("CREATE TABLE %s (%s)", m->dest, m->plan->create_defs), 0, nullptr, nullptr,
+           nullptr);
+  m->created = true;
   char **row;
   if (!LookupDestination(item, &row)) elog(ERROR, "table %s vanished after CREATE TABLE", m->dest);
   m->relid = static_cast<Oid>(strtoul(row[0], nullptr, 10));
@@ -343,6 +349,14 @@ void RestoreGroupInTransaction(RestoreJob *job, const TablePlan *plans, const in
       SetTriggers(&members[k], true);
     }
   }
+  // Indexes, constraints, keys, triggers, grants of the tables created from
+  // the schema: after every load of the group (a dry run checks them on the
+  // empty tables).
+  for (int k = 0; k < count; k++) {
+    if (!members[k].created || members[k].item->object_count == 0) continue;
+    g_failing = members[k].index;
+    FinishTableFromSchema(job, members[k].index);
+  }
   g_failing = -1;
   SpiRun(psprintf("DROP SERVER %s", server), 0, nullptr, nullptr, nullptr);
   SPI_finish();
@@ -356,6 +370,7 @@ void RestoreGroup(RestoreJob *job, const TablePlan *plans, const int *members, i
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   g_failing = count == 1 ? members[0] : -1;
+  int failures_before = job->failure_count;
   PG_TRY();
   {
     RestoreGroupInTransaction(job, plans, members, count, server);
@@ -378,6 +393,7 @@ void RestoreGroup(RestoreJob *job, const TablePlan *plans, const int *members, i
     ErrorData *error = CopyErrorData();
     FlushErrorState();
     AbortCurrentTransaction();
+    job->failure_count = failures_before;  // their objects were rolled back too
     int failing = g_failing;
     const char *culprit = failing >= 0 ? quote_qualified_identifier(job->items[failing].dest_schema,
                                                                     job->items[failing].dest_table)

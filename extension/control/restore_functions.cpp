@@ -23,6 +23,7 @@ extern "C" {
 }
 
 #include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ extern "C" {
 #include "bgworker/restore_job.h"
 #include "bgworker/shared_state.h"
 #include "common/error.h"
+#include "extension/control/restore_table_objects.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
@@ -358,7 +360,12 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   char *manifest = ReadManifest(target, source->manifest_key);
   // With cascade, every table of the backup is a candidate the worker may
   // add when a named one's foreign keys need it; only named ones get rows.
-  bool candidates = cascade && truncate && table_name;
+  // Format 2: a table created by the restore comes with its schema objects
+  // (restored under its own name only: the manifest's SQL names it).
+  bool with_schema = !into_table && !into_schema && ManifestHasSchema(manifest);
+  // A partitioned table comes with its partitions: every table is a
+  // candidate, those of its tree are selected below.
+  bool candidates = (cascade && truncate && table_name) || (with_schema && table_name);
   // A name that is no table of the backup may be a partitioned table (or an
   // inheritance parent) of the destination: the worker restores the
   // partitions of its tree that the backup holds, so every table of the
@@ -424,17 +431,49 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   int count = static_cast<int>(SPI_processed);
   int selected = 0;
   for (int i = 0; i < count; i++) selected += strcmp(SpiText(i, 9), "t") == 0;
+  if (table_name && selected > 1)
+    ereport(ERROR,
+            (errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+             errmsg("table name \"%s\" matches %d tables of the backup", table_name, selected),
+             errhint("Qualify it with its schema: schema.table.")));
+  char ***rows = SpiTextRows();
+  SPITupleTable *column_rows = SPI_tuptable;  // kept until SPI_finish
+  if (with_schema && selected > 0) {
+    // Cells: 3 schema, 4 name, 9 selected (1-based as in the query).
+    char **named_schemas = static_cast<char **>(palloc(sizeof(char *) * count));
+    char **named_tables = static_cast<char **>(palloc(sizeof(char *) * count));
+    int named = 0;
+    for (int i = 0; i < count; i++)
+      if (strcmp(rows[i][8], "t") == 0) {
+        named_schemas[named] = rows[i][2];
+        named_tables[named++] = rows[i][3];
+      }
+    Datum *ds = static_cast<Datum *>(palloc(sizeof(Datum) * named));
+    Datum *dn = static_cast<Datum *>(palloc(sizeof(Datum) * named));
+    for (int i = 0; i < named; i++) {
+      ds[i] = CStringGetTextDatum(named_schemas[i]);
+      dn[i] = CStringGetTextDatum(named_tables[i]);
+    }
+    ArrayType *tree_schemas, *tree_tables;
+    PartitionsOf(manifest, construct_array(ds, named, TEXTOID, -1, false, TYPALIGN_INT),
+                 construct_array(dn, named, TEXTOID, -1, false, TYPALIGN_INT), &tree_schemas,
+                 &tree_tables);
+    Datum *ts, *tt;
+    int tree_count, tree_count2;
+    deconstruct_array(tree_schemas, TEXTOID, -1, false, TYPALIGN_INT, &ts, nullptr, &tree_count);
+    deconstruct_array(tree_tables, TEXTOID, -1, false, TYPALIGN_INT, &tt, nullptr, &tree_count2);
+    for (int k = 0; k < tree_count && k < tree_count2; k++)
+      for (int i = 0; i < count; i++)
+        if (strcmp(rows[i][2], TextDatumGetCString(ts[k])) == 0 &&
+            strcmp(rows[i][3], TextDatumGetCString(tt[k])) == 0)
+          rows[i][8] = pstrdup("t");
+  }
   if (selected == 0 && !by_parent)
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_TABLE),
              errmsg("run %lld has no table %s in database \"%s\"", static_cast<long long>(run_id),
                     table_name ? table_name : "at all", database),
              errhint("Name the table as schema.table, as listed in cdw_backup.run_tables.")));
-  if (table_name && selected > 1)
-    ereport(ERROR,
-            (errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-             errmsg("table name \"%s\" matches %d tables of the backup", table_name, selected),
-             errhint("Qualify it with its schema: schema.table.")));
   constexpr int kCells = 9;
   char ***cells = static_cast<char ***>(palloc(sizeof(char **) * count));
   // Each table's columns: name, type, not null, packed NUL-separated.
@@ -445,12 +484,12 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   for (int i = 0; i < count; i++) {
     cells[i] = static_cast<char **>(palloc(sizeof(char *) * kCells));
     for (int c = 0; c < kCells; c++) {
-      cells[i][c] = SpiText(i, c + 1);
+      cells[i][c] = rows[i][c];
       if (!cells[i][c]) cells[i][c] = pstrdup("");
       strings += strlen(cells[i][c]) + 1;
     }
     bool isnull;
-    Datum array = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 10, &isnull);
+    Datum array = SPI_getbinval(column_rows->vals[i], column_rows->tupdesc, 10, &isnull);
     Datum *elements = nullptr;
     int n = 0;
     if (!isnull)
@@ -467,8 +506,34 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     column_count[i] = n / 3;
     strings += packed_len[i] + 1;
   }
+  char **objects = static_cast<char **>(palloc0(sizeof(char *) * count));
+  Size *objects_len = static_cast<Size *>(palloc0(sizeof(Size) * count));
+  int *object_count = static_cast<int *>(palloc0(sizeof(int) * count));
+  int *position = static_cast<int *>(palloc(sizeof(int) * count));
+  for (int i = 0; i < count; i++) position[i] = i;
+  int failure_capacity = count + 16;
+  if (with_schema) {
+    char **schemas = static_cast<char **>(palloc(sizeof(char *) * count));
+    char **tables = static_cast<char **>(palloc(sizeof(char *) * count));
+    for (int i = 0; i < count; i++) {
+      schemas[i] = cells[i][2];
+      tables[i] = cells[i][3];
+    }
+    CollectTableObjects(manifest, count, schemas, tables, objects, objects_len, object_count);
+    for (int i = 0; i < count; i++) {
+      strings += objects_len[i] + 1;
+      failure_capacity += object_count[i];
+    }
+    // Parents before their partitions: the manifest's order of creation.
+    int *order = static_cast<int *>(palloc(sizeof(int) * count));
+    TableCreationOrder(manifest, count, schemas, tables, order);
+    for (int i = 1; i < count; i++)
+      for (int k = i; k > 0 && order[position[k]] < order[position[k - 1]]; k--)
+        std::swap(position[k], position[k - 1]);
+  }
 
-  Size header = MAXALIGN(offsetof(RestoreJob, items) + sizeof(RestoreItem) * count);
+  Size items_size = MAXALIGN(offsetof(RestoreJob, items) + sizeof(RestoreItem) * count);
+  Size header = items_size + MAXALIGN(sizeof(ObjectFailure) * failure_capacity);
   dsm_segment *segment = dsm_create(header + strings, 0);
   auto *job = static_cast<RestoreJob *>(dsm_segment_address(segment));
   memset(job, 0, header);
@@ -491,6 +556,8 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   }
   job->dry_run = dry_run;
   job->count = count;
+  job->failure_capacity = failure_capacity;
+  job->failures_offset = static_cast<uint32>(items_size);
   job->strings_offset = static_cast<uint32>(header);
   char *area = reinterpret_cast<char *>(job) + header;
   uint32 used = 0;
@@ -501,8 +568,11 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     used += static_cast<uint32>(len + 1);
     return offset;
   };
-  for (int i = 0; i < count; i++) {
-    RestoreItem *item = &job->items[i];
+  for (int k = 0; k < count; k++) {
+    RestoreItem *item = &job->items[k];
+    int i = position[k];
+    item->objects_offset = put(objects[i] ? objects[i] : "", objects_len[i]);
+    item->object_count = object_count[i];
     strlcpy(item->source_schema, cells[i][2], NAMEDATALEN);
     strlcpy(item->source_table, cells[i][3], NAMEDATALEN);
     strlcpy(item->dest_schema, cells[i][6], NAMEDATALEN);
@@ -595,6 +665,23 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     row_nulls[5] = item->detail[0] == '\0';
     row[6] = CStringGetTextDatum(item->hint);
     row_nulls[6] = item->hint[0] == '\0';
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, row_nulls);
+  }
+  // The schema objects that failed, each one more row of its table.
+  for (int f = 0; f < job->failure_count; f++) {
+    const ObjectFailure *failure = &ObjectFailures(job)[f];
+    const RestoreItem *item = &job->items[failure->item];
+    Datum row[7];
+    bool row_nulls[7] = {false, false, false, false, true, false, false};
+    row[0] = CStringGetTextDatum(item->source_schema);
+    row[1] = CStringGetTextDatum(item->source_table);
+    row[2] = CStringGetTextDatum(
+        psprintf("%s.%s", quote_identifier(into_database),
+                 quote_qualified_identifier(item->dest_schema, item->dest_table)));
+    row[3] = CStringGetTextDatum("failed");
+    row[4] = (Datum)0;
+    row[5] = CStringGetTextDatum(failure->detail);
+    row[6] = CStringGetTextDatum(failure->hint);
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, row_nulls);
   }
   dsm_detach(segment);
