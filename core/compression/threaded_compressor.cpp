@@ -1,8 +1,5 @@
 #include "compression/threaded_compressor.h"
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -10,6 +7,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/signals.h"
 
 namespace cdw {
 
@@ -32,7 +31,9 @@ class ThreadedCompressor : public ByteSink {
       : downstream_(downstream) {
     compressor_ = MakeCompressor(compression, level, &collector_);
     input_.reserve(kChunkBytes);
-    thread_ = std::thread([this] { Run(); });
+    // Signals belong to the backend's main thread: blocked before the thread
+    // exists, so there is no moment at which it could take one.
+    thread_ = StartThreadWithSignalsBlocked([this] { Run(); });
   }
 
   ~ThreadedCompressor() override {
@@ -138,10 +139,6 @@ class ThreadedCompressor : public ByteSink {
   }
 
   void Run() {
-    // Signals belong to the backend's main thread.
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr);
     for (;;) {
       Chunk chunk;
       {

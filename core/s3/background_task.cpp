@@ -1,41 +1,18 @@
 #include "s3/background_task.h"
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <chrono>
 
 #include "common/error.h"
+#include "common/signals.h"
 
 namespace cdw::s3 {
-
-namespace {
-
-// Blocks every signal in the calling thread for its lifetime, so a thread
-// created meanwhile inherits a full mask (no window where it could take a
-// signal meant for the backend).
-class AllSignalsBlocked {
- public:
-  AllSignalsBlocked() {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &saved_);
-  }
-  ~AllSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-
- private:
-  sigset_t saved_;
-};
-
-}  // namespace
 
 void BackgroundTask::Start(Work work) {
   Cancel();
   done_ = false;
   error_ = nullptr;
   cancelled_ = false;
-  AllSignalsBlocked blocked;
-  thread_ = std::thread([this, work = std::move(work)] {
+  thread_ = StartThreadWithSignalsBlocked([this, work = std::move(work)] {
     std::exception_ptr error;
     try {
       work(cancelled_);
