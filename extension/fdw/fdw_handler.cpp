@@ -52,7 +52,11 @@ namespace {
 // At backend exit, abort multipart uploads whose abort a stalled server
 // delayed past the ~1.5 s a cancel may take (see s3_store.h).
 void RetryCleanupsAtExit(int, Datum) {
-  size_t left = RetryDeferredCleanups(5000);
+  // An exception escaping an exit callback would be std::terminate.
+  size_t left = 0;
+  pg::CallCppOrWarn(
+      "cdw_backup_fdw: could not retry aborting multipart uploads",
+      [&] { left = RetryDeferredCleanups(5000); }, /*raise_pg_errors=*/false);
   if (left > 0)
     ereport(WARNING, (errmsg("cdw_backup_fdw: %zu multipart upload(s) could not be aborted", left),
                       errhint("The bucket's lifecycle rule for incomplete multipart uploads will "
@@ -103,9 +107,10 @@ int CountColumns(TupleDesc desc, int *attnums) {
 }
 
 // A part name nobody else can produce: time, backend pid, per-backend counter.
-std::string NewPartName(Compression compression) {
+// Into the caller's buffer: it runs in a PostgreSQL frame.
+constexpr size_t kPartNameBytes = 128;
+void NewPartName(Compression compression, char (&name)[kPartNameBytes]) {
   static uint64_t counter = 0;
-  char name[128];
   pg_time_t now = (pg_time_t)time(nullptr);
   struct pg_tm *tm = pg_gmtime(&now);
   char stamp[32];
@@ -113,7 +118,6 @@ std::string NewPartName(Compression compression) {
   snprintf(name, sizeof name, "part-%s-%d-%06llu-%04llu%s", stamp, MyProcPid,
            static_cast<unsigned long long>(GetCurrentTimestamp() % 1000000),
            static_cast<unsigned long long>(++counter), PartSuffix(compression));
-  return name;
 }
 
 // ---------------------------------------------------------------------------
@@ -205,7 +209,8 @@ void BeginScan(ForeignScanState *node, int eflags) {
   state->batch_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw scan batch",
                                                ALLOCSET_DEFAULT_SIZES);
   Oid relid = RelationGetRelid(rel);
-  state->cpp.Attach(new ScanCpp(), CurrentMemoryContext);
+  // `new` runs inside CallCpp: a bad_alloc must not cross PostgreSQL frames.
+  state->cpp.Attach(pg::CallCpp([] { return new ScanCpp(); }), CurrentMemoryContext);
   if (eflags & EXEC_FLAG_EXPLAIN_ONLY) {
     pg::CallCpp([&] { state->cpp.object->options = LoadTableOptions(relid); });
     return;
@@ -226,15 +231,16 @@ struct ScanErrorContext {
 void ScanErrorCallback(void *arg) {
   auto *state = static_cast<ScanState *>(arg);
   if (!state->cpp.object || !state->cpp.object->reader) return;
-  std::string position;
+  // No C++ object may be alive in this frame while errcontext() runs.
+  char *position = nullptr;
   try {
-    position = state->cpp.object->reader->Position();
+    position = pg::PallocCopy(state->cpp.object->reader->Position());
   } catch (...) {
     return;
   }
-  if (!position.empty())
+  if (position[0] != '\0')
     errcontext("cdw_backup external table %s, %s", state->cpp.object->options.table_name.c_str(),
-               position.c_str());
+               position);
 }
 
 // Decodes up to kScanBatchRows records with the pinned settings, so the
@@ -370,15 +376,15 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
   state->row_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw insert rows", 0,
                                              1024 * 1024, 8 * 1024 * 1024);
   Oid relid = RelationGetRelid(rel);
-  state->cpp.Attach(new InsertCpp(), CurrentMemoryContext);
-  std::string part_name;
+  state->cpp.Attach(pg::CallCpp([] { return new InsertCpp(); }), CurrentMemoryContext);
   if (!explain_only) {
     Compression compression = Compression::kGzip;
     pg::CallCpp([&] {
       state->cpp.object->options = LoadTableOptions(relid);
       compression = state->cpp.object->options.compression;
     });
-    char *name = pstrdup(NewPartName(compression).c_str());
+    char name[kPartNameBytes];
+    NewPartName(compression, name);
     pg::CallCpp([&] {
       InsertCpp *cpp = state->cpp.object;
       CheckFilePermission(cpp->options, true);
@@ -512,7 +518,8 @@ void EndInsert(EState *, ResultRelInfo *rinfo) {
 // ---------------------------------------------------------------------------
 
 void ExplainOptions(const TableOptions &options, ExplainState *es) {
-  ExplainPropertyText("Location", PrefixUrl(options).c_str(), es);
+  char *url = pg::CallCpp([&] { return pg::PallocCopy(PrefixUrl(options)); });
+  ExplainPropertyText("Location", url, es);
   ExplainPropertyText("Compression", CompressionName(options.compression), es);
 }
 

@@ -124,14 +124,33 @@ struct DefElemView {
   std::string value;
 };
 
+// Called from C++ frames: defGetString() errors (an option without a value)
+// come back as PgError through PgCall.
 std::vector<DefElemView> ToViews(List *list) {
   std::vector<DefElemView> views;
   ListCell *cell;
   foreach (cell, list) {
     DefElem *def = static_cast<DefElem *>(lfirst(cell));
-    views.push_back({def->defname, defGetString(def)});
+    char *value = nullptr;
+    pg::PgCall([&] { value = defGetString(def); });
+    views.push_back({def->defname, value});
   }
   return views;
+}
+
+// Whether the current user may use file:// locations, and its name for a
+// hint; through PgCall, as the callers are C++ frames.
+bool MayUseServerFiles(std::string *user_name) {
+  bool allowed = false;
+  const char *name = nullptr;
+  pg::PgCall([&] {
+    Oid user = GetUserId();
+    allowed = superuser() || has_privs_of_role(user, ROLE_PG_WRITE_SERVER_FILES) ||
+              has_privs_of_role(user, ROLE_PG_READ_SERVER_FILES);
+    name = quote_identifier(GetUserNameFromId(user, false));
+  });
+  *user_name = name;
+  return allowed;
 }
 
 void ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
@@ -183,16 +202,13 @@ void ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
           sqlstate::kFdwInvalidOptionValue, "a cdw_backup_fdw server needs a location", {},
           "Add OPTIONS (location 'file:///var/backups/pg') or an s3:// or cos:// location.");
     ValidateLocation(location, store_options);
-    if (!LocationNeedsCredentials(location) && !superuser() &&
-        !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES) &&
-        !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-      throw Error(
-          sqlstate::kInsufficientPrivilege,
-          "permission denied to create a cdw_backup_fdw server on a file:// location",
-          "Only superusers and members of pg_read_server_files or pg_write_server_files may "
-          "access server files.",
-          std::string("GRANT pg_write_server_files TO ") + GetUserNameFromId(GetUserId(), false) +
-              ";");
+    std::string user;
+    if (!LocationNeedsCredentials(location) && !MayUseServerFiles(&user))
+      throw Error(sqlstate::kInsufficientPrivilege,
+                  "permission denied to create a cdw_backup_fdw server on a file:// location",
+                  "Only superusers and members of pg_read_server_files or pg_write_server_files "
+                  "may access server files.",
+                  "GRANT pg_write_server_files TO " + user + ";");
   }
   if (catalog == ForeignTableRelationId && !has_path)
     throw Error(sqlstate::kFdwInvalidOptionValue, "a cdw_backup_fdw foreign table needs a path", {},
@@ -283,15 +299,17 @@ TableOptions LoadTableOptions(Oid relid) {
   if (options.credentials.empty() && g_process_credentials.set &&
       g_process_credentials.location == options.location)
     options.credentials = g_process_credentials.credentials;
-  if (LocationNeedsCredentials(options.location) && options.credentials.empty())
+  if (LocationNeedsCredentials(options.location) && options.credentials.empty()) {
+    const char *quoted = nullptr;
+    pg::PgCall([&] { quoted = quote_identifier(server->servername); });
     throw Error(
         sqlstate::kFdwInvalidOptionValue,
         "no credentials for cdw_backup_fdw server \"" + std::string(server->servername) + "\"",
         "Object storage locations need secret_id and secret_key, which are accepted only on "
         "user mappings.",
-        "CREATE USER MAPPING FOR CURRENT_USER SERVER " +
-            std::string(quote_identifier(server->servername)) +
+        "CREATE USER MAPPING FOR CURRENT_USER SERVER " + std::string(quoted) +
             " OPTIONS (secret_id '...', secret_key '...');");
+  }
   return options;
 }
 
@@ -322,6 +340,8 @@ void CheckFilePermission(const TableOptions &options, bool write) {
 
 }  // namespace cdw::fdw
 
+// STRICT, as file_fdw's and postgres_fdw's validators: PostgreSQL passes an
+// empty array for no options, never NULL.
 CDW_SQL_FUNCTION(cdw_backup_fdw_validator) {
   List *options = untransformRelOptions(PG_GETARG_DATUM(0));
   Oid catalog = PG_GETARG_OID(1);

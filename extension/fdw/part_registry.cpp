@@ -5,7 +5,10 @@ extern "C" {
 #include "access/xact.h"
 }
 
+#include <algorithm>
+
 #include "extension/module.h"
+#include "extension/pg/cpp_boundary.h"
 
 namespace cdw::fdw {
 
@@ -15,34 +18,38 @@ std::vector<WrittenPart> g_transaction_parts;
 // Every part written since ClearRecentParts(), for the backup worker.
 std::vector<WrittenPart> g_recent_parts;
 
+// The callbacks below run inside (sub)transaction commit and abort, where an
+// exception would be std::terminate and an ERROR a crash of the abort: they
+// change the vectors in place (moves only, no allocation) and a failed
+// removal is a WARNING through CallCppOrWarn.
 void RemoveParts(std::vector<WrittenPart> *parts, bool (*matches)(const WrittenPart &, int),
                  int arg) {
-  std::vector<WrittenPart> kept;
-  for (auto &part : *parts) {
+  size_t kept = 0;
+  for (size_t i = 0; i < parts->size(); i++) {
+    WrittenPart &part = (*parts)[i];
     if (!matches(part, arg)) {
-      kept.push_back(std::move(part));
+      if (kept != i) (*parts)[kept] = std::move(part);
+      kept++;
       continue;
     }
-    try {
-      part.store->Remove(part.stats.key);
-    } catch (const std::exception &e) {
-      // We are inside abort processing: report, never throw.
-      ereport(WARNING,
-              (errmsg("could not remove part \"%s\" of an aborted transaction: %s",
-                      part.url.c_str(), e.what()),
-               errhint("Remove the object by hand; it holds rows that were rolled back.")));
-    }
+    const char *what = psprintf(
+        "could not remove part \"%s\" of an aborted transaction (it holds rows that were rolled "
+        "back: remove the object by hand)",
+        part.url.c_str());
+    pg::CallCppOrWarn(
+        what, [&] { part.store->Remove(part.stats.key); }, /*raise_pg_errors=*/false);
   }
-  parts->swap(kept);
+  parts->erase(parts->begin() + static_cast<std::ptrdiff_t>(kept), parts->end());
 }
 
 // Drops recent parts the (sub)transaction `subtransaction_id` and its
 // children wrote. Parts of committed transactions carry id 0 and stay.
 void ForgetRecent(int subtransaction_id) {
-  std::vector<WrittenPart> kept;
-  for (auto &part : g_recent_parts)
-    if (part.subtransaction_id < subtransaction_id) kept.push_back(std::move(part));
-  g_recent_parts.swap(kept);
+  g_recent_parts.erase(std::remove_if(g_recent_parts.begin(), g_recent_parts.end(),
+                                      [&](const WrittenPart &part) {
+                                        return part.subtransaction_id >= subtransaction_id;
+                                      }),
+                       g_recent_parts.end());
 }
 
 void OnTransactionEvent(XactEvent event, void *) {

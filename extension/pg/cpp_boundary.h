@@ -12,6 +12,8 @@
 #pragma once
 
 #include <exception>
+#include <string>
+#include <type_traits>
 #include <utility>
 
 extern "C" {
@@ -75,6 +77,34 @@ auto CallCpp(Body &&body) -> decltype(body()) {
     return result;
   }
 }
+
+// Runs `body` where an error must not end the caller: cleanup after the real
+// work, exit and transaction callbacks (an exception escaping those would be
+// std::terminate, a longjmp out of an abort callback worse). A C++ error
+// becomes a WARNING "<what>: <message>" with its detail and hint, issued
+// after the C++ frames are gone. A PostgreSQL error (from PgCall) or a
+// pending interrupt is raised as usual when `raise_pg_errors`; otherwise it
+// is reported as a WARNING too (an interrupt stays pending for the next
+// CHECK_FOR_INTERRUPTS). Returns whether `body` completed.
+void WarnPendingError(const char *what, PendingError *pending, bool raise_pg_errors);
+
+template <typename Body>
+bool CallCppOrWarn(const char *what, Body &&body, bool raise_pg_errors = true) {
+  PendingError pending;
+  try {
+    body();
+  } catch (...) {
+    CapturePendingError(&pending);
+  }
+  if (!pending.set) return true;
+  WarnPendingError(what, &pending, raise_pg_errors);
+  return false;
+}
+
+// A palloc'd copy of `s` for use inside CallCpp: unlike pstrdup it never
+// ereports (which would longjmp over the C++ frames around it) but throws
+// std::bad_alloc.
+char *PallocCopy(const std::string &s);
 
 // Runs PostgreSQL code `fn` from C++; an ERROR becomes a thrown PgError.
 // `fn` itself must not own destructible objects across PostgreSQL calls.
