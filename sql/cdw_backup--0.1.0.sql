@@ -117,19 +117,22 @@ CREATE POLICY own_runs ON cdw_backup.run_databases FOR SELECT
 CREATE POLICY own_runs ON cdw_backup.run_tables FOR SELECT
   USING (EXISTS (SELECT FROM cdw_backup.runs r WHERE r.run_id = run_tables.run_id));
 
+-- The functions that take arguments are not STRICT: a NULL argument is an
+-- error naming it (22004) or, where documented, the argument's default,
+-- never a silent NULL result.
 CREATE FUNCTION cdw_backup_version() RETURNS text
   AS 'MODULE_PATHNAME', 'cdw_backup_version' LANGUAGE C STRICT IMMUTABLE;
 
 -- Checks a location and its options without touching storage.
 CREATE FUNCTION cdw_backup_check_location(location text, options jsonb DEFAULT '{}')
-  RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_check_location' LANGUAGE C STRICT;
+  RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_check_location' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_add_target(name text, location text, secret_id text DEFAULT NULL,
                                       secret_key text DEFAULT NULL, options jsonb DEFAULT '{}')
   RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_add_target' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_drop_target(name text)
-  RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_drop_target' LANGUAGE C STRICT;
+  RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_drop_target' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_run(target text DEFAULT 'default', databases text[] DEFAULT NULL,
                                exclude_databases text[] DEFAULT NULL, compression text DEFAULT 'gzip',
@@ -140,7 +143,7 @@ CREATE FUNCTION cdw_backup_wait(run_id bigint, timeout interval DEFAULT NULL)
   RETURNS text AS 'MODULE_PATHNAME', 'cdw_backup_wait' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_cancel(run_id bigint)
-  RETURNS boolean AS 'MODULE_PATHNAME', 'cdw_backup_cancel' LANGUAGE C STRICT;
+  RETURNS boolean AS 'MODULE_PATHNAME', 'cdw_backup_cancel' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_progress(OUT run_id bigint, OUT pid integer, OUT database name,
                                     OUT schema_name name, OUT table_name name, OUT rows bigint,
@@ -227,7 +230,7 @@ CREATE FUNCTION cdw_backup_schedule(name text, cron text, target text DEFAULT 'd
   RETURNS timestamptz AS 'MODULE_PATHNAME', 'cdw_backup_schedule' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_unschedule(name text)
-  RETURNS boolean AS 'MODULE_PATHNAME', 'cdw_backup_unschedule' LANGUAGE C STRICT;
+  RETURNS boolean AS 'MODULE_PATHNAME', 'cdw_backup_unschedule' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_run_schedule(name text)
-  RETURNS bigint AS 'MODULE_PATHNAME', 'cdw_backup_run_schedule' LANGUAGE C STRICT;
+  RETURNS bigint AS 'MODULE_PATHNAME', 'cdw_backup_run_schedule' LANGUAGE C;

@@ -13,10 +13,13 @@ extern "C" {
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
+#include "access/htup_details.h"
+#include "catalog/pg_database.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/inval.h"
 #include "mb/pg_wchar.h"
@@ -32,7 +35,10 @@ extern "C" {
 #include "bgworker/shared_state.h"
 #include "common/error.h"
 #include "extension/control/restore_table_objects.h"
+#include "extension/control/arguments.h"
 #include "extension/control/spi_util.h"
+#include "extension/control/target_store.h"
+#include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
@@ -41,43 +47,6 @@ extern "C" {
 
 namespace cdw::control {
 namespace {
-
-struct Target {
-  char *name;
-  char *location;
-  char *options;  // "key\tvalue\n"
-  char *secret_id;
-  char *secret_key;
-  char *session_token;
-};
-
-char *OrEmpty(char *s) {
-  return s ? s : pstrdup("");
-}
-
-// Reads a target the caller may use (owner or superuser). Inside SPI.
-Target LoadTarget(const char *name) {
-  SavedUser saved = BecomeExtensionOwner();
-  Oid types[1] = {TEXTOID};
-  Datum values[1] = {CStringGetTextDatum(name)};
-  SpiRun(
-      "SELECT location, (SELECT string_agg(key || E'\\t' || value, E'\\n') FROM "
-      "jsonb_each_text(options)), secret_id, secret_key, session_token, owner "
-      "FROM cdw_backup.target_store WHERE name = $1",
-      1, types, values, nullptr, true);
-  RestoreUser(saved);
-  if (SPI_processed == 0)
-    ereport(ERROR,
-            (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", name),
-             errhint("SELECT cdw_backup_add_target('%s', 'file:///var/backups/pg');", name)));
-  const char *owner = SpiText(0, 6);
-  if (strcmp(owner, GetUserNameFromId(GetUserId(), false)) != 0 && !superuser())
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied for target \"%s\"", name),
-                    errdetail("Target \"%s\" belongs to role %s.", name, owner)));
-  return Target{pstrdup(name),          SpiText(0, 1),          OrEmpty(SpiText(0, 2)),
-                OrEmpty(SpiText(0, 3)), OrEmpty(SpiText(0, 4)), OrEmpty(SpiText(0, 5))};
-}
 
 std::unique_ptr<ObjectStore> Open(const Target &target) {
   return pg::OpenTargetStore(target.location, target.options, target.secret_id, target.secret_key,
@@ -101,19 +70,31 @@ char *ReadObject(const Target &target, const char *key, bool missing_ok) {
       for (const auto &object : store->List(key)) found |= object.key == key;
       if (!found) return nullptr;
     }
-    return pstrdup(ReadAll(store.get(), key).c_str());
+    return pg::PallocCopy(ReadAll(store.get(), key));
   });
 }
 
-// The target's run index entries, as (key) strings.
-std::vector<std::string> ListRunIndex(const Target &target) {
+// The keys of the target's run index entries (palloc'd strings); a plain
+// List, not a C++ container, since the caller's frame calls PostgreSQL.
+struct KeyList {
+  int count;
+  char **keys;
+};
+
+KeyList ListRunIndex(const Target &target) {
   return pg::CallCpp([&] {
     auto store = Open(target);
     std::vector<std::string> keys;
     for (const auto &object : store->List(kRunIndexPrefix))
       if (object.key.size() > 5 && object.key.compare(object.key.size() - 5, 5, ".json") == 0)
         keys.push_back(object.key);
-    return keys;
+    KeyList list{static_cast<int>(keys.size()), nullptr};
+    list.keys = static_cast<char **>(MemoryContextAllocExtended(
+        CurrentMemoryContext, sizeof(char *) * Max(keys.size(), size_t{1}),
+        MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE));
+    if (!list.keys) throw std::bad_alloc();
+    for (size_t i = 0; i < keys.size(); i++) list.keys[i] = pg::PallocCopy(keys[i]);
+    return list;
   });
 }
 
@@ -133,12 +114,14 @@ List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **
     RestoreUser(saved);
     target_name = SPI_processed > 0 ? SpiText(0, 1) : "default";
   }
-  Target target = LoadTarget(target_name);
+  const Target &target = *LoadTarget(target_name, GetUserId());
   *target_out = target;
-  std::vector<std::string> keys = ListRunIndex(target);
+  KeyList keys = ListRunIndex(target);
   List *matches = NIL;
-  for (const auto &key : keys)
-    if (RunIdFromKey(key) == run_id) matches = lappend(matches, pstrdup(key.c_str()));
+  for (int k = 0; k < keys.count; k++) {
+    char *key = keys.keys[k];
+    if (pg::CallCpp([&] { return RunIdFromKey(key); }) == run_id) matches = lappend(matches, key);
+  }
   if (list_length(matches) == 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                     errmsg("run %lld was not found on target \"%s\"",
@@ -157,9 +140,12 @@ List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **
   char *index = ReadObject(target, static_cast<char *>(linitial(matches)), false);
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(index)};
+  // A malformed index (a field missing) gives no database rather than NULLs.
   SpiRun(
       "SELECT i->>'path', d->>'name', d->>'path', coalesce((d->>'manifest')::bool, false) "
-      "FROM (SELECT $1::jsonb AS i) x, jsonb_array_elements(i->'databases') d ORDER BY 2",
+      "FROM (SELECT $1::jsonb AS i) x, jsonb_array_elements(i->'databases') d "
+      "WHERE i->>'path' IS NOT NULL AND d->>'name' IS NOT NULL AND d->>'path' IS NOT NULL "
+      "ORDER BY 2",
       1, types, values, nullptr, true);
   List *databases = NIL;
   for (uint64 i = 0; i < SPI_processed; i++) {
@@ -172,6 +158,30 @@ List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **
     databases = lappend(databases, db);
   }
   return databases;
+}
+
+// Errors unless the caller may connect to `database_id` (CONNECT privilege,
+// and the database allows connections), as the restore worker will.
+void RequireConnectable(Oid database_id, const char *database) {
+  HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(database_id));
+  if (!HeapTupleIsValid(tuple))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_DATABASE),
+                    errmsg("database \"%s\" does not exist", database)));
+  bool allow = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple))->datallowconn;
+  ReleaseSysCache(tuple);
+  if (!allow)
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("database \"%s\" does not allow connections", database),
+             errdetail("The restore runs in a background worker connected to it."),
+             errhint("ALTER DATABASE %s ALLOW_CONNECTIONS true;", quote_identifier(database))));
+  if (pg_database_aclcheck(database_id, GetUserId(), ACL_CONNECT) != ACLCHECK_OK)
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied to restore into database \"%s\"", database),
+                    errdetail("The restore connects to it as role %s, which lacks CONNECT on it.",
+                              quote_identifier(GetUserNameFromId(GetUserId(), false))),
+                    errhint("GRANT CONNECT ON DATABASE %s TO %s;", quote_identifier(database),
+                            quote_identifier(GetUserNameFromId(GetUserId(), false)))));
 }
 
 // Reads a manifest and checks it is one this version understands.
@@ -196,21 +206,141 @@ char *ReadManifest(const Target &target, const char *key) {
   return manifest;
 }
 
+// What VerifyTable() found for one table, as plain palloc'd strings: no
+// text format to split again (a path with a newline or a tab in a manifest
+// made the old "kind\tdetail\n" report unparseable).
+struct Problem {
+  char *kind;
+  char *detail;
+};
+struct ProblemList {
+  int count;
+  Problem *items;
+};
+
+// The objects of one manifest table, as read by SPI.
+struct ObjectRows {
+  int count;
+  char **keys;
+  int64 *sizes;
+  char **sha256;
+  int64 *rows;
+};
+
+ProblemList VerifyObjects(const Target &target, const char *compression, const char *table_path,
+                          int64 expected_rows, const ObjectRows &objects) {
+  return pg::CallCpp([&] {
+    std::vector<ManifestObject> list;
+    for (int o = 0; o < objects.count; o++) {
+      ManifestObject object;
+      object.key = objects.keys[o];
+      object.size = static_cast<uint64_t>(objects.sizes[o]);
+      object.sha256 = objects.sha256[o];
+      object.rows = objects.rows[o];
+      list.push_back(object);
+    }
+    auto store = Open(target);
+    auto problems =
+        VerifyTable(store.get(), table_path, list, ParseCompression(compression), expected_rows);
+    ProblemList result{static_cast<int>(problems.size()), nullptr};
+    result.items = static_cast<Problem *>(MemoryContextAllocExtended(
+        CurrentMemoryContext, sizeof(Problem) * Max(problems.size(), size_t{1}),
+        MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE));
+    if (!result.items) throw std::bad_alloc();
+    for (size_t p = 0; p < problems.size(); p++) {
+      result.items[p].kind = pg::PallocCopy(problems[p].kind);
+      result.items[p].detail = pg::PallocCopy(problems[p].detail);
+    }
+    return result;
+  });
+}
+
+// The objects of a manifest table (its "objects" JSON); false when one
+// lacks its key or checksum.
+bool ReadObjectRows(const char *objects_json, ObjectRows *out) {
+  SpiParams params;
+  params.Text(objects_json);
+  SpiRun(
+      "SELECT o OPERATOR(pg_catalog.->>) 'key', (o OPERATOR(pg_catalog.->>) "
+      "'size')::pg_catalog.int8, "
+      " o OPERATOR(pg_catalog.->>) 'sha256', "
+      " COALESCE((o OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int8, -1) "
+      "FROM pg_catalog.jsonb_array_elements(CASE WHEN "
+      "pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) "
+      " OPERATOR(pg_catalog.=) 'array' THEN $1::pg_catalog.jsonb ELSE '[]' END) o",
+      params, true);
+  int count = static_cast<int>(SPI_processed);
+  char ***cells = SpiTextRows();
+  out->count = count;
+  out->keys = static_cast<char **>(palloc(sizeof(char *) * Max(count, 1)));
+  out->sha256 = static_cast<char **>(palloc(sizeof(char *) * Max(count, 1)));
+  out->sizes = static_cast<int64 *>(palloc(sizeof(int64) * Max(count, 1)));
+  out->rows = static_cast<int64 *>(palloc(sizeof(int64) * Max(count, 1)));
+  for (int o = 0; o < count; o++) {
+    if (!cells[o][0] || !cells[o][1] || !cells[o][2]) return false;
+    out->keys[o] = cells[o][0];
+    out->sizes[o] = strtoll(cells[o][1], nullptr, 10);
+    out->sha256[o] = cells[o][2];
+    out->rows[o] = strtoll(cells[o][3], nullptr, 10);
+  }
+  return true;
+}
+
+// Checks every table of one database's manifest against the target and
+// emits a row per table (ok / not_backed_up / problem).
+template <typename Emit>
+void VerifyManifest(const Target &target, const char *manifest, Emit &emit) {
+  SpiParams params;
+  params.Text(manifest);
+  SpiRun(
+      "SELECT m->>'compression', (m->>'path') || (t->>'path'), t->>'schema', t->>'name', "
+      " t->>'status', t->>'rows', t->'objects' "
+      "FROM (SELECT $1::jsonb AS m) x, jsonb_array_elements(m->'tables') t ORDER BY 3, 4",
+      params, true);
+  int count = static_cast<int>(SPI_processed);
+  char ***cells = SpiTextRows();
+  for (int i = 0; i < count; i++) {
+    CHECK_FOR_INTERRUPTS();
+    char **table = cells[i];
+    const char *schema = table[2], *name = table[3];
+    if (table[4] && strcmp(table[4], "succeeded") != 0) {
+      emit(schema, name, "not_backed_up", nullptr,
+           "The table failed in this run; there is nothing to verify.");
+      continue;
+    }
+    ObjectRows objects;
+    if (!table[0] || !table[1] || !table[4] || !table[5] || !table[6] ||
+        !ReadObjectRows(table[6], &objects)) {
+      emit(schema, name, "problem", "malformed_manifest",
+           "The manifest's entry for this table lacks its path, status, rows or objects.");
+      continue;
+    }
+    ProblemList problems =
+        VerifyObjects(target, table[0], table[1], strtoll(table[5], nullptr, 10), objects);
+    if (problems.count == 0) emit(schema, name, "ok", nullptr, nullptr);
+    for (int p = 0; p < problems.count; p++)
+      emit(schema, name, "problem", problems.items[p].kind, problems.items[p].detail);
+  }
+}
+
 }  // namespace
 }  // namespace cdw::control
 
 using namespace cdw::control;
+using cdw::pg::CopyBounded;
+using cdw::pg::CopyName;
 
 CDW_SQL_FUNCTION(cdw_backup_list) {
   RequireOperator("list backups");
   InitMaterializedSRF(fcinfo, 0);
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-  const char *target_name = PG_ARGISNULL(0) ? "default" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+  // NULL means the default target, as the argument's default does.
+  const char *target_name = TextArgument(fcinfo, 0, "default");
   SPI_connect();
-  Target target = LoadTarget(target_name);
-  std::vector<std::string> keys = ListRunIndex(target);
-  for (size_t k = 0; k < keys.size(); k++) {
-    char *key = cdw::pg::CallCpp([&] { return pstrdup(keys[k].c_str()); });
+  const Target &target = *LoadTarget(target_name, GetUserId());
+  KeyList keys = ListRunIndex(target);
+  for (int k = 0; k < keys.count; k++) {
+    char *key = keys.keys[k];
     char *index = ReadObject(target, key, true);
     if (!index) continue;
     Oid types[2] = {TEXTOID, TEXTOID};
@@ -272,59 +402,7 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
                     db->manifest_key));
       continue;
     }
-    Oid types[1] = {TEXTOID};
-    Datum values[1] = {CStringGetTextDatum(manifest)};
-    SpiRun(
-        "SELECT m->>'compression', (m->>'path') || (t->>'path'), t->>'schema', t->>'name', "
-        " t->>'status', (t->>'rows')::bigint, "
-        " (SELECT string_agg(o->>'key' || E'\\t' || (o->>'size') || E'\\t' || (o->>'sha256') || "
-        "E'\\t' ||"
-        "    coalesce(o->>'rows', '-1'), E'\\n') FROM jsonb_array_elements(t->'objects') o) "
-        "FROM (SELECT $1::jsonb AS m) x, jsonb_array_elements(m->'tables') t ORDER BY 3, 4",
-        1, types, values, nullptr, true);
-    int count = static_cast<int>(SPI_processed);
-    char ***cells = SpiTextRows();
-    for (int i = 0; i < count; i++) {
-      CHECK_FOR_INTERRUPTS();
-      if (strcmp(cells[i][4], "succeeded") != 0) {
-        emit(cells[i][2], cells[i][3], "not_backed_up", nullptr,
-             "The table failed in this run; there is nothing to verify.");
-        continue;
-      }
-      char *report = cdw::pg::CallCpp([&] {
-        std::vector<cdw::ManifestObject> objects;
-        std::string lines = cells[i][6] ? cells[i][6] : "";
-        size_t start = 0;
-        while (start < lines.size()) {
-          size_t end = lines.find('\n', start);
-          if (end == std::string::npos) end = lines.size();
-          std::string line = lines.substr(start, end - start);
-          cdw::ManifestObject object;
-          size_t a = line.find('\t'), b = line.find('\t', a + 1), c = line.find('\t', b + 1);
-          object.key = line.substr(0, a);
-          object.size = std::stoull(line.substr(a + 1, b - a - 1));
-          object.sha256 = line.substr(b + 1, c - b - 1);
-          object.rows = std::stoll(line.substr(c + 1));
-          objects.push_back(object);
-          start = end + 1;
-        }
-        auto store = Open(target);
-        auto problems = cdw::VerifyTable(store.get(), cells[i][1], objects,
-                                         cdw::ParseCompression(cells[i][0]), atoll(cells[i][5]));
-        std::string joined;
-        for (const auto &p : problems) joined += p.kind + "\t" + p.detail + "\n";
-        return pstrdup(joined.c_str());
-      });
-      if (!*report) {
-        emit(cells[i][2], cells[i][3], "ok", nullptr, nullptr);
-        continue;
-      }
-      for (char *line = strtok(report, "\n"); line; line = strtok(nullptr, "\n")) {
-        char *tab = strchr(line, '\t');
-        *tab = '\0';
-        emit(cells[i][2], cells[i][3], "problem", line, tab + 1);
-      }
-    }
+    VerifyManifest(target, manifest, emit);
   }
   SPI_finish();
   return (Datum)0;
@@ -357,6 +435,9 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   bool truncate = options.truncate;
   bool cascade = options.cascade;
   bool dry_run = options.dry_run;
+  // The restore worker connects as the caller: refused here, with the
+  // reason, what would only make the worker fail to start.
+  RequireConnectable(database_id, into_database);
   char *manifest = ReadManifest(target, source->manifest_key);
   // With cascade, every table of the backup is a candidate the worker may
   // add when a named one's foreign keys need it; only named ones get rows.
@@ -539,12 +620,15 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   memset(job, 0, header);
   job->database_id = database_id;
   job->role_id = GetUserId();
-  strlcpy(job->location, target.location, sizeof job->location);
-  strlcpy(job->store_options, target.options, sizeof job->store_options);
-  strlcpy(job->secret_id, target.secret_id, sizeof job->secret_id);
-  strlcpy(job->secret_key, target.secret_key, sizeof job->secret_key);
-  strlcpy(job->session_token, target.session_token, sizeof job->session_token);
-  strlcpy(job->compression, cells[0][0], sizeof job->compression);
+  // Checked copies: a target added before its fields were limited, or a
+  // manifest with an over-long name, is an error rather than a cut value.
+  CopyBounded(job->location, sizeof job->location, target.location, "target location");
+  CopyBounded(job->store_options, sizeof job->store_options, target.options, "target options");
+  CopyBounded(job->secret_id, sizeof job->secret_id, target.secret_id, "secret_id");
+  CopyBounded(job->secret_key, sizeof job->secret_key, target.secret_key, "secret_key");
+  CopyBounded(job->session_token, sizeof job->session_token, target.session_token,
+              "session_token");
+  CopyBounded(job->compression, sizeof job->compression, cells[0][0], "manifest compression");
   job->truncate = truncate;
   job->cascade = cascade;
   if (by_parent) {
@@ -573,10 +657,10 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     int i = position[k];
     item->objects_offset = put(objects[i] ? objects[i] : "", objects_len[i]);
     item->object_count = object_count[i];
-    strlcpy(item->source_schema, cells[i][2], NAMEDATALEN);
-    strlcpy(item->source_table, cells[i][3], NAMEDATALEN);
-    strlcpy(item->dest_schema, cells[i][6], NAMEDATALEN);
-    strlcpy(item->dest_table, cells[i][7], NAMEDATALEN);
+    CopyName(item->source_schema, cells[i][2], "schema name in the manifest");
+    CopyName(item->source_table, cells[i][3], "table name in the manifest");
+    CopyName(item->dest_schema, cells[i][6], "destination schema name");
+    CopyName(item->dest_table, cells[i][7], "destination table name");
     item->selected = strcmp(cells[i][8], "t") == 0;
     item->expected_rows = atoll(cells[i][5]);
     item->path_offset = put(cells[i][1], strlen(cells[i][1]));
@@ -591,15 +675,6 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     }
   }
 
-  // The worker connects as the caller: without CONNECT it could only die,
-  // with the reason in the server log.
-  if (pg_database_aclcheck(database_id, GetUserId(), ACL_CONNECT) != ACLCHECK_OK)
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied to restore into database \"%s\"", into_database),
-                    errdetail("The restore connects to it as role %s, which lacks CONNECT on it.",
-                              quote_identifier(GetUserNameFromId(GetUserId(), false))),
-                    errhint("GRANT CONNECT ON DATABASE %s TO %s;", quote_identifier(into_database),
-                            quote_identifier(GetUserNameFromId(GetUserId(), false)))));
   BackgroundWorkerHandle *handle =
       StartDynamicWorker("cdw_backup_restore_worker", "cdw_backup restore",
                          psprintf("cdw_backup restore of run %lld into %s",
@@ -793,6 +868,13 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
             (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("cascade needs truncate => true"),
              errhint("cascade => true adds the tables whose foreign keys reference a "
                      "table that truncate => true empties.")));
+  if (into_schema) {
+    cdw::pg::CheckNameLength(into_schema, "into_schema");
+    if (into_schema[0] == '\0')
+      ereport(ERROR,
+              (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("into_schema must not be empty"),
+               errhint("Name a schema, as in into_schema => 'restored', or leave it out.")));
+  }
   if (into_table && into_schema)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("into_table and into_schema cannot be used together"),

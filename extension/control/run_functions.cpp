@@ -15,7 +15,10 @@ extern "C" {
 #include "bgworker/shared_state.h"
 #include "compression/compression.h"
 #include "extension/control/run_functions.h"
+#include "extension/control/arguments.h"
 #include "extension/control/spi_util.h"
+#include "extension/control/target_store.h"
+#include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
 
 using namespace cdw::control;
@@ -33,10 +36,13 @@ void CopyArrayLiteral(ArrayType *array, char *dest, size_t size, const char *par
   strlcpy(dest, literal, size);
 }
 
+// In double so that '1000000 years' does not overflow; capped at ~100 years.
 long IntervalToMilliseconds(Interval *interval) {
-  int64 usecs = interval->time + interval->day * USECS_PER_DAY +
-                static_cast<int64>(interval->month) * DAYS_PER_MONTH * USECS_PER_DAY;
-  return usecs < 0 ? 0 : static_cast<long>(usecs / 1000);
+  double usecs = static_cast<double>(interval->time) +
+                 static_cast<double>(interval->day) * USECS_PER_DAY +
+                 static_cast<double>(interval->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+  constexpr double kMaxMs = 100.0 * 365 * 24 * 3600 * 1000;
+  return usecs <= 0 ? 0 : static_cast<long>(Min(usecs / 1000, kMaxMs));
 }
 
 }  // namespace
@@ -48,38 +54,29 @@ int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
   RunRequest request;
   memset(&request, 0, sizeof request);
   cdw::pg::CallCpp([&] { (void)cdw::ParseCompression(compression); });
-  strlcpy(request.target, target, sizeof request.target);
-  strlcpy(request.compression, compression, sizeof request.compression);
-  if (schedule_name) strlcpy(request.schedule_name, schedule_name, sizeof request.schedule_name);
+  // Everything goes into fixed-size fields of shared memory: checked, never
+  // cut (a cut target name could name another role's target).
+  cdw::pg::CopyName(request.target, target, "target name");
+  cdw::pg::CopyBounded(request.compression, sizeof request.compression, compression, "compression");
+  if (schedule_name) cdw::pg::CopyName(request.schedule_name, schedule_name, "schedule name");
   if (databases) {
+    CheckDatabaseList(databases, "databases", false);
     request.has_databases = true;
     CopyArrayLiteral(databases, request.databases, sizeof request.databases, "databases");
   }
   if (exclude) {
+    CheckDatabaseList(exclude, "exclude_databases", true);
     request.has_exclude = true;
     CopyArrayLiteral(exclude, request.exclude, sizeof request.exclude, "exclude_databases");
   }
   request.role_id = role_id;
-  strlcpy(request.role_name, GetUserNameFromId(role_id, false), sizeof request.role_name);
+  cdw::pg::CopyName(request.role_name, GetUserNameFromId(role_id, false), "role name");
 
   SPI_connect();
+  (void)LoadTarget(target, role_id);
   SavedUser saved = BecomeExtensionOwner();
-  Oid types[1] = {TEXTOID};
-  Datum values[1] = {CStringGetTextDatum(target)};
-  SpiRun("SELECT owner FROM cdw_backup.target_store WHERE name = $1", 1, types, values, nullptr);
-  char *owner = SpiText(0, 1);
-  if (!owner)
-    ereport(ERROR,
-            (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", target),
-             errhint("Define it first: SELECT cdw_backup_add_target('%s', "
-                     "'file:///var/backups/pg');",
-                     target)));
-  if (strcmp(owner, request.role_name) != 0 && !superuser_arg(request.role_id))
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied for target \"%s\"", target),
-                    errdetail("Target \"%s\" belongs to role %s.", target, owner),
-                    errhint("Add a target of your own with cdw_backup_add_target().")));
-  SpiRun("SELECT nextval('cdw_backup.runs_run_id_seq')", 0, nullptr, nullptr, nullptr);
+  SpiParams none;
+  SpiRun("SELECT pg_catalog.nextval('cdw_backup.runs_run_id_seq'::pg_catalog.regclass)", none);
   request.run_id = strtoll(SpiText(0, 1), nullptr, 10);
   RestoreUser(saved);
   SPI_finish();
@@ -94,8 +91,10 @@ CDW_SQL_FUNCTION(cdw_backup_run) {
   RequireSharedState("cdw_backup_run()");
   RequireOperator("start backup runs");
   RequireHomeDatabase("cdw_backup_run()");
-  const char *target = PG_ARGISNULL(0) ? "default" : text_to_cstring(PG_GETARG_TEXT_PP(0));
-  const char *compression = PG_ARGISNULL(3) ? "gzip" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+  // NULL target and compression mean their defaults, NULL lists "every
+  // database" and "exclude none" (documented in README).
+  const char *target = TextArgument(fcinfo, 0, "default");
+  const char *compression = TextArgument(fcinfo, 3, "gzip");
   bool wait = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
   int64 run_id = LaunchRun(target, PG_ARGISNULL(1) ? nullptr : PG_GETARG_ARRAYTYPE_P(1),
                            PG_ARGISNULL(2) ? nullptr : PG_GETARG_ARRAYTYPE_P(2), compression,
@@ -107,8 +106,8 @@ CDW_SQL_FUNCTION(cdw_backup_run) {
 CDW_SQL_FUNCTION(cdw_backup_wait) {
   RequireSharedState("cdw_backup_wait()");
   RequireOperator("wait for backup runs");
-  if (PG_ARGISNULL(0))
-    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id must not be null")));
+  RequireArgument(fcinfo, 0, "run_id", "SELECT cdw_backup_wait(42, timeout => '10 minutes');");
+  if (!PG_ARGISNULL(1)) CheckInterval(PG_GETARG_INTERVAL_P(1), "timeout", true);
   long timeout = PG_ARGISNULL(1) ? -1 : IntervalToMilliseconds(PG_GETARG_INTERVAL_P(1));
   PG_RETURN_TEXT_P(cstring_to_text(WaitForRun(PG_GETARG_INT64(0), timeout)));
 }
@@ -116,6 +115,7 @@ CDW_SQL_FUNCTION(cdw_backup_wait) {
 CDW_SQL_FUNCTION(cdw_backup_cancel) {
   RequireSharedState("cdw_backup_cancel()");
   RequireOperator("cancel backup runs");
+  RequireArgument(fcinfo, 0, "run_id", "SELECT cdw_backup_cancel(42);");
   int64 run_id = PG_GETARG_INT64(0);
   SharedState *shared = Shared();
   bool found = false;

@@ -16,8 +16,11 @@ extern "C" {
 #include "bgworker/shared_state.h"
 #include "compression/compression.h"
 #include "extension/control/run_functions.h"
+#include "extension/control/arguments.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
+#include "extension/control/target_store.h"
+#include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
 #include "schedule/cron_expression.h"
 #include "schedule/next_run.h"
@@ -44,15 +47,22 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
   cdw::bgworker::RequireSharedState("cdw_backup_schedule()");
   RequireOperator("schedule backups");
   RequireHomeDatabase("cdw_backup_schedule()");
-  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-    ereport(ERROR,
-            (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("name and cron must not be null"),
-             errhint("SELECT cdw_backup_schedule('nightly', '0 3 * * *');")));
-  char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  char *cron = text_to_cstring(PG_GETARG_TEXT_PP(1));
-  const char *target = PG_ARGISNULL(2) ? "default" : text_to_cstring(PG_GETARG_TEXT_PP(2));
-  const char *timezone = PG_ARGISNULL(3) ? "UTC" : text_to_cstring(PG_GETARG_TEXT_PP(3));
-  const char *compression = PG_ARGISNULL(6) ? "gzip" : text_to_cstring(PG_GETARG_TEXT_PP(6));
+  static const char kExample[] = "SELECT cdw_backup_schedule('nightly', '0 3 * * *');";
+  char *name = NameArgument(fcinfo, 0, "schedule name", kExample);
+  if (name[0] == '\0')
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("schedule name must not be empty"), errhint("%s", kExample)));
+  RequireArgument(fcinfo, 1, "cron", kExample);
+  char *cron = TextArgument(fcinfo, 1, nullptr);
+  // NULL optional arguments take their defaults (documented in README).
+  const char *target = TextArgument(fcinfo, 2, "default");
+  cdw::pg::CheckNameLength(target, "target name");
+  const char *timezone = TextArgument(fcinfo, 3, "UTC");
+  if (!PG_ARGISNULL(4)) CheckDatabaseList(PG_GETARG_ARRAYTYPE_P(4), "databases", false);
+  if (!PG_ARGISNULL(5)) CheckDatabaseList(PG_GETARG_ARRAYTYPE_P(5), "exclude_databases", true);
+  const char *compression = TextArgument(fcinfo, 6, "gzip");
+  if (!PG_ARGISNULL(11)) CheckInterval(PG_GETARG_INTERVAL_P(11), "catch_up_window", true);
+  if (!PG_ARGISNULL(12)) CheckInterval(PG_GETARG_INTERVAL_P(12), "max_run_time", false);
   for (int arg : {7, 8})
     if (!PG_ARGISNULL(arg) && PG_GETARG_INT32(arg) < 1)
       ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -65,51 +75,43 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
   const char *user = GetUserNameFromId(GetUserId(), false);
   bool is_superuser = superuser();  // before switching to the extension owner
   SPI_connect();
-  SavedUser saved = BecomeExtensionOwner();
-  Oid name_types[1] = {TEXTOID};
-  Datum name_values[1] = {CStringGetTextDatum(target)};
-  SpiRun("SELECT owner FROM cdw_backup.target_store WHERE name = $1", 1, name_types, name_values,
-         nullptr);
-  char *target_owner = SpiText(0, 1);
-  if (!target_owner)
+  Target *found = FindTarget(target);
+  if (!found)
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", target),
              errhint("SELECT cdw_backup_add_target('%s', 'file:///var/backups/pg');", target)));
-  if (strcmp(target_owner, user) != 0 && !is_superuser)
+  if (strcmp(found->owner, user) != 0 && !is_superuser)
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("permission denied for target \"%s\"", target),
                     errhint("Schedule backups to a target of your own.")));
-  name_values[0] = CStringGetTextDatum(name);
-  SpiRun("SELECT owner FROM cdw_backup.schedule_store WHERE name = $1", 1, name_types, name_values,
-         nullptr);
+  SavedUser saved = BecomeExtensionOwner();
+  SpiParams name_param;
+  name_param.Text(name);
+  SpiRun("SELECT s.owner FROM cdw_backup.schedule_store s WHERE s.name OPERATOR(pg_catalog.=) $1",
+         name_param);
   char *schedule_owner = SpiText(0, 1);
   if (schedule_owner && strcmp(schedule_owner, user) != 0 && !is_superuser)
     ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
                     errmsg("schedule \"%s\" belongs to role %s", name, schedule_owner),
                     errhint("Choose another name.")));
-  Oid types[16] = {TEXTOID,     TEXTOID, TEXTOID,        TEXTOID,       TEXTARRAYOID, TEXTARRAYOID,
-                   TEXTOID,     INT4OID, INT4OID,        BOOLOID,       BOOLOID,      INTERVALOID,
-                   INTERVALOID, NAMEOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-  Datum values[16];
-  char nulls[17] = "                ";
-  for (int i = 0; i < 13; i++) {
-    values[i] = PG_ARGISNULL(i) ? (Datum)0 : PG_GETARG_DATUM(i);
-    if (PG_ARGISNULL(i)) nulls[i] = 'n';
-  }
-  values[2] = CStringGetTextDatum(target);
-  nulls[2] = ' ';
-  values[3] = CStringGetTextDatum(timezone);
-  nulls[3] = ' ';
-  values[6] = CStringGetTextDatum(compression);
-  nulls[6] = ' ';
-  values[9] = BoolGetDatum(!PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
-  nulls[9] = ' ';
-  values[10] = BoolGetDatum(PG_ARGISNULL(10) || PG_GETARG_BOOL(10));
-  nulls[10] = ' ';
-  values[13] = DirectFunctionCall1(namein, CStringGetDatum(schedule_owner ? schedule_owner : user));
-  values[14] = TimestampTzGetDatum(next);
-  // Runs due before now are not caught up for a new or changed schedule.
-  values[15] = TimestampTzGetDatum(now);
+  SpiParams params;
+  params.Arg(fcinfo, 0, TEXTOID)
+      .Arg(fcinfo, 1, TEXTOID)
+      .Text(target)
+      .Text(timezone)
+      .Arg(fcinfo, 4, TEXTARRAYOID)
+      .Arg(fcinfo, 5, TEXTARRAYOID)
+      .Text(compression)
+      .Arg(fcinfo, 7, INT4OID)
+      .Arg(fcinfo, 8, INT4OID)
+      .Bool(!PG_ARGISNULL(9) && PG_GETARG_BOOL(9))
+      .Bool(PG_ARGISNULL(10) || PG_GETARG_BOOL(10))
+      .Arg(fcinfo, 11, INTERVALOID)
+      .Arg(fcinfo, 12, INTERVALOID)
+      .Name(schedule_owner ? schedule_owner : user)
+      .Timestamp(next)
+      // Runs due before now are not caught up for a new or changed schedule.
+      .Timestamp(now);
   SpiRun(
       "INSERT INTO cdw_backup.schedule_store AS s (name, cron, target, timezone, databases, "
       " exclude_databases, compression, keep_days, keep_runs, verify, enabled, catch_up_window, "
@@ -122,7 +124,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
       " enabled = excluded.enabled, catch_up_window = excluded.catch_up_window, "
       " max_run_time = excluded.max_run_time, next_run_at = excluded.next_run_at, "
       " last_checked_at = excluded.last_checked_at, disabled_reason = NULL",
-      16, types, values, nulls);
+      params);
   RestoreUser(saved);
   SPI_finish();
   cdw::bgworker::WakeLauncherAtCommit();
@@ -132,7 +134,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
 CDW_SQL_FUNCTION(cdw_backup_unschedule) {
   RequireOperator("unschedule backups");
   RequireHomeDatabase("cdw_backup_unschedule()");
-  char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  char *name = NameArgument(fcinfo, 0, "schedule name", "SELECT cdw_backup_unschedule('nightly');");
   Oid types[3];
   Datum values[3];
   OwnedRowParams(PG_GETARG_DATUM(0), types, values);
@@ -155,7 +157,8 @@ CDW_SQL_FUNCTION(cdw_backup_run_schedule) {
   cdw::bgworker::RequireSharedState("cdw_backup_run_schedule()");
   RequireOperator("run schedules");
   RequireHomeDatabase("cdw_backup_run_schedule()");
-  char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  char *name =
+      NameArgument(fcinfo, 0, "schedule name", "SELECT cdw_backup_run_schedule('nightly');");
   Oid types[3];
   Datum values[3];
   OwnedRowParams(PG_GETARG_DATUM(0), types, values);

@@ -10,6 +10,7 @@ extern "C" {
 
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
+#include "extension/pg/bounded_copy.h"
 
 namespace cdw::control {
 
@@ -19,6 +20,50 @@ int SpiRun(const char *sql, int nargs, Oid *types, Datum *values, const char *nu
   if (rc < 0)
     elog(ERROR, "cdw_backup: SPI failed (%s) running: %s", SPI_result_code_string(rc), sql);
   return rc;
+}
+
+SpiParams &SpiParams::Add(Oid type, Datum value, bool is_null) {
+  if (count_ >= kMax) elog(ERROR, "cdw_backup: more than %d SPI parameters", kMax);
+  types_[count_] = type;
+  values_[count_] = is_null ? (Datum)0 : value;
+  nulls_[count_] = is_null ? 'n' : ' ';
+  count_++;
+  nulls_[count_] = '\0';
+  return *this;
+}
+
+SpiParams &SpiParams::Text(const char *value) {
+  return value ? Add(TEXTOID, CStringGetTextDatum(value)) : Null(TEXTOID);
+}
+
+SpiParams &SpiParams::Name(const char *value) {
+  // namein would cut a longer one at 63 bytes.
+  if (value) pg::CheckNameLength(value, "name");
+  return value ? Add(NAMEOID, DirectFunctionCall1(namein, CStringGetDatum(value))) : Null(NAMEOID);
+}
+
+SpiParams &SpiParams::Int4(int32 value) {
+  return Add(INT4OID, Int32GetDatum(value));
+}
+
+SpiParams &SpiParams::Int8(int64 value) {
+  return Add(INT8OID, Int64GetDatum(value));
+}
+
+SpiParams &SpiParams::Bool(bool value) {
+  return Add(BOOLOID, BoolGetDatum(value));
+}
+
+SpiParams &SpiParams::Timestamp(TimestampTz value) {
+  return Add(TIMESTAMPTZOID, TimestampTzGetDatum(value));
+}
+
+SpiParams &SpiParams::Arg(FunctionCallInfo fcinfo, int arg, Oid type) {
+  return PG_ARGISNULL(arg) ? Null(type) : Add(type, PG_GETARG_DATUM(arg));
+}
+
+int SpiRun(const char *sql, SpiParams &params, bool read_only) {
+  return SpiRun(sql, params.count(), params.types(), params.values(), params.nulls(), read_only);
 }
 
 char *SpiText(int row, int column) {

@@ -5,14 +5,48 @@
 
 extern "C" {
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/array.h"
+#include "utils/timestamp.h"
 }
 
 namespace cdw::control {
 
+// The parameters of one statement, $1, $2, ... in the order they are added;
+// each records its own NULL, so no hand-counted nulls string. Plain arrays
+// only (it lives in frames where PostgreSQL may longjmp). Text and name
+// values are converted when added, in the current memory context.
+class SpiParams {
+ public:
+  static constexpr int kMax = 24;
+
+  SpiParams &Add(Oid type, Datum value, bool is_null = false);
+  SpiParams &Null(Oid type) { return Add(type, (Datum)0, true); }
+  SpiParams &Text(const char *value);  // NULL for nullptr
+  SpiParams &Name(const char *value);  // NULL for nullptr
+  SpiParams &Int4(int32 value);
+  SpiParams &Int8(int64 value);
+  SpiParams &Bool(bool value);
+  SpiParams &Timestamp(TimestampTz value);
+  // Argument `arg` of the calling SQL function, NULL if it is NULL.
+  SpiParams &Arg(FunctionCallInfo fcinfo, int arg, Oid type);
+
+  int count() const { return count_; }
+  Oid *types() { return types_; }
+  Datum *values() { return values_; }
+  const char *nulls() const { return nulls_; }
+
+ private:
+  int count_ = 0;
+  Oid types_[kMax];
+  Datum values_[kMax];
+  char nulls_[kMax + 1] = {0};
+};
+
 // Runs a parameterized statement; ERROR on failure. `nulls` may be NULL.
 int SpiRun(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
            bool read_only = false);
+int SpiRun(const char *sql, SpiParams &params, bool read_only = false);
 
 // First column of the first row as text (palloc'd in the caller's context),
 // or NULL when there is no row or the value is NULL.

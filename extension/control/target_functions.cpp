@@ -18,7 +18,10 @@ extern "C" {
 }
 
 #include "common/error.h"
+#include "extension/control/arguments.h"
 #include "extension/control/spi_util.h"
+#include "extension/control/target_store.h"
+#include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
 #include "storage/store_factory.h"
 
@@ -28,6 +31,11 @@ namespace {
 void CheckOptionNames(const StoreOptions &options) {
   const auto &valid = StoreOptionNames();
   for (const auto &[key, value] : options) {
+    // Options travel to the workers as "key\tvalue\n" lines.
+    if (value.find_first_of("\t\n") != std::string::npos)
+      throw Error(sqlstate::kInvalidParameterValue,
+                  "target option \"" + key + "\" contains a tab or a newline", {},
+                  "Option values are single-line text.");
     bool known = false;
     for (const auto &name : valid) known |= (name == key);
     if (!known) {
@@ -59,12 +67,33 @@ StoreOptions OptionsFromJsonb(Datum options) {
   return result;
 }
 
-// Validates a location and its options; returns whether it needs credentials.
-bool CheckTarget(const char *location, Datum options) {
+struct TargetCheck {
+  bool needs_credentials;
+  size_t option_bytes;  // as "key\tvalue\n" lines
+};
+
+// Validates a location and its options.
+TargetCheck CheckTarget(const char *location, Datum options) {
   StoreOptions parsed = OptionsFromJsonb(options);
   CheckOptionNames(parsed);
   ValidateLocation(location, parsed);
-  return LocationNeedsCredentials(location);
+  size_t bytes = 0;
+  for (const auto &[key, value] : parsed) bytes += key.size() + value.size() + 2;
+  return {LocationNeedsCredentials(location), bytes};
+}
+
+// What a worker receives in fixed-size fields: refused here if too long.
+void CheckTargetLengths(const char *location, size_t option_bytes) {
+  pg::CheckTextLength(location, kMaxLocationBytes, "target location");
+  if (option_bytes > kMaxStoreOptionsBytes)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("target options are too long"),
+                    errdetail("They take %zu bytes; at most %zu are supported.", option_bytes,
+                              kMaxStoreOptionsBytes),
+                    errhint("Pass only the options that differ from their defaults.")));
+}
+
+Datum EmptyOptions() {
+  return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 }
 
 }  // namespace
@@ -72,11 +101,14 @@ bool CheckTarget(const char *location, Datum options) {
 
 CDW_SQL_FUNCTION(cdw_backup_check_location) {
   using namespace cdw::control;
-  text *location = PG_GETARG_TEXT_PP(0);
-  Datum options = PG_GETARG_DATUM(1);
-  char *location_text = text_to_cstring(location);
+  RequireArgument(fcinfo, 0, "location",
+                  "SELECT cdw_backup_check_location('file:///var/backups/pg');");
+  char *location = TextArgument(fcinfo, 0, nullptr);
+  // NULL options are no options, as for cdw_backup_add_target().
+  Datum options = PG_ARGISNULL(1) ? EmptyOptions() : PG_GETARG_DATUM(1);
   SPI_connect();
-  cdw::pg::CallCpp([&] { CheckTarget(location_text, options); });
+  TargetCheck check = cdw::pg::CallCpp([&] { return CheckTarget(location, options); });
+  CheckTargetLengths(location, check.option_bytes);
   SPI_finish();
   PG_RETURN_VOID();
 }
@@ -91,17 +123,24 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
   debug_query_string = kHidden;
   RequireOperator("manage backup targets");
   RequireHomeDatabase("cdw_backup_add_target()");
-  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                    errmsg("target name and location must not be null"),
-                    errhint("SELECT cdw_backup_add_target('default', 'file:///var/backups/pg');")));
-  char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-  char *location = text_to_cstring(PG_GETARG_TEXT_PP(1));
+  static const char kExample[] =
+      "SELECT cdw_backup_add_target('default', 'file:///var/backups/pg');";
+  char *name = NameArgument(fcinfo, 0, "target name", kExample);
+  if (name[0] == '\0')
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("target name must not be empty"), errhint("%s", kExample)));
+  RequireArgument(fcinfo, 1, "location", kExample);
+  char *location = TextArgument(fcinfo, 1, nullptr);
   bool has_id = !PG_ARGISNULL(2), has_key = !PG_ARGISNULL(3);
-  Datum options =
-      PG_ARGISNULL(4) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")) : PG_GETARG_DATUM(4);
+  if (has_id)
+    cdw::pg::CheckTextLength(TextArgument(fcinfo, 2, nullptr), kMaxSecretIdBytes, "secret_id");
+  if (has_key)
+    cdw::pg::CheckTextLength(TextArgument(fcinfo, 3, nullptr), kMaxSecretKeyBytes, "secret_key");
+  Datum options = PG_ARGISNULL(4) ? EmptyOptions() : PG_GETARG_DATUM(4);
   SPI_connect();
-  bool needs_credentials = cdw::pg::CallCpp([&] { return CheckTarget(location, options); });
+  TargetCheck check = cdw::pg::CallCpp([&] { return CheckTarget(location, options); });
+  CheckTargetLengths(location, check.option_bytes);
+  bool needs_credentials = check.needs_credentials;
   if (needs_credentials && (!has_id || !has_key))
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("target \"%s\" needs credentials", name),
@@ -115,24 +154,21 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
                     errdetail("Writing server files requires superuser or pg_write_server_files."),
                     errhint("GRANT pg_write_server_files TO %s;",
                             quote_identifier(GetUserNameFromId(GetUserId(), false)))));
-  Oid types[6] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID, TEXTOID, NAMEOID};
-  Datum values[6] = {
-      PG_GETARG_DATUM(0),
-      PG_GETARG_DATUM(1),
-      options,
-      has_id ? PG_GETARG_DATUM(2) : (Datum)0,
-      has_key ? PG_GETARG_DATUM(3) : (Datum)0,
-      DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)))};
-  char nulls[7] = {' ', ' ', ' ', has_id ? ' ' : 'n', has_key ? ' ' : 'n', ' ', '\0'};
-  SavedUser saved = BecomeExtensionOwner();
-  SpiRun("SELECT 1 FROM cdw_backup.target_store WHERE name = $1", 1, types, values, nulls);
-  if (SPI_processed > 0)
+  SpiParams params;
+  params.Arg(fcinfo, 0, TEXTOID)
+      .Arg(fcinfo, 1, TEXTOID)
+      .Add(JSONBOID, options)
+      .Arg(fcinfo, 2, TEXTOID)
+      .Arg(fcinfo, 3, TEXTOID)
+      .Name(GetUserNameFromId(GetUserId(), false));
+  if (FindTarget(name))
     ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("target \"%s\" already exists", name),
                     errhint("SELECT cdw_backup_drop_target('%s'); first to replace it.", name)));
+  SavedUser saved = BecomeExtensionOwner();
   SpiRun(
       "INSERT INTO cdw_backup.target_store (name, location, options, secret_id, secret_key, owner) "
       "VALUES ($1, $2, $3, $4, $5, $6)",
-      6, types, values, nulls);
+      params);
   RestoreUser(saved);
   SPI_finish();
   PG_RETURN_VOID();
@@ -142,7 +178,7 @@ CDW_SQL_FUNCTION(cdw_backup_drop_target) {
   using namespace cdw::control;
   RequireOperator("manage backup targets");
   RequireHomeDatabase("cdw_backup_drop_target()");
-  char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  char *name = NameArgument(fcinfo, 0, "target name", "SELECT cdw_backup_drop_target('default');");
   Oid types[3];
   Datum values[3];
   OwnedRowParams(PG_GETARG_DATUM(0), types, values);

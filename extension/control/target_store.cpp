@@ -1,0 +1,62 @@
+extern "C" {
+#include "postgres.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+}
+
+#include "extension/control/spi_util.h"
+#include "extension/control/target_store.h"
+#include "extension/pg/bounded_copy.h"
+
+namespace cdw::control {
+
+namespace {
+char *OrEmpty(char *s) {
+  return s ? s : pstrdup("");
+}
+}  // namespace
+
+Target *FindTarget(const char *name) {
+  pg::CheckNameLength(name, "target name");
+  SpiParams params;
+  params.Text(name);
+  SavedUser saved = BecomeExtensionOwner();
+  SpiRun(
+      "SELECT t.location, (SELECT pg_catalog.string_agg(e.key OPERATOR(pg_catalog.||) E'\\t' "
+      "OPERATOR(pg_catalog.||) e.value OPERATOR(pg_catalog.||) E'\\n', '' ORDER BY e.key) "
+      "FROM pg_catalog.jsonb_each_text(t.options) e), "
+      "t.secret_id, t.secret_key, t.session_token, t.owner "
+      "FROM cdw_backup.target_store t WHERE t.name OPERATOR(pg_catalog.=) $1",
+      params, true);
+  RestoreUser(saved);
+  if (SPI_processed == 0) return nullptr;
+  auto *target = static_cast<Target *>(palloc(sizeof(Target)));
+  target->name = pstrdup(name);
+  target->location = OrEmpty(SpiText(0, 1));
+  target->options = OrEmpty(SpiText(0, 2));
+  target->secret_id = OrEmpty(SpiText(0, 3));
+  target->secret_key = OrEmpty(SpiText(0, 4));
+  target->session_token = OrEmpty(SpiText(0, 5));
+  target->owner = OrEmpty(SpiText(0, 6));
+  return target;
+}
+
+Target *LoadTarget(const char *name, Oid role_id) {
+  Target *target = FindTarget(name);
+  if (!target)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", name),
+                    errhint("Define it first: SELECT cdw_backup_add_target('%s', "
+                            "'file:///var/backups/pg');",
+                            name)));
+  if (strcmp(target->owner, GetUserNameFromId(role_id, false)) != 0 && !superuser_arg(role_id))
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("permission denied for target \"%s\"", name),
+                    errdetail("Target \"%s\" belongs to role %s.", name, target->owner),
+                    errhint("Add a target of your own with cdw_backup_add_target().")));
+  return target;
+}
+
+}  // namespace cdw::control
