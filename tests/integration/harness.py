@@ -4,7 +4,11 @@ PostgreSQL refuses to run as root, so when the tests run as root every server
 command goes through `runuser -u postgres`. Each cluster lives in its own
 temporary directory, listens on a free port and on a private Unix socket.
 """
+import glob
+import hashlib
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -178,3 +182,91 @@ class ClusterTestCase(unittest.TestCase):
 
 def run_as_server_user(cmd, **kwargs):
     return subprocess.run(as_server_user(cmd), **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the tests (one copy here, not one per test file)
+# ---------------------------------------------------------------------------
+
+def qualified(schema, table):
+    """schema.table, both always double-quoted."""
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def url_to_path(url):
+    assert url.startswith("file://"), url
+    return url[len("file://"):]
+
+
+def files_under(root):
+    found = []
+    for directory, _, names in os.walk(root):
+        found.extend(os.path.join(directory, n) for n in names)
+    return sorted(found)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sqlstate_of(error_text):
+    """The SQLSTATE of a verbose psql error ("ERROR:  22023: ...")."""
+    match = re.search(r"ERROR:\s+([0-9A-Z]{5}):", error_text)
+    return match.group(1) if match else None
+
+
+def hint_of(error_text):
+    match = re.search(r"^HINT:\s+(.*)$", error_text, re.M)
+    return match.group(1) if match else None
+
+
+def json_rows(cluster, sql, db="postgres"):
+    """Rows of a query as dicts (robust to '|' and newlines inside values)."""
+    out = cluster.value(f"SELECT coalesce(json_agg(to_json(x)), '[]') FROM ({sql}) x", db=db)
+    return json.loads(out)
+
+
+def backup(cluster, databases):
+    """A waited-for run of `databases` that must succeed; its run id."""
+    run_id = cluster.value("SELECT cdw_backup_run(databases => ARRAY[%s], wait => true)"
+                           % ", ".join(quote_literal(d) for d in databases))
+    status = cluster.value(f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}")
+    if status != "succeeded":
+        raise AssertionError(f"run {run_id} ended {status}: " + cluster.sql(
+            f"SELECT * FROM cdw_backup.run_tables WHERE run_id = {run_id} AND status <> 'succeeded'"))
+    return int(run_id)
+
+
+def restore(cluster, run_id, database, table=None, **options):
+    """Calls cdw_backup_restore in the home database; rows as dicts."""
+    args = [str(run_id), quote_literal(database)]
+    if table is not None:
+        args.append(quote_literal(table))
+    for key, value in options.items():
+        if isinstance(value, bool):
+            args.append(f"{key} => {'true' if value else 'false'}")
+        else:
+            args.append(f"{key} => {quote_literal(value)}")
+    return json_rows(cluster, f"SELECT * FROM cdw_backup_restore({', '.join(args)})")
+
+
+def verify(cluster, run_id):
+    return json_rows(cluster, f"SELECT * FROM cdw_backup_verify({run_id})")
+
+
+def target_files(directory, run_id, database, pattern):
+    """Files of `database` in run `run_id` under a file:// target's directory."""
+    found = glob.glob(os.path.join(directory, "*", f"*Z-run{run_id}", database, pattern))
+    if not found:
+        raise AssertionError(f"no {pattern} for run {run_id} database {database} under {directory}")
+    return sorted(found)
+
+
+def rewrite(path, data):
+    """Replaces a file's content in place (keeps its owner and mode)."""
+    with open(path, "wb") as f:
+        f.write(data)

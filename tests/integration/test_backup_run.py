@@ -8,7 +8,6 @@ SHA-256 computed here), history rows against what was written, and every
 database for external tables or servers left behind.
 """
 import glob
-import hashlib
 import shutil
 import json
 import os
@@ -18,8 +17,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (ClusterTestCase, PsqlError, make_shared_dir, quote_ident, quote_literal,
-                     wait_until)
+from harness import (ClusterTestCase, PsqlError, files_under, make_shared_dir, qualified, quote_ident,
+                     quote_literal, sha256_of, url_to_path, wait_until)
 
 DECOMPRESS = {"gzip": ("gzip -dc", ".csv.gz"), "zstd": ("zstd -q -dc", ".csv.zst"),
               "none": ("cat", ".csv")}
@@ -36,30 +35,6 @@ def encode_component(identifier):
         else:
             out.append(b"%%%02X" % byte)
     return b"".join(out).decode()
-
-
-def url_to_path(url):
-    assert url.startswith("file://"), url
-    return url[len("file://"):]
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def files_under(root):
-    found = []
-    for directory, _, names in os.walk(root):
-        found.extend(os.path.join(directory, n) for n in names)
-    return sorted(found)
-
-
-def qualified(schema, table):
-    return f"{quote_ident(schema)}.{quote_ident(table)}"
 
 
 # The slow database: big enough that a run on it takes a few seconds, so

@@ -6,14 +6,14 @@ cluster), compared as row::text with EXCEPT ALL both ways plus counts, so a
 lost, duplicated or altered row fails the test. Verify is checked on an
 intact backup and on one damaged on purpose, one kind of damage per table.
 """
-import glob
 import json
 import os
 import shutil
 import subprocess
 import unittest
 
-from harness import Cluster, ClusterTestCase, make_shared_dir, quote_ident, quote_literal, wait_until
+from harness import (Cluster, ClusterTestCase, backup, json_rows, make_shared_dir, qualified, quote_ident,
+                     quote_literal, restore, rewrite, target_files, verify, wait_until)
 
 # A name of 63 bytes (NAMEDATALEN - 1) made of 2-byte characters after one
 # ASCII byte: cutting it at an even byte count splits a character.
@@ -213,43 +213,6 @@ RESTORE_COLUMNS = ("schema_name", "table_name", "destination", "status", "rows",
 VERIFY_COLUMNS = ("database", "schema_name", "table_name", "status", "problem", "detail")
 
 
-def qualified(schema, table):
-    return f"{quote_ident(schema)}.{quote_ident(table)}"
-
-
-def json_rows(cluster, sql, db="postgres"):
-    """Rows of a query as dicts (robust to '|' and newlines inside values)."""
-    out = cluster.value(f"SELECT coalesce(json_agg(to_json(x)), '[]') FROM ({sql}) x", db=db)
-    return json.loads(out)
-
-
-def restore(cluster, run_id, database, table=None, **options):
-    """Calls cdw_backup_restore in the home database; rows as dicts."""
-    args = [str(run_id), quote_literal(database)]
-    if table is not None:
-        args.append(quote_literal(table))
-    for key, value in options.items():
-        if isinstance(value, bool):
-            args.append(f"{key} => {'true' if value else 'false'}")
-        else:
-            args.append(f"{key} => {quote_literal(value)}")
-    return json_rows(cluster, f"SELECT * FROM cdw_backup_restore({', '.join(args)})")
-
-
-def verify(cluster, run_id):
-    return json_rows(cluster, f"SELECT * FROM cdw_backup_verify({run_id})")
-
-
-def backup(cluster, databases):
-    run_id = cluster.value("SELECT cdw_backup_run(databases => ARRAY[%s], wait => true)"
-                           % ", ".join(quote_literal(d) for d in databases))
-    status = cluster.value(f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}")
-    if status != "succeeded":
-        raise AssertionError(f"run {run_id} ended {status}: " + cluster.sql(
-            f"SELECT * FROM cdw_backup.run_tables WHERE run_id = {run_id} AND status <> 'succeeded'"))
-    return int(run_id)
-
-
 def compare(cluster, db, expected, actual):
     """(count expected, count actual, missing, extra): rows as text, EXCEPT ALL both ways."""
     row = cluster.rows(f"""
@@ -288,19 +251,6 @@ def fdw_leftovers(cluster, db):
     return json_rows(cluster, """
         SELECT 'server' AS kind, srvname::text AS name FROM pg_foreign_server
         UNION ALL SELECT 'foreign table', ftrelid::regclass::text FROM pg_foreign_table""", db=db)
-
-
-def target_files(directory, run_id, database, pattern):
-    found = glob.glob(os.path.join(directory, "*", f"*Z-run{run_id}", database, pattern))
-    if not found:
-        raise AssertionError(f"no {pattern} for run {run_id} database {database} under {directory}")
-    return sorted(found)
-
-
-def rewrite(path, data):
-    """Replaces a file's content in place (keeps its owner and mode)."""
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 class RestoreTestCase(ClusterTestCase):

@@ -26,7 +26,8 @@ import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import ClusterTestCase, PsqlError, wait_until
+from harness import ClusterTestCase, PsqlError, qualified, wait_until
+from harness import quote_literal as literal
 from s3_server import MotoServer
 
 BUCKET = "cdw-it"
@@ -71,10 +72,6 @@ BIG_COLUMNS = "(id bigint, a text, b text, c text, ts timestamptz, f float8, n n
 # Rows for as long as it takes to cancel or kill: streamed (ProjectSet), never materialized.
 ENDLESS_INSERT = ("INSERT INTO {table} SELECT g, repeat(md5(g::text), 8) "
                   "FROM (SELECT generate_series(1, 1000000000) g) s;")
-
-
-def literal(text):
-    return "'" + text.replace("'", "''") + "'"
 
 
 def gunzip(data):
@@ -654,10 +651,6 @@ DATABASES = {
         INSERT INTO "Mixed.Case" SELECT 'k' || g, g FROM generate_series(1, 500) g;
     """,
 }
-
-
-def qualified(schema, table):
-    return '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
 
 
 class BackupRunS3Test(S3TestCase):

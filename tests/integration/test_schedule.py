@@ -21,35 +21,13 @@ import shutil
 import subprocess
 import unittest
 
-from harness import PG_BINDIR, Cluster, ClusterTestCase, make_shared_dir, wait_until
+from harness import (PG_BINDIR, Cluster, ClusterTestCase, files_under, hint_of, make_shared_dir, sqlstate_of,
+                     url_to_path, wait_until)
 
 SOURCE_DATABASE = "src"
 TERMINAL = ("succeeded", "partial", "failed", "cancelled", "interrupted")
 DAY = 86400
 HEARTBEAT = "_heartbeat"
-
-
-def sqlstate_of(error_text):
-    """The SQLSTATE of a verbose psql error ("ERROR:  22023: ...")."""
-    match = re.search(r"ERROR:\s+([0-9A-Z]{5}):", error_text)
-    return match.group(1) if match else None
-
-
-def hint_of(error_text):
-    match = re.search(r"^HINT:\s+(.*)$", error_text, re.M)
-    return match.group(1) if match else None
-
-
-def url_to_path(url):
-    assert url.startswith("file://"), url
-    return url[len("file://"):]
-
-
-def files_under(root):
-    found = []
-    for directory, _, names in os.walk(root):
-        found.extend(os.path.join(directory, n) for n in names)
-    return sorted(found)
 
 
 def run_sql(cluster, sql, db="postgres", user="postgres"):
