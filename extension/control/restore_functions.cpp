@@ -626,8 +626,7 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   CopyBounded(job->store_options, sizeof job->store_options, target.options, "target options");
   CopyBounded(job->secret_id, sizeof job->secret_id, target.secret_id, "secret_id");
   CopyBounded(job->secret_key, sizeof job->secret_key, target.secret_key, "secret_key");
-  CopyBounded(job->session_token, sizeof job->session_token, target.session_token,
-              "session_token");
+  CopyBounded(job->session_token, sizeof job->session_token, target.session_token, "session_token");
   CopyBounded(job->compression, sizeof job->compression, cells[0][0], "manifest compression");
   job->truncate = truncate;
   job->cascade = cascade;
