@@ -38,6 +38,7 @@ extern "C" {
 #include "bgworker/database/database_job.h"
 #include "bgworker/database/database_worker.h"
 #include "bgworker/database/manifest_writer.h"
+#include "bgworker/database/schema_capture.h"
 #include "bgworker/database/table_export.h"
 #include "bgworker/database/table_list.h"
 #include "bgworker/database/worker_state.h"
@@ -157,13 +158,15 @@ void RunLeader() {
     int count = ListTables(&entries, &order);
     CreateServer();
     PublishTables(entries, order, count);
+    // While the helpers export, under the same snapshot and locks.
+    char *schema = CaptureSchema();
     ExportLoop();
     DropServer();
     WaitForHelpers();
     CheckCoordinator();
     if (g_job->cancel)
       ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("the run was cancelled")));
-    WriteManifest();
+    WriteManifest(schema);
     EndSnapshotTransaction();
   }
   PG_CATCH();

@@ -46,7 +46,7 @@ namespace cdw::bgworker::database_worker {
 // CREATE TABLE that recreates it, its rows and every object with size and
 // SHA-256. A database without it is an incomplete backup by definition.
 // The catalog is read here; the JSON is core/manifest's (SerializeManifest).
-void WriteManifest() {
+void WriteManifest(const char *schema) {
   Datum *oids = static_cast<Datum *>(palloc(sizeof(Datum) * Max(g_tables->count, 1)));
   for (int i = 0; i < g_tables->count; i++) oids[i] = ObjectIdGetDatum(g_tables->entries[i].relid);
   ArrayType *array =
@@ -116,6 +116,8 @@ void WriteManifest() {
     if (icu_locale) add_string("icu_locale", icu_locale);
     manifest.compression = g_job->compression;
     manifest.path = g_job->database_prefix;
+    // Format 2: the schema, as core/schema/schema_toc.h describes it.
+    manifest.extra.emplace_back("schema", schema);
     auto store = pg::OpenTargetStore(g_job->location, g_job->store_options, g_job->secret_id,
                                      g_job->secret_key, g_job->session_token);
     for (int i = 0; i < g_tables->count; i++) {

@@ -21,7 +21,9 @@
 
 namespace cdw {
 
-constexpr int kManifestFormatVersion = 1;
+// 2: the manifest has a "schema" section (core/schema/schema_toc.h); 1 has
+// none and restores as bare tables.
+constexpr int kManifestFormatVersion = 2;
 
 // Raw JSON values by key, in order: sections this version does not model.
 using JsonSections = std::vector<std::pair<std::string, std::string>>;

@@ -72,8 +72,8 @@ std::string PrivilegeList(const std::string &letters, const std::string &column)
   for (char letter : letters) {
     const char *name = PrivilegeName(letter);
     if (!name)
-      throw Error(sqlstate::kDataCorrupted, std::string("unknown privilege letter '") + letter +
-                                                "' in an ACL of the backup");
+      throw Error(sqlstate::kDataCorrupted,
+                  std::string("unknown privilege letter '") + letter + "' in an ACL of the backup");
     if (!list.empty()) list += ",";
     list += name;
     if (!column.empty()) list += "(" + column + ")";

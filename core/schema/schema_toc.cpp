@@ -13,30 +13,18 @@ int KindPriority(const std::string &kind) {
   // functions, tables (sequences and views alike), attachments, defaults,
   // then the post-data kinds; grants after everything, refreshes last.
   static const std::unordered_map<std::string, int> kPriorities = {
-      {"SCHEMA", 1},
-      {"EXTENSION", 5},
-      {"TYPE", 6},
-      {"DOMAIN", 6},
-      {"FUNCTION", 8},
-      {"PROCEDURE", 8},
-      {"SEQUENCE", 18},
-      {"TABLE", 18},
-      {"VIEW", 18},
-      {"MATERIALIZED VIEW", 18},
-      {"TABLE ATTACH", 19},
-      {"SEQUENCE OWNED BY", 20},
-      {"DEFAULT", 21},
-      {"SEQUENCE SET", 24},
-      {"CONSTRAINT", 27},
-      {"INDEX", 28},
-      {"INDEX ATTACH", 29},
-      {"STATISTICS", 30},
-      {"TRIGGER", 32},
-      {"FK CONSTRAINT", 33},
-      {"ROW SECURITY", 34},
-      {"POLICY", 34},
-      {"ACL", 40},
-      {"REFRESH MATERIALIZED VIEW", 42},
+      {"SCHEMA", 1},        {"EXTENSION", 5},
+      {"TYPE", 6},          {"DOMAIN", 6},
+      {"FUNCTION", 8},      {"PROCEDURE", 8},
+      {"SEQUENCE", 18},     {"TABLE", 18},
+      {"VIEW", 18},         {"MATERIALIZED VIEW", 18},
+      {"TABLE ATTACH", 19}, {"SEQUENCE OWNED BY", 20},
+      {"DEFAULT", 21},      {"SEQUENCE SET", 24},
+      {"CONSTRAINT", 27},   {"INDEX", 28},
+      {"INDEX ATTACH", 29}, {"STATISTICS", 30},
+      {"TRIGGER", 32},      {"FK CONSTRAINT", 33},
+      {"ROW SECURITY", 34}, {"POLICY", 34},
+      {"ACL", 40},          {"REFRESH MATERIALIZED VIEW", 42},
   };
   auto found = kPriorities.find(kind);
   return found == kPriorities.end() ? 39 : found->second;
@@ -69,14 +57,21 @@ void ResolveDependencies(std::vector<SchemaObject> &objects, const std::vector<I
     return nullptr;
   };
   std::vector<std::unordered_set<std::string>> seen(objects.size());
-  for (size_t i = 0; i < objects.size(); i++)
-    for (const auto &dep : objects[i].deps) seen[i].insert(dep);
+  auto add = [&](size_t i, const std::string &dep) {
+    const std::string *to = resolve(dep);
+    if (!to || *to == objects[i].id) return;
+    if (seen[i].insert(*to).second) objects[i].deps.push_back(*to);
+  };
+  // The entries' own deps may name catalog ids too (an index of a
+  // constraint): resolved like the edges.
+  for (size_t i = 0; i < objects.size(); i++) {
+    std::vector<std::string> own;
+    own.swap(objects[i].deps);
+    for (const auto &dep : own) add(i, dep);
+  }
   for (const auto &edge : edges) {
     const std::string *from = resolve(edge.from);
-    const std::string *to = resolve(edge.to);
-    if (!from || !to || *from == *to) continue;
-    size_t i = index[*from];
-    if (seen[i].insert(*to).second) objects[i].deps.push_back(*to);
+    if (from) add(index[*from], edge.to);
   }
 }
 

@@ -63,8 +63,8 @@ struct IdAlias {
 
 // Turns catalog edges into entry dependencies: both ends are resolved
 // through `aliases`, edges that leave the set of entries (system objects)
-// or point to the entry itself are dropped, duplicates removed. Appends to
-// each object's existing `deps`.
+// or point to the entry itself are dropped, duplicates removed. The
+// objects' own `deps` are resolved the same way and kept first.
 void ResolveDependencies(std::vector<SchemaObject> &objects, const std::vector<IdAlias> &aliases,
                          const std::vector<DependencyEdge> &edges);
 

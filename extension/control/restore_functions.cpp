@@ -198,10 +198,10 @@ char *ReadManifest(const Target &target, const char *key) {
   Datum values[1] = {CStringGetTextDatum(manifest)};
   SpiRun("SELECT ($1::jsonb->>'format_version')::int", 1, types, values, nullptr, true);
   char *version = SpiText(0, 1);
-  if (!version || atoi(version) > 1)
+  if (!version || atoi(version) > 2)
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                     errmsg("manifest %s has format version %s", key, version ? version : "(none)"),
-                    errdetail("This version of cdw_backup reads manifest format version 1."),
+                    errdetail("This version of cdw_backup reads manifest format versions 1 and 2."),
                     errhint("Use a newer cdw_backup to read this backup.")));
   return manifest;
 }

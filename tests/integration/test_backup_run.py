@@ -241,7 +241,11 @@ class BackupTestCase(ClusterTestCase):
             with open(manifest_path, encoding="utf-8") as f:
                 manifest = json.load(f)
             expected_files.add(manifest_path)
-            self.assertEqual(manifest["format_version"], 1)
+            self.assertEqual(manifest["format_version"], 2)
+            # Format 2: every table of the data section is a TABLE of the schema.
+            schema_tables = {(o["schema"], o["name"]) for o in manifest["schema"]["objects"]
+                             if o["kind"] == "TABLE"}
+            self.assertTrue({(m["schema"], m["name"]) for m in manifest["tables"]} <= schema_tables)
             self.assertEqual(manifest["run_id"], run_id)
             self.assertEqual(manifest["database"], db)
             self.assertEqual(manifest["compression"], compression)

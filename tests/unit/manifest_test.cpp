@@ -131,7 +131,7 @@ TEST(ManifestTest, RefusesWhatItCannotRead) {
     }
     return std::string("parsed");
   };
-  EXPECT_EQ(sqlstate_of(R"({"format_version":2,"tables":[]})"), "0A000");
+  EXPECT_EQ(sqlstate_of(R"({"format_version":3,"tables":[]})"), "0A000");
   EXPECT_EQ(sqlstate_of(R"({"tables":[]})"), "0A000");
   EXPECT_EQ(sqlstate_of(R"({"format_version":1,"tables":{}})"), "22P02");
   EXPECT_EQ(sqlstate_of(R"({"format_version":1,"run_id":"4"})"), "22P02");

@@ -58,6 +58,16 @@ TEST(SchemaToc, EdgesOutsideTheEntriesAndSelfEdgesAreDropped) {
   EXPECT_TRUE(objects[0].deps.empty());
 }
 
+TEST(SchemaToc, OwnDepsAreResolvedThroughAliases) {
+  // An index attachment names the indexes; one belongs to a constraint.
+  std::vector<SchemaObject> objects = {Make("att", "INDEX ATTACH", "a", "post-data"),
+                                       Make("2606.9", "CONSTRAINT", "pk", "post-data"),
+                                       Make("1259.7", "INDEX", "i", "post-data")};
+  objects[0].deps = {"1259.8", "1259.7", "1259.99"};
+  ResolveDependencies(objects, {{"1259.8", "2606.9"}}, {});
+  EXPECT_EQ(objects[0].deps, (std::vector<std::string>{"2606.9", "1259.7"}));
+}
+
 TEST(SchemaToc, PreDataThatNeedsPostDataMovesToPostData) {
   std::vector<SchemaObject> objects = {Make("pk", "CONSTRAINT", "pk", "post-data"),
                                        Make("v", "VIEW", "v"), Make("t", "TABLE", "t")};
