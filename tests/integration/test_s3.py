@@ -724,7 +724,7 @@ class BackupRunS3Test(S3TestCase):
             self.assertEqual(manifest_bucket, bucket)
             manifest = json.loads(self.moto.get(bucket, manifest_key))
             expected_keys.add(manifest_key)
-            self.assertEqual(manifest["format_version"], 1)
+            self.assertEqual(manifest["format_version"], 2)
             self.assertEqual(manifest["run_id"], run_id)
             self.assertEqual(manifest["database"], db)
             db_tables = [t for t in tables if t["database"] == db]
