@@ -16,6 +16,7 @@ extern "C" {
 #include "bgworker/run_cleanup.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/spi_util.h"
+#include "extension/control/target_store.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
@@ -235,12 +236,7 @@ int CleanUpSettledRuns(long budget_ms) {
       PointerGetDatum(construct_array(active, active_count, INT8OID, 8, true, TYPALIGN_DOUBLE))};
   // Another session cleaning a run holds its row: skip it.
   SpiRun(
-      "SELECT r.run_id, r.location, t.location, "
-      " (SELECT pg_catalog.string_agg(key OPERATOR(pg_catalog.||) E'\\t' OPERATOR(pg_catalog.||) "
-      "    value, E'\\n') FROM pg_catalog.jsonb_each_text(t.options)), "
-      " t.secret_id, t.secret_key, t.session_token, r.target "
-      "FROM cdw_backup.runs r LEFT JOIN cdw_backup.target_store t "
-      "  ON t.name OPERATOR(pg_catalog.=) r.target "
+      "SELECT r.run_id, r.location, r.target FROM cdw_backup.runs r "
       "WHERE r.cleanup_pending AND r.status OPERATOR(pg_catalog.<>) 'running' "
       "  AND r.run_id OPERATOR(pg_catalog.<>) ALL ($1) "
       "ORDER BY r.run_id FOR UPDATE OF r SKIP LOCKED",
@@ -252,16 +248,17 @@ int CleanUpSettledRuns(long budget_ms) {
     int64 run_id = strtoll(runs[i][0], nullptr, 10);
     const char *run_url = runs[i][1];
     bool out_of_time = false;
-    if (!runs[i][2]) {
+    control::Target *found = runs[i][2] ? control::FindTarget(runs[i][2]) : nullptr;
+    if (!found) {
       RecordLost(run_id, run_url,
-                 psprintf("its target \"%s\" no longer exists", runs[i][7] ? runs[i][7] : ""));
+                 psprintf("its target \"%s\" no longer exists", runs[i][2] ? runs[i][2] : ""));
     } else if (!run_url) {
       RecordLost(run_id, nullptr, "the run has no location");
     } else if (std::chrono::steady_clock::now() >= deadline) {
       pending++;  // next time
     } else {
-      RunTarget target{runs[i][2], runs[i][3] ? runs[i][3] : "", runs[i][4] ? runs[i][4] : "",
-                       runs[i][5] ? runs[i][5] : "", runs[i][6] ? runs[i][6] : ""};
+      RunTarget target{found->location, found->options, found->secret_id, found->secret_key,
+                       found->session_token};
       CleanUpRun(run_id, run_url, target, deadline, &out_of_time);
       if (out_of_time) pending++;
     }

@@ -25,6 +25,7 @@ extern "C" {
 #include "extension/control/run_functions.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
+#include "extension/control/target_store.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
@@ -202,32 +203,27 @@ void EnforceMaxRunTime(TimestampTz now) {
 }
 
 // Deletes every object of an expired run from its target.
-bool DeleteRunObjects(const char *location, const char *options, const char *secret_id,
-                      const char *secret_key, const char *token, const char *run_location) {
-  size_t root = strlen(location);
-  while (root > 0 && location[root - 1] == '/') root--;
+bool DeleteRunObjects(const control::Target &target, const char *run_location) {
+  size_t root = strlen(target.location);
+  while (root > 0 && target.location[root - 1] == '/') root--;
+  if (strlen(run_location) <= root) return false;
   const char *prefix = run_location + root + 1;  // "<YYYYMMDD>/<HHMMSS>Z-run<id>/"
-  pg::PendingError pending;
-  try {
-    auto store = pg::OpenTargetStore(location, options, secret_id, secret_key, token);
-    // The manifests first: a half-deleted run must not look complete.
-    auto objects = store->List(prefix);
-    for (const auto &object : objects)
-      if (object.key.size() >= strlen(kManifestName) &&
-          object.key.compare(object.key.size() - strlen(kManifestName), std::string::npos,
-                             kManifestName) == 0)
-        store->Remove(object.key);
-    store->Remove(RunIndexKey(prefix));
-    for (const auto &object : objects) store->Remove(object.key);
-  } catch (...) {
-    pg::CapturePendingError(&pending);
-  }
-  if (pending.set) {
-    ereport(WARNING, (errmsg("cdw_backup could not delete expired backup %s: %s", run_location,
-                             pending.message ? pending.message : "error")));
-    return false;
-  }
-  return true;
+  return pg::CallCppOrWarn(
+      psprintf("cdw_backup could not delete expired backup %s", run_location),
+      [&] {
+        auto store = pg::OpenTargetStore(target.location, target.options, target.secret_id,
+                                         target.secret_key, target.session_token);
+        // The manifests first: a half-deleted run must not look complete.
+        auto objects = store->List(prefix);
+        for (const auto &object : objects)
+          if (object.key.size() >= strlen(kManifestName) &&
+              object.key.compare(object.key.size() - strlen(kManifestName), std::string::npos,
+                                 kManifestName) == 0)
+            store->Remove(object.key);
+        store->Remove(RunIndexKey(prefix));
+        for (const auto &object : objects) store->Remove(object.key);
+      },
+      /*raise_pg_errors=*/false);
 }
 
 // keep_days / keep_runs: after a successful run, the schedule's older
@@ -254,11 +250,8 @@ void ApplyRetention(TimestampTz now) {
       "    FROM cdw_backup.runs r JOIN cdw_backup.schedule_store s ON s.name = r.schedule_name"
       "   WHERE r.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'interrupted')"
       "     AND (s.keep_days IS NOT NULL OR s.keep_runs IS NOT NULL))"
-      " SELECT k.run_id, k.location, t.location, "
-      "        (SELECT string_agg(key || E'\\t' || value, E'\\n') FROM jsonb_each_text(t.options)),"
-      "        t.secret_id, t.secret_key, t.session_token"
-      "   FROM ranked k JOIN cdw_backup.runs r USING (run_id) JOIN cdw_backup.target_store t"
-      "     ON t.name = r.target"
+      " SELECT k.run_id, k.location, r.target"
+      "   FROM ranked k JOIN cdw_backup.runs r USING (run_id)"
       // A run is kept while fewer than keep_runs good backups are newer, or
       // while it is younger than keep_days; the newest good one always.
       "  WHERE k.latest_status = 'succeeded' AND k.run_id <> k.newest_ok AND k.location IS NOT NULL"
@@ -270,10 +263,9 @@ void ApplyRetention(TimestampTz now) {
   char ***cells = control::SpiTextRows();
   for (int i = 0; i < count; i++) {
     if (!cells[i][1] || !cells[i][2]) continue;
-    if (!DeleteRunObjects(cells[i][2], cells[i][3] ? cells[i][3] : "",
-                          cells[i][4] ? cells[i][4] : "", cells[i][5] ? cells[i][5] : "",
-                          cells[i][6] ? cells[i][6] : "", cells[i][1]))
-      continue;
+    // A run whose target was dropped has nothing we could open: kept.
+    control::Target *target = control::FindTarget(cells[i][2]);
+    if (!target || !DeleteRunObjects(*target, cells[i][1])) continue;
     Oid run_types[1] = {INT8OID};
     Datum run_values[1] = {Int64GetDatum(strtoll(cells[i][0], nullptr, 10))};
     SpiRun("UPDATE cdw_backup.runs SET status = 'expired' WHERE run_id = $1", 1, run_types,

@@ -27,8 +27,6 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
-#include <vector>
-
 #include "bgworker/database/database_job.h"
 #include "bgworker/run/coordinator.h"
 #include "bgworker/run/history.h"
@@ -36,6 +34,7 @@ extern "C" {
 #include "bgworker/shared_state.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
+#include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
 #include "format/layout.h"
 
@@ -45,9 +44,13 @@ namespace {
 using control::SpiRun;
 using control::SpiText;
 
-// The database being exported and its workers, for the exit callback.
+// The database being exported and its workers, for the exit callback. A
+// fixed array (cdw_backup.max_workers is at most 64): no C++ container in
+// frames where PostgreSQL may longjmp.
+constexpr int kMaxWorkers = 64;
 DatabaseJob *g_current_job = nullptr;
-std::vector<BackgroundWorkerHandle *> g_current_workers;
+BackgroundWorkerHandle *g_current_workers[kMaxWorkers];
+int g_current_worker_count = 0;
 
 BackgroundWorkerHandle *StartDatabaseWorker(Run *run, dsm_segment *segment, const char *database,
                                             bool leader) {
@@ -71,10 +74,14 @@ void WaitForEvent(long timeout_ms) {
   CHECK_FOR_INTERRUPTS();
 }
 
-bool AllStopped(const std::vector<BackgroundWorkerHandle *> &workers) {
-  for (auto *worker : workers)
-    if (!Stopped(worker)) return false;
+bool AllStopped() {
+  for (int i = 0; i < g_current_worker_count; i++)
+    if (!Stopped(g_current_workers[i])) return false;
   return true;
+}
+
+void TerminateCurrentWorkers() {
+  for (int i = 0; i < g_current_worker_count; i++) TerminateBackgroundWorker(g_current_workers[i]);
 }
 
 // Exports one database; returns its final status.
@@ -89,28 +96,32 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   job->run_id = run->request.run_id;
   job->database_id = database.oid;
   job->role_id = run->request.role_id;
-  strlcpy(job->database, database.name, sizeof job->database);
-  strlcpy(job->compression, run->request.compression, sizeof job->compression);
-  strlcpy(job->location, run->location, sizeof job->location);
-  strlcpy(job->store_options, run->store_options, sizeof job->store_options);
-  strlcpy(job->secret_id, run->secret_id, sizeof job->secret_id);
-  strlcpy(job->secret_key, run->secret_key, sizeof job->secret_key);
-  strlcpy(job->session_token, run->session_token, sizeof job->session_token);
+  // Checked copies: a target stored before its fields were limited is an
+  // error of this run, not a cut location or secret.
+  pg::CopyName(job->database, database.name, "database name");
+  pg::CopyBounded(job->compression, sizeof job->compression, run->request.compression,
+                  "compression");
+  pg::CopyBounded(job->location, sizeof job->location, run->location, "target location");
+  pg::CopyBounded(job->store_options, sizeof job->store_options, run->store_options,
+                  "target options");
+  pg::CopyBounded(job->secret_id, sizeof job->secret_id, run->secret_id, "secret_id");
+  pg::CopyBounded(job->secret_key, sizeof job->secret_key, run->secret_key, "secret_key");
+  pg::CopyBounded(job->session_token, sizeof job->session_token, run->session_token,
+                  "session_token");
   char *database_prefix =
-      pg::CallCpp([&] { return pstrdup(DatabasePrefix(database.name).c_str()); });
-  snprintf(job->database_prefix, sizeof job->database_prefix, "%s%s", run->run_prefix,
-           database_prefix);
+      pg::CallCpp([&] { return pg::PallocCopy(DatabasePrefix(database.name)); });
+  pg::CopyBounded(job->database_prefix, sizeof job->database_prefix,
+                  psprintf("%s%s", run->run_prefix, database_prefix), "database prefix");
   job->coordinator_latch = MyLatch;
   SpinLockInit(&job->mutex);
   pg_atomic_init_u32(&job->next_table, 0);
   // Helpers start together with the leader, so their start-up overlaps the
   // listing; counted before the leader starts, so it always waits for them.
-  int helpers = Max(control::g_max_workers - 1, 0);
+  int helpers = Min(Max(control::g_max_workers - 1, 0), kMaxWorkers - 1);
   pg_atomic_init_u32(&job->helpers_active, static_cast<uint32>(helpers));
   ConditionVariableInit(&job->workers_changed);
 
-  std::vector<BackgroundWorkerHandle *> &workers = g_current_workers;
-  workers.clear();
+  g_current_worker_count = 0;
   g_current_job = job;
   BackgroundWorkerHandle *leader = StartDatabaseWorker(run, segment, database.name, true);
   if (!leader) {
@@ -123,7 +134,7 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
     EndWork();
     return "failed";
   }
-  workers.push_back(leader);
+  g_current_workers[g_current_worker_count++] = leader;
   for (int i = 0; i < helpers; i++) {
     BackgroundWorkerHandle *helper = StartDatabaseWorker(run, segment, database.name, false);
     if (!helper) {
@@ -135,7 +146,7 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
                     errhint("Increase max_worker_processes.")));
       break;
     }
-    workers.push_back(helper);
+    g_current_workers[g_current_worker_count++] = helper;
   }
 
   // Wait for the table list.
@@ -153,25 +164,26 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
     tables_segment = dsm_attach(job->tables_handle);
     if (tables_segment) tables = static_cast<TableList *>(dsm_segment_address(tables_segment));
   }
-  std::vector<bool> recorded;
+  bool *recorded = nullptr;
   if (tables) {
-    recorded.assign(tables->count, false);
+    recorded = static_cast<bool *>(palloc0(sizeof(bool) * Max(tables->count, 1)));
     // The workers export while the pending history rows of every table
     // (10,000 of them in a big database) are written.
     InsertPendingTables(run, tables, database.name);
     for (;;) {
       if (CancelRequested(run) && !job->cancel) {
         job->cancel = true;
-        for (auto *worker : workers) TerminateBackgroundWorker(worker);
+        TerminateCurrentWorkers();
       }
-      SyncTables(run, job, tables, &recorded, false, database.name);
-      if (AllStopped(workers)) break;
+      SyncTables(run, job, tables, recorded, false, database.name);
+      if (AllStopped()) break;
       WaitForEvent(1000);
     }
-    SyncTables(run, job, tables, &recorded, true, database.name);
+    SyncTables(run, job, tables, recorded, true, database.name);
+    pfree(recorded);
   } else {
     // The leader stopped before listing tables; the helpers see it fail.
-    while (!AllStopped(workers)) WaitForEvent(1000);
+    while (!AllStopped()) WaitForEvent(1000);
   }
 
   const char *status = "succeeded";
@@ -216,7 +228,7 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   RecordDatabase(run, database.name, status, total, nullptr, manifest, sqlstate, error, hint);
   EndWork();
   g_current_job = nullptr;
-  workers.clear();
+  g_current_worker_count = 0;
   if (tables_segment) dsm_detach(tables_segment);
   dsm_detach(segment);
   return status;
@@ -280,32 +292,11 @@ void VerifyIfScheduled(Run *run) {
               status, detail ? ": " : "", detail ? detail : "")));
 }
 
-void Coordinate(Run *run) {
-  std::vector<DatabaseToRun> databases;
-  volatile bool recorded = false;
-  BeginWork();
-  PG_TRY();
-  {
-    recorded = RecordRun(run, &databases);
-    EndWork();
-  }
-  PG_CATCH();
-  {
-    // The copy must outlive the transaction we are about to abort.
-    MemoryContextSwitchTo(TopMemoryContext);
-    ErrorData *error = CopyErrorData();
-    FlushErrorState();
-    AbortCurrentTransaction();
-    MemoryContextSwitchTo(TopMemoryContext);
-    FailRun(run, error);
-  }
-  PG_END_TRY();
-  Shared()->runs[run->slot].recorded = true;
-  Broadcast(run);
-  if (!recorded) return;
-
+// Phase B: every database, then the run's totals and index.
+void ExportDatabases(Run *run, const DatabaseList &databases) {
   bool any_failed = false;
-  for (const auto &database : databases) {
+  for (int i = 0; i < databases.count; i++) {
+    const DatabaseToRun &database = databases.items[i];
     if (CancelRequested(run)) {
       BeginWork();
       RecordDatabase(run, database.name, "cancelled", 0, nullptr, nullptr, "57014",
@@ -321,6 +312,49 @@ void Coordinate(Run *run) {
   }
   FinishRun(run, any_failed);
   if (run->request.schedule_name[0]) VerifyIfScheduled(run);
+}
+
+void Coordinate(Run *run) {
+  DatabaseList databases{0, nullptr};
+  volatile bool recorded = false;
+  BeginWork();
+  PG_TRY();
+  {
+    recorded = RecordRun(run, &databases);
+    EndWork();
+  }
+  PG_CATCH();
+  {
+    // The copy must outlive the transaction we are about to abort.
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    MemoryContextSwitchTo(TopMemoryContext);
+    FailRun(run, error, false);
+  }
+  PG_END_TRY();
+  Shared()->runs[run->slot].recorded = true;
+  Broadcast(run);
+  if (!recorded) return;
+
+  // An ERROR from here on (a history write, shared memory, the target) is
+  // what happened to the run: recorded as its failure, rather than left
+  // 'running' for the launcher to settle as "the server stopped".
+  PG_TRY();
+  { ExportDatabases(run, databases); }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    MemoryContextSwitchTo(TopMemoryContext);
+    if (g_current_job) g_current_job->cancel = true;
+    TerminateCurrentWorkers();
+    FailRun(run, error, true);
+  }
+  PG_END_TRY();
   pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
@@ -329,7 +363,7 @@ int g_slot_index = -1;
 void OnCoordinatorExit(int, Datum) {
   // Whatever ends the coordinator ends its workers too.
   if (g_current_job) g_current_job->cancel = true;
-  for (auto *worker : g_current_workers) TerminateBackgroundWorker(worker);
+  TerminateCurrentWorkers();
   SharedState *shared = Shared();
   if (!shared || g_slot_index < 0) return;
   RunSlot *slot = &shared->runs[g_slot_index];

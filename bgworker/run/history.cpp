@@ -23,8 +23,6 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
-#include <vector>
-
 #include "bgworker/database/database_job.h"
 #include "bgworker/run/history.h"
 #include "bgworker/run/run_context.h"
@@ -32,6 +30,7 @@ extern "C" {
 #include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/spi_util.h"
+#include "extension/control/target_store.h"
 #include "extension/pg/cpp_boundary.h"
 #include "format/layout.h"
 #include "storage/store_factory.h"
@@ -78,7 +77,7 @@ void RecordDatabase(Run *run, const char *database, const char *status, int tabl
 
 // Phase A: the runs row, the target, the databases. Committed before
 // cdw_backup_run() returns.
-bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases) {
+bool RecordRun(Run *run, DatabaseList *databases) {
   const RunRequest &req = run->request;
   Oid types[6] = {INT8OID, TEXTOID, TEXTOID, NAMEOID, TEXTOID, TIMESTAMPTZOID};
   Datum values[6] = {
@@ -92,23 +91,16 @@ bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases) {
       "started_at) VALUES ($1, $2, $3, $4, 'running', $5, $6)",
       6, types, values, nulls);
 
-  SpiRun(
-      "SELECT location, secret_id, secret_key, session_token, "
-      "(SELECT string_agg(key || E'\\t' || value, E'\\n') FROM jsonb_each_text(options)) "
-      "FROM cdw_backup.target_store WHERE name = $1",
-      1, &types[2], &values[2], nullptr);
-  if (SPI_processed == 0)
+  control::Target *target = control::FindTarget(req.target);
+  if (!target)
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", req.target),
              errhint("SELECT cdw_backup_add_target('%s', 'file:///var/backups/pg');", req.target)));
-  MemoryContext spi_context = MemoryContextSwitchTo(TopMemoryContext);
-  run->location = pstrdup(SpiText(0, 1));
-  char *id = SpiText(0, 2), *key = SpiText(0, 3), *token = SpiText(0, 4), *options = SpiText(0, 5);
-  run->secret_id = pstrdup(id ? id : "");
-  run->secret_key = pstrdup(key ? key : "");
-  run->session_token = pstrdup(token ? token : "");
-  run->store_options = pstrdup(options ? options : "");
-  MemoryContextSwitchTo(spi_context);
+  run->location = MemoryContextStrdup(TopMemoryContext, target->location);
+  run->secret_id = MemoryContextStrdup(TopMemoryContext, target->secret_id);
+  run->secret_key = MemoryContextStrdup(TopMemoryContext, target->secret_key);
+  run->session_token = MemoryContextStrdup(TopMemoryContext, target->session_token);
+  run->store_options = MemoryContextStrdup(TopMemoryContext, target->options);
 
   bool needs_credentials = pg::CallCpp([&] { return LocationNeedsCredentials(run->location); });
   if (!needs_credentials && !has_privs_of_role(req.role_id, ROLE_PG_WRITE_SERVER_FILES))
@@ -155,20 +147,23 @@ bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases) {
     char *name;
     bool allow, connect, found, is_template;
   };
-  std::vector<Candidate> candidates;
+  auto *candidates = static_cast<Candidate *>(palloc(sizeof(Candidate) * Max(count, 1)));
   for (int i = 0; i < count; i++) {
-    Candidate c;
+    Candidate &c = candidates[i];
     c.oid = static_cast<Oid>(strtoul(SpiText(i, 1), nullptr, 10));
     c.name = MemoryContextStrdup(TopMemoryContext, SpiText(i, 2));
     c.allow = strcmp(SpiText(i, 3), "t") == 0;
     c.connect = strcmp(SpiText(i, 4), "t") == 0;
     c.found = strcmp(SpiText(i, 5), "t") == 0;
     c.is_template = strcmp(SpiText(i, 6), "t") == 0;
-    candidates.push_back(c);
   }
-  Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * Max(candidates.size(), size_t{1})));
+  databases->count = 0;
+  databases->items = static_cast<DatabaseToRun *>(
+      MemoryContextAlloc(TopMemoryContext, sizeof(DatabaseToRun) * Max(count, 1)));
+  Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
   int name_count = 0;
-  for (const auto &c : candidates) {
+  for (int i = 0; i < count; i++) {
+    const Candidate &c = candidates[i];
     names[name_count++] = CStringGetTextDatum(c.name);
     char *location =
         Url(run, psprintf("%s%s", run->run_prefix,
@@ -193,7 +188,7 @@ bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases) {
                      psprintf("GRANT CONNECT ON DATABASE %s TO %s;", db, role));
     } else {
       RecordDatabase(run, c.name, "pending", 0, location, nullptr, nullptr, nullptr, nullptr);
-      databases->push_back({c.oid, c.name});
+      databases->items[databases->count++] = {c.oid, c.name};
     }
   }
   Oid update_types[3] = {INT8OID, TEXTARRAYOID, TEXTOID};
@@ -208,11 +203,11 @@ bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases) {
 
 // Writes finished tables into run_tables; `final` also settles tables no
 // worker finished.
-void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool> *recorded,
-                bool final, const char *database) {
+void SyncTables(Run *run, DatabaseJob *job, TableList *tables, bool *recorded, bool final,
+                const char *database) {
   bool started = false;
   for (int i = 0; i < tables->count; i++) {
-    if ((*recorded)[i]) continue;
+    if (recorded[i]) continue;
     TableEntry *entry = &tables->entries[i];
     if (entry->range_index != 0) continue;  // recorded with its range 0
     pg_read_barrier();
@@ -295,7 +290,7 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool>
         "$14 "
         "WHERE run_id = $1 AND database = $2 AND schema_name = $3 AND table_name = $4",
         14, types, values, nulls);
-    for (int r = 0; r < entry->range_count; r++) (*recorded)[i + r] = true;
+    for (int r = 0; r < entry->range_count; r++) recorded[i + r] = true;
   }
   if (started) EndWork();
 }
@@ -404,37 +399,62 @@ void FailRunForIndex(Run *run, const pg::PendingError *pending) {
                     errhint("%s", hint)));
 }
 
-void FailRun(Run *run, ErrorData *error) {
+void FailRun(Run *run, ErrorData *error, bool after_start) {
+  const char *message = error->message ? error->message : "unknown error";
+  if (after_start) message = psprintf("the run's coordinator failed: %s", message);
+  const char *hint = error->hint ? error->hint : (after_start ? "See the server log." : nullptr);
+  const char *sqlstate = unpack_sql_state(error->sqlerrcode);
   BeginWork();
-  Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-  Datum values[4] = {Int64GetDatum(run->request.run_id), Text(error->message), Text(error->hint),
-                     TimestampTzGetDatum(SchedulerNow())};
-  char nulls[5] = "    ";
-  if (!error->hint) nulls[2] = 'n';
+  if (after_start) {
+    // What was not finished failed for this reason: not "interrupted".
+    control::SpiParams settle;
+    settle.Int8(run->request.run_id).Text(sqlstate).Text(message).Text(hint);
+    SpiRun(
+        "UPDATE cdw_backup.run_tables SET status = 'failed', finished_at = "
+        "pg_catalog.clock_timestamp(), sqlstate = $2, error = $3, hint = $4 "
+        "WHERE run_id OPERATOR(pg_catalog.=) $1 AND status IN ('pending', 'running')",
+        settle);
+    SpiRun(
+        "UPDATE cdw_backup.run_databases SET status = 'failed', finished_at = "
+        "pg_catalog.clock_timestamp(), sqlstate = $2, error = $3, hint = $4 "
+        "WHERE run_id OPERATOR(pg_catalog.=) $1 AND status IN ('pending', 'running')",
+        settle);
+  }
+  control::SpiParams params;
+  params.Int8(run->request.run_id).Text(message).Text(hint).Timestamp(SchedulerNow());
   SpiRun(
-      "UPDATE cdw_backup.runs SET status = 'failed', error = $2, hint = $3, "
-      "finished_at = $4 WHERE run_id = $1",
-      4, types, values, nulls);
+      "UPDATE cdw_backup.runs r SET status = 'failed', error = $2, hint = $3, finished_at = $4, "
+      // Nothing of a failed run is kept: removed when it is settled.
+      " cleanup_pending = r.location IS NOT NULL, "
+      " tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.total - t.ok, "
+      " rows = t.rows, bytes_raw = t.raw, bytes_stored = t.stored "
+      "FROM (SELECT pg_catalog.count(*) AS total, "
+      "             pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.=) 'succeeded') "
+      "               AS ok, "
+      "             COALESCE(pg_catalog.sum(rows), 0) AS rows, "
+      "             COALESCE(pg_catalog.sum(bytes_raw), 0) AS raw, "
+      "             COALESCE(pg_catalog.sum(bytes_stored), 0) AS stored "
+      "        FROM cdw_backup.run_tables WHERE run_id OPERATOR(pg_catalog.=) $1) t "
+      "WHERE r.run_id OPERATOR(pg_catalog.=) $1",
+      params);
   if (SPI_processed == 0) {
-    Oid insert_types[7] = {INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-    Datum insert_values[7] = {Int64GetDatum(run->request.run_id),
-                              Text(run->request.target),
-                              DirectFunctionCall1(namein, CStringGetDatum(run->request.role_name)),
-                              Text(run->request.compression),
-                              Text(error->message),
-                              Text(error->hint),
-                              values[3]};
-    char insert_nulls[8] = "       ";
-    if (!error->hint) insert_nulls[5] = 'n';
+    control::SpiParams insert;
+    insert.Int8(run->request.run_id)
+        .Text(run->request.target)
+        .Name(run->request.role_name)
+        .Text(run->request.compression)
+        .Text(message)
+        .Text(hint)
+        .Timestamp(SchedulerNow());
     SpiRun(
         "INSERT INTO cdw_backup.runs (run_id, target, role_name, compression, status, error, hint, "
         "started_at, finished_at) VALUES ($1, $2, $3, $4, 'failed', $5, $6, $7, $7)",
-        7, insert_types, insert_values, insert_nulls);
+        insert);
   }
   Async_Notify("cdw_backup", psprintf("{\"run_id\": %lld, \"status\": \"failed\"}",
                                       static_cast<long long>(run->request.run_id)));
   ereport(LOG, (errmsg("cdw_backup run %lld failed: %s",
-                       static_cast<long long>(run->request.run_id), error->message)));
+                       static_cast<long long>(run->request.run_id), message)));
   EndWork();
 }
 

@@ -7,8 +7,6 @@ extern "C" {
 #include "utils/elog.h"
 }
 
-#include <vector>
-
 #include "bgworker/database/database_job.h"
 #include "bgworker/run/run_context.h"
 #include "extension/pg/cpp_boundary.h"
@@ -21,10 +19,10 @@ void RecordDatabase(Run *run, const char *database, const char *status, int tabl
                     const char *location, const char *manifest, const char *sqlstate,
                     const char *error, const char *hint);
 
-// Phase A: the runs row, the target, the databases (appended to
-// `databases` when they can be backed up; the others are recorded failed).
-// Committed before cdw_backup_run() returns. Inside SPI.
-bool RecordRun(Run *run, std::vector<DatabaseToRun> *databases);
+// Phase A: the runs row, the target, the databases (`databases` gets those
+// that can be backed up; the others are recorded failed). Committed before
+// cdw_backup_run() returns. Inside SPI.
+bool RecordRun(Run *run, DatabaseList *databases);
 
 // The pending run_tables row of every table of `tables`, and the
 // database's tables_total. Runs its own transaction.
@@ -33,9 +31,10 @@ void InsertPendingTables(Run *run, TableList *tables, const char *database);
 // Writes finished tables into run_tables: failed ones at once, backed-up
 // ones only with `final`, once the database is known to be complete on the
 // target (DatabaseComplete); `final` also settles tables no worker
-// finished. Runs its own transaction when there is something to write.
-void SyncTables(Run *run, DatabaseJob *job, TableList *tables, std::vector<bool> *recorded,
-                bool final, const char *database);
+// finished. `recorded` has one flag per entry of `tables`. Runs its own
+// transaction when there is something to write.
+void SyncTables(Run *run, DatabaseJob *job, TableList *tables, bool *recorded, bool final,
+                const char *database);
 
 // The run's totals and final status, its run index on the target
 // (run_index.h) and a NOTIFY, in one transaction; a run that did not
@@ -49,7 +48,10 @@ void FinishRun(Run *run, bool any_failed_database);
 void FailRunForIndex(Run *run, const pg::PendingError *pending);
 
 // Records the run failed with `error` (inserts its row if RecordRun did
-// not commit it). Runs its own transaction.
-void FailRun(Run *run, ErrorData *error);
+// not commit it). `after_start`: the coordinator failed while exporting, so
+// its unfinished databases and tables are failed with the same reason and
+// the totals recomputed; the run is not left for the launcher to call
+// "interrupted". Runs its own transaction.
+void FailRun(Run *run, ErrorData *error, bool after_start);
 
 }  // namespace cdw::bgworker::coordinator

@@ -30,6 +30,13 @@ struct DatabaseToRun {
   char *name;
 };
 
+// The databases a run exports, in TopMemoryContext (a plain array: it lives
+// in frames where PostgreSQL may longjmp).
+struct DatabaseList {
+  int count;
+  DatabaseToRun *items;
+};
+
 // One short transaction with SPI and a snapshot, for a unit of history work.
 void BeginWork();
 void EndWork();
