@@ -78,23 +78,21 @@ void DisableSchedule(const char *name, const char *reason) {
 void RecordNonRun(const char *schedule, const char *target, const char *role,
                   const char *compression, const char *status, const char *error, const char *hint,
                   TimestampTz due) {
-  Oid types[8] = {TEXTOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-  Datum values[8] = {Text(schedule),
-                     Text(target),
-                     DirectFunctionCall1(namein, CStringGetDatum(role)),
-                     Text(compression),
-                     Text(status),
-                     Text(error),
-                     Text(hint),
-                     TimestampTzGetDatum(due)};
-  char nulls[9] = "        ";
-  if (!hint) nulls[6] = 'n';
+  control::SpiParams params;
+  params.Text(schedule)
+      .Text(target)
+      .Name(role)
+      .Text(compression)
+      .Text(status)
+      .Text(error ? error : "")
+      .Text(hint)
+      .Timestamp(due);
   SpiRun(
       "INSERT INTO cdw_backup.runs (run_id, schedule_name, target, role_name, compression, status, "
       " error, hint, started_at, finished_at) VALUES (nextval('cdw_backup.runs_run_id_seq'), $1, "
       "$2, "
       " $3, $4, $5, $6, $7, $8, $8)",
-      8, types, values, nulls);
+      params);
   ereport(LOG, (errmsg("cdw_backup schedule \"%s\": run %s: %s", schedule, status, error)));
 }
 
@@ -166,15 +164,13 @@ TimestampTz Visit(ScheduleRow *s, TimestampTz now) {
                              s->compression, s->owner_oid, s->name);
     }
   }
-  Oid types[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
-  Datum values[4] = {Text(s->name), TimestampTzGetDatum(now), TimestampTzGetDatum(next),
-                     Int64GetDatum(run_id)};
-  char nulls[5] = "    ";
-  if (run_id == 0) nulls[3] = 'n';
+  control::SpiParams params;
+  params.Text(s->name).Timestamp(now).Timestamp(next).Add(INT8OID, Int64GetDatum(run_id),
+                                                          run_id == 0);
   SpiRun(
       "UPDATE cdw_backup.schedule_store SET last_checked_at = $2, next_run_at = $3, "
       "last_run_id = $4 WHERE name = $1",
-      4, types, values, nulls);
+      params);
   return next;
 }
 

@@ -271,7 +271,7 @@ void ExportLoop() {
     if (static_cast<int>(index) >= g_tables->count) break;
     TableEntry *entry = &g_tables->entries[DispatchOrder(g_tables)[index]];
     char *table_prefix = pg::CallCpp(
-        [&] { return pstrdup(TablePrefix(entry->schema_name, entry->table_name).c_str()); });
+        [&] { return pg::PallocCopy(TablePrefix(entry->schema_name, entry->table_name)); });
     ExportTable(entry, table_prefix);
   }
 }

@@ -279,12 +279,10 @@ void VerifyIfScheduled(Run *run) {
   }
   PG_END_TRY();
   BeginWork();
-  Oid update_types[3] = {INT8OID, TEXTOID, TEXTOID};
-  Datum update_values[3] = {Int64GetDatum(run->request.run_id), Text(status), Text(detail)};
-  char nulls[4] = "   ";
-  if (!detail) nulls[2] = 'n';
-  SpiRun("UPDATE cdw_backup.runs SET verify_status = $2, verify_detail = $3 WHERE run_id = $1", 3,
-         update_types, update_values, nulls);
+  control::SpiParams update;
+  update.Int8(run->request.run_id).Text(status).Text(detail);
+  SpiRun("UPDATE cdw_backup.runs SET verify_status = $2, verify_detail = $3 WHERE run_id = $1",
+         update);
   EndWork();
   ereport(
       strcmp(status, "ok") == 0 ? LOG : WARNING,

@@ -43,22 +43,16 @@ using control::SpiText;
 void RecordDatabase(Run *run, const char *database, const char *status, int tables,
                     const char *location, const char *manifest, const char *sqlstate,
                     const char *error, const char *hint) {
-  Oid types[9] = {INT8OID, NAMEOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-  Datum values[9] = {Int64GetDatum(run->request.run_id),
-                     DirectFunctionCall1(namein, CStringGetDatum(database)),
-                     Text(status),
-                     Int32GetDatum(tables),
-                     Text(location),
-                     Text(manifest),
-                     Text(sqlstate),
-                     Text(error),
-                     Text(hint)};
-  char nulls[10] = "         ";
-  if (!location) nulls[4] = 'n';
-  if (!manifest) nulls[5] = 'n';
-  if (!sqlstate) nulls[6] = 'n';
-  if (!error) nulls[7] = 'n';
-  if (!hint) nulls[8] = 'n';
+  control::SpiParams params;
+  params.Int8(run->request.run_id)
+      .Name(database)
+      .Text(status)
+      .Int4(tables)
+      .Text(location)
+      .Text(manifest)
+      .Text(sqlstate)
+      .Text(error)
+      .Text(hint);
   SpiRun(
       "INSERT INTO cdw_backup.run_databases AS d (run_id, database, status, tables_total, "
       "location, "
@@ -72,24 +66,24 @@ void RecordDatabase(Run *run, const char *database, const char *status, int tabl
       "manifest = excluded.manifest, sqlstate = excluded.sqlstate, error = excluded.error, "
       "hint = excluded.hint, started_at = coalesce(d.started_at, excluded.started_at), "
       "finished_at = excluded.finished_at",
-      9, types, values, nulls);
+      params);
 }
 
 // Phase A: the runs row, the target, the databases. Committed before
 // cdw_backup_run() returns.
 bool RecordRun(Run *run, DatabaseList *databases) {
   const RunRequest &req = run->request;
-  Oid types[6] = {INT8OID, TEXTOID, TEXTOID, NAMEOID, TEXTOID, TIMESTAMPTZOID};
-  Datum values[6] = {
-      Int64GetDatum(req.run_id), Text(req.schedule_name),
-      Text(req.target),          DirectFunctionCall1(namein, CStringGetDatum(req.role_name)),
-      Text(req.compression),     TimestampTzGetDatum(SchedulerNow())};
-  char nulls[7] = "      ";
-  if (!req.schedule_name[0]) nulls[1] = 'n';
+  control::SpiParams params;
+  params.Int8(req.run_id)
+      .Text(req.schedule_name[0] ? req.schedule_name : nullptr)
+      .Text(req.target)
+      .Name(req.role_name)
+      .Text(req.compression)
+      .Timestamp(SchedulerNow());
   SpiRun(
       "INSERT INTO cdw_backup.runs (run_id, schedule_name, target, role_name, status, compression, "
       "started_at) VALUES ($1, $2, $3, $4, 'running', $5, $6)",
-      6, types, values, nulls);
+      params);
 
   control::Target *target = control::FindTarget(req.target);
   if (!target)
@@ -113,21 +107,22 @@ bool RecordRun(Run *run, DatabaseList *databases) {
 
   run->run_prefix = MemoryContextStrdup(
       TopMemoryContext,
-      pg::CallCpp([&] { return pstrdup(RunPrefix(req.run_id, time(nullptr)).c_str()); }));
+      pg::CallCpp([&] { return pg::PallocCopy(RunPrefix(req.run_id, time(nullptr))); }));
 
   // The databases: those that allow connections, not templates, narrowed by
   // databases / exclude_databases.
-  Oid list_types[5] = {OIDOID, BOOLOID, TEXTARRAYOID, BOOLOID, TEXTARRAYOID};
-  Datum list_values[5] = {
-      ObjectIdGetDatum(req.role_id), BoolGetDatum(req.has_databases),
-      req.has_databases ? OidInputFunctionCall(F_ARRAY_IN, pstrdup(req.databases), TEXTOID, -1)
-                        : (Datum)0,
-      BoolGetDatum(req.has_exclude),
-      req.has_exclude ? OidInputFunctionCall(F_ARRAY_IN, pstrdup(req.exclude), TEXTOID, -1)
-                      : (Datum)0};
-  char list_nulls[6] = "     ";
-  if (!req.has_databases) list_nulls[2] = 'n';
-  if (!req.has_exclude) list_nulls[4] = 'n';
+  control::SpiParams list;
+  list.Add(OIDOID, ObjectIdGetDatum(req.role_id))
+      .Bool(req.has_databases)
+      .Add(TEXTARRAYOID,
+           req.has_databases ? OidInputFunctionCall(F_ARRAY_IN, pstrdup(req.databases), TEXTOID, -1)
+                             : (Datum)0,
+           !req.has_databases)
+      .Bool(req.has_exclude)
+      .Add(TEXTARRAYOID,
+           req.has_exclude ? OidInputFunctionCall(F_ARRAY_IN, pstrdup(req.exclude), TEXTOID, -1)
+                           : (Datum)0,
+           !req.has_exclude);
   SpiRun(
       "WITH wanted AS ("
       "  SELECT d.oid, d.datname::text AS name, d.datallowconn, d.datistemplate,"
@@ -140,7 +135,7 @@ bool RecordRun(Run *run, DatabaseList *databases) {
       "   WHERE $2 AND NOT EXISTS (SELECT FROM pg_database d WHERE d.datname = w))"
       " SELECT oid, name, datallowconn, can_connect, found, datistemplate FROM wanted"
       "  WHERE NOT $4 OR name <> ALL ($5) ORDER BY name",
-      5, list_types, list_values, list_nulls);
+      list);
   int count = static_cast<int>(SPI_processed);
   struct Candidate {
     Oid oid;
@@ -167,7 +162,7 @@ bool RecordRun(Run *run, DatabaseList *databases) {
     names[name_count++] = CStringGetTextDatum(c.name);
     char *location =
         Url(run, psprintf("%s%s", run->run_prefix,
-                          pg::CallCpp([&] { return pstrdup(DatabasePrefix(c.name).c_str()); })));
+                          pg::CallCpp([&] { return pg::PallocCopy(DatabasePrefix(c.name)); })));
     const char *role = quote_identifier(req.role_name);
     const char *db = quote_identifier(c.name);
     if (!c.found) {
@@ -258,38 +253,31 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, bool *recorded, b
     }
     char *location = Url(
         run, psprintf("%s%s", job->database_prefix, pg::CallCpp([&] {
-                        return pstrdup(TablePrefix(entry->schema_name, entry->table_name).c_str());
+                        return pg::PallocCopy(TablePrefix(entry->schema_name, entry->table_name));
                       })));
-    Oid types[14] = {INT8OID, NAMEOID, NAMEOID,        NAMEOID,        TEXTOID, INT8OID, INT8OID,
-                     INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
-    Datum values[14] = {
-        Int64GetDatum(run->request.run_id),
-        DirectFunctionCall1(namein, CStringGetDatum(database)),
-        DirectFunctionCall1(namein, CStringGetDatum(entry->schema_name)),
-        DirectFunctionCall1(namein, CStringGetDatum(entry->table_name)),
-        Text(TableStatusName(status)),
-        Int64GetDatum(outcome.rows),
-        Int64GetDatum(outcome.bytes_raw),
-        Int64GetDatum(outcome.bytes_stored),
-        Text(location),
-        TimestampTzGetDatum(outcome.started_at),
-        TimestampTzGetDatum(outcome.finished_at ? outcome.finished_at : GetCurrentTimestamp()),
-        Text(error),
-        Text(hint),
-        Text(sqlstate)};
-    char nulls[15] = "              ";
-    if (status != TableStatus::kSucceeded) nulls[5] = nulls[6] = nulls[7] = 'n';
-    if (!outcome.started_at) nulls[9] = 'n';
-    if (!error) nulls[11] = 'n';
-    if (!hint) nulls[12] = 'n';
-    if (!sqlstate || status == TableStatus::kSucceeded) nulls[13] = 'n';
+    bool succeeded = status == TableStatus::kSucceeded;
+    control::SpiParams params;
+    params.Int8(run->request.run_id)
+        .Name(database)
+        .Name(entry->schema_name)
+        .Name(entry->table_name)
+        .Text(TableStatusName(status))
+        .Add(INT8OID, Int64GetDatum(outcome.rows), !succeeded)
+        .Add(INT8OID, Int64GetDatum(outcome.bytes_raw), !succeeded)
+        .Add(INT8OID, Int64GetDatum(outcome.bytes_stored), !succeeded)
+        .Text(location)
+        .Add(TIMESTAMPTZOID, TimestampTzGetDatum(outcome.started_at), !outcome.started_at)
+        .Timestamp(outcome.finished_at ? outcome.finished_at : GetCurrentTimestamp())
+        .Text(error)
+        .Text(hint)
+        .Text(succeeded ? nullptr : sqlstate);
     SpiRun(
         "UPDATE cdw_backup.run_tables SET status = $5, rows = $6, bytes_raw = $7, bytes_stored = "
         "$8, "
         "location = $9, started_at = $10, finished_at = $11, error = $12, hint = $13, sqlstate = "
         "$14 "
         "WHERE run_id = $1 AND database = $2 AND schema_name = $3 AND table_name = $4",
-        14, types, values, nulls);
+        params);
     for (int r = 0; r < entry->range_count; r++) recorded[i + r] = true;
   }
   if (started) EndWork();
