@@ -76,6 +76,10 @@ struct RestoreJob {
   bool parent_found;
   char parent_schema[NAMEDATALEN];
   char parent_table[NAMEDATALEN];
+  // The manifest (or the run index) was accepted without a MAC
+  // (allow_unauthenticated => true): nothing is created from it, rows only
+  // go into tables that exist.
+  bool unauthenticated;
   // Set by the worker when the manifest itself is unusable (a column type
   // that is not a type name): nothing was restored and the caller raises
   // this error instead of returning rows.

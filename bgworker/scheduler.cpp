@@ -29,6 +29,7 @@ extern "C" {
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
+#include "manifest/authentication.h"
 #include "schedule/cron_expression.h"
 #include "schedule/next_run.h"
 #include "schedule/time_zone.h"
@@ -217,6 +218,7 @@ bool DeleteRunObjects(const control::Target &target, const char *run_location) {
                                  kManifestName) == 0)
             store->Remove(object.key);
         store->Remove(RunIndexKey(prefix));
+        store->Remove(RunIndexKey(prefix) + kMacSuffix);
         for (const auto &object : objects) store->Remove(object.key);
       },
       /*raise_pg_errors=*/false);

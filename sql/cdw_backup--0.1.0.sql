@@ -25,7 +25,11 @@ CREATE TABLE cdw_backup.target_store (
   secret_id text,
   secret_key text,
   session_token text,
-  created_at timestamptz NOT NULL DEFAULT now()
+  created_at timestamptz NOT NULL DEFAULT now(),
+  -- The 32-byte key that authenticates the manifests and run indexes this
+  -- target holds (HMAC-SHA-256, see README "The target's key"). Never
+  -- written to the target; cdw_backup_target_key() exports it.
+  manifest_key bytea NOT NULL
 );
 REVOKE ALL ON cdw_backup.target_store FROM PUBLIC;
 
@@ -127,9 +131,18 @@ CREATE FUNCTION cdw_backup_version() RETURNS text
 CREATE FUNCTION cdw_backup_check_location(location text, options jsonb DEFAULT '{}')
   RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_check_location' LANGUAGE C;
 
+-- manifest_key: the key (64 hex digits) of an earlier target at the same
+-- location, so this cluster can read its backups; NULL creates a new key.
 CREATE FUNCTION cdw_backup_add_target(name text, location text, secret_id text DEFAULT NULL,
-                                      secret_key text DEFAULT NULL, options jsonb DEFAULT '{}')
+                                      secret_key text DEFAULT NULL, options jsonb DEFAULT '{}',
+                                      manifest_key text DEFAULT NULL)
   RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_add_target' LANGUAGE C;
+
+-- The target's manifest key as 64 hex digits, for its owner or a superuser
+-- to keep somewhere safe (without it, a fresh cluster cannot authenticate
+-- the target's backups).
+CREATE FUNCTION cdw_backup_target_key(name text)
+  RETURNS text AS 'MODULE_PATHNAME', 'cdw_backup_target_key' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_drop_target(name text)
   RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_drop_target' LANGUAGE C;
@@ -158,6 +171,7 @@ GRANT SELECT ON cdw_backup.progress TO cdw_backup_operator;
 
 -- Reading backups back.
 CREATE FUNCTION cdw_backup_list(target text DEFAULT 'default',
+                                allow_unauthenticated boolean DEFAULT false,
                                 OUT run_id bigint, OUT schedule_name text, OUT status text,
                                 OUT started_at timestamptz, OUT finished_at timestamptz,
                                 OUT compression text, OUT database text, OUT database_status text,
@@ -166,6 +180,7 @@ CREATE FUNCTION cdw_backup_list(target text DEFAULT 'default',
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_list' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_verify(run_id bigint, target text DEFAULT NULL,
+                                  allow_unauthenticated boolean DEFAULT false,
                                   OUT database text, OUT schema_name text, OUT table_name text,
                                   OUT status text, OUT problem text, OUT detail text)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_verify' LANGUAGE C;
@@ -175,6 +190,7 @@ CREATE FUNCTION cdw_backup_restore(run_id bigint, database text, table_name text
                                    into_database text DEFAULT NULL, truncate boolean DEFAULT false,
                                    dry_run boolean DEFAULT false, target text DEFAULT NULL,
                                    cascade boolean DEFAULT false, schema text DEFAULT NULL,
+                                   allow_unauthenticated boolean DEFAULT false,
                                    OUT schema_name text, OUT table_name text, OUT destination text,
                                    OUT status text, OUT rows bigint, OUT detail text, OUT hint text)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_restore' LANGUAGE C;

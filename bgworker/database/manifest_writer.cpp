@@ -36,6 +36,8 @@ extern "C" {
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
+#include "common/hmac_sha256.h"
+#include "manifest/authentication.h"
 #include "manifest/json_writer.h"
 #include "manifest/manifest.h"
 #include "storage/store_factory.h"
@@ -157,11 +159,9 @@ void WriteManifest(const char *schema) {
       }
       manifest.tables.push_back(std::move(table));
     }
-    std::string json = SerializeManifest(manifest);
-    auto writer = store->Create(std::string(g_job->database_prefix) + kManifestName);
-    writer->Write(json.data(), json.size());
-    writer->Finish();
-    writer->Commit();
+    WriteAuthenticatedObject(store.get(), TargetKeyFromHex(g_job->manifest_key),
+                             std::string(g_job->database_prefix) + kManifestName,
+                             SerializeManifest(manifest));
   });
   g_job->manifest_written = true;
 }

@@ -79,6 +79,15 @@ const char *CurrentRole() {
 
 void CreateDestination(RestoreJob *job, Member *m) {
   RestoreItem *item = m->item;
+  if (job->unauthenticated)
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+             errmsg("table %s does not exist, and an unauthenticated manifest creates nothing",
+                    m->dest),
+             errdetail("The backup's manifest has no MAC (allow_unauthenticated => true): its "
+                       "definitions are not trusted as DDL."),
+             errhint("Create the table first, or restore from a backup whose manifest is "
+                     "authenticated by the target's key.")));
   Oid types[1] = {NAMEOID};
   Datum values[1] = {NameDatum(item->dest_schema)};
   SpiRun("SELECT FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1", 1, types,
@@ -97,7 +106,6 @@ void CreateDestination(RestoreJob *job, Member *m) {
   char **row;
   if (!LookupDestination(item, &row)) elog(ERROR, "table %s vanished after CREATE TABLE", m->dest);
   m->relid = static_cast<Oid>(strtoul(row[0], nullptr, 10));
-  (void)job;
 }
 
 // Checks an existing destination as the restore will use it.

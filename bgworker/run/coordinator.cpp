@@ -108,6 +108,7 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   pg::CopyBounded(job->secret_key, sizeof job->secret_key, run->secret_key, "secret_key");
   pg::CopyBounded(job->session_token, sizeof job->session_token, run->session_token,
                   "session_token");
+  pg::CopyBounded(job->manifest_key, sizeof job->manifest_key, run->manifest_key, "manifest key");
   char *database_prefix =
       pg::CallCpp([&] { return pg::PallocCopy(DatabasePrefix(database.name)); });
   pg::CopyBounded(job->database_prefix, sizeof job->database_prefix,

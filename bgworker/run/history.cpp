@@ -95,6 +95,7 @@ bool RecordRun(Run *run, DatabaseList *databases) {
   run->secret_key = MemoryContextStrdup(TopMemoryContext, target->secret_key);
   run->session_token = MemoryContextStrdup(TopMemoryContext, target->session_token);
   run->store_options = MemoryContextStrdup(TopMemoryContext, target->options);
+  run->manifest_key = MemoryContextStrdup(TopMemoryContext, target->manifest_key);
 
   bool needs_credentials = pg::CallCpp([&] { return LocationNeedsCredentials(run->location); });
   if (!needs_credentials && !has_privs_of_role(req.role_id, ROLE_PG_WRITE_SERVER_FILES))

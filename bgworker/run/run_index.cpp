@@ -12,6 +12,8 @@ extern "C" {
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
+#include "common/hmac_sha256.h"
+#include "manifest/authentication.h"
 #include "manifest/manifest.h"
 #include "storage/store_factory.h"
 
@@ -62,10 +64,8 @@ bool WriteRunIndex(Run *run, pg::PendingError *pending) {
     std::string json = SerializeRunIndex(index);
     auto store = pg::OpenTargetStore(run->location, run->store_options, run->secret_id,
                                      run->secret_key, run->session_token);
-    auto writer = store->Create(RunIndexKey(run->run_prefix));
-    writer->Write(json.data(), json.size());
-    writer->Finish();
-    writer->Commit();
+    WriteAuthenticatedObject(store.get(), TargetKeyFromHex(run->manifest_key),
+                             RunIndexKey(run->run_prefix), json);
   } catch (...) {
     pg::CapturePendingError(pending);
   }

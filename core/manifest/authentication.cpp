@@ -1,6 +1,10 @@
 #include "manifest/authentication.h"
 
+#include <cstdint>
+
+#include "common/error.h"
 #include "common/hmac_sha256.h"
+#include "storage/object_store.h"
 
 namespace cdw {
 
@@ -19,6 +23,15 @@ std::string Mac(const std::string &key, const std::string &object_key, const std
 }
 
 }  // namespace
+
+std::string TargetKeyFromHex(const std::string &hex) {
+  auto key = HexDecode(hex);
+  if (!key || key->size() != kTargetKeyBytes)
+    throw Error(sqlstate::kInvalidParameterValue, "the target's manifest key is not valid",
+                "A manifest key is " + std::to_string(kTargetKeyBytes) + " bytes.",
+                "Drop the target and add it again with cdw_backup_add_target().");
+  return *key;
+}
 
 std::string KeyId(const std::string &key) {
   return HexEncode(HmacSha256(key, "cdw_backup key id").substr(0, 8));
@@ -48,6 +61,47 @@ MacVerdict CheckMac(const std::string &key, const std::string &object_key, const
   }
   return ConstantTimeEqual(*mac, Mac(key, object_key, bytes)) ? MacVerdict::kValid
                                                               : MacVerdict::kMismatch;
+}
+
+void WriteAuthenticatedObject(ObjectStore *store, const std::string &key,
+                              const std::string &object_key, const std::string &bytes) {
+  auto put = [&](const std::string &name, const std::string &data) {
+    auto writer = store->Create(name);
+    writer->Write(data.data(), data.size());
+    writer->Finish();
+    writer->Commit();
+  };
+  put(object_key + kMacSuffix, MacObject(key, object_key, bytes));
+  put(object_key, bytes);
+}
+
+namespace {
+std::string ReadAll(ObjectStore *store, const std::string &key, size_t limit) {
+  auto source = store->Open(key);
+  std::string data;
+  char buffer[1 << 16];
+  while (size_t n = source->Read(buffer, sizeof buffer)) {
+    data.append(buffer, n);
+    if (data.size() > limit) break;  // not one of ours; the verdict says so
+  }
+  return data;
+}
+}  // namespace
+
+AuthenticatedRead ReadAuthenticatedObject(ObjectStore *store, const std::string &key,
+                                          const std::string &object_key) {
+  AuthenticatedRead read;
+  const std::string mac_key = object_key + kMacSuffix;
+  for (const auto &object : store->List(object_key)) {
+    read.found |= object.key == object_key;
+    read.has_mac |= object.key == mac_key;
+  }
+  if (!read.found) return read;
+  read.bytes = ReadAll(store, object_key, SIZE_MAX - (1 << 16));
+  if (read.has_mac)
+    read.verdict =
+        CheckMac(key, object_key, read.bytes, ReadAll(store, mac_key, 4096), &read.other_key_id);
+  return read;
 }
 
 }  // namespace cdw

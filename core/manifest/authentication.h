@@ -21,8 +21,14 @@
 
 namespace cdw {
 
+class ObjectStore;
+
 constexpr size_t kTargetKeyBytes = 32;
 constexpr const char *kMacSuffix = ".hmac";
+
+// The raw key from its hex form (as target_store keeps it); throws
+// cdw::Error (22023) unless it is kTargetKeyBytes bytes.
+std::string TargetKeyFromHex(const std::string &hex);
 
 // The 16-hex-digit id of a key.
 std::string KeyId(const std::string &key);
@@ -43,5 +49,24 @@ enum class MacVerdict {
 // verdict is kOtherKey.
 MacVerdict CheckMac(const std::string &key, const std::string &object_key, const std::string &bytes,
                     const std::string &mac_object, std::string *other_key_id = nullptr);
+
+// Writes "<object_key>.hmac", then the object: an object never appears
+// without its MAC (a MAC without its object is harmless).
+void WriteAuthenticatedObject(ObjectStore *store, const std::string &key,
+                              const std::string &object_key, const std::string &bytes);
+
+struct AuthenticatedRead {
+  bool found = false;                           // the object exists
+  bool has_mac = false;                         // so does its .hmac
+  MacVerdict verdict = MacVerdict::kMalformed;  // when has_mac
+  std::string other_key_id;                     // when kOtherKey
+  std::string bytes;                            // the object, when found
+};
+
+// Reads an object and its MAC (one listing, two reads) and checks them. The
+// caller decides what to do with anything but a kValid verdict; `bytes` are
+// exactly the bytes checked.
+AuthenticatedRead ReadAuthenticatedObject(ObjectStore *store, const std::string &key,
+                                          const std::string &object_key);
 
 }  // namespace cdw

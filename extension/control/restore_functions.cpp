@@ -36,6 +36,7 @@ extern "C" {
 #include "common/error.h"
 #include "extension/control/restore_table_objects.h"
 #include "extension/control/arguments.h"
+#include "extension/control/manifest_authentication.h"
 #include "extension/control/spi_util.h"
 #include "extension/control/target_store.h"
 #include "extension/pg/bounded_copy.h"
@@ -53,25 +54,27 @@ std::unique_ptr<ObjectStore> Open(const Target &target) {
                              target.session_token);
 }
 
-std::string ReadAll(ObjectStore *store, const std::string &key) {
-  auto source = store->Open(key);
-  std::string data;
-  char buffer[1 << 16];
-  while (size_t n = source->Read(buffer, sizeof buffer)) data.append(buffer, n);
-  return data;
-}
-
-// Reads an object as text (palloc'd); NULL when `missing_ok` and it is missing.
-char *ReadObject(const Target &target, const char *key, bool missing_ok) {
-  return pg::CallCpp([&]() -> char * {
+// Reads a manifest or run index with its MAC (palloc'd); NULL when
+// `missing_ok` and it is missing. Refuses (ERROR) what does not
+// authenticate; `authenticated` (may be NULL) says whether it did or was
+// only allowed without a MAC.
+char *ReadChecked(const Target &target, const char *key, const char *what,
+                  bool allow_unauthenticated, bool missing_ok, bool *authenticated) {
+  ReadBack *read = pg::CallCpp([&] {
     auto store = Open(target);
-    if (missing_ok) {
-      bool found = false;
-      for (const auto &object : store->List(key)) found |= object.key == key;
-      if (!found) return nullptr;
-    }
-    return pg::PallocCopy(ReadAll(store.get(), key));
+    return ReadBackAuthenticated(store.get(), target.manifest_key, key);
   });
+  if (!read->found) {
+    if (missing_ok) return nullptr;
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_FILE), errmsg("the %s %s is missing", what, read->url),
+             errhint("SELECT * FROM cdw_backup_list(target => '%s'); lists the runs on it.",
+                     target.name)));
+  }
+  AuthProblem *problem = AuthenticationProblem(read, what, target.name, allow_unauthenticated);
+  if (problem) RaiseAuthenticationProblem(problem);
+  if (authenticated) *authenticated = read->has_mac;
+  return read->bytes;
 }
 
 // The keys of the target's run index entries (palloc'd strings); a plain
@@ -105,7 +108,8 @@ struct RunDatabase {
 
 // The run's databases and their manifests, found in the target's index.
 // `target_name` NULL: the run's target from history, else 'default'.
-List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **run_path_out) {
+List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **run_path_out,
+              bool allow_unauthenticated, bool *authenticated) {
   if (!target_name) {
     SavedUser saved = BecomeExtensionOwner();
     Oid types[1] = {INT8OID};
@@ -137,7 +141,8 @@ List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **
                     static_cast<long long>(run_id)),
              errdetail("They come from different clusters writing to the same location."),
              errhint("Use a target whose location is the directory of one cluster's backups.")));
-  char *index = ReadObject(target, static_cast<char *>(linitial(matches)), false);
+  char *index = ReadChecked(target, static_cast<char *>(linitial(matches)), "run index",
+                            allow_unauthenticated, false, authenticated);
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(index)};
   // A malformed index (a field missing) gives no database rather than NULLs.
@@ -185,8 +190,9 @@ void RequireConnectable(Oid database_id, const char *database) {
 }
 
 // Reads a manifest and checks it is one this version understands.
-char *ReadManifest(const Target &target, const char *key) {
-  char *manifest = ReadObject(target, key, true);
+char *ReadManifest(const Target &target, const char *key, bool allow_unauthenticated,
+                   bool *authenticated) {
+  char *manifest = ReadChecked(target, key, "manifest", allow_unauthenticated, true, authenticated);
   if (!manifest)
     ereport(
         ERROR,
@@ -336,12 +342,13 @@ CDW_SQL_FUNCTION(cdw_backup_list) {
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
   // NULL means the default target, as the argument's default does.
   const char *target_name = TextArgument(fcinfo, 0, "default");
+  bool allow_unauthenticated = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
   SPI_connect();
   const Target &target = *LoadTarget(target_name, GetUserId());
   KeyList keys = ListRunIndex(target);
   for (int k = 0; k < keys.count; k++) {
     char *key = keys.keys[k];
-    char *index = ReadObject(target, key, true);
+    char *index = ReadChecked(target, key, "run index", allow_unauthenticated, true, nullptr);
     if (!index) continue;
     Oid types[2] = {TEXTOID, TEXTOID};
     Datum values[2] = {CStringGetTextDatum(index), CStringGetTextDatum(target.location)};
@@ -373,16 +380,22 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id must not be null")));
   int64 run_id = PG_GETARG_INT64(0);
   const char *target_name = PG_ARGISNULL(1) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(1));
+  bool allow_unauthenticated = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
   InitMaterializedSRF(fcinfo, 0);
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
   SPI_connect();
   Target target;
   char *run_path = nullptr;
-  List *databases = FindRun(run_id, target_name, &target, &run_path);
+  List *databases =
+      FindRun(run_id, target_name, &target, &run_path, allow_unauthenticated, nullptr);
   ListCell *cell;
   foreach (cell, databases) {
     auto *db = static_cast<RunDatabase *>(lfirst(cell));
-    char *manifest = ReadObject(target, db->manifest_key, true);
+    ReadBack *read = cdw::pg::CallCpp([&] {
+      auto store = Open(target);
+      return ReadBackAuthenticated(store.get(), target.manifest_key, db->manifest_key);
+    });
+    char *manifest = read->bytes;
     auto emit = [&](const char *schema, const char *table, const char *status, const char *problem,
                     const char *detail) {
       Datum row[6];
@@ -400,6 +413,15 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
       emit(nullptr, nullptr, "problem", "missing_manifest",
            psprintf("The manifest %s is missing: the backup of this database is incomplete.",
                     db->manifest_key));
+      continue;
+    }
+    // Nothing of a manifest that does not authenticate is used: its tables
+    // are not checked against it.
+    AuthProblem *problem =
+        AuthenticationProblem(read, "manifest", target.name, allow_unauthenticated);
+    if (problem) {
+      emit(nullptr, nullptr, "problem", problem->code,
+           psprintf("%s: %s %s", problem->message, problem->detail, problem->hint));
       continue;
     }
     VerifyManifest(target, manifest, emit);
@@ -420,6 +442,8 @@ struct RestoreOptions {
   bool truncate;
   bool cascade;
   bool dry_run;
+  bool allow_unauthenticated;
+  bool index_authenticated;  // the run index had a MAC that verified
 };
 
 // Restores one database of the run into `into_database` (which exists) in a
@@ -438,7 +462,9 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   // The restore worker connects as the caller: refused here, with the
   // reason, what would only make the worker fail to start.
   RequireConnectable(database_id, into_database);
-  char *manifest = ReadManifest(target, source->manifest_key);
+  bool manifest_authenticated = false;
+  char *manifest = ReadManifest(target, source->manifest_key, options.allow_unauthenticated,
+                                &manifest_authenticated);
   // With cascade, every table of the backup is a candidate the worker may
   // add when a named one's foreign keys need it; only named ones get rows.
   // Format 2: a table created by the restore comes with its schema objects
@@ -627,6 +653,8 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   CopyBounded(job->secret_id, sizeof job->secret_id, target.secret_id, "secret_id");
   CopyBounded(job->secret_key, sizeof job->secret_key, target.secret_key, "secret_key");
   CopyBounded(job->session_token, sizeof job->session_token, target.session_token, "session_token");
+  // What an unauthenticated manifest says is never turned into DDL.
+  job->unauthenticated = !options.index_authenticated || !manifest_authenticated;
   CopyBounded(job->compression, sizeof job->compression, cells[0][0], "manifest compression");
   job->truncate = truncate;
   job->cascade = cascade;
@@ -811,7 +839,19 @@ Oid DestinationDatabase(const Target &target, const RunDatabase *source,
                     errmsg("database \"%s\" does not exist", into_database),
                     errhint("CREATE DATABASE %s; first (a restore of a whole database creates it).",
                             quote_identifier(into_database))));
-  char *manifest = ReadManifest(target, source->manifest_key);
+  bool authenticated = false;
+  char *manifest =
+      ReadManifest(target, source->manifest_key, options.allow_unauthenticated, &authenticated);
+  if (!authenticated || !options.index_authenticated)
+    ereport(
+        ERROR,
+        (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+         errmsg("database \"%s\" does not exist, and an unauthenticated manifest creates "
+                "nothing",
+                into_database),
+         errdetail("The backup's manifest or run index has no MAC (allow_unauthenticated => "
+                   "true): its definitions are not trusted as DDL."),
+         errhint("CREATE DATABASE %s; first and restore again.", quote_identifier(into_database))));
   char *statement = CreateDatabaseStatement(manifest, into_database);
   cdw::bgworker::restore::RunDatabaseCommand(
       statement, psprintf("Restoring a whole database creates it as the calling role, which "
@@ -847,6 +887,7 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
   const char *target_name = PG_ARGISNULL(8) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(8));
   options.cascade = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
   options.schema_name = PG_ARGISNULL(10) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(10));
+  options.allow_unauthenticated = !PG_ARGISNULL(11) && PG_GETARG_BOOL(11);
   if (options.schema_name && options.table_name)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("table_name and schema cannot be used together"),
@@ -904,7 +945,8 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
   SPI_connect();
   Target target;
   char *run_path = nullptr;
-  List *databases = FindRun(options.run_id, target_name, &target, &run_path);
+  List *databases = FindRun(options.run_id, target_name, &target, &run_path,
+                            options.allow_unauthenticated, &options.index_authenticated);
   int restored = 0;
   ListCell *cell;
   foreach (cell, databases) {

@@ -19,10 +19,12 @@ extern "C" {
 
 #include "common/error.h"
 #include "extension/control/arguments.h"
+#include "common/hmac_sha256.h"
 #include "extension/control/spi_util.h"
 #include "extension/control/target_store.h"
 #include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
+#include "manifest/authentication.h"
 #include "storage/store_factory.h"
 
 namespace cdw::control {
@@ -96,6 +98,43 @@ Datum EmptyOptions() {
   return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 }
 
+// A new target's manifest key: 32 bytes from the server's strong random
+// source (OpenSSL's RAND_bytes in an OpenSSL build).
+bytea *NewManifestKey() {
+  auto *key = static_cast<bytea *>(palloc(VARHDRSZ + kTargetKeyBytes));
+  SET_VARSIZE(key, VARHDRSZ + kTargetKeyBytes);
+  if (!pg_strong_random(VARDATA(key), kTargetKeyBytes))
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg("could not generate a manifest key for the target"),
+                    errdetail("The server's strong random source failed."),
+                    errhint("See the server log; try again.")));
+  return key;
+}
+
+// The key given to cdw_backup_add_target(manifest_key => ...): 64 hex
+// digits. The error never repeats what was given.
+bytea *ManifestKeyFromHex(Datum hex_text) {
+  char *hex = text_to_cstring(DatumGetTextPP(hex_text));
+  bool valid = strlen(hex) == 2 * kTargetKeyBytes;
+  auto *key = static_cast<bytea *>(palloc(VARHDRSZ + kTargetKeyBytes));
+  SET_VARSIZE(key, VARHDRSZ + kTargetKeyBytes);
+  if (valid)
+    valid = pg::CallCpp([&] {
+      auto bytes = HexDecode(hex);
+      if (!bytes || bytes->size() != kTargetKeyBytes) return false;
+      memcpy(VARDATA(key), bytes->data(), kTargetKeyBytes);
+      return true;
+    });
+  if (!valid)
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid manifest_key"),
+             errdetail("A manifest key is %zu bytes written as %zu hexadecimal digits.",
+                       kTargetKeyBytes, 2 * kTargetKeyBytes),
+             errhint("Pass the value cdw_backup_target_key() returned on the cluster that wrote "
+                     "the backups, or leave manifest_key NULL to create a new key.")));
+  return key;
+}
+
 }  // namespace
 }  // namespace cdw::control
 
@@ -160,14 +199,16 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
       .Add(JSONBOID, options)
       .Arg(fcinfo, 2, TEXTOID)
       .Arg(fcinfo, 3, TEXTOID)
-      .Name(GetUserNameFromId(GetUserId(), false));
+      .Name(GetUserNameFromId(GetUserId(), false))
+      .Add(BYTEAOID, PointerGetDatum(PG_ARGISNULL(5) ? NewManifestKey()
+                                                     : ManifestKeyFromHex(PG_GETARG_DATUM(5))));
   if (FindTarget(name))
     ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("target \"%s\" already exists", name),
                     errhint("SELECT cdw_backup_drop_target('%s'); first to replace it.", name)));
   SavedUser saved = BecomeExtensionOwner();
   SpiRun(
-      "INSERT INTO cdw_backup.target_store (name, location, options, secret_id, secret_key, owner) "
-      "VALUES ($1, $2, $3, $4, $5, $6)",
+      "INSERT INTO cdw_backup.target_store (name, location, options, secret_id, secret_key, owner, "
+      "manifest_key) VALUES ($1, $2, $3, $4, $5, $6, $7)",
       params);
   RestoreUser(saved);
   SPI_finish();
@@ -192,4 +233,44 @@ CDW_SQL_FUNCTION(cdw_backup_drop_target) {
                     errhint("SELECT name, location FROM cdw_backup.targets; lists your targets.")));
   SPI_finish();
   PG_RETURN_VOID();
+}
+
+// The target's manifest key (hex), for its owner or a superuser to keep: a
+// fresh cluster needs it to authenticate what the target holds.
+CDW_SQL_FUNCTION(cdw_backup_target_key) {
+  using namespace cdw::control;
+  // The call holds no secret; its result is one, returned to the caller
+  // only (never logged, never in an error).
+  RequireOperator("export target keys");
+  RequireHomeDatabase("cdw_backup_target_key()");
+  if (PG_ARGISNULL(0))
+    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("target name must not be null"),
+                    errhint("SELECT cdw_backup_target_key('default');")));
+  char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  Oid types[3];
+  Datum values[3];
+  OwnedRowParams(PG_GETARG_DATUM(0), types, values);
+  SPI_connect();
+  SavedUser saved = BecomeExtensionOwner();
+  SpiRun(
+      "SELECT pg_catalog.encode(manifest_key, 'hex') FROM cdw_backup.target_store "
+      "WHERE name OPERATOR(pg_catalog.=) $1 AND (owner OPERATOR(pg_catalog.=) $2 OR $3)",
+      3, types, values, nullptr, true);
+  RestoreUser(saved);
+  char *hex = SPI_processed > 0 ? SpiText(0, 1) : nullptr;
+  text *result = hex ? cstring_to_text(hex) : nullptr;
+  if (result) {
+    // Out of SPI's memory before SPI_finish().
+    Size size = VARSIZE(result);
+    text *copy = static_cast<text *>(SPI_palloc(size));
+    memcpy(copy, result, size);
+    result = copy;
+  }
+  SPI_finish();
+  if (!result)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", name),
+                    errdetail("Or it belongs to another role: only its owner or a superuser may "
+                              "export its key."),
+                    errhint("SELECT name, owner FROM cdw_backup.targets; lists your targets.")));
+  PG_RETURN_TEXT_P(result);
 }

@@ -28,7 +28,8 @@ Target *FindTarget(const char *name) {
       "SELECT t.location, (SELECT pg_catalog.string_agg(e.key OPERATOR(pg_catalog.||) E'\\t' "
       "OPERATOR(pg_catalog.||) e.value OPERATOR(pg_catalog.||) E'\\n', '' ORDER BY e.key) "
       "FROM pg_catalog.jsonb_each_text(t.options) e), "
-      "t.secret_id, t.secret_key, t.session_token, t.owner "
+      "t.secret_id, t.secret_key, t.session_token, t.owner, "
+      "pg_catalog.encode(t.manifest_key, 'hex') "
       "FROM cdw_backup.target_store t WHERE t.name OPERATOR(pg_catalog.=) $1",
       params, true);
   RestoreUser(saved);
@@ -41,6 +42,7 @@ Target *FindTarget(const char *name) {
   target->secret_key = OrEmpty(SpiText(0, 4));
   target->session_token = OrEmpty(SpiText(0, 5));
   target->owner = OrEmpty(SpiText(0, 6));
+  target->manifest_key = OrEmpty(SpiText(0, 7));
   return target;
 }
 

@@ -29,6 +29,7 @@ struct Target {
   char *secret_key;
   char *session_token;
   char *owner;
+  char *manifest_key;  // hex: authenticates the target's manifests and run indexes
 };
 
 // Reads target `name` (the store is readable only by the extension owner;

@@ -64,6 +64,19 @@ def quote_literal(text):
     return "'" + text.replace("'", "''") + "'"
 
 
+def object_mac(key_hex, object_key, data):
+    """The ".hmac" line cdw_backup writes for an object (core/manifest/authentication.h),
+    computed independently: HMAC-SHA-256 over a label, the key relative to the target
+    root and the object's bytes."""
+    import hashlib
+    import hmac
+    key = bytes.fromhex(key_hex)
+    message = b"cdw_backup object v1\0" + object_key.encode() + b"\0" + data
+    key_id = hmac.new(key, b"cdw_backup key id", hashlib.sha256).hexdigest()[:16]
+    mac = hmac.new(key, message, hashlib.sha256).hexdigest()
+    return f"cdw_backup-hmac-sha256 v1 key={key_id} mac={mac}\n"
+
+
 class PsqlError(Exception):
     def __init__(self, stderr):
         super().__init__(stderr)

@@ -17,8 +17,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (ClusterTestCase, PsqlError, files_under, make_shared_dir, qualified, quote_ident,
-                     quote_literal, sha256_of, url_to_path, wait_until)
+from harness import (ClusterTestCase, PsqlError, files_under, make_shared_dir, object_mac, qualified,
+                     quote_ident, quote_literal, sha256_of, url_to_path, wait_until)
 
 DECOMPRESS = {"gzip": ("gzip -dc", ".csv.gz"), "zstd": ("zstd -q -dc", ".csv.zst"),
               "none": ("cat", ".csv")}
@@ -246,6 +246,14 @@ class BackupTestCase(ClusterTestCase):
             schema_tables = {(o["schema"], o["name"]) for o in manifest["schema"]["objects"]
                              if o["kind"] == "TABLE"}
             self.assertTrue({(m["schema"], m["name"]) for m in manifest["tables"]} <= schema_tables)
+            # Its MAC, checked independently with the target's key.
+            expected_files.add(manifest_path + ".hmac")
+            key = self.cluster.sql(f"SELECT cdw_backup_target_key({quote_literal(run['target'])})")
+            target_root = url_to_path(self.cluster.sql(
+                f"SELECT location FROM cdw_backup.targets WHERE name = {quote_literal(run['target'])}"))
+            with open(manifest_path, "rb") as f, open(manifest_path + ".hmac") as m:
+                self.assertEqual(m.read(), object_mac(
+                    key, os.path.relpath(manifest_path, target_root), f.read()))
             self.assertEqual(manifest["run_id"], run_id)
             self.assertEqual(manifest["database"], db)
             self.assertEqual(manifest["compression"], compression)

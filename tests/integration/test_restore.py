@@ -12,8 +12,9 @@ import shutil
 import subprocess
 import unittest
 
-from harness import (Cluster, ClusterTestCase, backup, json_rows, make_shared_dir, qualified, quote_ident,
-                     quote_literal, restore, rewrite, target_files, verify, wait_until)
+from harness import (Cluster, ClusterTestCase, PsqlError, backup, json_rows, make_shared_dir, object_mac,
+                     qualified, quote_ident, quote_literal, restore, rewrite, target_files, verify,
+                     wait_until)
 
 # A name of 63 bytes (NAMEDATALEN - 1) made of 2-byte characters after one
 # ASCII byte: cutting it at an even byte count splits a character.
@@ -589,7 +590,14 @@ class VerifyTest(RestoreTestCase):
         for table in document["tables"]:
             if table["name"] == "c_rows":
                 table["rows"] += 1
-        rewrite(manifest, json.dumps(document).encode())
+        # Signed again with the target's key: an authentic manifest that
+        # disagrees with its objects (a changed manifest without its new MAC is
+        # refused outright, see test_manifest_authentication.py).
+        changed = json.dumps(document).encode()
+        rewrite(manifest, changed)
+        key = cls.cluster.sql("SELECT cdw_backup_target_key('default')")
+        rewrite(manifest + ".hmac",
+                object_mac(key, os.path.relpath(manifest, cls.target), changed).encode())
         os.remove(target_files(cls.target, run, "vsrc2", "manifest.json")[0])
 
     def problems(self, rows):
@@ -678,7 +686,17 @@ class FreshClusterTest(RestoreTestCase):
     def test_list_and_restore_on_a_fresh_cluster(self):
         b = self.b
         b.sql("CREATE EXTENSION cdw_backup")
-        b.sql(f"SELECT cdw_backup_add_target('default', {quote_literal('file://' + self.target)})")
+        # Without the target's key the fresh cluster cannot authenticate anything there.
+        b.sql(f"SELECT cdw_backup_add_target('no_key', {quote_literal('file://' + self.target)})")
+        with self.assertRaises(PsqlError) as refused:
+            b.sql("SELECT * FROM cdw_backup_list('no_key')")
+        self.assertIn("was authenticated with another key", str(refused.exception))
+        self.assertIn("manifest_key", str(refused.exception))
+        key = self.cluster.sql("SELECT cdw_backup_target_key('default')")
+        self.assertRegex(key, r"^[0-9a-f]{64}$")
+        b.sql(f"SELECT cdw_backup_add_target('default', {quote_literal('file://' + self.target)}, "
+              f"manifest_key => {quote_literal(key)})")
+        self.assertEqual(b.sql("SELECT cdw_backup_target_key('default')"), key)
         self.assertEqual(b.value("SELECT count(*) FROM cdw_backup.runs"), "0")
         listed = json_rows(b, "SELECT * FROM cdw_backup_list()")
         self.assertEqual([(r["run_id"], r["database"], r["status"], r["database_status"]) for r in listed],

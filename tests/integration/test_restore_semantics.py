@@ -82,7 +82,10 @@ class RestoreSemanticsTest(ClusterTestCase):
             f"CREATE TABLE saved.{t} AS SELECT * FROM public.{t};" for t in SAVED)
               + "CREATE TABLE saved.all_measure AS SELECT * FROM public.measure", db="app")
         c.sql("CREATE ROLE restorer LOGIN; GRANT cdw_backup_operator, pg_read_server_files, pg_write_server_files TO restorer")
-        c.sql(f"SELECT cdw_backup_add_target('mine', {quote_literal('file://' + cls.target)})", user="restorer")
+        # Another target on the same location reads its backups with its key.
+        key = c.sql("SELECT cdw_backup_target_key('default')")
+        c.sql(f"SELECT cdw_backup_add_target('mine', {quote_literal('file://' + cls.target)}, "
+              f"manifest_key => {quote_literal(key)})", user="restorer")
         cls.run_id = backup(c, ["app"])
 
     def as_restorer(self, arguments):

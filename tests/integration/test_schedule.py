@@ -244,7 +244,7 @@ class ScheduleCase(ClusterTestCase):
         self.assertFalse(os.path.exists(path), f"{path} still exists: {files_under(path)}")
         run_id = location.rstrip("/").rsplit("-run", 1)[1]
         leftovers = [p for p in files_under(self.target_dir)
-                     if f"-run{run_id}/" in p or p.endswith(f"-run{run_id}.json")]
+                     if f"-run{run_id}/" in p or p.endswith((f"-run{run_id}.json", f"-run{run_id}.json.hmac"))]
         self.assertEqual(leftovers, [], "objects of an expired run are left")
 
 

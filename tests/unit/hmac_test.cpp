@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
+#include "common/error.h"
 #include "manifest/authentication.h"
+#include "storage/file_store.h"
 
 namespace cdw {
 namespace {
@@ -102,6 +106,31 @@ TEST_F(MacObjectTest, TamperedMacObjectIsMalformedOrMismatch) {
   std::string flipped = mac;
   flipped[flipped.size() - 2] = flipped[flipped.size() - 2] == '0' ? '1' : '0';
   EXPECT_EQ(CheckMac(key_, name_, bytes_, flipped), MacVerdict::kMismatch);
+}
+
+TEST(AuthenticatedObjectTest, WrittenWithItsMacAndReadBackChecked) {
+  char pattern[] = "/tmp/cdw_auth_XXXXXX";
+  std::string root = mkdtemp(pattern);
+  FileStore store(root);
+  std::string key(32, '\x07'), name = "20261201/230000Z-run1/db/manifest.json";
+  WriteAuthenticatedObject(&store, key, name, "{\"format_version\":1}");
+  AuthenticatedRead read = ReadAuthenticatedObject(&store, key, name);
+  EXPECT_TRUE(read.found);
+  EXPECT_TRUE(read.has_mac);
+  EXPECT_EQ(read.verdict, MacVerdict::kValid);
+  EXPECT_EQ(read.bytes, "{\"format_version\":1}");
+  // Changed on the target: the verdict says so.
+  { std::ofstream(root + "/" + name) << "{\"format_version\":2}"; }
+  EXPECT_EQ(ReadAuthenticatedObject(&store, key, name).verdict, MacVerdict::kMismatch);
+  // No MAC at all; no object at all.
+  store.Remove(name + kMacSuffix);
+  read = ReadAuthenticatedObject(&store, key, name);
+  EXPECT_TRUE(read.found);
+  EXPECT_FALSE(read.has_mac);
+  EXPECT_FALSE(ReadAuthenticatedObject(&store, key, "20261201/230000Z-run1/db/nothing").found);
+  EXPECT_THROW(TargetKeyFromHex("abcd"), Error);
+  EXPECT_EQ(TargetKeyFromHex(std::string(64, 'f')), std::string(32, '\xff'));
+  std::system(("rm -rf " + root).c_str());
 }
 
 }  // namespace
