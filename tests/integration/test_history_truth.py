@@ -108,7 +108,7 @@ class TruthTestCase(BackupTestCase):
             body = read(db_key + "manifest.json")
             self.assertIsNotNone(body, f"database {db} is {d['status']} without its manifest")
             manifest = json.loads(body)
-            keys = {db_key + "manifest.json"}
+            keys = {db_key + "manifest.json", db_key + "manifest.json.hmac"}
             for t in manifest["tables"]:
                 for o in t["objects"]:
                     keys.add(db_key + t["path"] + o["key"])
@@ -315,7 +315,7 @@ def assert_done_database_kept(test, run_id, keys_under_run):
     done = [t for t in test.table_rows(run_id) if t["database"] == DONE_DATABASE]
     test.assertEqual([t["status"] for t in done], ["succeeded"], done)
     kept = sorted(k for k in keys_under_run if k.startswith(DONE_DATABASE + "/"))
-    test.assertEqual(len(kept), 2, kept)  # its manifest and its part
+    test.assertEqual(len(kept), 3, kept)  # its manifest, the manifest's MAC and its part
     test.assertIn(DONE_DATABASE + "/manifest.json", kept)
 
 

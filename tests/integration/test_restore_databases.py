@@ -40,7 +40,10 @@ class DatabaseRestoreTest(ClusterTestCase):
         cls.run_id = backup(a, ["one", "latin"])
         a.sql("CREATE ROLE no_createdb LOGIN; GRANT cdw_backup_operator, pg_read_server_files, "
               "pg_write_server_files TO no_createdb")
-        a.sql(f"SELECT cdw_backup_add_target('mine', {quote_literal('file://' + cls.target)})", user="no_createdb")
+        # A second target on the same location reads its backups with its key.
+        key = a.sql("SELECT cdw_backup_target_key('default')")
+        a.sql(f"SELECT cdw_backup_add_target('mine', {quote_literal('file://' + cls.target)}, "
+              f"manifest_key => {quote_literal(key)})", user="no_createdb")
 
     def database(self, cluster, name):
         return cluster.rows("SELECT pg_encoding_to_char(encoding), datcollate, datctype, "
@@ -77,7 +80,9 @@ class DatabaseRestoreTest(ClusterTestCase):
         b = Cluster()
         try:
             b.sql("CREATE EXTENSION cdw_backup")
-            b.sql(f"SELECT cdw_backup_add_target('default', {quote_literal('file://' + self.target)})")
+            key = self.cluster.sql("SELECT cdw_backup_target_key('default')")
+            b.sql(f"SELECT cdw_backup_add_target('default', {quote_literal('file://' + self.target)}, "
+                  f"manifest_key => {quote_literal(key)})")
             result = json_rows(b, f"SELECT * FROM cdw_backup_restore({self.run_id}, NULL)")
             self.assertEqual(sorted((r["destination"], r["status"], r["rows"]) for r in result),
                              [("latin.public.words", "restored", 300), ("one.public.notes", "restored", 100),

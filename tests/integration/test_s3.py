@@ -724,6 +724,7 @@ class BackupRunS3Test(S3TestCase):
             self.assertEqual(manifest_bucket, bucket)
             manifest = json.loads(self.moto.get(bucket, manifest_key))
             expected_keys.add(manifest_key)
+            expected_keys.add(manifest_key + ".hmac")  # its MAC (test_manifest_authentication.py)
             self.assertEqual(manifest["format_version"], 2)
             self.assertEqual(manifest["run_id"], run_id)
             self.assertEqual(manifest["database"], db)
