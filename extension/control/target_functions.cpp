@@ -247,6 +247,7 @@ CDW_SQL_FUNCTION(cdw_backup_target_key) {
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("target name must not be null"),
                     errhint("SELECT cdw_backup_target_key('default');")));
   char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  cdw::pg::CheckNameLength(name, "target name");
   Oid types[3];
   Datum values[3];
   OwnedRowParams(PG_GETARG_DATUM(0), types, values);

@@ -6,11 +6,12 @@ changes it. A damaged manifest may be reported as a problem or refused with
 an error; it must never take the server down.
 """
 import json
+import os
 import shutil
 import unittest
 
-from harness import (ClusterTestCase, PsqlError, backup, make_shared_dir, quote_literal, rewrite,
-                     target_files, verify)
+from harness import (ClusterTestCase, PsqlError, backup, make_shared_dir, object_mac, quote_literal,
+                     rewrite, target_files, verify)
 
 
 class HostileInputTest(ClusterTestCase):
@@ -45,7 +46,13 @@ class HostileInputTest(ClusterTestCase):
         with open(path) as f:
             document = json.load(f)
         damage(document)
-        rewrite(path, json.dumps(document).encode())
+        changed = json.dumps(document).encode()
+        rewrite(path, changed)
+        # Signed again with the target's key, so verify reads it as authentic
+        # and its parsing is what is tested (an unsigned change is refused
+        # before that: test_manifest_authentication.py).
+        key = self.cluster.sql("SELECT cdw_backup_target_key('default')")
+        rewrite(path + ".hmac", object_mac(key, os.path.relpath(path, self.target), changed).encode())
         return run_id
 
     def verify_without_crash(self, run_id):
