@@ -62,7 +62,8 @@ void PartitionsOf(const char *manifest, ArrayType *schemas, ArrayType *names,
   SpiRun(
       TOC_CTE
       ", tree AS (WITH RECURSIVE tree(id) AS ("
-      "   SELECT t.id FROM tabs t JOIN pg_catalog.unnest($2, $3) AS w(s, n) "
+      "   SELECT t.id FROM tabs t JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS "
+      "w(s, n) "
       "     ON t.s" EQ "w.s AND t.n" EQ
       "w.n "
       "   UNION SELECT c.id FROM tree p, objs x, tabs c "
@@ -121,7 +122,8 @@ void CollectTableObjects(const char *manifest, int count, char **schemas, char *
                  " x.o" JT "'schema', x.o" JT "'name', x.o" JT
                  "'sql', "
                  " r.role, r.os, r.on_ "
-                 "FROM tabs t JOIN pg_catalog.unnest($2, $3) AS w(s, n) ON t.s" EQ "w.s AND t.n" EQ
+                 "FROM tabs t JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS "
+                 "w(s, n) ON t.s" EQ "w.s AND t.n" EQ
                  "w.n "
                  "JOIN objs x ON true "
                  "CROSS JOIN LATERAL (SELECT x.o" J "'table'" JT "'schema'" EQ "t.s AND x.o" J
@@ -140,8 +142,9 @@ void CollectTableObjects(const char *manifest, int count, char **schemas, char *
                  "   WHEN k.of_table THEN 'own' "
                  "   WHEN k.on_table AND k.kind" EQ
                  "ANY ('{ACL,SEQUENCE SET,SEQUENCE OWNED BY}') THEN 'own' "
-                 "   WHEN EXISTS (SELECT FROM seqs WHERE seqs.tid" EQ "t.id AND seqs.id" EQ "x.o" JT
-                 "'id') THEN 'own' "
+                 "   WHEN EXISTS (SELECT FROM seqs WHERE seqs.tid" EQ "t.id AND seqs.id" EQ
+                 "(x.o" JT
+                 "'id')) THEN 'own' "
                  "   WHEN k.kind" EQ
                  "ANY ('{ACL,SEQUENCE SET}') AND EXISTS (SELECT FROM seqs "
                  "     WHERE tid" EQ "t.id AND x.o" J "'deps'" HAS
