@@ -35,6 +35,11 @@ struct RestoreItem {
   // NUL-terminated strings; 0 for an old manifest or a renamed destination.
   uint32 objects_offset;
   int object_count;
+  // A table restored in the same transaction as item group_with (-1: on
+  // its own): the members of a partition tree, all created before any is
+  // loaded or gets its indexes.
+  int group_with;
+  bool no_data;  // a partitioned table: created from the schema, no rows to load
   // false: a table of the backup the caller did not ask for, there only so
   // that cascade => true can add it; it gets no result row unless added.
   bool selected;

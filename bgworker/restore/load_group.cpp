@@ -113,6 +113,8 @@ void CheckDestination(RestoreJob *job, Member *m, char **row, int group_size) {
   m->relid = static_cast<Oid>(strtoul(row[0], nullptr, 10));
   bool owner = strcmp(row[2], "t") == 0;
   const char *owner_name = quote_identifier(row[6]);
+  // A partitioned table that is there: its partitions are what is restored.
+  if (m->item->no_data && strcmp(row[1], "p") == 0) return;
   if (strcmp(row[1], "r") != 0)
     ereport(ERROR,
             (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("destination %s is not a table", m->dest),
@@ -238,6 +240,10 @@ void SetTriggers(Member *m, bool enable) {
 
 void Load(RestoreJob *job, Member *m, const char *server) {
   RestoreItem *item = m->item;
+  if (item->no_data) {
+    item->rows = 0;
+    return;
+  }
   // Clip on a character boundary so the name stays valid multibyte text.
   int clip = pg_mbcliplen(item->dest_table, strlen(item->dest_table), 40);
   const char *external = quote_identifier(psprintf("%.*s_cdw_restore", clip, item->dest_table));

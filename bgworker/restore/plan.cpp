@@ -246,6 +246,8 @@ TablePlan *PlanRestore(RestoreJob *job, MemoryContext context) {
   auto *plans =
       static_cast<TablePlan *>(MemoryContextAllocZero(context, sizeof(TablePlan) * job->count));
   for (int i = 0; i < job->count; i++) plans[i].group = i;
+  for (int i = 0; i < job->count; i++)
+    if (job->items[i].group_with >= 0) Union(plans, i, job->items[i].group_with);
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   SPI_connect();

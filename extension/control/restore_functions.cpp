@@ -545,6 +545,32 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
              errhint("Qualify it with its schema: schema.table.")));
   char ***rows = SpiTextRows();
   SPITupleTable *column_rows = SPI_tuptable;  // kept until SPI_finish
+  // A partitioned table of the schema (no rows of its own, so not among the
+  // backup's tables) comes back with its whole tree.
+  bool *in_tree = static_cast<bool *>(palloc0(sizeof(bool) * (count + 1)));
+  bool *no_data = static_cast<bool *>(palloc0(sizeof(bool) * (count + 1)));
+  char *parent_schema = nullptr, *parent_name = nullptr;
+  if (with_schema && table_name && selected == 0 &&
+      SchemaOnlyTable(manifest, table_name, &parent_schema, &parent_name)) {
+    by_parent = false;
+    char ***more = static_cast<char ***>(palloc(sizeof(char **) * (count + 1)));
+    for (int i = 0; i < count; i++) more[i] = rows[i];
+    more[count] = static_cast<char **>(palloc0(sizeof(char *) * 10));
+    more[count][0] = count > 0 ? rows[0][0] : pstrdup("none");
+    more[count][1] = pstrdup("");
+    more[count][2] = parent_schema;
+    more[count][3] = parent_name;
+    more[count][4] = pstrdup("succeeded");
+    more[count][5] = pstrdup("0");
+    more[count][6] = parent_schema;
+    more[count][7] = parent_name;
+    more[count][8] = pstrdup("t");
+    no_data[count] = true;
+    in_tree[count] = true;
+    rows = more;
+    count++;
+    selected = 1;
+  }
   if (with_schema && selected > 0) {
     // Cells: 3 schema, 4 name, 9 selected (1-based as in the query).
     char **named_schemas = static_cast<char **>(palloc(sizeof(char *) * count));
@@ -572,8 +598,10 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     for (int k = 0; k < tree_count && k < tree_count2; k++)
       for (int i = 0; i < count; i++)
         if (strcmp(rows[i][2], TextDatumGetCString(ts[k])) == 0 &&
-            strcmp(rows[i][3], TextDatumGetCString(tt[k])) == 0)
+            strcmp(rows[i][3], TextDatumGetCString(tt[k])) == 0) {
+          if (strcmp(rows[i][8], "t") != 0 || tree_count > 1) in_tree[i] = true;
           rows[i][8] = pstrdup("t");
+        }
   }
   if (selected == 0 && !by_parent)
     ereport(ERROR,
@@ -595,8 +623,9 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
       if (!cells[i][c]) cells[i][c] = pstrdup("");
       strings += strlen(cells[i][c]) + 1;
     }
-    bool isnull;
-    Datum array = SPI_getbinval(column_rows->vals[i], column_rows->tupdesc, 10, &isnull);
+    bool isnull = true;
+    Datum array = (Datum)0;
+    if (!no_data[i]) array = SPI_getbinval(column_rows->vals[i], column_rows->tupdesc, 10, &isnull);
     Datum *elements = nullptr;
     int n = 0;
     if (!isnull)
@@ -679,9 +708,16 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     used += static_cast<uint32>(len + 1);
     return offset;
   };
+  int tree_root = -1;  // a partition tree is restored in one transaction, all pre-data first
   for (int k = 0; k < count; k++) {
     RestoreItem *item = &job->items[k];
     int i = position[k];
+    item->group_with = -1;
+    if (in_tree[i]) {
+      if (tree_root < 0) tree_root = k;
+      item->group_with = tree_root;
+    }
+    item->no_data = no_data[i];
     item->objects_offset = put(objects[i] ? objects[i] : "", objects_len[i]);
     item->object_count = object_count[i];
     CopyName(item->source_schema, cells[i][2], "schema name in the manifest");

@@ -52,6 +52,24 @@ bool ManifestHasSchema(const char *manifest) {
   return type && strcmp(type, "array") == 0;
 }
 
+bool SchemaOnlyTable(const char *manifest, const char *table_name, char **schema, char **name) {
+  Oid types[2] = {TEXTOID, TEXTOID};
+  Datum values[2] = {CStringGetTextDatum(manifest), CStringGetTextDatum(table_name)};
+  SpiRun(TOC_CTE
+         ", w AS (SELECT pg_catalog.parse_ident($2) AS w) "
+         "SELECT t.s, t.n FROM tabs t, w WHERE t.n" EQ
+         "w[pg_catalog.array_length(w, 1)] "
+         "  AND (pg_catalog.array_length(w, 1)" EQ "1 OR t.s" EQ
+         "w[1]) "
+         "  AND pg_catalog.strpos((SELECT o" JT "'sql' FROM objs WHERE o" JT "'id'" EQ
+         "t.id), 'PARTITION BY ')" NE "0",
+         2, types, values, nullptr, true);
+  if (SPI_processed != 1) return false;
+  *schema = SpiText(0, 1);
+  *name = SpiText(0, 2);
+  return true;
+}
+
 void PartitionsOf(const char *manifest, ArrayType *schemas, ArrayType *names,
                   ArrayType **partition_schemas, ArrayType **partition_names) {
   Oid types[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};

@@ -17,6 +17,11 @@ namespace cdw::control {
 // True when the manifest records its database's schema.
 bool ManifestHasSchema(const char *manifest);
 
+// A table of the schema that holds no rows of its own (a partitioned
+// table), by name as a user writes it ("s.t" or "t"): false when there is
+// none or several.
+bool SchemaOnlyTable(const char *manifest, const char *table_name, char **schema, char **name);
+
 // The tables of the backup under the named ones in their partition trees
 // (every level), as a text[] of schema names and one of table names.
 void PartitionsOf(const char *manifest, ArrayType *schemas, ArrayType *names,
