@@ -97,9 +97,14 @@ void CreateDestination(RestoreJob *job, Member *m) {
   if (SPI_processed == 0)
     SpiRun(psprintf("CREATE SCHEMA %s", quote_identifier(item->dest_schema)), 0, nullptr, nullptr,
            nullptr);
-  if (item->object_count > 0)
-    CreateTableFromSchema(job, m->index);  // as the backup had it (format 2)
-  else
+  // As the backup had it (format 2), else from its columns.
+  bool from_schema = item->object_count > 0 && CreateTableFromSchema(job, m->index);
+  if (!from_schema && item->no_data)
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_OBJECT),
+             errmsg("partitioned table %s could not be created from the backup's schema", m->dest),
+             errhint("The rows of its partitions below say why.")));
+  if (!from_schema)
     SpiRun(psprintf("CREATE TABLE %s (%s)", m->dest, m->plan->create_defs), 0, nullptr, nullptr,
            nullptr);
   m->created = true;
@@ -421,8 +426,8 @@ void RestoreGroup(RestoreJob *job, const TablePlan *plans, const int *members, i
       item->rows = 0;
       item->status = static_cast<int>(RestoreStatus::kPending);
       snprintf(item->detail, sizeof item->detail,
-               "rolled back: foreign keys link it to %s, restored in the same transaction, which "
-               "failed (%s)",
+               "rolled back: restored in one transaction with %s (foreign keys or a partition "
+               "tree link them), which failed (%s)",
                culprit, error->message ? error->message : "error");
       strlcpy(item->hint, error->hint ? error->hint : "", sizeof item->hint);
     }

@@ -6,6 +6,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -83,6 +84,27 @@ List *Statements(const char *sql) {
   return statements;
 }
 
+// An ALTER ... OWNER TO a role the restoring role is not a member of: it
+// cannot give the object away, so the object stays its own (as
+// pg_restore --no-owner does). A role that does not exist still fails.
+bool OwnerWeCannotSet(const char *statement) {
+  List *parsed = pg_parse_query(statement);
+  if (list_length(parsed) != 1) return false;
+  Node *node = linitial_node(RawStmt, parsed)->stmt;
+  RoleSpec *owner = nullptr;
+  if (IsA(node, AlterOwnerStmt)) owner = castNode(AlterOwnerStmt, node)->newowner;
+  if (IsA(node, AlterTableStmt)) {
+    auto *alter = castNode(AlterTableStmt, node);
+    if (list_length(alter->cmds) == 1) {
+      auto *cmd = linitial_node(AlterTableCmd, alter->cmds);
+      if (cmd->subtype == AT_ChangeOwner) owner = cmd->newowner;
+    }
+  }
+  if (!owner || owner->roletype != ROLESPEC_CSTRING) return false;
+  Oid role = get_role_oid(owner->rolename, true);
+  return OidIsValid(role) && !is_member_of_role(GetUserId(), role);
+}
+
 // Runs one statement in a subtransaction; NULL, or its error.
 ErrorData *TryStatement(const char *sql) {
   MemoryContext context = CurrentMemoryContext;
@@ -124,6 +146,7 @@ const char *HintFor(const TableObject *object, const ErrorData *error) {
 void RunObject(RestoreJob *job, int index, const TableObject *object) {
   ListCell *cell;
   foreach (cell, Statements(object->sql)) {
+    if (OwnerWeCannotSet(static_cast<char *>(lfirst(cell)))) continue;
     ErrorData *error = TryStatement(static_cast<char *>(lfirst(cell)));
     if (!error) continue;
     AddFailure(job, index, object, error->sqlerrcode,
@@ -173,7 +196,7 @@ bool ComesLater(const RestoreJob *job, const char *schema, const char *table) {
 
 }  // namespace
 
-void CreateTableFromSchema(RestoreJob *job, int index) {
+bool CreateTableFromSchema(RestoreJob *job, int index) {
   RestoreItem *item = &job->items[index];
   TableObject *objects = ReadObjects(job, item);
   bool created = false;
@@ -181,12 +204,24 @@ void CreateTableFromSchema(RestoreJob *job, int index) {
     const TableObject *object = &objects[i];
     if (strcmp(object->section, "pre-data") != 0 || strcmp(object->role, "own") != 0) continue;
     if (!created && strcmp(object->kind, "TABLE") == 0) {
-      // The CREATE TABLE itself: its error is the table's.
+      // The CREATE TABLE itself. When it fails (a partitioned parent or an
+      // inheritance parent that is not there) the table is created from
+      // its columns instead and the failure is one more row.
       List *statements = Statements(object->sql);
-      SpiRun(static_cast<char *>(linitial(statements)), 0, nullptr, nullptr, nullptr);
+      ErrorData *error = TryStatement(static_cast<char *>(linitial(statements)));
+      if (error) {
+        AddFailure(job, index, object, error->sqlerrcode,
+                   psprintf("%s; it was created from its columns alone, without its parent",
+                            error->message),
+                   "Restore its parent table (naming a partitioned table restores its "
+                   "partitions), or ATTACH it yourself.");
+        FreeErrorData(error);
+        return false;
+      }
       created = true;
       ListCell *cell;
       for_each_from(cell, statements, 1) {
+        if (OwnerWeCannotSet(static_cast<char *>(lfirst(cell)))) continue;
         ErrorData *error = TryStatement(static_cast<char *>(lfirst(cell)));
         if (!error) continue;
         AddFailure(job, index, object, error->sqlerrcode, error->message, HintFor(object, error));
@@ -200,11 +235,7 @@ void CreateTableFromSchema(RestoreJob *job, int index) {
       continue;
     RunObject(job, index, object);
   }
-  if (!created)
-    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-                    errmsg("the manifest's schema has no CREATE TABLE for %s",
-                           quote_qualified_identifier(item->source_schema, item->source_table)),
-                    errhint("Check the run with cdw_backup_verify().")));
+  return created;
 }
 
 void FinishTableFromSchema(RestoreJob *job, int index) {

@@ -13,9 +13,10 @@
 
 namespace cdw::bgworker::restore {
 
-// Pre-data of item `index` (inside the restore's transaction and SPI). The
-// CREATE TABLE's error propagates: without it there is no table.
-void CreateTableFromSchema(RestoreJob *job, int index);
+// Pre-data of item `index` (inside the restore's transaction and SPI).
+// False when the schema's CREATE TABLE failed (reported) or is missing: the
+// caller creates the table from its columns, and nothing else ran.
+bool CreateTableFromSchema(RestoreJob *job, int index);
 
 // Data and post-data of item `index`, after its rows (and those of the
 // other tables of its group) are loaded.

@@ -571,7 +571,7 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     count++;
     selected = 1;
   }
-  if (with_schema && selected > 0) {
+  if (with_schema && table_name && selected > 0) {
     // Cells: 3 schema, 4 name, 9 selected (1-based as in the query).
     char **named_schemas = static_cast<char **>(palloc(sizeof(char *) * count));
     char **named_tables = static_cast<char **>(palloc(sizeof(char *) * count));
