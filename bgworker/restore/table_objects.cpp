@@ -135,8 +135,8 @@ ErrorData *TryStatement(const char *sql) {
 const char *HintFor(const TableObject *object, const ErrorData *error) {
   if (error->hint) return error->hint;
   if (error->sqlerrcode == ERRCODE_UNDEFINED_OBJECT && strstr(object->sql, " TO ") != nullptr)
-    return "A role it names is missing: restore with create_roles => true, or CREATE ROLE it "
-           "and run the statement again.";
+    return "A role it names is missing on this cluster: CREATE ROLE it (NOLOGIN is enough) and "
+           "restore the table again.";
   if (error->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
     return "Restore as a role that may do this (the object's owner or a superuser).";
   return "Run the statement again once the cause is fixed; the table's rows are restored.";

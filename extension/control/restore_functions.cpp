@@ -595,13 +595,42 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     int tree_count, tree_count2;
     deconstruct_array(tree_schemas, TEXTOID, -1, false, TYPALIGN_INT, &ts, nullptr, &tree_count);
     deconstruct_array(tree_tables, TEXTOID, -1, false, TYPALIGN_INT, &tt, nullptr, &tree_count2);
-    for (int k = 0; k < tree_count && k < tree_count2; k++)
+    // Partitioned tables inside the tree hold no rows either: they are
+    // created from the schema like its root.
+    int capacity = count + tree_count;
+    char ***grown = static_cast<char ***>(palloc(sizeof(char **) * capacity));
+    bool *grown_tree = static_cast<bool *>(palloc0(sizeof(bool) * capacity));
+    bool *grown_no_data = static_cast<bool *>(palloc0(sizeof(bool) * capacity));
+    for (int i = 0; i < count; i++) {
+      grown[i] = rows[i];
+      grown_tree[i] = in_tree[i];
+      grown_no_data[i] = no_data[i];
+    }
+    for (int k = 0; k < tree_count && k < tree_count2; k++) {
+      char *tree_schema = TextDatumGetCString(ts[k]);
+      char *tree_table = TextDatumGetCString(tt[k]);
+      bool found_row = false;
       for (int i = 0; i < count; i++)
-        if (strcmp(rows[i][2], TextDatumGetCString(ts[k])) == 0 &&
-            strcmp(rows[i][3], TextDatumGetCString(tt[k])) == 0) {
-          if (strcmp(rows[i][8], "t") != 0 || tree_count > 1) in_tree[i] = true;
-          rows[i][8] = pstrdup("t");
+        if (strcmp(grown[i][2], tree_schema) == 0 && strcmp(grown[i][3], tree_table) == 0) {
+          if (strcmp(grown[i][8], "t") != 0 || tree_count > 1) grown_tree[i] = true;
+          grown[i][8] = pstrdup("t");
+          found_row = true;
         }
+      if (found_row) continue;
+      grown[count] = static_cast<char **>(palloc0(sizeof(char *) * 10));
+      grown[count][0] = count > 0 ? grown[0][0] : pstrdup("none");
+      grown[count][1] = pstrdup("");
+      grown[count][2] = grown[count][6] = tree_schema;
+      grown[count][3] = grown[count][7] = tree_table;
+      grown[count][4] = pstrdup("succeeded");
+      grown[count][5] = pstrdup("0");
+      grown[count][8] = pstrdup("t");
+      grown_tree[count] = grown_no_data[count] = true;
+      count++;
+    }
+    rows = grown;
+    in_tree = grown_tree;
+    no_data = grown_no_data;
   }
   if (selected == 0 && !by_parent)
     ereport(ERROR,

@@ -41,7 +41,10 @@ INSERT INTO public.order_line SELECT g, 1 FROM generate_series(1, 500) g;
 CREATE TABLE public.events (k integer NOT NULL, v text) PARTITION BY RANGE (k);
 CREATE INDEX events_v ON public.events (v);
 CREATE TABLE public.events_low PARTITION OF public.events FOR VALUES FROM (MINVALUE) TO (100);
-CREATE TABLE other.events_high PARTITION OF public.events FOR VALUES FROM (100) TO (1000);
+CREATE TABLE other.events_high PARTITION OF public.events FOR VALUES FROM (100) TO (1000)
+  PARTITION BY RANGE (k);
+CREATE TABLE other.events_high_a PARTITION OF other.events_high FOR VALUES FROM (100) TO (500);
+CREATE TABLE other.events_high_b PARTITION OF other.events_high FOR VALUES FROM (500) TO (1000);
 CREATE TABLE public.events_rest PARTITION OF public.events DEFAULT;
 INSERT INTO public.events SELECT g, 'v' || g FROM generate_series(-10, 1200) g;
 """
@@ -67,7 +70,7 @@ FROM pg_class c WHERE c.oid IN (SELECT to_regclass(x) FROM unnest({tables}::text
 """
 
 TABLES = ["public.customer", "public.orders", "public.order_line", "public.events", "public.events_low",
-          "other.events_high", "public.events_rest"]
+          "other.events_high", "other.events_high_a", "other.events_high_b", "public.events_rest"]
 
 
 def catalog(cluster):
@@ -132,7 +135,8 @@ class TableRestoreTest(ClusterTestCase):
         result = restore(c, self.run_id, "shop", "public.events")
         self.assertTrue(all(r["status"] == "restored" for r in result), result)
         self.assertEqual(sorted(r["table_name"] for r in result),
-                         sorted(["events", "events_low", "events_high", "events_rest"]), result)
+                         sorted(["events", "events_low", "events_high", "events_high_a", "events_high_b",
+                                 "events_rest"]), result)
         after = {r["tab"]: r for r in catalog(c)}
         for row in self.before:
             if "events" in row["tab"]:
@@ -140,7 +144,7 @@ class TableRestoreTest(ClusterTestCase):
                     self.assertEqual(after.get(row["tab"]), row)
         self.assertEqual(rows(c, "public.events"), self.rows["public.events"])
         c.sql("INSERT INTO public.events VALUES (500, 'routed')", db="shop")
-        self.assertEqual(c.value("SELECT count(*) FROM other.events_high WHERE v = 'routed'", db="shop"), "1")
+        self.assertEqual(c.value("SELECT count(*) FROM other.events_high_b WHERE v = 'routed'", db="shop"), "1")
 
 
 if __name__ == "__main__":
