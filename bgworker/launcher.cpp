@@ -27,6 +27,7 @@ extern "C" {
 #include "bgworker/shared_state.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
+#include "extension/pg/search_path.h"
 
 namespace cdw::bgworker {
 
@@ -43,10 +44,12 @@ bool SettleInterruptedRuns() {
   bool more = false;
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
+  (void)pg::PinSearchPath();  // until the transaction ends
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
-  control::SpiRun("SELECT FROM pg_catalog.pg_extension WHERE extname = 'cdw_backup'", 0, nullptr,
-                  nullptr, nullptr, true);
+  control::SpiRun(
+      "SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'cdw_backup'", 0,
+      nullptr, nullptr, nullptr, true);
   if (SPI_processed > 0) more = SettleOrphanedRuns(kCleanupBudgetMs) > 0;
   SPI_finish();
   PopActiveSnapshot();

@@ -27,6 +27,7 @@ extern "C" {
 #include "extension/fdw/fdw_options.h"
 #include "extension/fdw/pinned_settings.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/search_path.h"
 
 namespace cdw::bgworker {
 namespace {
@@ -75,9 +76,10 @@ void RestoreAll() {
 void EnsureExtension() {
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
+  (void)cdw::pg::PinSearchPath();  // until the transaction ends
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
-  SpiRun("CREATE EXTENSION IF NOT EXISTS cdw_backup_fdw", 0, nullptr, nullptr, nullptr);
+  SpiRun(cdw::fdw::kCreateFdwExtension, 0, nullptr, nullptr, nullptr);
   SPI_finish();
   PopActiveSnapshot();
   CommitTransactionCommand();

@@ -28,6 +28,7 @@ extern "C" {
 #include "extension/control/target_store.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
+#include "extension/pg/search_path.h"
 #include "format/layout.h"
 #include "manifest/authentication.h"
 #include "schedule/cron_expression.h"
@@ -49,6 +50,8 @@ using control::SpiText;
 void Begin() {
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
+  // Until the transaction ends (STYLE.md "Search-path safety").
+  (void)pg::PinSearchPath();
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
 }
@@ -69,7 +72,7 @@ void DisableSchedule(const char *name, const char *reason) {
   Datum values[2] = {Text(name), Text(reason)};
   SpiRun(
       "UPDATE cdw_backup.schedule_store SET enabled = false, disabled_reason = $2, "
-      "next_run_at = NULL WHERE name = $1",
+      "next_run_at = NULL WHERE name OPERATOR(pg_catalog.=) $1",
       2, types, values, nullptr);
   ereport(LOG, (errmsg("cdw_backup schedule \"%s\" disabled: %s", name, reason)));
 }
@@ -90,8 +93,8 @@ void RecordNonRun(const char *schedule, const char *target, const char *role,
       .Timestamp(due);
   SpiRun(
       "INSERT INTO cdw_backup.runs (run_id, schedule_name, target, role_name, compression, status, "
-      " error, hint, started_at, finished_at) VALUES (nextval('cdw_backup.runs_run_id_seq'), $1, "
-      "$2, "
+      " error, hint, started_at, finished_at) "
+      "VALUES (pg_catalog.nextval('cdw_backup.runs_run_id_seq'::pg_catalog.regclass), $1, $2, "
       " $3, $4, $5, $6, $7, $8, $8)",
       params);
   ereport(LOG, (errmsg("cdw_backup schedule \"%s\": run %s: %s", schedule, status, error)));
@@ -170,7 +173,7 @@ TimestampTz Visit(ScheduleRow *s, TimestampTz now) {
                                                           run_id == 0);
   SpiRun(
       "UPDATE cdw_backup.schedule_store SET last_checked_at = $2, next_run_at = $3, "
-      "last_run_id = $4 WHERE name = $1",
+      "last_run_id = $4 WHERE name OPERATOR(pg_catalog.=) $1",
       params);
   return next;
 }
@@ -181,8 +184,9 @@ void EnforceMaxRunTime(TimestampTz now) {
   Datum values[1] = {TimestampTzGetDatum(now)};
   SpiRun(
       "SELECT r.run_id FROM cdw_backup.runs r JOIN cdw_backup.schedule_store s "
-      " ON s.name = r.schedule_name WHERE r.status = 'running' AND s.max_run_time IS NOT NULL "
-      " AND r.started_at + s.max_run_time < $1",
+      " ON s.name OPERATOR(pg_catalog.=) r.schedule_name "
+      "WHERE r.status OPERATOR(pg_catalog.=) 'running' AND s.max_run_time IS NOT NULL "
+      " AND (r.started_at OPERATOR(pg_catalog.+) s.max_run_time) OPERATOR(pg_catalog.<) $1",
       1, types, values, nullptr, true);
   for (uint64 i = 0; i < SPI_processed; i++) {
     int64 run_id = strtoll(SpiText(static_cast<int>(i), 1), nullptr, 10);
@@ -235,27 +239,34 @@ void ApplyRetention(TimestampTz now) {
       "WITH ranked AS ("
       "  SELECT r.run_id, r.location, r.started_at, s.keep_days, s.keep_runs,"
       // Successful backups of the schedule newer than this run.
-      "         (SELECT count(*) FROM cdw_backup.runs n WHERE n.schedule_name = r.schedule_name"
-      "           AND n.status = 'succeeded' AND (n.started_at, n.run_id) > (r.started_at, "
-      "r.run_id))"
+      "         (SELECT pg_catalog.count(*) FROM cdw_backup.runs n"
+      "           WHERE n.schedule_name OPERATOR(pg_catalog.=) r.schedule_name"
+      "           AND n.status OPERATOR(pg_catalog.=) 'succeeded'"
+      "           AND (n.started_at, n.run_id) OPERATOR(pg_catalog.>) (r.started_at, r.run_id))"
       "           AS newer_ok,"
-      "         (SELECT max(n.run_id) FROM cdw_backup.runs n WHERE n.schedule_name = "
-      "r.schedule_name"
-      "           AND n.status = 'succeeded') AS newest_ok,"
-      "         (SELECT n.status FROM cdw_backup.runs n WHERE n.schedule_name = r.schedule_name"
-      "           AND n.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'interrupted')"
+      "         (SELECT pg_catalog.max(n.run_id) FROM cdw_backup.runs n"
+      "           WHERE n.schedule_name OPERATOR(pg_catalog.=) r.schedule_name"
+      "           AND n.status OPERATOR(pg_catalog.=) 'succeeded') AS newest_ok,"
+      "         (SELECT n.status FROM cdw_backup.runs n"
+      "           WHERE n.schedule_name OPERATOR(pg_catalog.=) r.schedule_name"
+      "           AND n.status OPERATOR(pg_catalog.=) ANY"
+      "             ('{succeeded,partial,failed,cancelled,interrupted}'::pg_catalog.text[])"
       "           ORDER BY n.started_at DESC, n.run_id DESC LIMIT 1) AS latest_status"
-      "    FROM cdw_backup.runs r JOIN cdw_backup.schedule_store s ON s.name = r.schedule_name"
-      "   WHERE r.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'interrupted')"
+      "    FROM cdw_backup.runs r JOIN cdw_backup.schedule_store s"
+      "      ON s.name OPERATOR(pg_catalog.=) r.schedule_name"
+      "   WHERE r.status OPERATOR(pg_catalog.=) ANY"
+      "           ('{succeeded,partial,failed,cancelled,interrupted}'::pg_catalog.text[])"
       "     AND (s.keep_days IS NOT NULL OR s.keep_runs IS NOT NULL))"
       " SELECT k.run_id, k.location, r.target"
       "   FROM ranked k JOIN cdw_backup.runs r USING (run_id)"
       // A run is kept while fewer than keep_runs good backups are newer, or
       // while it is younger than keep_days; the newest good one always.
-      "  WHERE k.latest_status = 'succeeded' AND k.run_id <> k.newest_ok AND k.location IS NOT NULL"
-      "    AND NOT (k.keep_runs IS NOT NULL AND k.newer_ok < k.keep_runs)"
-      "    AND NOT (k.keep_days IS NOT NULL AND k.started_at > $1 - make_interval(days => "
-      "k.keep_days))",
+      "  WHERE k.latest_status OPERATOR(pg_catalog.=) 'succeeded'"
+      "    AND k.run_id OPERATOR(pg_catalog.<>) k.newest_ok AND k.location IS NOT NULL"
+      "    AND NOT (k.keep_runs IS NOT NULL AND k.newer_ok OPERATOR(pg_catalog.<) k.keep_runs)"
+      // OPERATOR() binds as any other operator does: parenthesize.
+      "    AND NOT (k.keep_days IS NOT NULL AND k.started_at OPERATOR(pg_catalog.>)"
+      "             ($1 OPERATOR(pg_catalog.-) pg_catalog.make_interval(days => k.keep_days)))",
       1, types, values, nullptr, true);
   int count = static_cast<int>(SPI_processed);
   char ***cells = control::SpiTextRows();
@@ -266,8 +277,8 @@ void ApplyRetention(TimestampTz now) {
     if (!target || !DeleteRunObjects(*target, cells[i][1])) continue;
     Oid run_types[1] = {INT8OID};
     Datum run_values[1] = {Int64GetDatum(strtoll(cells[i][0], nullptr, 10))};
-    SpiRun("UPDATE cdw_backup.runs SET status = 'expired' WHERE run_id = $1", 1, run_types,
-           run_values, nullptr);
+    SpiRun("UPDATE cdw_backup.runs SET status = 'expired' WHERE run_id OPERATOR(pg_catalog.=) $1",
+           1, run_types, run_values, nullptr);
     ereport(LOG, (errmsg("cdw_backup run %s expired: its backup was deleted from %s", cells[i][0],
                          cells[i][1])));
   }
@@ -277,8 +288,9 @@ void BoundHistory(TimestampTz now) {
   Oid types[2] = {TIMESTAMPTZOID, INT4OID};
   Datum values[2] = {TimestampTzGetDatum(now), Int32GetDatum(control::g_history_days)};
   SpiRun(
-      "DELETE FROM cdw_backup.runs WHERE status <> 'running' "
-      "AND coalesce(finished_at, started_at) < $1 - make_interval(days => $2)",
+      "DELETE FROM cdw_backup.runs WHERE status OPERATOR(pg_catalog.<>) 'running' "
+      "AND coalesce(finished_at, started_at) OPERATOR(pg_catalog.<) "
+      " ($1 OPERATOR(pg_catalog.-) pg_catalog.make_interval(days => $2))",
       2, types, values, nullptr);
 }
 
@@ -286,23 +298,25 @@ void BoundHistory(TimestampTz now) {
 
 TimestampTz ProcessSchedules() {
   Begin();
-  SpiRun("SELECT FROM pg_catalog.pg_extension WHERE extname = 'cdw_backup'", 0, nullptr, nullptr,
-         nullptr, true);
+  SpiRun("SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'cdw_backup'", 0,
+         nullptr, nullptr, nullptr, true);
   if (SPI_processed == 0) {
     End();
     return 0;
   }
   TimestampTz now = SchedulerNow();
   SpiRun(
-      "SELECT s.name, s.cron, s.timezone, s.target, s.compression, s.owner, s.databases,"
-      " s.exclude_databases, coalesce(s.last_checked_at, s.created_at),"
-      " coalesce(extract(epoch FROM s.catch_up_window)::bigint, 0),"
-      " (SELECT oid FROM pg_roles WHERE rolname = s.owner),"
-      " EXISTS (SELECT FROM cdw_backup.target_store t WHERE t.name = s.target),"
-      " coalesce(s.last_run_id, 0), (SELECT status FROM cdw_backup.runs r WHERE r.run_id = "
-      "s.last_run_id)"
-      // Locked for the pass: a concurrent redefinition waits for it and then
-      // writes its own next_run_at, rather than being overwritten by ours.
+      "SELECT s.name, s.cron, s.timezone, s.target, s.compression,"
+      " coalesce((SELECT a.rolname FROM pg_catalog.pg_roles a"
+      "            WHERE a.oid OPERATOR(pg_catalog.=) s.owner)::pg_catalog.text,"
+      "          s.owner_name::pg_catalog.text),"
+      " s.databases, s.exclude_databases, coalesce(s.last_checked_at, s.created_at),"
+      " coalesce(pg_catalog.date_part('epoch', s.catch_up_window)::pg_catalog.int8, 0),"
+      " (SELECT a.oid FROM pg_catalog.pg_roles a WHERE a.oid OPERATOR(pg_catalog.=) s.owner),"
+      " EXISTS (SELECT FROM cdw_backup.target_store t"
+      "          WHERE t.name OPERATOR(pg_catalog.=) s.target),"
+      " coalesce(s.last_run_id, 0), (SELECT r.status FROM cdw_backup.runs r"
+      "                               WHERE r.run_id OPERATOR(pg_catalog.=) s.last_run_id)"
       " FROM cdw_backup.schedule_store s WHERE s.enabled ORDER BY s.name FOR UPDATE OF s",
       0, nullptr, nullptr, nullptr);
   int count = static_cast<int>(SPI_processed);
@@ -341,9 +355,11 @@ TimestampTz ProcessSchedules() {
   Oid types[1] = {TIMESTAMPTZOID};
   Datum values[1] = {TimestampTzGetDatum(now)};
   SpiRun(
-      "SELECT min(r.started_at + s.max_run_time) FROM cdw_backup.runs r JOIN "
-      "cdw_backup.schedule_store s ON s.name = r.schedule_name WHERE r.status = 'running' "
-      "AND s.max_run_time IS NOT NULL AND r.started_at + s.max_run_time >= $1",
+      "SELECT pg_catalog.min(r.started_at OPERATOR(pg_catalog.+) s.max_run_time) "
+      "FROM cdw_backup.runs r JOIN cdw_backup.schedule_store s "
+      " ON s.name OPERATOR(pg_catalog.=) r.schedule_name "
+      "WHERE r.status OPERATOR(pg_catalog.=) 'running' AND s.max_run_time IS NOT NULL "
+      " AND (r.started_at OPERATOR(pg_catalog.+) s.max_run_time) OPERATOR(pg_catalog.>=) $1",
       1, types, values, nullptr, true);
   bool isnull;
   Datum deadline = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

@@ -117,18 +117,20 @@ int SettleOrphanedRuns(long cleanup_budget_ms) {
   Datum values[1] = {
       PointerGetDatum(construct_array(active, count, INT8OID, 8, true, TYPALIGN_DOUBLE))};
   control::SpiRun(
-      "SELECT coalesce(array_agg(run_id), '{}') FROM cdw_backup.runs "
-      "WHERE status = 'running' AND run_id <> ALL ($1)",
+      "SELECT coalesce(pg_catalog.array_agg(run_id), '{}') FROM cdw_backup.runs "
+      "WHERE status OPERATOR(pg_catalog.=) 'running' AND run_id OPERATOR(pg_catalog.<>) ALL ($1)",
       1, types, values, nullptr);
   bool isnull;
   // One statement per table: a row updated twice in one statement keeps
   // only the first update.
   values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
   control::SpiRun(
-      "UPDATE cdw_backup.run_tables SET status = 'failed', finished_at = clock_timestamp(), "
+      "UPDATE cdw_backup.run_tables SET status = 'failed', "
+      "finished_at = pg_catalog.clock_timestamp(), "
       "sqlstate = '57P01', error = 'the run was interrupted before this table was backed "
       "up', hint = 'Start the run again.' "
-      "WHERE run_id = ANY ($1) AND status IN ('pending', 'running')",
+      "WHERE run_id OPERATOR(pg_catalog.=) ANY ($1) "
+      " AND status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::pg_catalog.text[])",
       1, types, values, nullptr);
   // A table is backed up only once its database's manifest is written: the
   // tables of a database that did not finish are not, whatever their row
@@ -136,15 +138,20 @@ int SettleOrphanedRuns(long cleanup_budget_ms) {
   control::SpiRun(
       "UPDATE cdw_backup.run_tables t SET status = 'failed', rows = NULL, bytes_raw = NULL, "
       "bytes_stored = NULL, sqlstate = '57P01', error = 'the run was interrupted before the "
-      "backup of database ' || t.database || ' was complete', hint = 'Start the run again.' "
-      "WHERE t.run_id = ANY ($1) AND t.status = 'succeeded' AND EXISTS (SELECT FROM "
-      "cdw_backup.run_databases d WHERE d.run_id = t.run_id AND d.database = t.database "
-      "AND d.status IN ('pending', 'running'))",
+      "backup of database ' OPERATOR(pg_catalog.||) t.database::pg_catalog.text "
+      " OPERATOR(pg_catalog.||) ' was complete', hint = 'Start the run again.' "
+      "WHERE t.run_id OPERATOR(pg_catalog.=) ANY ($1) "
+      " AND t.status OPERATOR(pg_catalog.=) 'succeeded' AND EXISTS (SELECT FROM "
+      " cdw_backup.run_databases d WHERE d.run_id OPERATOR(pg_catalog.=) t.run_id "
+      " AND d.database OPERATOR(pg_catalog.=) t.database "
+      " AND d.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::pg_catalog.text[]))",
       1, types, values, nullptr);
   control::SpiRun(
       "UPDATE cdw_backup.run_databases SET status = 'failed', "
-      "finished_at = clock_timestamp(), error = coalesce(error, 'the run was interrupted') "
-      "WHERE run_id = ANY ($1) AND status IN ('pending', 'running')",
+      "finished_at = pg_catalog.clock_timestamp(), "
+      "error = coalesce(error, 'the run was interrupted') "
+      "WHERE run_id OPERATOR(pg_catalog.=) ANY ($1) "
+      " AND status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::pg_catalog.text[])",
       1, types, values, nullptr);
   Oid finish_types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
   Datum finish_values[2] = {values[0], TimestampTzGetDatum(SchedulerNow())};
@@ -153,15 +160,19 @@ int SettleOrphanedRuns(long cleanup_budget_ms) {
       " error = coalesce(error, 'the server stopped or the run''s coordinator was killed before "
       "the "
       "run ended'), hint = coalesce(hint, 'Start the run again: SELECT cdw_backup_run();'),"
-      " tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.total - t.ok,"
+      " tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.total "
+      "OPERATOR(pg_catalog.-) t.ok,"
       " rows = t.rows, bytes_raw = t.raw, bytes_stored = t.stored"
-      " FROM (SELECT x.run_id, count(t.*) AS total, count(t.*) FILTER (WHERE t.status = "
-      "'succeeded') AS ok,"
-      "        coalesce(sum(t.rows), 0) AS rows, coalesce(sum(t.bytes_raw), 0) AS raw,"
-      "        coalesce(sum(t.bytes_stored), 0) AS stored"
-      "       FROM unnest($1::bigint[]) AS x(run_id)"
-      "       LEFT JOIN cdw_backup.run_tables t ON t.run_id = x.run_id GROUP BY x.run_id) t"
-      " WHERE r.run_id = t.run_id RETURNING r.run_id",
+      " FROM (SELECT x.run_id, pg_catalog.count(t.*) AS total,"
+      "        pg_catalog.count(t.*) FILTER (WHERE t.status OPERATOR(pg_catalog.=) 'succeeded')"
+      "          AS ok,"
+      "        coalesce(pg_catalog.sum(t.rows), 0) AS rows,"
+      "        coalesce(pg_catalog.sum(t.bytes_raw), 0) AS raw,"
+      "        coalesce(pg_catalog.sum(t.bytes_stored), 0) AS stored"
+      "       FROM pg_catalog.unnest($1::pg_catalog.int8[]) AS x(run_id)"
+      "       LEFT JOIN cdw_backup.run_tables t ON t.run_id OPERATOR(pg_catalog.=) x.run_id"
+      "       GROUP BY x.run_id) t"
+      " WHERE r.run_id OPERATOR(pg_catalog.=) t.run_id RETURNING r.run_id",
       2, finish_types, finish_values, nullptr);
   for (uint64 i = 0; i < SPI_processed; i++)
     ereport(LOG, (errmsg("cdw_backup run %s was interrupted; recorded as such",
@@ -170,8 +181,8 @@ int SettleOrphanedRuns(long cleanup_budget_ms) {
   // parts of databases that did not finish, temporary files, open multipart
   // uploads), as for every run that did not succeed: see run_cleanup.h.
   control::SpiRun(
-      "UPDATE cdw_backup.runs SET cleanup_pending = true WHERE run_id = ANY ($1) "
-      "AND location IS NOT NULL",
+      "UPDATE cdw_backup.runs SET cleanup_pending = true "
+      "WHERE run_id OPERATOR(pg_catalog.=) ANY ($1) AND location IS NOT NULL",
       1, types, values, nullptr);
   control::RestoreUser(saved);
   return CleanUpSettledRuns(cleanup_budget_ms);

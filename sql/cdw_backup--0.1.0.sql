@@ -1,4 +1,8 @@
 -- cdw_backup: the control plane (targets, runs, history).
+-- Every name below is qualified (operators included) although CREATE
+-- EXTENSION runs this script with a safe search_path: view bodies, policies
+-- and DEFAULTs are stored, and what we write here is also what a reader
+-- copies (README "Security model").
 -- Functions live in the extension's schema (public by default) so that
 -- SELECT cdw_backup_run() works with the default search_path; tables and
 -- views live in schema cdw_backup.
@@ -10,22 +14,24 @@ GRANT USAGE ON SCHEMA cdw_backup TO PUBLIC;
 -- Who may start runs: superusers and members of this role.
 DO $$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdw_backup_operator') THEN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                  WHERE rolname OPERATOR(pg_catalog.=) 'cdw_backup_operator') THEN
     CREATE ROLE cdw_backup_operator NOLOGIN;
   END IF;
 END $$;
 
 -- Targets. Secrets sit in a table no ordinary role can read; the view shows
--- each role its own targets, without secrets.
+-- each role its own targets, without secrets. Owners are role OIDs
+-- (regrole: compared as OIDs, shown and dumped as names).
 CREATE TABLE cdw_backup.target_store (
-  name text PRIMARY KEY CHECK (name <> ''),
+  name text PRIMARY KEY CHECK (name OPERATOR(pg_catalog.<>) ''),
   location text NOT NULL,
-  options jsonb NOT NULL DEFAULT '{}',
-  owner name NOT NULL DEFAULT current_user,
+  options pg_catalog.jsonb NOT NULL DEFAULT '{}',
+  owner pg_catalog.regrole NOT NULL,
   secret_id text,
   secret_key text,
   session_token text,
-  created_at timestamptz NOT NULL DEFAULT now(),
+  created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
   -- The 32-byte key that authenticates the manifests and run indexes this
   -- target holds (HMAC-SHA-256, see README "The target's key"). Never
   -- written to the target; cdw_backup_target_key() exports it.
@@ -33,11 +39,15 @@ CREATE TABLE cdw_backup.target_store (
 );
 REVOKE ALL ON cdw_backup.target_store FROM PUBLIC;
 
-CREATE VIEW cdw_backup.targets AS
-  SELECT name, location, options, owner, secret_id IS NOT NULL AS has_credentials, created_at
-    FROM cdw_backup.target_store
-   WHERE owner = current_user
-      OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+-- security_barrier: the role filter runs before any function of the
+-- caller's WHERE clause, so a leaky function sees only the caller's rows.
+CREATE VIEW cdw_backup.targets WITH (security_barrier) AS
+  SELECT t.name, t.location, t.options, t.owner, t.secret_id IS NOT NULL AS has_credentials,
+         t.created_at
+    FROM cdw_backup.target_store t,
+         (SELECT r.oid, r.rolsuper FROM pg_catalog.pg_roles r
+           WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) AS me
+   WHERE t.owner OPERATOR(pg_catalog.=) me.oid OR me.rolsuper;
 GRANT SELECT ON cdw_backup.targets TO PUBLIC;
 
 -- History: one row per run, one per database of a run, one per table.
@@ -115,11 +125,14 @@ GRANT SELECT ON cdw_backup.runs, cdw_backup.run_databases, cdw_backup.run_tables
 ALTER TABLE cdw_backup.runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cdw_backup.run_databases ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cdw_backup.run_tables ENABLE ROW LEVEL SECURITY;
-CREATE POLICY own_runs ON cdw_backup.runs FOR SELECT USING (role_name = current_user);
+CREATE POLICY own_runs ON cdw_backup.runs FOR SELECT
+  USING (role_name OPERATOR(pg_catalog.=) CURRENT_USER);
 CREATE POLICY own_runs ON cdw_backup.run_databases FOR SELECT
-  USING (EXISTS (SELECT FROM cdw_backup.runs r WHERE r.run_id = run_databases.run_id));
+  USING (EXISTS (SELECT FROM cdw_backup.runs r
+                  WHERE r.run_id OPERATOR(pg_catalog.=) run_databases.run_id));
 CREATE POLICY own_runs ON cdw_backup.run_tables FOR SELECT
-  USING (EXISTS (SELECT FROM cdw_backup.runs r WHERE r.run_id = run_tables.run_id));
+  USING (EXISTS (SELECT FROM cdw_backup.runs r
+                  WHERE r.run_id OPERATOR(pg_catalog.=) run_tables.run_id));
 
 -- The functions that take arguments are not STRICT: a NULL argument is an
 -- error naming it (22004) or, where documented, the argument's default,
@@ -198,22 +211,25 @@ CREATE FUNCTION cdw_backup_restore(run_id bigint, database text, table_name text
 -- Schedules: read by the launcher, a static background worker in this
 -- database. The store is dumped by pg_dump (it is user configuration).
 CREATE TABLE cdw_backup.schedule_store (
-  name text PRIMARY KEY CHECK (name <> ''),
+  name text PRIMARY KEY CHECK (name OPERATOR(pg_catalog.<>) ''),
   cron text NOT NULL,
   timezone text NOT NULL DEFAULT 'UTC',
   target text NOT NULL DEFAULT 'default',
   databases text[],
   exclude_databases text[],
   compression text NOT NULL DEFAULT 'gzip',
-  keep_days integer CHECK (keep_days > 0),
-  keep_runs integer CHECK (keep_runs > 0),
+  keep_days integer CHECK (keep_days OPERATOR(pg_catalog.>) 0),
+  keep_runs integer CHECK (keep_runs OPERATOR(pg_catalog.>) 0),
   verify boolean NOT NULL DEFAULT false,
   catch_up_window interval,
   max_run_time interval,
   enabled boolean NOT NULL DEFAULT true,
   disabled_reason text,
-  owner name NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now(),
+  owner pg_catalog.regrole NOT NULL,
+  -- The owner's name when the schedule was last written: for messages once
+  -- the role is gone (owner then shows its bare OID).
+  owner_name name NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
   next_run_at timestamptz,
   last_checked_at timestamptz,
   last_run_id bigint
@@ -224,15 +240,16 @@ SELECT pg_catalog.pg_extension_config_dump('cdw_backup.schedule_store', '');
 -- more people than this table. After restoring a dump, add them again with
 -- cdw_backup_add_target() (schedules name their target).
 
-CREATE VIEW cdw_backup.schedules AS
+CREATE VIEW cdw_backup.schedules WITH (security_barrier) AS
   SELECT s.name, s.cron, s.timezone, s.target, s.databases, s.exclude_databases, s.compression,
          s.keep_days, s.keep_runs, s.verify, s.catch_up_window, s.max_run_time, s.enabled,
          s.disabled_reason, s.owner, s.created_at, s.next_run_at, s.last_run_id,
          r.status AS last_status, r.started_at AS last_started_at, r.finished_at AS last_finished_at
     FROM cdw_backup.schedule_store s
-    LEFT JOIN cdw_backup.runs r ON r.run_id = s.last_run_id
-   WHERE s.owner = current_user
-      OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+    CROSS JOIN (SELECT a.oid, a.rolsuper FROM pg_catalog.pg_roles a
+                 WHERE a.rolname OPERATOR(pg_catalog.=) CURRENT_USER) AS me
+    LEFT JOIN cdw_backup.runs r ON r.run_id OPERATOR(pg_catalog.=) s.last_run_id
+   WHERE s.owner OPERATOR(pg_catalog.=) me.oid OR me.rolsuper;
 GRANT SELECT ON cdw_backup.schedules TO PUBLIC;
 
 CREATE FUNCTION cdw_backup_schedule(name text, cron text, target text DEFAULT 'default',

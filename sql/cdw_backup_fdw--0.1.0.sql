@@ -18,7 +18,8 @@ COMMENT ON FOREIGN DATA WRAPPER cdw_backup_fdw IS
 -- servers and temporary external tables a backup run uses.
 DO $$
 BEGIN
-  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdw_backup_operator') THEN
+  IF EXISTS (SELECT FROM pg_catalog.pg_roles
+              WHERE rolname OPERATOR(pg_catalog.=) 'cdw_backup_operator') THEN
     GRANT USAGE ON FOREIGN DATA WRAPPER cdw_backup_fdw TO cdw_backup_operator;
   END IF;
 END $$;

@@ -44,9 +44,11 @@ extern "C" {
 #include "bgworker/database/worker_state.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/spi_util.h"
+#include "extension/fdw/fdw_options.h"
 #include "extension/fdw/part_registry.h"
 #include "extension/fdw/pinned_settings.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/search_path.h"
 
 namespace cdw::bgworker::database_worker {
 namespace {
@@ -82,6 +84,9 @@ void StartSnapshotTransaction(bool import) {
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   XactIsoLevel = XACT_REPEATABLE_READ;
+  // Until the transaction ends: the database's owner may have put objects
+  // in public (or first in its search_path) that would beat pg_catalog's.
+  (void)pg::PinSearchPath();
   if (import) ImportSnapshot(g_job->snapshot);
   // Like pg_dump: rows hidden by row-level security are an error, not a gap.
   (void)set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,
@@ -122,12 +127,13 @@ void RunLeader() {
   // script does with its COS plugin.
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
+  (void)pg::PinSearchPath();
   MemoryContext context = CurrentMemoryContext;
   PG_TRY();
   {
     SPI_connect();
     PushActiveSnapshot(GetTransactionSnapshot());
-    control::SpiRun("CREATE EXTENSION IF NOT EXISTS cdw_backup_fdw", 0, nullptr, nullptr, nullptr);
+    control::SpiRun(fdw::kCreateFdwExtension, 0, nullptr, nullptr, nullptr);
     SPI_finish();
     PopActiveSnapshot();
     CommitTransactionCommand();

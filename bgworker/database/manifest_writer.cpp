@@ -58,19 +58,23 @@ void WriteManifest(const char *schema) {
   // Each table's CREATE TABLE, then its columns in order.
   control::SpiRun(
       "SELECT c.oid, "
-      " format('CREATE TABLE %I.%I (%s);', n.nspname, c.relname, "
-      "   (SELECT string_agg(format('%I %s%s', a.attname, format_type(a.atttypid, a.atttypmod), "
+      " pg_catalog.format('CREATE TABLE %I.%I (%s);', n.nspname, c.relname, "
+      "   (SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s', a.attname, "
+      "      pg_catalog.format_type(a.atttypid, a.atttypmod), "
       "      CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END), ', ' ORDER BY a.attnum) "
-      "    FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
-      "    AND NOT a.attisdropped)) "
-      "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE c.oid = ANY ($1)",
+      "    FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid "
+      "    AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)) "
+      "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+      " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+      "WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1)",
       1, types, values, nullptr, true);
   int create_count = static_cast<int>(SPI_processed);
   char ***creates = control::SpiTextRows();
   control::SpiRun(
-      "SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull "
-      "FROM pg_catalog.pg_attribute a WHERE a.attrelid = ANY ($1) AND a.attnum > 0 "
+      "SELECT a.attrelid, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
+      " a.attnotnull "
+      "FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) ANY ($1) "
+      "AND a.attnum OPERATOR(pg_catalog.>) 0 "
       "AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum",
       1, types, values, nullptr, true);
   int column_count = static_cast<int>(SPI_processed);

@@ -150,9 +150,11 @@ char *ColumnDefinitions(Oid relid) {
   Oid types[1] = {OIDOID};
   Datum values[1] = {ObjectIdGetDatum(relid)};
   control::SpiRun(
-      "SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', ' "
-      "ORDER BY attnum) FROM pg_catalog.pg_attribute "
-      "WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
+      "SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', attname, "
+      " pg_catalog.format_type(atttypid, atttypmod)), ', ' ORDER BY attnum) "
+      "FROM pg_catalog.pg_attribute "
+      "WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum OPERATOR(pg_catalog.>) 0 "
+      " AND NOT attisdropped",
       1, types, values, nullptr, true);
   char *defs = control::SpiText(0, 1);
   return defs ? defs : pstrdup("");
@@ -223,9 +225,11 @@ void ExportTable(TableEntry *entry, const char *table_prefix) {
     // A range of a big table reads its blocks only (a TID range scan).
     char *range = pstrdup("");
     if (entry->range_count > 1) {
-      range = psprintf(" WHERE ctid >= '(%u,0)'::tid", entry->start_block);
+      range = psprintf(" WHERE ctid OPERATOR(pg_catalog.>=) '(%u,0)'::pg_catalog.tid",
+                       entry->start_block);
       if (entry->end_block != InvalidBlockNumber)
-        range = psprintf("%s AND ctid < '(%u,0)'::tid", range, entry->end_block);
+        range = psprintf("%s AND ctid OPERATOR(pg_catalog.<) '(%u,0)'::pg_catalog.tid", range,
+                         entry->end_block);
     }
     control::SpiRun(psprintf("INSERT INTO %s SELECT * FROM ONLY %s%s", external, source, range), 0,
                     nullptr, nullptr, nullptr);

@@ -47,14 +47,19 @@ struct ListedTable {
 int ListTables(TableEntry **entries_out, uint32 **order_out) {
   control::SpiRun(
       "SELECT c.oid, n.nspname, c.relname, "
-      " pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::bigint, "
-      " pg_catalog.pg_table_size(c.oid) / current_setting('block_size')::bigint "
+      " pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog./) "
+      "   pg_catalog.current_setting('block_size')::pg_catalog.int8, "
+      " pg_catalog.pg_table_size(c.oid) OPERATOR(pg_catalog./) "
+      "   pg_catalog.current_setting('block_size')::pg_catalog.int8 "
       "FROM pg_catalog.pg_class c "
-      "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') "
-      "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' "
-      "AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = "
-      "'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') "
+      "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+      "WHERE c.relkind OPERATOR(pg_catalog.=) 'r' "
+      "AND c.relpersistence OPERATOR(pg_catalog.=) ANY ('{p,u}'::pg_catalog.\"char\"[]) "
+      "AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' "
+      "AND n.nspname OPERATOR(pg_catalog.!~) '^pg_' "
+      "AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d "
+      " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+      " AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e') "
       "ORDER BY 5 DESC, n.nspname, c.relname",
       0, nullptr, nullptr, nullptr, true);
   int count = static_cast<int>(SPI_processed);

@@ -9,11 +9,12 @@ extern "C" {
 }
 
 #include "bgworker/restore/column_types.h"
+#include "extension/pg/search_path.h"
 
 namespace cdw::bgworker::restore {
 namespace {
 
-constexpr const char *kPinnedPath = "pg_catalog, pg_temp";
+constexpr const char *kPinnedPath = pg::kPinnedSearchPath;
 // Manifests written before backups pinned their search_path name types of
 // schema public unqualified ("mood"), as format_type() printed them under
 // the default "$user", public. Such a name is looked up in public only, and
@@ -50,8 +51,7 @@ Resolved ResolveUnder(const char *text, const char *path) {
 }  // namespace
 
 void PinSearchPathForTransaction() {
-  (void)set_config_option("search_path", kPinnedPath, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
-                          true, 0, false);
+  (void)pg::PinSearchPath();  // ends with the transaction
 }
 
 TypeCheck ResolveColumnType(const char *text, char **canonical, char **reason, int *sqlstate) {

@@ -112,7 +112,8 @@ char *WaitForRun(int64 run_id, long timeout_ms) {
   control::SavedUser saved = control::BecomeExtensionOwner();
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(run_id)};
-  SpiRun("SELECT status FROM cdw_backup.runs WHERE run_id = $1", 1, types, values, nullptr);
+  SpiRun("SELECT status FROM cdw_backup.runs WHERE run_id OPERATOR(pg_catalog.=) $1", 1, types,
+         values, nullptr);
   char *status = SpiText(0, 1);
   MemoryContext outer = MemoryContextSwitchTo(TopTransactionContext);
   char *result = status ? pstrdup(status) : nullptr;

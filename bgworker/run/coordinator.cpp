@@ -243,8 +243,10 @@ void VerifyIfScheduled(Run *run) {
   Oid types[2] = {TEXTOID, INT8OID};
   Datum values[2] = {Text(run->request.schedule_name), Int64GetDatum(run->request.run_id)};
   SpiRun(
-      "SELECT FROM cdw_backup.schedule_store s JOIN cdw_backup.runs r ON r.run_id = $2 "
-      "WHERE s.name = $1 AND s.verify AND r.status IN ('succeeded', 'partial')",
+      "SELECT FROM cdw_backup.schedule_store s JOIN cdw_backup.runs r "
+      " ON r.run_id OPERATOR(pg_catalog.=) $2 "
+      "WHERE s.name OPERATOR(pg_catalog.=) $1 AND s.verify "
+      " AND r.status OPERATOR(pg_catalog.=) ANY ('{succeeded,partial}'::pg_catalog.text[])",
       2, types, values, nullptr, true);
   bool wanted = SPI_processed > 0;
   EndWork();
@@ -257,12 +259,14 @@ void VerifyIfScheduled(Run *run) {
   char *volatile detail = nullptr;
   PG_TRY();
   {
-    SpiRun(
-        "SELECT count(*) FILTER (WHERE status = 'problem'), "
-        " string_agg(format('%s.%s.%s: %s', database, schema_name, table_name, "
-        "   coalesce(problem, status)), '; ') FILTER (WHERE status = 'problem') "
-        "FROM cdw_backup_verify($2)",
-        2, types, values, nullptr);
+    SpiRun(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.=) "
+                    "'problem'), "
+                    " pg_catalog.string_agg(pg_catalog.format('%%s.%%s.%%s: %%s', database, "
+                    "   schema_name, table_name, coalesce(problem, status)), '; ') "
+                    "   FILTER (WHERE status OPERATOR(pg_catalog.=) 'problem') "
+                    "FROM %s($2)",
+                    control::ExtensionFunction("cdw_backup_verify")),
+           2, types, values, nullptr);
     bool problems = strcmp(SpiText(0, 1), "0") != 0;
     status = MemoryContextStrdup(TopMemoryContext, problems ? "problems" : "ok");
     char *text = SpiText(0, 2);
@@ -282,8 +286,10 @@ void VerifyIfScheduled(Run *run) {
   BeginWork();
   control::SpiParams update;
   update.Int8(run->request.run_id).Text(status).Text(detail);
-  SpiRun("UPDATE cdw_backup.runs SET verify_status = $2, verify_detail = $3 WHERE run_id = $1",
-         update);
+  SpiRun(
+      "UPDATE cdw_backup.runs SET verify_status = $2, verify_detail = $3 WHERE run_id "
+      "OPERATOR(pg_catalog.=) $1",
+      update);
   EndWork();
   ereport(
       strcmp(status, "ok") == 0 ? LOG : WARNING,

@@ -58,9 +58,10 @@ void RecordDatabase(Run *run, const char *database, const char *status, int tabl
       "location, "
       "manifest, sqlstate, error, hint, started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, "
       "$7, $8, "
-      "$9, CASE WHEN $3 = 'running' THEN now() END, CASE WHEN $3 NOT IN ('pending', 'running') "
-      "THEN "
-      "clock_timestamp() END) ON CONFLICT (run_id, database) DO UPDATE SET status = "
+      "$9, CASE WHEN $3 OPERATOR(pg_catalog.=) 'running' THEN pg_catalog.now() END, "
+      "CASE WHEN $3 OPERATOR(pg_catalog.<>) ALL ('{pending,running}'::pg_catalog.text[]) "
+      "THEN pg_catalog.clock_timestamp() END) ON CONFLICT (run_id, database) DO UPDATE SET status "
+      "= "
       "excluded.status, "
       "tables_total = excluded.tables_total, location = coalesce(excluded.location, d.location), "
       "manifest = excluded.manifest, sqlstate = excluded.sqlstate, error = excluded.error, "
@@ -126,16 +127,18 @@ bool RecordRun(Run *run, DatabaseList *databases) {
            !req.has_exclude);
   SpiRun(
       "WITH wanted AS ("
-      "  SELECT d.oid, d.datname::text AS name, d.datallowconn, d.datistemplate,"
-      "         has_database_privilege($1, d.oid, 'CONNECT') AS can_connect, true AS found"
-      "    FROM pg_database d"
-      "   WHERE ($2 AND d.datname = ANY ($3)) OR (NOT $2 AND d.datallowconn AND NOT "
-      "d.datistemplate)"
+      "  SELECT d.oid, d.datname::pg_catalog.text AS name, d.datallowconn, d.datistemplate,"
+      "         pg_catalog.has_database_privilege($1, d.oid, 'CONNECT') AS can_connect,"
+      "         true AS found"
+      "    FROM pg_catalog.pg_database d"
+      "   WHERE ($2 AND d.datname OPERATOR(pg_catalog.=) ANY ($3))"
+      "      OR (NOT $2 AND d.datallowconn AND NOT d.datistemplate)"
       "  UNION ALL"
-      "  SELECT 0, w, false, false, false, false FROM unnest($3) w"
-      "   WHERE $2 AND NOT EXISTS (SELECT FROM pg_database d WHERE d.datname = w))"
+      "  SELECT 0, w, false, false, false, false FROM pg_catalog.unnest($3) w"
+      "   WHERE $2 AND NOT EXISTS (SELECT FROM pg_catalog.pg_database d"
+      "                             WHERE d.datname OPERATOR(pg_catalog.=) w))"
       " SELECT oid, name, datallowconn, can_connect, found, datistemplate FROM wanted"
-      "  WHERE NOT $4 OR name <> ALL ($5) ORDER BY name",
+      "  WHERE NOT $4 OR name OPERATOR(pg_catalog.<>) ALL ($5) ORDER BY name",
       list);
   int count = static_cast<int>(SPI_processed);
   struct Candidate {
@@ -192,8 +195,10 @@ bool RecordRun(Run *run, DatabaseList *databases) {
       Int64GetDatum(req.run_id),
       PointerGetDatum(construct_array(names, name_count, TEXTOID, -1, false, TYPALIGN_INT)),
       Text(Url(run, run->run_prefix))};
-  SpiRun("UPDATE cdw_backup.runs SET databases = $2, location = $3 WHERE run_id = $1", 3,
-         update_types, update_values, nullptr);
+  SpiRun(
+      "UPDATE cdw_backup.runs SET databases = $2, location = $3 "
+      "WHERE run_id OPERATOR(pg_catalog.=) $1",
+      3, update_types, update_values, nullptr);
   return true;
 }
 
@@ -277,7 +282,8 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, bool *recorded, b
         "$8, "
         "location = $9, started_at = $10, finished_at = $11, error = $12, hint = $13, sqlstate = "
         "$14 "
-        "WHERE run_id = $1 AND database = $2 AND schema_name = $3 AND table_name = $4",
+        "WHERE run_id OPERATOR(pg_catalog.=) $1 AND database OPERATOR(pg_catalog.=) $2 "
+        " AND schema_name OPERATOR(pg_catalog.=) $3 AND table_name OPERATOR(pg_catalog.=) $4",
         params);
     for (int r = 0; r < entry->range_count; r++) recorded[i + r] = true;
   }
@@ -301,12 +307,16 @@ void InsertPendingTables(Run *run, TableList *tables, const char *database) {
       PointerGetDatum(construct_array(names, count, TEXTOID, -1, false, TYPALIGN_INT))};
   SpiRun(
       "INSERT INTO cdw_backup.run_tables (run_id, database, schema_name, table_name, status) "
-      "SELECT $1, $2, s, t, 'pending' FROM unnest($3::text[], $4::text[]) AS u(s, t)",
+      "SELECT $1, $2, s, t, 'pending' "
+      // ROWS FROM: the several-array unnest() is grammar, not a function.
+      "FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), "
+      "                pg_catalog.unnest($4::pg_catalog.text[])) AS u(s, t)",
       4, types, values, nullptr);
   Oid db_types[3] = {INT8OID, NAMEOID, INT4OID};
   Datum db_values[3] = {values[0], values[1], Int32GetDatum(count)};
   SpiRun(
-      "UPDATE cdw_backup.run_databases SET tables_total = $3 WHERE run_id = $1 AND database = $2",
+      "UPDATE cdw_backup.run_databases SET tables_total = $3 "
+      "WHERE run_id OPERATOR(pg_catalog.=) $1 AND database OPERATOR(pg_catalog.=) $2",
       3, db_types, db_values, nullptr);
   EndWork();
 }
@@ -319,28 +329,36 @@ void FinishRun(Run *run, bool any_failed_database) {
   Datum values[4] = {Int64GetDatum(run->request.run_id), BoolGetDatum(run->cancelled),
                      BoolGetDatum(any_failed_database), TimestampTzGetDatum(SchedulerNow())};
   SpiRun(
-      "WITH t AS (SELECT count(*) AS total, count(*) FILTER (WHERE status = 'succeeded') AS ok,"
-      "                  count(*) FILTER (WHERE status <> 'succeeded') AS bad,"
-      "                  coalesce(sum(rows), 0) AS rows, coalesce(sum(bytes_raw), 0) AS raw,"
-      "                  coalesce(sum(bytes_stored), 0) AS stored"
-      "             FROM cdw_backup.run_tables WHERE run_id = $1),"
-      "     d AS (SELECT count(*) FILTER (WHERE status <> 'succeeded') AS bad,"
-      "                  (array_agg(format('database %s: %s', database, error) ORDER BY database)"
-      "                     FILTER (WHERE error IS NOT NULL))[1] AS error,"
-      "                  (array_agg(hint ORDER BY database) FILTER (WHERE error IS NOT NULL))[1] "
-      "AS hint"
-      "             FROM cdw_backup.run_databases WHERE run_id = $1)"
+      "WITH t AS (SELECT pg_catalog.count(*) AS total,"
+      "                  pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.=) "
+      "                    'succeeded') AS ok,"
+      "                  pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.<>) "
+      "                    'succeeded') AS bad,"
+      "                  coalesce(pg_catalog.sum(rows), 0) AS rows,"
+      "                  coalesce(pg_catalog.sum(bytes_raw), 0) AS raw,"
+      "                  coalesce(pg_catalog.sum(bytes_stored), 0) AS stored"
+      "             FROM cdw_backup.run_tables WHERE run_id OPERATOR(pg_catalog.=) $1),"
+      "     d AS (SELECT pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.<>) "
+      "                    'succeeded') AS bad,"
+      "                  (pg_catalog.array_agg(pg_catalog.format('database %s: %s', database,"
+      "                     error) ORDER BY database) FILTER (WHERE error IS NOT NULL))[1] AS "
+      "error,"
+      "                  (pg_catalog.array_agg(hint ORDER BY database)"
+      "                     FILTER (WHERE error IS NOT NULL))[1] AS hint"
+      "             FROM cdw_backup.run_databases WHERE run_id OPERATOR(pg_catalog.=) $1)"
       " UPDATE cdw_backup.runs r SET finished_at = $4,"
       "   tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.bad,"
       "   rows = t.rows, bytes_raw = t.raw, bytes_stored = t.stored,"
       "   error = coalesce(r.error, d.error), hint = coalesce(r.hint, d.hint),"
       "   status = CASE WHEN $2 THEN 'cancelled'"
-      "                 WHEN t.bad = 0 AND d.bad = 0 AND NOT $3 THEN 'succeeded'"
-      "                 WHEN t.ok = 0 THEN 'failed' ELSE 'partial' END,"
+      "                 WHEN t.bad OPERATOR(pg_catalog.=) 0 AND d.bad OPERATOR(pg_catalog.=) 0"
+      "                  AND NOT $3 THEN 'succeeded'"
+      "                 WHEN t.ok OPERATOR(pg_catalog.=) 0 THEN 'failed' ELSE 'partial' END,"
       // What a run that did not succeed wrote and no manifest lists is
       // removed when it is settled (bgworker/run_cleanup.h).
-      "   cleanup_pending = r.location IS NOT NULL AND ($2 OR t.bad <> 0 OR d.bad <> 0 OR $3)"
-      "  FROM t, d WHERE r.run_id = $1",
+      "   cleanup_pending = r.location IS NOT NULL"
+      "     AND ($2 OR t.bad OPERATOR(pg_catalog.<>) 0 OR d.bad OPERATOR(pg_catalog.<>) 0 OR $3)"
+      "  FROM t, d WHERE r.run_id OPERATOR(pg_catalog.=) $1",
       4, types, values, nullptr);
   // The index is written inside the transaction that records the outcome:
   // nobody sees the run succeeded before the index is on the target.
@@ -348,8 +366,9 @@ void FinishRun(Run *run, bool any_failed_database) {
   if (!WriteRunIndex(run, &pending)) FailRunForIndex(run, &pending);
   SpiRun(
       "SELECT r.status, r.tables_total, r.tables_succeeded, r.tables_failed, r.rows, "
-      "r.bytes_stored, json_build_object('run_id', r.run_id, 'schedule', r.schedule_name, "
-      "'status', r.status)::text FROM cdw_backup.runs r WHERE r.run_id = $1",
+      "r.bytes_stored, pg_catalog.json_build_object('run_id', r.run_id, 'schedule', "
+      "r.schedule_name, 'status', r.status)::pg_catalog.text FROM cdw_backup.runs r "
+      "WHERE r.run_id OPERATOR(pg_catalog.=) $1",
       1, types, values, nullptr);
   char *status = SpiText(0, 1);
   ereport(LOG,
@@ -371,17 +390,19 @@ void FailRunForIndex(Run *run, const pg::PendingError *pending) {
   SpiRun(
       "UPDATE cdw_backup.run_tables SET status = 'failed', rows = NULL, bytes_raw = NULL, "
       "bytes_stored = NULL, sqlstate = $2, error = $3, hint = $4 "
-      "WHERE run_id = $1 AND status = 'succeeded'",
+      "WHERE run_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'succeeded'",
       4, types, values, nullptr);
   SpiRun(
       "UPDATE cdw_backup.run_databases SET status = 'failed', manifest = NULL, sqlstate = $2, "
-      "error = $3, hint = $4 WHERE run_id = $1 AND status IN ('succeeded', 'partial')",
+      "error = $3, hint = $4 WHERE run_id OPERATOR(pg_catalog.=) $1 "
+      "AND status OPERATOR(pg_catalog.=) ANY ('{succeeded,partial}'::pg_catalog.text[])",
       4, types, values, nullptr);
   SpiRun(
-      "UPDATE cdw_backup.runs SET status = CASE WHEN status = 'cancelled' THEN status "
+      "UPDATE cdw_backup.runs SET status = CASE WHEN status OPERATOR(pg_catalog.=) 'cancelled' "
+      "THEN status "
       "ELSE 'failed' END, error = $3, hint = $4, tables_succeeded = 0, "
       "tables_failed = tables_total, rows = 0, bytes_raw = 0, bytes_stored = 0, "
-      "cleanup_pending = location IS NOT NULL WHERE run_id = $1",
+      "cleanup_pending = location IS NOT NULL WHERE run_id OPERATOR(pg_catalog.=) $1",
       4, types, values, nullptr);
   ereport(WARNING, (errmsg("cdw_backup run %lld failed: %s",
                            static_cast<long long>(run->request.run_id), error),
@@ -401,12 +422,14 @@ void FailRun(Run *run, ErrorData *error, bool after_start) {
     SpiRun(
         "UPDATE cdw_backup.run_tables SET status = 'failed', finished_at = "
         "pg_catalog.clock_timestamp(), sqlstate = $2, error = $3, hint = $4 "
-        "WHERE run_id OPERATOR(pg_catalog.=) $1 AND status IN ('pending', 'running')",
+        "WHERE run_id OPERATOR(pg_catalog.=) $1 "
+        "AND status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::pg_catalog.text[])",
         settle);
     SpiRun(
         "UPDATE cdw_backup.run_databases SET status = 'failed', finished_at = "
         "pg_catalog.clock_timestamp(), sqlstate = $2, error = $3, hint = $4 "
-        "WHERE run_id OPERATOR(pg_catalog.=) $1 AND status IN ('pending', 'running')",
+        "WHERE run_id OPERATOR(pg_catalog.=) $1 "
+        "AND status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::pg_catalog.text[])",
         settle);
   }
   control::SpiParams params;
@@ -415,7 +438,8 @@ void FailRun(Run *run, ErrorData *error, bool after_start) {
       "UPDATE cdw_backup.runs r SET status = 'failed', error = $2, hint = $3, finished_at = $4, "
       // Nothing of a failed run is kept: removed when it is settled.
       " cleanup_pending = r.location IS NOT NULL, "
-      " tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.total - t.ok, "
+      " tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.total "
+      "OPERATOR(pg_catalog.-) t.ok, "
       " rows = t.rows, bytes_raw = t.raw, bytes_stored = t.stored "
       "FROM (SELECT pg_catalog.count(*) AS total, "
       "             pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.=) 'succeeded') "

@@ -8,12 +8,14 @@ extern "C" {
 }
 
 #include "bgworker/run/run_context.h"
+#include "extension/pg/search_path.h"
 
 namespace cdw::bgworker::coordinator {
 
 void BeginWork() {
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
+  (void)pg::PinSearchPath();  // until the transaction ends
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
 }

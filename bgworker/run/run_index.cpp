@@ -25,16 +25,17 @@ bool WriteRunIndex(Run *run, pg::PendingError *pending) {
   Oid types[1] = {INT8OID};
   Datum values[1] = {Int64GetDatum(run->request.run_id)};
   SpiRun(
-      "SELECT r.status, r.started_at::text, r.finished_at::text, d.database, d.status, "
-      "d.tables_total,"
-      "  (SELECT coalesce(sum(t.rows), 0) FROM cdw_backup.run_tables t WHERE t.run_id = d.run_id "
-      "AND"
-      "     t.database = d.database), "
-      "  (SELECT coalesce(sum(t.bytes_stored), 0) FROM cdw_backup.run_tables t WHERE t.run_id = "
-      "d.run_id"
-      "     AND t.database = d.database), d.manifest IS NOT NULL, r.compression, r.schedule_name"
+      "SELECT r.status, r.started_at::pg_catalog.text, r.finished_at::pg_catalog.text, "
+      " d.database, d.status, d.tables_total,"
+      "  (SELECT coalesce(pg_catalog.sum(t.rows), 0) FROM cdw_backup.run_tables t"
+      "    WHERE t.run_id OPERATOR(pg_catalog.=) d.run_id"
+      "      AND t.database OPERATOR(pg_catalog.=) d.database), "
+      "  (SELECT coalesce(pg_catalog.sum(t.bytes_stored), 0) FROM cdw_backup.run_tables t"
+      "    WHERE t.run_id OPERATOR(pg_catalog.=) d.run_id"
+      "      AND t.database OPERATOR(pg_catalog.=) d.database), "
+      " d.manifest IS NOT NULL, r.compression, r.schedule_name"
       " FROM cdw_backup.runs r JOIN cdw_backup.run_databases d USING (run_id)"
-      " WHERE r.run_id = $1 ORDER BY d.database",
+      " WHERE r.run_id OPERATOR(pg_catalog.=) $1 ORDER BY d.database",
       1, types, values, nullptr);
   int rows = static_cast<int>(SPI_processed);
   char ***cells = control::SpiTextRows();

@@ -28,6 +28,14 @@ namespace {
   throw Error(state, "could not " + action + " \"" + path + "\": " + std::strerror(err), {}, hint);
 }
 
+[[noreturn]] void ThrowSymlink(const std::string &path) {
+  throw Error(sqlstate::kInsufficientPrivilege,
+              "refusing to follow symbolic link \"" + path + "\" in a file:// target",
+              "cdw_backup reads and writes only plain files and directories below a target's "
+              "directory, so that no link can steer a backup or a restore elsewhere.",
+              "Remove the link, or point the target's location at the real directory.");
+}
+
 void FsyncPath(const std::string &path, bool directory) {
   int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
   if (fd < 0) ThrowIo("open", path, errno);
@@ -63,11 +71,12 @@ class FileWriter : public ObjectWriter {
       : final_path_(std::move(final_path)), temp_path_(std::move(temp_path)) {
     MakeDirectories(ParentOf(final_path_));
     struct stat st;
-    if (::stat(final_path_.c_str(), &st) == 0)
+    if (::lstat(final_path_.c_str(), &st) == 0)
       throw Error(sqlstate::kIoError, "backup object \"" + final_path_ + "\" already exists",
                   "Backups never overwrite existing objects.",
                   "Write to a new path or remove the old object first.");
-    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    // O_EXCL: never through a symbolic link planted under the temporary name.
+    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd_ < 0) ThrowIo("create file", temp_path_, errno);
   }
   ~FileWriter() override { Abort(); }
@@ -148,7 +157,8 @@ class FileWriter : public ObjectWriter {
 class FileReader : public ByteSource {
  public:
   explicit FileReader(std::string path) : path_(std::move(path)) {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd_ < 0 && errno == ELOOP) ThrowSymlink(path_);
     if (fd_ < 0) ThrowIo("open file", path_, errno);
 #ifdef POSIX_FADV_SEQUENTIAL
     ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -227,7 +237,19 @@ std::string FileStore::ParseRoot(const std::string &location) {
 
 std::string FileStore::PathOf(const std::string &key) const {
   CheckRelativeKey(key, "object key");
-  return (root_ == "/" ? "" : root_) + "/" + key;
+  std::string path = (root_ == "/" ? "" : root_) + "/" + key;
+  // No component below the root may be a symbolic link (the root itself
+  // may: it is the administrator's choice). Components that do not exist
+  // yet end the check; directories are created as real ones.
+  for (size_t slash = root_.size() == 1 ? 0 : root_.size(); slash != std::string::npos;) {
+    size_t next = path.find('/', slash + 1);
+    std::string partial = path.substr(0, next);
+    struct stat st;
+    if (::lstat(partial.c_str(), &st) != 0) break;
+    if (S_ISLNK(st.st_mode)) ThrowSymlink(partial);
+    slash = next;
+  }
+  return path;
 }
 
 std::unique_ptr<ObjectWriter> FileStore::Create(const std::string &key) {
@@ -268,7 +290,8 @@ std::vector<ObjectInfo> FileStore::List(const std::string &prefix) {
           std::string child = path + "/" + name;
           std::string key = key_prefix.empty() ? name : key_prefix + "/" + name;
           struct stat st;
-          if (::stat(child.c_str(), &st) != 0) continue;  // removed meanwhile
+          // lstat: symbolic links are neither followed nor listed.
+          if (::lstat(child.c_str(), &st) != 0) continue;  // removed meanwhile
           if (S_ISDIR(st.st_mode)) {
             if (key.compare(0, std::min(key.size(), prefix.size()), prefix, 0,
                             std::min(key.size(), prefix.size())) == 0)

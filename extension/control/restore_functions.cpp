@@ -41,6 +41,7 @@ extern "C" {
 #include "extension/control/target_store.h"
 #include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/search_path.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
 #include "manifest/verify.h"
@@ -114,11 +115,13 @@ List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **
     SavedUser saved = BecomeExtensionOwner();
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(run_id)};
-    SpiRun("SELECT target FROM cdw_backup.runs WHERE run_id = $1", 1, types, values, nullptr, true);
+    SpiRun("SELECT target FROM cdw_backup.runs WHERE run_id OPERATOR(pg_catalog.=) $1", 1, types,
+           values, nullptr, true);
     RestoreUser(saved);
     target_name = SPI_processed > 0 ? SpiText(0, 1) : "default";
   }
   const Target &target = *LoadTarget(target_name, GetUserId());
+  RequireReadableTarget(&target);
   *target_out = target;
   KeyList keys = ListRunIndex(target);
   List *matches = NIL;
@@ -147,9 +150,14 @@ List *FindRun(int64 run_id, const char *target_name, Target *target_out, char **
   Datum values[1] = {CStringGetTextDatum(index)};
   // A malformed index (a field missing) gives no database rather than NULLs.
   SpiRun(
-      "SELECT i->>'path', d->>'name', d->>'path', coalesce((d->>'manifest')::bool, false) "
-      "FROM (SELECT $1::jsonb AS i) x, jsonb_array_elements(i->'databases') d "
-      "WHERE i->>'path' IS NOT NULL AND d->>'name' IS NOT NULL AND d->>'path' IS NOT NULL "
+      "SELECT i OPERATOR(pg_catalog.->>) 'path', d OPERATOR(pg_catalog.->>) 'name', "
+      " d OPERATOR(pg_catalog.->>) 'path', "
+      " coalesce((d OPERATOR(pg_catalog.->>) 'manifest')::pg_catalog.bool, false) "
+      "FROM (SELECT $1::pg_catalog.jsonb AS i) x, "
+      " pg_catalog.jsonb_array_elements(i OPERATOR(pg_catalog.->) 'databases') d "
+      "WHERE (i OPERATOR(pg_catalog.->>) 'path') IS NOT NULL "
+      " AND (d OPERATOR(pg_catalog.->>) 'name') IS NOT NULL "
+      " AND (d OPERATOR(pg_catalog.->>) 'path') IS NOT NULL "
       "ORDER BY 2",
       1, types, values, nullptr, true);
   List *databases = NIL;
@@ -202,7 +210,8 @@ char *ReadManifest(const Target &target, const char *key, bool allow_unauthentic
          errhint("Check the run with cdw_backup_verify(), or restore from another run.")));
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(manifest)};
-  SpiRun("SELECT ($1::jsonb->>'format_version')::int", 1, types, values, nullptr, true);
+  SpiRun("SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'format_version')::pg_catalog.int4",
+         1, types, values, nullptr, true);
   char *version = SpiText(0, 1);
   if (!version || atoi(version) > 2)
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -299,9 +308,14 @@ void VerifyManifest(const Target &target, const char *manifest, Emit &emit) {
   SpiParams params;
   params.Text(manifest);
   SpiRun(
-      "SELECT m->>'compression', (m->>'path') || (t->>'path'), t->>'schema', t->>'name', "
-      " t->>'status', t->>'rows', t->'objects' "
-      "FROM (SELECT $1::jsonb AS m) x, jsonb_array_elements(m->'tables') t ORDER BY 3, 4",
+      "SELECT m OPERATOR(pg_catalog.->>) 'compression', "
+      " (m OPERATOR(pg_catalog.->>) 'path') OPERATOR(pg_catalog.||) "
+      " (t OPERATOR(pg_catalog.->>) 'path'), "
+      " t OPERATOR(pg_catalog.->>) 'schema', t OPERATOR(pg_catalog.->>) 'name', "
+      " t OPERATOR(pg_catalog.->>) 'status', t OPERATOR(pg_catalog.->>) 'rows', "
+      " t OPERATOR(pg_catalog.->) 'objects' "
+      "FROM (SELECT $1::pg_catalog.jsonb AS m) x, "
+      " pg_catalog.jsonb_array_elements(m OPERATOR(pg_catalog.->) 'tables') t ORDER BY 3, 4",
       params, true);
   int count = static_cast<int>(SPI_processed);
   char ***cells = SpiTextRows();
@@ -337,6 +351,7 @@ using cdw::pg::CopyBounded;
 using cdw::pg::CopyName;
 
 CDW_SQL_FUNCTION(cdw_backup_list) {
+  int search_path = cdw::pg::PinSearchPath();
   RequireOperator("list backups");
   InitMaterializedSRF(fcinfo, 0);
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
@@ -345,6 +360,7 @@ CDW_SQL_FUNCTION(cdw_backup_list) {
   bool allow_unauthenticated = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
   SPI_connect();
   const Target &target = *LoadTarget(target_name, GetUserId());
+  RequireReadableTarget(&target);
   KeyList keys = ListRunIndex(target);
   for (int k = 0; k < keys.count; k++) {
     char *key = keys.keys[k];
@@ -353,13 +369,21 @@ CDW_SQL_FUNCTION(cdw_backup_list) {
     Oid types[2] = {TEXTOID, TEXTOID};
     Datum values[2] = {CStringGetTextDatum(index), CStringGetTextDatum(target.location)};
     SpiRun(
-        "SELECT (i->>'run_id')::bigint, i->>'schedule', i->>'status', "
-        "(i->>'started_at')::timestamptz, "
-        " (i->>'finished_at')::timestamptz, i->>'compression', d->>'name', d->>'status', "
-        " (d->>'tables')::int, (d->>'rows')::bigint, (d->>'bytes_stored')::bigint, "
-        " rtrim($2, '/') || '/' || (i->>'path') || (d->>'path') "
-        "FROM (SELECT $1::jsonb AS i) x, jsonb_array_elements(i->'databases') d ORDER BY "
-        "d->>'name'",
+        "SELECT (i OPERATOR(pg_catalog.->>) 'run_id')::pg_catalog.int8, "
+        " i OPERATOR(pg_catalog.->>) 'schedule', i OPERATOR(pg_catalog.->>) 'status', "
+        " (i OPERATOR(pg_catalog.->>) 'started_at')::pg_catalog.timestamptz, "
+        " (i OPERATOR(pg_catalog.->>) 'finished_at')::pg_catalog.timestamptz, "
+        " i OPERATOR(pg_catalog.->>) 'compression', d OPERATOR(pg_catalog.->>) 'name', "
+        " d OPERATOR(pg_catalog.->>) 'status', "
+        " (d OPERATOR(pg_catalog.->>) 'tables')::pg_catalog.int4, "
+        " (d OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int8, "
+        " (d OPERATOR(pg_catalog.->>) 'bytes_stored')::pg_catalog.int8, "
+        " pg_catalog.rtrim($2, '/') OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) "
+        " (i OPERATOR(pg_catalog.->>) 'path') OPERATOR(pg_catalog.||) "
+        " (d OPERATOR(pg_catalog.->>) 'path') "
+        "FROM (SELECT $1::pg_catalog.jsonb AS i) x, "
+        " pg_catalog.jsonb_array_elements(i OPERATOR(pg_catalog.->) 'databases') d "
+        "ORDER BY d OPERATOR(pg_catalog.->>) 'name'",
         2, types, values, nullptr, true);
     for (uint64 r = 0; r < SPI_processed; r++) {
       Datum row[12];
@@ -370,10 +394,12 @@ CDW_SQL_FUNCTION(cdw_backup_list) {
     }
   }
   SPI_finish();
+  cdw::pg::UnpinSearchPath(search_path);
   return (Datum)0;
 }
 
 CDW_SQL_FUNCTION(cdw_backup_verify) {
+  int search_path = cdw::pg::PinSearchPath();
   RequireOperator("verify backups");
   RequireHomeDatabase("cdw_backup_verify()");
   if (PG_ARGISNULL(0))
@@ -427,6 +453,7 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
     VerifyManifest(target, manifest, emit);
   }
   SPI_finish();
+  cdw::pg::UnpinSearchPath(search_path);
   return (Datum)0;
 }
 
@@ -503,7 +530,8 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
         " (m OPERATOR(pg_catalog.->>) 'path') OPERATOR(pg_catalog.||) (t OPERATOR(pg_catalog.->>) "
         "'path'), "
         " t OPERATOR(pg_catalog.->>) 'schema', t OPERATOR(pg_catalog.->>) 'name', "
-        " t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'rows')::bigint, "
+        " t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) "
+        "'rows')::pg_catalog.int8, "
         " coalesce(CASE WHEN $4 IS NOT NULL THEN $4 "
         "   WHEN s.sel AND pg_catalog.array_length(d, 1) OPERATOR(pg_catalog.=) 2 THEN d[1] END, "
         "   t OPERATOR(pg_catalog.->>) 'schema'), "
@@ -515,7 +543,8 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
         "      WITH ORDINALITY AS x(c, o), "
         "    LATERAL (VALUES (1, c OPERATOR(pg_catalog.->>) 'name'), "
         "                    (2, c OPERATOR(pg_catalog.->>) 'type'), "
-        "                    (3, CASE WHEN (c OPERATOR(pg_catalog.->>) 'not_null')::bool "
+        "                    (3, CASE WHEN (c OPERATOR(pg_catalog.->>) "
+        "'not_null')::pg_catalog.bool "
         "                        THEN 't' ELSE 'f' END)) AS y(k, v)) "
         "FROM m, wanted, dest, pg_catalog.jsonb_array_elements(m OPERATOR(pg_catalog.->) 'tables') "
         "t, "
@@ -933,6 +962,8 @@ Oid DestinationDatabase(const Target &target, const RunDatabase *source,
 }  // namespace cdw::control
 
 CDW_SQL_FUNCTION(cdw_backup_restore) {
+  // Also for the name parsing and lookups below.
+  int search_path = cdw::pg::PinSearchPath();
   RequireOperator("restore backups");
   RequireHomeDatabase("cdw_backup_restore()");
   if (PG_ARGISNULL(0))
@@ -1034,5 +1065,6 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
                            static_cast<long long>(options.run_id), database ? database : "*"),
                     errhint("SELECT * FROM cdw_backup_list(); shows the databases of each run.")));
   SPI_finish();
+  cdw::pg::UnpinSearchPath(search_path);
   return (Datum)0;
 }

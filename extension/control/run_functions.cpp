@@ -20,6 +20,7 @@ extern "C" {
 #include "extension/control/target_store.h"
 #include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/search_path.h"
 
 using namespace cdw::control;
 using namespace cdw::bgworker;
@@ -87,7 +88,53 @@ int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
 
 }  // namespace cdw::control
 
+namespace {
+
+// Raises 42501 unless the current user started run `run_id` (or is a
+// superuser). Active runs are checked in shared memory (role OID), others
+// in the history. A run found in neither is left to the caller's "does not
+// exist" error.
+void RequireOwnRun(int64 run_id, const char *action) {
+  Oid user = GetUserId();
+  if (superuser_arg(user)) return;
+  SharedState *shared = Shared();
+  bool active = false, own = false;
+  char owner[NAMEDATALEN] = "";
+  LWLockAcquire(shared->lock, LW_SHARED);
+  int index = FindRunSlot(run_id);
+  if (index >= 0) {
+    active = true;
+    own = shared->runs[index].request.role_id == user;
+  }
+  LWLockRelease(shared->lock);
+  if (!active) {
+    SPI_connect();
+    SpiParams params;
+    params.Int8(run_id);
+    SavedUser saved = BecomeExtensionOwner();
+    SpiRun("SELECT role_name FROM cdw_backup.runs WHERE run_id OPERATOR(pg_catalog.=) $1", params,
+           true);
+    RestoreUser(saved);
+    char *role = SpiText(0, 1);
+    if (role) strlcpy(owner, role, sizeof owner);
+    SPI_finish();
+    if (!owner[0]) return;
+    own = strcmp(owner, GetUserNameFromId(user, false)) == 0;
+  }
+  if (!own)
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("permission denied to %s run %lld", action, static_cast<long long>(run_id)),
+             errdetail("The run was started by another role."),
+             errhint("Only the role that started a run, or a superuser, may %s it; "
+                     "SELECT run_id, status FROM cdw_backup.runs; lists your runs.",
+                     action)));
+}
+
+}  // namespace
+
 CDW_SQL_FUNCTION(cdw_backup_run) {
+  int search_path = cdw::pg::PinSearchPath();
   RequireSharedState("cdw_backup_run()");
   RequireOperator("start backup runs");
   RequireHomeDatabase("cdw_backup_run()");
@@ -100,16 +147,21 @@ CDW_SQL_FUNCTION(cdw_backup_run) {
                            PG_ARGISNULL(2) ? nullptr : PG_GETARG_ARRAYTYPE_P(2), compression,
                            GetUserId(), nullptr);
   if (wait) (void)WaitForRun(run_id, -1);
+  cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_INT64(run_id);
 }
 
 CDW_SQL_FUNCTION(cdw_backup_wait) {
+  int search_path = cdw::pg::PinSearchPath();
   RequireSharedState("cdw_backup_wait()");
   RequireOperator("wait for backup runs");
   RequireArgument(fcinfo, 0, "run_id", "SELECT cdw_backup_wait(42, timeout => '10 minutes');");
   if (!PG_ARGISNULL(1)) CheckInterval(PG_GETARG_INTERVAL_P(1), "timeout", true);
   long timeout = PG_ARGISNULL(1) ? -1 : IntervalToMilliseconds(PG_GETARG_INTERVAL_P(1));
-  PG_RETURN_TEXT_P(cstring_to_text(WaitForRun(PG_GETARG_INT64(0), timeout)));
+  RequireOwnRun(PG_GETARG_INT64(0), "wait for");
+  text *status = cstring_to_text(WaitForRun(PG_GETARG_INT64(0), timeout));
+  cdw::pg::UnpinSearchPath(search_path);
+  PG_RETURN_TEXT_P(status);
 }
 
 CDW_SQL_FUNCTION(cdw_backup_cancel) {
@@ -143,9 +195,16 @@ CDW_SQL_FUNCTION(cdw_backup_progress) {
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
   SharedState *shared = Shared();
   if (!shared) return (Datum)0;
+  // A role sees the progress of its own runs only; superusers see all.
+  Oid user = GetUserId();
+  bool sees_all = superuser_arg(user);
   LWLockAcquire(shared->lock, LW_SHARED);
   for (const auto &slot : shared->progress) {
     if (!slot.in_use) continue;
+    if (!sees_all) {
+      int run = FindRunSlot(slot.run_id);
+      if (run < 0 || shared->runs[run].request.role_id != user) continue;
+    }
     Datum values[8];
     bool nulls[8] = {false};
     values[0] = Int64GetDatum(slot.run_id);

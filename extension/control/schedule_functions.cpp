@@ -22,6 +22,7 @@ extern "C" {
 #include "extension/control/target_store.h"
 #include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/search_path.h"
 #include "schedule/cron_expression.h"
 #include "schedule/next_run.h"
 #include "schedule/time_zone.h"
@@ -44,6 +45,7 @@ TimestampTz NextFireTime(const char *cron, const char *timezone, TimestampTz aft
 }  // namespace cdw::control
 
 CDW_SQL_FUNCTION(cdw_backup_schedule) {
+  int search_path = cdw::pg::PinSearchPath();
   cdw::bgworker::RequireSharedState("cdw_backup_schedule()");
   RequireOperator("schedule backups");
   RequireHomeDatabase("cdw_backup_schedule()");
@@ -72,7 +74,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
   TimestampTz now = cdw::bgworker::SchedulerNow();
   TimestampTz next = NextFireTime(cron, timezone, now);
 
-  const char *user = GetUserNameFromId(GetUserId(), false);
+  Oid user = GetUserId();
   bool is_superuser = superuser();  // before switching to the extension owner
   SPI_connect();
   Target *found = FindTarget(target);
@@ -80,17 +82,22 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", target),
              errhint("SELECT cdw_backup_add_target('%s', 'file:///var/backups/pg');", target)));
-  if (strcmp(found->owner, user) != 0 && !is_superuser)
+  if (found->owner_id != user && !is_superuser)
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("permission denied for target \"%s\"", target),
                     errhint("Schedule backups to a target of your own.")));
   SavedUser saved = BecomeExtensionOwner();
   SpiParams name_param;
   name_param.Text(name);
-  SpiRun("SELECT s.owner FROM cdw_backup.schedule_store s WHERE s.name OPERATOR(pg_catalog.=) $1",
-         name_param);
-  char *schedule_owner = SpiText(0, 1);
-  if (schedule_owner && strcmp(schedule_owner, user) != 0 && !is_superuser)
+  SpiRun(
+      "SELECT s.owner::pg_catalog.oid, s.owner_name::pg_catalog.text "
+      "FROM cdw_backup.schedule_store s WHERE s.name OPERATOR(pg_catalog.=) $1",
+      name_param);
+  char *schedule_owner_oid = SpiText(0, 1);
+  char *schedule_owner = SpiText(0, 2);
+  Oid owner_id =
+      schedule_owner_oid ? static_cast<Oid>(strtoul(schedule_owner_oid, nullptr, 10)) : user;
+  if (owner_id != user && !is_superuser)
     ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
                     errmsg("schedule \"%s\" belongs to role %s", name, schedule_owner),
                     errhint("Choose another name.")));
@@ -108,30 +115,37 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
       .Bool(PG_ARGISNULL(10) || PG_GETARG_BOOL(10))
       .Arg(fcinfo, 11, INTERVALOID)
       .Arg(fcinfo, 12, INTERVALOID)
-      .Name(schedule_owner ? schedule_owner : user)
+      // A superuser redefining another role's schedule keeps its owner.
+      .Add(OIDOID, ObjectIdGetDatum(owner_id))
       .Timestamp(next)
       // Runs due before now are not caught up for a new or changed schedule.
       .Timestamp(now);
   SpiRun(
       "INSERT INTO cdw_backup.schedule_store AS s (name, cron, target, timezone, databases, "
       " exclude_databases, compression, keep_days, keep_runs, verify, enabled, catch_up_window, "
-      " max_run_time, owner, next_run_at, last_checked_at) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+      " max_run_time, owner, next_run_at, last_checked_at, owner_name) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+      " $14::pg_catalog.regrole, $15, $16, "
+      " coalesce((SELECT a.rolname FROM pg_catalog.pg_roles a "
+      "           WHERE a.oid OPERATOR(pg_catalog.=) $14), $14::pg_catalog.text::pg_catalog.name)) "
       "ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, target = excluded.target, "
       " timezone = excluded.timezone, databases = excluded.databases, "
       " exclude_databases = excluded.exclude_databases, compression = excluded.compression, "
       " keep_days = excluded.keep_days, keep_runs = excluded.keep_runs, verify = excluded.verify, "
       " enabled = excluded.enabled, catch_up_window = excluded.catch_up_window, "
       " max_run_time = excluded.max_run_time, next_run_at = excluded.next_run_at, "
-      " last_checked_at = excluded.last_checked_at, disabled_reason = NULL",
+      " last_checked_at = excluded.last_checked_at, owner_name = excluded.owner_name, "
+      " disabled_reason = NULL",
       params);
   RestoreUser(saved);
   SPI_finish();
   cdw::bgworker::WakeLauncherAtCommit();
+  cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_TIMESTAMPTZ(next);
 }
 
 CDW_SQL_FUNCTION(cdw_backup_unschedule) {
+  int search_path = cdw::pg::PinSearchPath();
   RequireOperator("unschedule backups");
   RequireHomeDatabase("cdw_backup_unschedule()");
   char *name = NameArgument(fcinfo, 0, "schedule name", "SELECT cdw_backup_unschedule('nightly');");
@@ -140,8 +154,10 @@ CDW_SQL_FUNCTION(cdw_backup_unschedule) {
   OwnedRowParams(PG_GETARG_DATUM(0), types, values);
   SPI_connect();
   SavedUser saved = BecomeExtensionOwner();
-  SpiRun("DELETE FROM cdw_backup.schedule_store WHERE name = $1 AND (owner = $2 OR $3)", 3, types,
-         values, nullptr);
+  SpiRun(
+      "DELETE FROM cdw_backup.schedule_store WHERE name OPERATOR(pg_catalog.=) $1 "
+      "AND (owner OPERATOR(pg_catalog.=) $2 OR $3)",
+      3, types, values, nullptr);
   RestoreUser(saved);
   bool found = SPI_processed > 0;
   SPI_finish();
@@ -150,10 +166,12 @@ CDW_SQL_FUNCTION(cdw_backup_unschedule) {
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("schedule \"%s\" does not exist", name),
              errhint("SELECT name FROM cdw_backup.schedules; lists your schedules.")));
   cdw::bgworker::WakeLauncherAtCommit();
+  cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_BOOL(true);
 }
 
 CDW_SQL_FUNCTION(cdw_backup_run_schedule) {
+  int search_path = cdw::pg::PinSearchPath();
   cdw::bgworker::RequireSharedState("cdw_backup_run_schedule()");
   RequireOperator("run schedules");
   RequireHomeDatabase("cdw_backup_run_schedule()");
@@ -165,9 +183,11 @@ CDW_SQL_FUNCTION(cdw_backup_run_schedule) {
   SPI_connect();
   SavedUser saved = BecomeExtensionOwner();
   SpiRun(
-      "SELECT target, databases, exclude_databases, compression, owner, "
-      " (SELECT oid FROM pg_roles WHERE rolname = owner) "
-      "FROM cdw_backup.schedule_store WHERE name = $1 AND (owner = $2 OR $3)",
+      "SELECT s.target, s.databases, s.exclude_databases, s.compression, "
+      " coalesce(a.rolname, s.owner_name)::pg_catalog.text, a.oid "
+      "FROM cdw_backup.schedule_store s "
+      "LEFT JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) s.owner "
+      "WHERE s.name OPERATOR(pg_catalog.=) $1 AND (s.owner OPERATOR(pg_catalog.=) $2 OR $3)",
       3, types, values, nullptr);
   RestoreUser(saved);
   if (SPI_processed == 0)
@@ -197,9 +217,11 @@ CDW_SQL_FUNCTION(cdw_backup_run_schedule) {
   saved = BecomeExtensionOwner();
   Oid update_types[2] = {TEXTOID, INT8OID};
   Datum update_values[2] = {PG_GETARG_DATUM(0), Int64GetDatum(run_id)};
-  SpiRun("UPDATE cdw_backup.schedule_store SET last_run_id = $2 WHERE name = $1", 2, update_types,
-         update_values, nullptr);
+  SpiRun(
+      "UPDATE cdw_backup.schedule_store SET last_run_id = $2 WHERE name OPERATOR(pg_catalog.=) $1",
+      2, update_types, update_values, nullptr);
   RestoreUser(saved);
   SPI_finish();
+  cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_INT64(run_id);
 }

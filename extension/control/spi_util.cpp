@@ -1,7 +1,17 @@
 extern "C" {
 #include "postgres.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -11,12 +21,17 @@ extern "C" {
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/bounded_copy.h"
+#include "extension/pg/search_path.h"
 
 namespace cdw::control {
 
 int SpiRun(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
            bool read_only) {
+  // Callers pin search_path for their whole span already; a statement
+  // reached without that pin still never runs under another search_path.
+  int nest_level = pg::SearchPathPinned() ? -1 : pg::PinSearchPath();
   int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
+  if (nest_level >= 0) pg::UnpinSearchPath(nest_level);
   if (rc < 0)
     elog(ERROR, "cdw_backup: SPI failed (%s) running: %s", SPI_result_code_string(rc), sql);
   return rc;
@@ -84,23 +99,59 @@ char ***SpiTextRows() {
 
 void OwnedRowParams(Datum name, Oid types[3], Datum values[3]) {
   types[0] = TEXTOID;
-  types[1] = NAMEOID;
+  types[1] = OIDOID;
   types[2] = BOOLOID;
   values[0] = name;
-  values[1] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+  values[1] = ObjectIdGetDatum(GetUserId());
   values[2] = BoolGetDatum(superuser());
+}
+
+namespace {
+// Owner and schema of extension cdw_backup, from pg_extension.
+void ReadExtension(Oid *owner, Oid *schema) {
+  Oid extension = get_extension_oid("cdw_backup", false);
+  Relation catalog = table_open(ExtensionRelationId, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+              ObjectIdGetDatum(extension));
+  SysScanDesc scan = systable_beginscan(catalog, ExtensionOidIndexId, true, nullptr, 1, &key);
+  HeapTuple tuple = systable_getnext(scan);
+  if (!HeapTupleIsValid(tuple))
+    elog(ERROR, "cdw_backup: extension %u has no pg_extension row", extension);
+  auto *row = reinterpret_cast<Form_pg_extension>(GETSTRUCT(tuple));
+  *owner = row->extowner;
+  *schema = row->extnamespace;
+  systable_endscan(scan);
+  table_close(catalog, AccessShareLock);
+}
+}  // namespace
+
+Oid ExtensionOwner() {
+  Oid owner, schema;
+  ReadExtension(&owner, &schema);
+  return owner;
+}
+
+const char *ExtensionFunction(const char *function) {
+  Oid owner, schema;
+  ReadExtension(&owner, &schema);
+  return quote_qualified_identifier(get_namespace_name(schema), function);
 }
 
 SavedUser BecomeExtensionOwner() {
   SavedUser saved;
   GetUserIdAndSecContext(&saved.user, &saved.security_context);
-  SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-                         saved.security_context | SECURITY_LOCAL_USERID_CHANGE);
+  Oid owner = ExtensionOwner();
+  saved.nest_level = pg::PinSearchPath();
+  // Restricted as index expressions run: no SET ROLE, no temporary objects.
+  SetUserIdAndSecContext(
+      owner, saved.security_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
   return saved;
 }
 
 void RestoreUser(SavedUser saved) {
   SetUserIdAndSecContext(saved.user, saved.security_context);
+  pg::UnpinSearchPath(saved.nest_level);
 }
 
 void RequireOperator(const char *action) {

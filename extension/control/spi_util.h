@@ -58,20 +58,33 @@ char *SpiText(int row, int column);
 char ***SpiTextRows();
 
 // The control plane's own tables are not writable by the roles that call
-// its functions: writes run as the bootstrap superuser between these two
-// calls. Plain functions rather than an RAII guard, because an ERROR between
-// them longjmps past C++ destructors; transaction abort restores the user.
+// its functions: the statements that read or write them run as the
+// extension's owner (pg_extension.extowner, not the bootstrap superuser)
+// between these two calls, with search_path pinned (extension/pg/search_path.h)
+// and as a restricted operation (no SET ROLE, no temporary objects). Wrap only
+// those statements; everything else runs as the caller. Plain functions
+// rather than an RAII guard, because an ERROR between them longjmps past C++
+// destructors; transaction abort restores the user and the search_path.
 struct SavedUser {
   Oid user;
   int security_context;
+  int nest_level;
 };
 SavedUser BecomeExtensionOwner();
 void RestoreUser(SavedUser saved);
 
-// Parameters $1 (text: the row's name), $2 (name: the current user) and $3
+// The owner of extension cdw_backup (the role that created it).
+Oid ExtensionOwner();
+
+// "schema.function" for one of our SQL functions (they live in the
+// extension's schema, not in pg_catalog): SQL we issue names them qualified.
+const char *ExtensionFunction(const char *function);
+
+// Parameters $1 (text: the row's name), $2 (oid: the current user) and $3
 // (bool: is superuser) for statements on rows of the control plane that only
-// their owner or a superuser may touch: "... WHERE name = $1 AND (owner = $2
-// OR $3)". Call before BecomeExtensionOwner().
+// their owner or a superuser may touch: "... WHERE name OPERATOR(pg_catalog.=)
+// $1 AND (owner OPERATOR(pg_catalog.=) $2 OR $3)" (owner is a regrole: role
+// OIDs are compared, never names). Call before BecomeExtensionOwner().
 void OwnedRowParams(Datum name, Oid types[3], Datum values[3]);
 
 // Raises 42501 with a hint unless the current user is a superuser or a

@@ -25,6 +25,7 @@ extern "C" {
 #include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
 #include "manifest/authentication.h"
+#include "extension/pg/search_path.h"
 #include "storage/store_factory.h"
 
 namespace cdw::control {
@@ -145,10 +146,12 @@ CDW_SQL_FUNCTION(cdw_backup_check_location) {
   char *location = TextArgument(fcinfo, 0, nullptr);
   // NULL options are no options, as for cdw_backup_add_target().
   Datum options = PG_ARGISNULL(1) ? EmptyOptions() : PG_GETARG_DATUM(1);
+  int search_path = cdw::pg::PinSearchPath();
   SPI_connect();
   TargetCheck check = cdw::pg::CallCpp([&] { return CheckTarget(location, options); });
   CheckTargetLengths(location, check.option_bytes);
   SPI_finish();
+  cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_VOID();
 }
 
@@ -160,6 +163,7 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
   static const char kHidden[] = "SELECT cdw_backup_add_target(...)  -- arguments hidden";
   pgstat_report_activity(STATE_RUNNING, kHidden);
   debug_query_string = kHidden;
+  int search_path = cdw::pg::PinSearchPath();
   RequireOperator("manage backup targets");
   RequireHomeDatabase("cdw_backup_add_target()");
   static const char kExample[] =
@@ -170,6 +174,13 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
                     errmsg("target name must not be empty"), errhint("%s", kExample)));
   RequireArgument(fcinfo, 1, "location", kExample);
   char *location = TextArgument(fcinfo, 1, nullptr);
+  // Checked here, before any INSERT: a constraint failure of the catalog
+  // would print the failing row, secrets included, in its DETAIL.
+  if (location[0] == '\0')
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+             errmsg("location of target \"%s\" must not be empty", name),
+             errhint("SELECT cdw_backup_add_target('%s', 'file:///var/backups/pg');", name)));
   bool has_id = !PG_ARGISNULL(2), has_key = !PG_ARGISNULL(3);
   if (has_id)
     cdw::pg::CheckTextLength(TextArgument(fcinfo, 2, nullptr), kMaxSecretIdBytes, "secret_id");
@@ -199,7 +210,7 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
       .Add(JSONBOID, options)
       .Arg(fcinfo, 2, TEXTOID)
       .Arg(fcinfo, 3, TEXTOID)
-      .Name(GetUserNameFromId(GetUserId(), false))
+      .Add(OIDOID, ObjectIdGetDatum(GetUserId()))
       .Add(BYTEAOID, PointerGetDatum(PG_ARGISNULL(5) ? NewManifestKey()
                                                      : ManifestKeyFromHex(PG_GETARG_DATUM(5))));
   if (FindTarget(name))
@@ -208,15 +219,17 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
   SavedUser saved = BecomeExtensionOwner();
   SpiRun(
       "INSERT INTO cdw_backup.target_store (name, location, options, secret_id, secret_key, owner, "
-      "manifest_key) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+      "manifest_key) VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.regrole, $7)",
       params);
   RestoreUser(saved);
   SPI_finish();
+  cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_VOID();
 }
 
 CDW_SQL_FUNCTION(cdw_backup_drop_target) {
   using namespace cdw::control;
+  int search_path = cdw::pg::PinSearchPath();
   RequireOperator("manage backup targets");
   RequireHomeDatabase("cdw_backup_drop_target()");
   char *name = NameArgument(fcinfo, 0, "target name", "SELECT cdw_backup_drop_target('default');");
@@ -225,13 +238,16 @@ CDW_SQL_FUNCTION(cdw_backup_drop_target) {
   OwnedRowParams(PG_GETARG_DATUM(0), types, values);
   SPI_connect();
   SavedUser saved = BecomeExtensionOwner();
-  SpiRun("DELETE FROM cdw_backup.target_store WHERE name = $1 AND (owner = $2 OR $3)", 3, types,
-         values, nullptr);
+  SpiRun(
+      "DELETE FROM cdw_backup.target_store WHERE name OPERATOR(pg_catalog.=) $1 "
+      "AND (owner OPERATOR(pg_catalog.=) $2 OR $3)",
+      3, types, values, nullptr);
   RestoreUser(saved);
   if (SPI_processed == 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("target \"%s\" does not exist", name),
                     errhint("SELECT name, location FROM cdw_backup.targets; lists your targets.")));
   SPI_finish();
+  cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_VOID();
 }
 

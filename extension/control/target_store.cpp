@@ -1,5 +1,6 @@
 extern "C" {
 #include "postgres.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -10,6 +11,8 @@ extern "C" {
 #include "extension/control/spi_util.h"
 #include "extension/control/target_store.h"
 #include "extension/pg/bounded_copy.h"
+#include "extension/pg/cpp_boundary.h"
+#include "storage/store_factory.h"
 
 namespace cdw::control {
 
@@ -28,8 +31,8 @@ Target *FindTarget(const char *name) {
       "SELECT t.location, (SELECT pg_catalog.string_agg(e.key OPERATOR(pg_catalog.||) E'\\t' "
       "OPERATOR(pg_catalog.||) e.value OPERATOR(pg_catalog.||) E'\\n', '' ORDER BY e.key) "
       "FROM pg_catalog.jsonb_each_text(t.options) e), "
-      "t.secret_id, t.secret_key, t.session_token, t.owner, "
-      "pg_catalog.encode(t.manifest_key, 'hex') "
+      "t.secret_id, t.secret_key, t.session_token, t.owner::pg_catalog.text, "
+      "pg_catalog.encode(t.manifest_key, 'hex'), t.owner::pg_catalog.oid "
       "FROM cdw_backup.target_store t WHERE t.name OPERATOR(pg_catalog.=) $1",
       params, true);
   RestoreUser(saved);
@@ -43,6 +46,7 @@ Target *FindTarget(const char *name) {
   target->session_token = OrEmpty(SpiText(0, 5));
   target->owner = OrEmpty(SpiText(0, 6));
   target->manifest_key = OrEmpty(SpiText(0, 7));
+  target->owner_id = static_cast<Oid>(strtoul(OrEmpty(SpiText(0, 8)), nullptr, 10));
   return target;
 }
 
@@ -53,12 +57,26 @@ Target *LoadTarget(const char *name, Oid role_id) {
                     errhint("Define it first: SELECT cdw_backup_add_target('%s', "
                             "'file:///var/backups/pg');",
                             name)));
-  if (strcmp(target->owner, GetUserNameFromId(role_id, false)) != 0 && !superuser_arg(role_id))
+  // Role OIDs, not names: a role renamed, or dropped and created again under
+  // the same name, does not inherit the target.
+  if (target->owner_id != role_id && !superuser_arg(role_id))
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("permission denied for target \"%s\"", name),
                     errdetail("Target \"%s\" belongs to role %s.", name, target->owner),
                     errhint("Add a target of your own with cdw_backup_add_target().")));
   return target;
+}
+
+void RequireReadableTarget(const Target *target) {
+  bool is_file = pg::CallCpp([&] { return !LocationNeedsCredentials(target->location); });
+  if (!is_file || has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES)) return;
+  ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                  errmsg("permission denied to read backups of target \"%s\"", target->name),
+                  errdetail("Target \"%s\" is a directory of the server; reading server files "
+                            "requires superuser or pg_read_server_files.",
+                            target->name),
+                  errhint("GRANT pg_read_server_files TO %s;",
+                          quote_identifier(GetUserNameFromId(GetUserId(), false)))));
 }
 
 }  // namespace cdw::control

@@ -28,7 +28,8 @@ struct Target {
   char *secret_id;
   char *secret_key;
   char *session_token;
-  char *owner;
+  char *owner;         // the owning role's name (its OID while the role is gone)
+  Oid owner_id;        // ownership is by OID
   char *manifest_key;  // hex: authenticates the target's manifests and run indexes
 };
 
@@ -40,5 +41,11 @@ Target *FindTarget(const char *name);
 // FindTarget(), but errors with 42704 (and a hint to add it) when it does not
 // exist and with 42501 unless `role_id` owns it or is a superuser.
 Target *LoadTarget(const char *name, Oid role_id);
+
+// list, verify and restore read a target's objects in the caller's session
+// (and the restore worker as the caller): for a file:// target that is
+// reading server files, so it needs pg_read_server_files (42501 with the
+// GRANT otherwise), as pg_read_file() and COPY FROM a file do.
+void RequireReadableTarget(const Target *target);
 
 }  // namespace cdw::control

@@ -35,6 +35,12 @@ std::string PrefixUrl(const TableOptions &options);
 char *CreateServerStatement(const char *server_name, const char *location,
                             const char *store_option_lines);
 
+// The statement that installs this FDW in a database the workers connect
+// to. Explicit schema: under the pinned search_path (extension/pg/
+// search_path.h) the default would be pg_catalog.
+inline constexpr char kCreateFdwExtension[] =
+    "CREATE EXTENSION IF NOT EXISTS cdw_backup_fdw SCHEMA public";
+
 // Backup workers hand credentials to the FDW in process memory rather than
 // through a user mapping, so secrets never reach a catalog of the database
 // being backed up. Cleared by the worker when it is done.

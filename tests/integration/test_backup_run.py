@@ -169,7 +169,10 @@ class BackupTestCase(ClusterTestCase):
         return tuple(int(v) for v in out.split("|"))
 
     def catalog_columns(self, db, schema, table):
+        # The workers' search_path is pinned to pg_catalog, pg_temp, so the
+        # manifest names every type outside pg_catalog with its schema.
         out = self.cluster.sql(f"""
+            SET search_path = pg_catalog, pg_temp;
             SELECT json_agg(json_build_object('name', attname,
                                               'type', format_type(atttypid, atttypmod),
                                               'not_null', attnotnull) ORDER BY attnum)

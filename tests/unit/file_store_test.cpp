@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/error.h"
 
@@ -84,6 +85,40 @@ TEST_F(FileStoreTest, KeysCannotEscapeTheRoot) {
   EXPECT_THROW(FileStore::ParseRoot("file:///a/../b"), Error);
   EXPECT_EQ(FileStore::ParseRoot("file:///var/backups/pg/"), "/var/backups/pg");
   EXPECT_EQ(FileStore::ParseRoot("file://localhost/var/backups"), "/var/backups");
+}
+
+// A link inside a target (to the data directory, say) is never followed:
+// not for writing, reading, listing or removing.
+TEST_F(FileStoreTest, SymbolicLinksBelowTheRootAreNeverFollowed) {
+  char pattern[] = "/tmp/cdw_file_store_outside_XXXXXX";
+  std::string outside = mkdtemp(pattern);
+  std::ofstream(outside + "/secret.txt") << "secret";
+  ASSERT_EQ(::symlink(outside.c_str(), (root_ + "/linked").c_str()), 0);
+  ASSERT_EQ(::mkdir((root_ + "/run").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink((outside + "/secret.txt").c_str(), (root_ + "/run/file.csv").c_str()), 0);
+
+  try {
+    store_->Create("linked/part-1.csv");
+    FAIL() << "Create through a directory link succeeded";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.sqlstate(), sqlstate::kInsufficientPrivilege);
+    EXPECT_NE(std::string(e.what()).find("symbolic link"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(store_->Create("linked/deeper/part-1.csv"), Error);
+  EXPECT_THROW(store_->Open("linked/secret.txt"), Error);
+  EXPECT_THROW(store_->Open("run/file.csv"), Error);
+  EXPECT_THROW(store_->Create("run/file.csv"), Error);
+  EXPECT_THROW(store_->List("linked/"), Error);
+  EXPECT_TRUE(store_->List("").empty());  // links are not objects
+  EXPECT_THROW(store_->Remove("linked/secret.txt"), Error);
+  struct stat st;
+  EXPECT_EQ(::stat((outside + "/secret.txt").c_str(), &st), 0);
+  EXPECT_EQ(::stat((outside + "/part-1.csv").c_str(), &st), -1);
+
+  // A root that is itself a link is the administrator's choice and works.
+  FileStore through_link(root_ + "/linked");
+  EXPECT_EQ(through_link.List("").size(), 1u);
+  std::system(("rm -rf " + outside).c_str());
 }
 
 }  // namespace
