@@ -18,11 +18,18 @@ enum class RestoreStatus : int {
   kRefused = 5,  // not attempted: restoring it needs other tables too (detail lists them)
 };
 
+// Room for a name in any encoding: a name of NAMEDATALEN - 1 bytes in the
+// database it comes from can be up to MAX_CONVERSION_GROWTH times longer in
+// another (LATIN1 'é' is one byte, two in UTF-8).
+constexpr int kRestoreNameBytes = NAMEDATALEN * 4;
+
+// Every string of a job is in the encoding `text_encoding` of the database
+// that made it (the home database); the worker converts to its own.
 struct RestoreItem {
-  char source_schema[NAMEDATALEN];
-  char source_table[NAMEDATALEN];
-  char dest_schema[NAMEDATALEN];
-  char dest_table[NAMEDATALEN];
+  char source_schema[kRestoreNameBytes];
+  char source_table[kRestoreNameBytes];
+  char dest_schema[kRestoreNameBytes];
+  char dest_table[kRestoreNameBytes];
   int64 expected_rows;
   uint32 path_offset;  // table prefix key on the target
   // The manifest's columns, unchecked: column_count triples of
@@ -70,6 +77,8 @@ struct RestoreJob {
   char secret_key[256];
   char session_token[2048];
   char compression[16];
+  int text_encoding;                // of the job's strings (pg_enc)
+  char data_encoding[NAMEDATALEN];  // of the parts' text: the manifest's "encoding"
   bool truncate;
   bool cascade;
   bool dry_run;

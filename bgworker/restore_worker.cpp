@@ -16,6 +16,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "catalog/pg_type.h"
 }
@@ -28,13 +29,166 @@ extern "C" {
 #include "extension/fdw/pinned_settings.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/search_path.h"
+#include "extension/pg/text_encoding.h"
 
 namespace cdw::bgworker {
 namespace {
 
 using control::SpiRun;
 
+// The job in shared memory has its strings in the home database's encoding
+// (restore_job.h); the worker runs on a private copy in this database's
+// (LocalizeJob) and hands its results back converted (CopyBack).
+RestoreJob *g_shared = nullptr;
 RestoreJob *g_restore = nullptr;
+
+pg::TextConversion g_from_job;
+pg::TextConversion g_to_job;
+pg::TextConversion g_job_to_utf8;
+const char *g_conversion_hint = nullptr;
+
+void SetUpConversions() {
+  int server = GetDatabaseEncoding();
+  g_from_job = pg::ConversionBetween(g_shared->text_encoding, server, TopMemoryContext);
+  g_to_job = pg::ConversionBetween(server, g_shared->text_encoding, TopMemoryContext);
+  g_job_to_utf8 = pg::ConversionBetween(g_shared->text_encoding, PG_UTF8, TopMemoryContext);
+  g_conversion_hint = MemoryContextStrdup(
+      TopMemoryContext,
+      psprintf("The name has a character that encoding %s of this database cannot hold: "
+               "restore into a database with encoding UTF8, or under another name with "
+               "into_table => '...' or into_schema => '...'.",
+               GetDatabaseEncodingName()));
+}
+
+// A string of the job in this database's encoding (palloc'd).
+const char *Local(const char *text, const char *what) {
+  size_t len = 0;
+  const char *local =
+      pg::ConvertText(g_from_job, text, strlen(text), &len, what, g_conversion_hint);
+  return local == text ? pstrdup(text) : local;
+}
+
+// A name of the job in this database's encoding, never truncated.
+void LocalName(char *dest, size_t size, const char *name, const char *what) {
+  const char *local = Local(name, what);
+  if (strlen(local) >= NAMEDATALEN)
+    ereport(ERROR,
+            (errcode(ERRCODE_NAME_TOO_LONG),
+             errmsg("%s \"%s\" is too long in encoding %s", what, local, GetDatabaseEncodingName()),
+             errdetail("It takes %zu bytes here; a name takes at most %d.", strlen(local),
+                       NAMEDATALEN - 1),
+             errhint("Restore it under a shorter name with into_table => '...' or into_schema => "
+                     "'...'.")));
+  strlcpy(dest, local, size);
+}
+
+void Fail(RestoreItem *item, ErrorData *error);
+
+// One item's names and strings in this database's encoding; its strings
+// appended to `strings`. Throws (a PostgreSQL error) on a name this
+// database cannot hold.
+void LocalizeItem(const RestoreItem *shared, RestoreItem *item, StringInfo strings) {
+  // The source's names only appear in messages.
+  char *source_schema = pg::ConvertLossy(g_from_job, shared->source_schema);
+  char *source_table = pg::ConvertLossy(g_from_job, shared->source_table);
+  strlcpy(item->source_schema, source_schema, sizeof item->source_schema);
+  strlcpy(item->source_table, source_table, sizeof item->source_table);
+  LocalName(item->dest_schema, sizeof item->dest_schema, shared->dest_schema, "the schema name");
+  LocalName(item->dest_table, sizeof item->dest_table, shared->dest_table, "the table name");
+  item->path_offset = static_cast<uint32>(strings->len);
+  appendStringInfoString(strings, Local(RestoreString(g_shared, shared->path_offset),
+                                        "the table's path on the target"));
+  appendStringInfoChar(strings, '\0');
+  item->columns_offset = static_cast<uint32>(strings->len);
+  const char *p = RestoreString(g_shared, shared->columns_offset);
+  for (int c = 0; c < shared->column_count * 3; c++) {
+    appendStringInfoString(strings, Local(p, "a column of the table"));
+    appendStringInfoChar(strings, '\0');
+    p += strlen(p) + 1;
+  }
+  // The schema objects that come with it (restore_job.h): 8 strings each.
+  item->objects_offset = static_cast<uint32>(strings->len);
+  p = RestoreString(g_shared, shared->objects_offset);
+  for (int o = 0; o < shared->object_count * 8; o++) {
+    appendStringInfoString(strings, Local(p, "a schema object of the table"));
+    appendStringInfoChar(strings, '\0');
+    p += strlen(p) + 1;
+  }
+}
+
+// The job as this database reads it: a copy in TopMemoryContext with every
+// name and string converted. An item whose names this database cannot hold
+// fails, the others go on.
+RestoreJob *LocalizeJob() {
+  MemoryContext old_context = MemoryContextSwitchTo(TopMemoryContext);
+  int count = g_shared->count;
+  Size header = MAXALIGN(offsetof(RestoreJob, items) + sizeof(RestoreItem) * count);
+  auto *items = static_cast<RestoreItem *>(palloc(sizeof(RestoreItem) * Max(count, 1)));
+  memcpy(items, g_shared->items, sizeof(RestoreItem) * count);
+  StringInfoData strings;
+  initStringInfo(&strings);
+  for (int i = 0; i < count; i++) {
+    PG_TRY();
+    { LocalizeItem(&g_shared->items[i], &items[i], &strings); }
+    PG_CATCH();
+    {
+      MemoryContextSwitchTo(TopMemoryContext);
+      ErrorData *error = CopyErrorData();
+      FlushErrorState();
+      if (items[i].status == static_cast<int>(RestoreStatus::kPending)) Fail(&items[i], error);
+      FreeErrorData(error);
+    }
+    PG_END_TRY();
+  }
+  auto *job = static_cast<RestoreJob *>(palloc(header + strings.len + 1));
+  memcpy(job, g_shared, offsetof(RestoreJob, items));
+  memcpy(job->items, items, sizeof(RestoreItem) * count);
+  memcpy(reinterpret_cast<char *>(job) + header, strings.data, strings.len + 1);
+  job->strings_offset = static_cast<uint32>(header);
+  size_t len = 0;
+  const char *location = pg::ConvertText(g_from_job, g_shared->location, strlen(g_shared->location),
+                                         &len, "the target's location", nullptr);
+  strlcpy(job->location, location, sizeof job->location);
+  MemoryContextSwitchTo(old_context);
+  return job;
+}
+
+// This database's text for the job, clipped on a character boundary.
+void CopyForJob(char *dest, size_t size, const char *text) {
+  char *converted = pg::ConvertLossy(g_to_job, text ? text : "");
+  strlcpy(dest, converted, size);
+  dest[pg_encoding_mbcliplen(g_shared->text_encoding, dest, static_cast<int>(strlen(dest)),
+                             static_cast<int>(size) - 1)] = '\0';
+  pfree(converted);
+}
+
+// The results into the shared job, in its encoding.
+void CopyBack() {
+  if (!g_restore || g_restore == g_shared) return;
+  for (int i = 0; i < g_shared->count; i++) {
+    const RestoreItem *local = &g_restore->items[i];
+    RestoreItem *shared = &g_shared->items[i];
+    shared->selected = local->selected;
+    shared->rows = local->rows;
+    strlcpy(shared->sqlstate, local->sqlstate, sizeof shared->sqlstate);
+    // Unchanged text is the job's own (e.g. why a table was skipped).
+    if (strcmp(local->detail, shared->detail) != 0)
+      CopyForJob(shared->detail, sizeof shared->detail, local->detail);
+    if (strcmp(local->hint, shared->hint) != 0)
+      CopyForJob(shared->hint, sizeof shared->hint, local->hint);
+    shared->status = local->status;
+  }
+  if (g_restore->refused) {
+    strlcpy(g_shared->refused_sqlstate, g_restore->refused_sqlstate,
+            sizeof g_shared->refused_sqlstate);
+    CopyForJob(g_shared->refused_message, sizeof g_shared->refused_message,
+               g_restore->refused_message);
+    CopyForJob(g_shared->refused_detail, sizeof g_shared->refused_detail,
+               g_restore->refused_detail);
+    CopyForJob(g_shared->refused_hint, sizeof g_shared->refused_hint, g_restore->refused_hint);
+    g_shared->refused = true;
+  }
+}
 
 void Fail(RestoreItem *item, ErrorData *error) {
   strlcpy(item->sqlstate, unpack_sql_state(error->sqlerrcode), sizeof item->sqlstate);
@@ -96,23 +250,34 @@ extern "C" void cdw_backup_restore_worker(Datum job_handle) {
   if (!segment)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("cdw_backup restore worker could not attach to its job")));
-  g_restore = static_cast<RestoreJob *>(dsm_segment_address(segment));
-  BackgroundWorkerInitializeConnectionByOid(g_restore->database_id, g_restore->role_id, 0);
+  g_shared = g_restore = static_cast<RestoreJob *>(dsm_segment_address(segment));
+  BackgroundWorkerInitializeConnectionByOid(g_shared->database_id, g_shared->role_id, 0);
   pgstat_report_appname("cdw_backup restore");
-  cdw::pg::CallCpp([&] {
-    cdw::Credentials credentials{g_restore->secret_id, g_restore->secret_key,
-                                 g_restore->session_token};
-    cdw::fdw::SetProcessCredentials(g_restore->location, credentials);
-  });
   PG_TRY();
-  { EnsureExtension(); }
+  {
+    StartTransactionCommand();
+    SetUpConversions();
+    CommitTransactionCommand();
+    g_restore = LocalizeJob();
+    // The FDW compares it with its server's location made UTF-8.
+    char *location = cdw::pg::ConvertLossy(g_job_to_utf8, g_shared->location);
+    cdw::pg::CallCpp([&] {
+      cdw::Credentials credentials{g_restore->secret_id, g_restore->secret_key,
+                                   g_restore->session_token};
+      cdw::fdw::SetProcessCredentials(location, credentials);
+    });
+    EnsureExtension();
+  }
   PG_CATCH();
   {
     MemoryContextSwitchTo(TopMemoryContext);
     ErrorData *error = CopyErrorData();
     FlushErrorState();
     AbortCurrentTransaction();
-    for (int i = 0; i < g_restore->count; i++) Fail(&g_restore->items[i], error);
+    for (int i = 0; i < g_restore->count; i++)
+      if (g_restore->items[i].status == static_cast<int>(RestoreStatus::kPending))
+        Fail(&g_restore->items[i], error);
+    CopyBack();
     proc_exit(0);
   }
   PG_END_TRY();
@@ -130,5 +295,6 @@ extern "C" void cdw_backup_restore_worker(Datum job_handle) {
         Fail(&g_restore->items[i], error);
   }
   PG_END_TRY();
+  CopyBack();
   proc_exit(0);
 }

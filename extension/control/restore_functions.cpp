@@ -43,6 +43,7 @@ extern "C" {
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/search_path.h"
 #include "extension/pg/open_store.h"
+#include "extension/pg/text_encoding.h"
 #include "format/layout.h"
 #include "manifest/verify.h"
 #include "storage/store_factory.h"
@@ -208,6 +209,11 @@ char *ReadManifest(const Target &target, const char *key, bool allow_unauthentic
          errdetail("Without its manifest a database backup is incomplete and cannot be "
                    "restored safely."),
          errhint("Check the run with cdw_backup_verify(), or restore from another run.")));
+  // Manifests are UTF-8: in this database's encoding from here on.
+  manifest = cdw::pg::Utf8ToServer(
+      manifest, psprintf("the manifest %s", key),
+      "A manifest's names must be representable in the encoding of the home database "
+      "(cdw_backup.database): use a home database with encoding UTF8.");
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(manifest)};
   SpiRun("SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'format_version')::pg_catalog.int4",
@@ -492,6 +498,17 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   bool manifest_authenticated = false;
   char *manifest = ReadManifest(target, source->manifest_key, options.allow_unauthenticated,
                                 &manifest_authenticated);
+  // The encoding of the parts' text: UTF8 since manifests have
+  // "source_encoding"; older backups wrote the database's own and said so.
+  {
+    Oid encoding_types[1] = {TEXTOID};
+    Datum encoding_values[1] = {CStringGetTextDatum(manifest)};
+    SpiRun(
+        "SELECT coalesce($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'encoding', "
+        "'UTF8')",
+        1, encoding_types, encoding_values, nullptr, true);
+  }
+  char *data_encoding = SpiText(0, 1);
   // With cascade, every table of the backup is a candidate the worker may
   // add when a named one's foreign keys need it; only named ones get rows.
   // Format 2: a table created by the restore comes with its schema objects
@@ -743,6 +760,9 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   // What an unauthenticated manifest says is never turned into DDL.
   job->unauthenticated = !options.index_authenticated || !manifest_authenticated;
   CopyBounded(job->compression, sizeof job->compression, cells[0][0], "manifest compression");
+  // The job's text is this database's; the parts' is the manifest's.
+  job->text_encoding = GetDatabaseEncoding();
+  CopyBounded(job->data_encoding, sizeof job->data_encoding, data_encoding, "manifest encoding");
   job->truncate = truncate;
   job->cascade = cascade;
   if (by_parent) {
@@ -778,10 +798,16 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     item->no_data = no_data[i];
     item->objects_offset = put(objects[i] ? objects[i] : "", objects_len[i]);
     item->object_count = object_count[i];
-    CopyName(item->source_schema, cells[i][2], "schema name in the manifest");
-    CopyName(item->source_table, cells[i][3], "table name in the manifest");
-    CopyName(item->dest_schema, cells[i][6], "destination schema name");
-    CopyName(item->dest_table, cells[i][7], "destination table name");
+    // Names in this database's encoding may take more than NAMEDATALEN - 1
+    // bytes (from a LATIN1 database, 'é' takes two here): the worker checks
+    // each in the destination's encoding, where it must fit (restore_job.h).
+    CopyBounded(item->source_schema, sizeof item->source_schema, cells[i][2],
+                "schema name in the manifest");
+    CopyBounded(item->source_table, sizeof item->source_table, cells[i][3],
+                "table name in the manifest");
+    CopyBounded(item->dest_schema, sizeof item->dest_schema, cells[i][6],
+                "destination schema name");
+    CopyBounded(item->dest_table, sizeof item->dest_table, cells[i][7], "destination table name");
     item->selected = strcmp(cells[i][8], "t") == 0;
     item->expected_rows = atoll(cells[i][5]);
     item->path_offset = put(cells[i][1], strlen(cells[i][1]));

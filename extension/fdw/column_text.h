@@ -23,6 +23,13 @@ enum class ColumnFormat : char {
 
 ColumnFormat ColumnFormatFor(Oid output_function);
 
+// Text of the formats done here is ASCII (digits, dates, uuids), the same in
+// every server encoding; the others may need conversion to the target's.
+inline bool MayHoldNonAscii(ColumnFormat format) {
+  return format == ColumnFormat::kStoredText || format == ColumnFormat::kJsonb ||
+         format == ColumnFormat::kOutputFunction;
+}
+
 constexpr size_t kColumnScratchBytes = 40;
 
 struct ColumnText {

@@ -39,6 +39,7 @@ extern "C" {
 #include "extension/fdw/part_registry.h"
 #include "extension/fdw/pinned_settings.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/text_encoding.h"
 #include "format/part_io.h"
 #include "storage/store_factory.h"
 
@@ -171,7 +172,21 @@ struct ScanState {
   int batch_rows;
   int batch_position;
   bool exhausted;
+  // From the parts' encoding (option encoding) to the server's.
+  pg::TextConversion conversion;
+  const char **column_what;  // per CSV column, for conversion errors
+  const char *conversion_hint;
 };
+
+// "a value of column \"c\" of cdw_backup external table t" for each CSV
+// column, for the detail of a conversion error.
+const char **ColumnWhat(TupleDesc desc, const int *attnums, int ncolumns, const char *table) {
+  auto **what = static_cast<const char **>(palloc(sizeof(char *) * (ncolumns + 1)));
+  for (int c = 0; c < ncolumns; c++)
+    what[c] = psprintf("a value of column %s of cdw_backup external table %s",
+                       quote_identifier(NameStr(TupleDescAttr(desc, attnums[c])->attname)), table);
+  return what;
+}
 
 void StartReader(ScanState *state) {
   pg::CallCpp([&] {
@@ -215,12 +230,33 @@ void BeginScan(ForeignScanState *node, int eflags) {
     pg::CallCpp([&] { state->cpp.object->options = LoadTableOptions(relid); });
     return;
   }
+  int encoding = PG_UTF8;
   pg::CallCpp([&] {
     ScanCpp *cpp = state->cpp.object;
     cpp->options = LoadTableOptions(relid);
     CheckFilePermission(cpp->options, false);
     cpp->store = OpenStore(cpp->options);
+    encoding = cpp->options.encoding;
   });
+  state->conversion = pg::ConversionFromSource(encoding);
+  state->column_what = ColumnWhat(desc, state->attnums, state->ncolumns,
+                                  state->cpp.object->options.table_name.c_str());
+  state->conversion_hint =
+      encoding == PG_SQL_ASCII
+          ? "The parts hold the bytes of a SQL_ASCII database, which cannot be converted: restore "
+            "into a database of the encoding they really are in (CREATE DATABASE ... ENCODING "
+            "'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0) or into a SQL_ASCII "
+            "database."
+      : state->conversion.missing
+          ? psprintf(
+                "The parts hold text in encoding %s, which encoding %s cannot be converted "
+                "from: restore into a database with encoding %s.",
+                pg_encoding_to_char(encoding), GetDatabaseEncodingName(),
+                pg_encoding_to_char(encoding))
+          : psprintf(
+                "The parts hold text in encoding %s (the external table's option encoding): "
+                "restore into a database whose encoding has the character, such as UTF8.",
+                pg_encoding_to_char(encoding));
   StartReader(state);
 }
 
@@ -281,8 +317,13 @@ void FillBatch(ScanState *state) {
     for (int c = 0; c < state->ncolumns; c++) {
       const CsvField &field = cpp->fields[c];
       int a = state->attnums[c];
-      values[a] = InputFunctionCall(&state->input_functions[c],
-                                    field.is_null ? nullptr : const_cast<char *>(field.data),
+      const char *text = field.is_null ? nullptr : field.data;
+      if (text && state->conversion.active) {
+        size_t len = 0;
+        text = pg::ConvertText(state->conversion, field.data, field.len, &len,
+                               state->column_what[c], state->conversion_hint);
+      }
+      values[a] = InputFunctionCall(&state->input_functions[c], const_cast<char *>(text),
                                     state->typioparams[c], state->typmods[c]);
       nulls[a] = field.is_null;
     }
@@ -344,6 +385,10 @@ struct InsertState {
   MemoryContext row_context;
   int rows_since_reset;
   int batch_size;
+  // From the server encoding to the parts' encoding (option encoding).
+  pg::TextConversion conversion;
+  const char **column_what;  // per CSV column, for conversion errors
+  const char *conversion_hint;
 };
 
 int IsUpdatable(Relation) {
@@ -382,6 +427,16 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
     pg::CallCpp([&] {
       state->cpp.object->options = LoadTableOptions(relid);
       compression = state->cpp.object->options.compression;
+      int encoding = state->cpp.object->options.encoding;
+      pg::PgCall([&] {
+        state->conversion = pg::ConversionToTarget(encoding);
+        state->column_what = ColumnWhat(desc, state->attnums, state->ncolumns,
+                                        state->cpp.object->options.table_name.c_str());
+        state->conversion_hint = psprintf(
+            "The external table writes text in encoding %s (its option encoding); to keep "
+            "characters it cannot hold, write with OPTIONS (encoding '%s').",
+            pg_encoding_to_char(encoding), GetDatabaseEncodingName());
+      });
     });
     char name[kPartNameBytes];
     NewPartName(compression, name);
@@ -400,7 +455,12 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
         CsvEncoder &csv = state->cpp.object->writer->csv();
         for (int c = 0; c < state->ncolumns; c++) {
           const char *name = NameStr(TupleDescAttr(desc, state->attnums[c])->attname);
-          csv.AppendField(name, strlen(name), false, c == 0, state->ncolumns == 1);
+          size_t len = strlen(name);
+          pg::PgCall([&] {
+            name = pg::ConvertText(state->conversion, name, len, &len, "a column name",
+                                   state->conversion_hint);
+          });
+          csv.AppendField(name, len, false, c == 0, state->ncolumns == 1);
         }
         csv.EndRecord();
       });
@@ -417,10 +477,15 @@ void AppendRow(InsertState *state, TupleTableSlot *slot) {
   for (int c = 0; c < state->ncolumns; c++) {
     int a = state->attnums[c];
     state->nulls[c] = slot->tts_isnull[a];
-    if (!state->nulls[c])
-      state->texts[c] =
-          FormatColumnValue(state->formats[c], &state->output_functions[c], slot->tts_values[a],
-                            state->scratch[c], state->jsonb_buffers[c]);
+    if (state->nulls[c]) continue;
+    ColumnText *text = &state->texts[c];
+    *text = FormatColumnValue(state->formats[c], &state->output_functions[c], slot->tts_values[a],
+                              state->scratch[c], state->jsonb_buffers[c]);
+    // CSV-encoded text (jsonb) converts as it is: its quotes and commas are
+    // ASCII, the same in every server encoding and in the target's.
+    if (state->conversion.active && MayHoldNonAscii(state->formats[c]))
+      text->data = pg::ConvertText(state->conversion, text->data, text->len, &text->len,
+                                   state->column_what[c], state->conversion_hint);
   }
   pg::CallCpp([&] {
     PartWriter *writer = state->cpp.object->writer.get();

@@ -24,6 +24,7 @@ extern "C" {
 #include "common/closest_match.h"
 #include "common/error.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/text_encoding.h"
 #include "format/part_io.h"
 
 namespace cdw::fdw {
@@ -43,6 +44,7 @@ constexpr OptionSpec kFixedOptions[] = {
     {"compression_level", ForeignTableRelationId},
     {"header", ForeignTableRelationId},
     {"batch_size", ForeignTableRelationId},
+    {"encoding", ForeignTableRelationId},
     {"secret_id", UserMappingRelationId},
     {"secret_key", UserMappingRelationId},
     {"session_token", UserMappingRelationId},
@@ -116,6 +118,15 @@ void ApplyTableOption(TableOptions *options, const std::string &name, const std:
     options->header = ParseBool(name, value);
   } else if (name == "batch_size") {
     options->batch_size = ParsePositiveInt(name, value, 1, 100000);
+  } else if (name == "encoding") {
+    int encoding = -1;
+    pg::PgCall([&] { encoding = pg_valid_server_encoding(value.c_str()); });
+    if (encoding < 0)
+      throw Error(sqlstate::kFdwInvalidOptionValue,
+                  "invalid value for option \"encoding\": \"" + value + "\"",
+                  "The parts' text must be in an encoding a server can use.",
+                  "Use UTF8 (the default), or a server encoding such as LATIN1 or EUC_JP.");
+    options->encoding = encoding;
   }
 }
 
@@ -229,6 +240,14 @@ struct ProcessCredentials {
 };
 ProcessCredentials g_process_credentials;
 
+// An option that names objects on the target (location, path) as UTF-8: the
+// options are text in the server encoding, keys and file names are UTF-8.
+std::string KeyText(const std::string &value, const char *what) {
+  char *converted = nullptr;
+  pg::PgCall([&] { converted = pg::ServerToUtf8(value.c_str(), what); });
+  return converted;
+}
+
 }  // namespace
 
 char *CreateServerStatement(const char *server_name, const char *location,
@@ -281,12 +300,14 @@ TableOptions LoadTableOptions(Oid relid) {
   options.table_name = relname;
   for (const auto &option : ToViews(server->options)) {
     if (option.name == "location")
-      options.location = option.value;
+      options.location = KeyText(option.value, "the location of the server");
     else
       options.store_options[option.name] = option.value;
   }
   for (const auto &option : ToViews(table->options))
-    ApplyTableOption(&options, option.name, option.value);
+    ApplyTableOption(
+        &options, option.name,
+        option.name == "path" ? KeyText(option.value, "the path of the table") : option.value);
   if (options.compression_level == 0)
     options.compression_level = DefaultCompressionLevel(options.compression);
   if (mapping) {

@@ -4,6 +4,10 @@
 
 #include <string>
 
+extern "C" {
+#include "mb/pg_wchar.h"
+}
+
 #include "compression/compression.h"
 #include "storage/store_factory.h"
 
@@ -19,6 +23,10 @@ struct TableOptions {
   int compression_level = 0;
   bool header = false;
   int batch_size = 1000;
+  // Encoding of the parts' text (pg_enc); the writer converts to it from the
+  // server encoding and the reader from it, as COPY's ENCODING option.
+  // UTF8 unless the table says otherwise (extension/pg/text_encoding.h).
+  int encoding = PG_UTF8;
   Credentials credentials;
 };
 
