@@ -48,9 +48,11 @@ struct ProgressSlot {
   bool in_use;
   int64 run_id;
   pid_t pid;
+  // Names in the home database's encoding: up to 4 times their bytes in
+  // the database they come from (see database_job.h).
   char database[NAMEDATALEN];
-  char schema_name[NAMEDATALEN];
-  char table_name[NAMEDATALEN];
+  char schema_name[NAMEDATALEN * 4];
+  char table_name[NAMEDATALEN * 4];
   pg_atomic_uint64 rows;
   pg_atomic_uint64 bytes_raw;
   TimestampTz started_at;

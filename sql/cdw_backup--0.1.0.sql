@@ -105,8 +105,10 @@ CREATE TABLE cdw_backup.run_databases (
 CREATE TABLE cdw_backup.run_tables (
   run_id bigint NOT NULL REFERENCES cdw_backup.runs ON DELETE CASCADE,
   database name NOT NULL,
-  schema_name name NOT NULL,
-  table_name name NOT NULL,
+  -- text, not name: in the home database's encoding a name can take more
+  -- than NAMEDATALEN bytes (LATIN1 'é' is one byte, two in UTF-8).
+  schema_name text NOT NULL,
+  table_name text NOT NULL,
   status text NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
   rows bigint,
   bytes_raw bigint,
@@ -172,7 +174,7 @@ CREATE FUNCTION cdw_backup_cancel(run_id bigint)
   RETURNS boolean AS 'MODULE_PATHNAME', 'cdw_backup_cancel' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_progress(OUT run_id bigint, OUT pid integer, OUT database name,
-                                    OUT schema_name name, OUT table_name name, OUT rows bigint,
+                                    OUT schema_name text, OUT table_name text, OUT rows bigint,
                                     OUT bytes_raw bigint, OUT started_at timestamptz)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_progress' LANGUAGE C STRICT;
 

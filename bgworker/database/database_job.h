@@ -65,14 +65,21 @@ struct PartRecord {
   char sha256[65];
 };
 
+// Room for a name in another encoding: NAMEDATALEN - 1 bytes in the
+// database it comes from can be up to MAX_CONVERSION_GROWTH times more in
+// the home database's (LATIN1 'é' is one byte, two in UTF-8).
+constexpr int kNameTextBytes = NAMEDATALEN * 4;
+
 // One unit of work: a whole table, or one block range of a big table (so a
 // one-table database still keeps every worker busy). The ranges of a table
 // are consecutive entries; the first has range_index 0. All ranges read the
 // same snapshot; each writes its own part.
 struct TableEntry {
   Oid relid;
-  char schema_name[NAMEDATALEN];
+  char schema_name[NAMEDATALEN];  // in the database's encoding, for the workers' SQL
   char table_name[NAMEDATALEN];
+  char schema_text[kNameTextBytes];  // the same in the job's text_encoding, for history
+  char table_text[kNameTextBytes];
   int range_index;
   int range_count;
   uint32 start_block;
@@ -107,10 +114,15 @@ inline uint32 *DispatchOrder(TableList *list) {
   return reinterpret_cast<uint32 *>(&list->entries[list->count]);
 }
 
+// Text in the job is in `text_encoding`, the coordinator's (the home
+// database's) encoding: what the coordinator puts in, and the names and
+// messages the workers put back, converted from their database's encoding
+// (bgworker/database/worker_text.h). Keys (database_prefix) are UTF-8.
 struct DatabaseJob {
   int64 run_id;
   Oid database_id;
   Oid role_id;
+  int text_encoding;
   char database[NAMEDATALEN];
   char compression[16];
   char location[kTextBytes];

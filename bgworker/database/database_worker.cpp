@@ -42,6 +42,7 @@ extern "C" {
 #include "bgworker/database/table_export.h"
 #include "bgworker/database/table_list.h"
 #include "bgworker/database/worker_state.h"
+#include "bgworker/database/worker_text.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/spi_util.h"
 #include "extension/fdw/fdw_options.h"
@@ -73,8 +74,8 @@ void WaitForJobChange() {
 void FailDatabase(ErrorData *error, const char *hint) {
   SpinLockAcquire(&g_job->mutex);
   CopyText(g_job->sqlstate, sizeof g_job->sqlstate, unpack_sql_state(error->sqlerrcode));
-  CopyText(g_job->error, sizeof g_job->error, error->message);
-  CopyText(g_job->hint, sizeof g_job->hint, hint ? hint : error->hint);
+  CopyForHome(g_job->error, sizeof g_job->error, error->message);
+  CopyForHome(g_job->hint, sizeof g_job->hint, hint ? hint : error->hint);
   g_job->phase = static_cast<int>(JobPhase::kFailed);
   SpinLockRelease(&g_job->mutex);
   WakeCoordinator();
@@ -148,7 +149,8 @@ void RunLeader() {
         error,
         psprintf("As a superuser run CREATE EXTENSION cdw_backup_fdw; in database %s, "
                  "or GRANT CREATE ON DATABASE %s TO %s;",
-                 quote_identifier(g_job->database), quote_identifier(g_job->database), RoleName()));
+                 quote_identifier(pg::ConvertLossy(g_from_home, g_job->database)),
+                 quote_identifier(pg::ConvertLossy(g_from_home, g_job->database)), RoleName()));
     return;
   }
   PG_END_TRY();
@@ -265,6 +267,7 @@ extern "C" void cdw_backup_database_worker(Datum job_handle) {
   StartTransactionCommand();
   g_role_name = MemoryContextStrdup(TopMemoryContext,
                                     quote_identifier(GetUserNameFromId(g_job->role_id, false)));
+  SetUpConversions();
   CommitTransactionCommand();
   cdw::fdw::SetProgressCallback([](uint64_t rows, uint64_t bytes) { ReportProgress(rows, bytes); });
   pgstat_report_appname(psprintf("cdw_backup run %lld", static_cast<long long>(g_job->run_id)));

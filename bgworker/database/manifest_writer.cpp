@@ -32,6 +32,7 @@ extern "C" {
 #include "bgworker/database/database_job.h"
 #include "bgworker/database/manifest_writer.h"
 #include "bgworker/database/worker_state.h"
+#include "bgworker/database/worker_text.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
@@ -79,9 +80,33 @@ void WriteManifest(const char *schema) {
       1, types, values, nullptr, true);
   int column_count = static_cast<int>(SPI_processed);
   char ***columns = control::SpiTextRows();
+  // The manifest is UTF-8: this database's text converted (the names of
+  // every table that succeeded were checked to convert, see ExportTable),
+  // the job's text from the home database's encoding.
+  auto utf8 = [](const char *text) { return text ? pg::ConvertLossy(g_to_utf8, text) : nullptr; };
+  for (int i = 0; i < create_count; i++) creates[i][1] = utf8(creates[i][1]);
+  for (int i = 0; i < column_count; i++) {
+    columns[i][1] = utf8(columns[i][1]);
+    columns[i][2] = utf8(columns[i][2]);
+  }
+  auto *names = static_cast<char **>(palloc0(sizeof(char *) * 3 * Max(g_tables->count, 1)));
+  for (int i = 0; i < g_tables->count; i++) {
+    const TableEntry &entry = g_tables->entries[i];
+    names[3 * i] = utf8(entry.schema_name);
+    names[3 * i + 1] = utf8(entry.table_name);
+    names[3 * i + 2] = pg::ConvertLossy(g_home_to_utf8, entry.error);
+  }
+  // The schema's SQL holds the database's text: as UTF-8 too. A character
+  // UTF-8 lacks (SQL_ASCII bytes that are not UTF-8, MULE_INTERNAL) is
+  // spelled \\xNN inside the JSON rather than fail the whole database; the
+  // tables such names belong to failed their backup already (ExportTable).
+  char *schema_utf8 = pg::ConvertLossy(g_to_utf8, schema, true);
+  char *database = pg::ConvertLossy(g_home_to_utf8, g_job->database);
+  char *location = pg::ConvertLossy(g_home_to_utf8, g_job->location);
   char *created_at = pstrdup(timestamptz_to_str(GetCurrentTimestamp()));
   const char *server_version = GetConfigOption("server_version", false, false);
-  const char *encoding = GetDatabaseEncodingName();
+  const char *source_encoding = GetDatabaseEncodingName();
+  const char *part_encoding = pg_encoding_to_char(g_part_encoding);
   // What CREATE DATABASE needs to recreate it on a fresh cluster.
   Oid database_types[1] = {OIDOID};
   Datum database_values[1] = {ObjectIdGetDatum(MyDatabaseId)};
@@ -106,10 +131,11 @@ void WriteManifest(const char *schema) {
     DatabaseManifest manifest;
     manifest.tool = std::string("cdw_backup ") + CDW_BACKUP_VERSION;
     manifest.run_id = g_job->run_id;
-    manifest.database = g_job->database;
+    manifest.database = database;
     manifest.created_at = created_at;
     manifest.server_version = server_version;
-    manifest.encoding = encoding;
+    manifest.encoding = part_encoding;
+    manifest.source_encoding = source_encoding;
     // What CREATE DATABASE needs to recreate the database on a fresh cluster.
     auto add_string = [&](const char *key, const char *value) {
       JsonWriter value_json;
@@ -123,8 +149,8 @@ void WriteManifest(const char *schema) {
     manifest.compression = g_job->compression;
     manifest.path = g_job->database_prefix;
     // Format 2: the schema, as core/schema/schema_toc.h describes it.
-    manifest.extra.emplace_back("schema", schema);
-    auto store = pg::OpenTargetStore(g_job->location, g_job->store_options, g_job->secret_id,
+    manifest.extra.emplace_back("schema", schema_utf8);
+    auto store = pg::OpenTargetStore(location, g_job->store_options, g_job->secret_id,
                                      g_job->secret_key, g_job->session_token);
     for (int i = 0; i < g_tables->count; i++) {
       const TableEntry &entry = g_tables->entries[i];
@@ -132,10 +158,10 @@ void WriteManifest(const char *schema) {
       TableOutcome outcome = CombineRanges(&entry);
       bool succeeded = outcome.status == TableStatus::kSucceeded;
       ManifestTable table;
-      table.schema = entry.schema_name;
-      table.name = entry.table_name;
+      table.schema = names[3 * i];
+      table.name = names[3 * i + 1];
       table.status = TableStatusName(outcome.status);
-      table.path = TablePrefix(entry.schema_name, entry.table_name);
+      table.path = TablePrefix(table.schema, table.name);
       table.rows = succeeded ? outcome.rows : 0;
       table.bytes_raw = succeeded ? outcome.bytes_raw : 0;
       table.bytes_stored = succeeded ? outcome.bytes_stored : 0;
@@ -159,7 +185,7 @@ void WriteManifest(const char *schema) {
       }
       if (!succeeded && outcome.failed) {
         table.sqlstate = outcome.failed->sqlstate;
-        table.error = outcome.failed->error;
+        table.error = names[3 * (outcome.failed - g_tables->entries) + 2];
       }
       manifest.tables.push_back(std::move(table));
     }

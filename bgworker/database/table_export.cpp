@@ -37,6 +37,7 @@ extern "C" {
 #include "bgworker/database/database_job.h"
 #include "bgworker/database/table_export.h"
 #include "bgworker/database/worker_state.h"
+#include "bgworker/database/worker_text.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/spi_util.h"
 #include "extension/fdw/fdw_options.h"
@@ -76,9 +77,9 @@ void AcquireProgressSlot(const TableEntry *entry) {
     slot->in_use = true;
     slot->run_id = g_job->run_id;
     slot->pid = MyProcPid;
-    CopyText(slot->database, NAMEDATALEN, g_job->database);
-    CopyText(slot->schema_name, NAMEDATALEN, entry->schema_name);
-    CopyText(slot->table_name, NAMEDATALEN, entry->table_name);
+    CopyText(slot->database, sizeof slot->database, g_job->database);
+    CopyText(slot->schema_name, sizeof slot->schema_name, entry->schema_text);
+    CopyText(slot->table_name, sizeof slot->table_name, entry->table_text);
     pg_atomic_write_u64(&slot->rows, 0);
     pg_atomic_write_u64(&slot->bytes_raw, 0);
     slot->started_at = GetCurrentTimestamp();
@@ -180,6 +181,20 @@ void RecordParts(TableEntry *entry) {
   }
 }
 
+// The table's key prefix on the target (UTF-8, from its names) as this
+// database's text, for the external table's path option (which the FDW
+// turns back into UTF-8). A name UTF-8 cannot hold fails the table.
+char *TablePathOption(const TableEntry *entry) {
+  char *schema = pg::ServerToUtf8(entry->schema_name, "the schema name");
+  char *table = pg::ServerToUtf8(entry->table_name, "the table name");
+  char *prefix = pg::CallCpp([&] { return pstrdup(TablePrefix(schema, table).c_str()); });
+  char *key = psprintf("%s%s", g_job->database_prefix, prefix);
+  size_t len = 0;
+  return const_cast<char *>(
+      pg::ConvertText(g_from_utf8, key, strlen(key), &len, "the table's path on the target",
+                      "The database's name must be representable in the database's own encoding."));
+}
+
 void FinishEntry(TableEntry *entry, TableStatus status) {
   entry->finished_at = GetCurrentTimestamp();
   pg_write_barrier();
@@ -190,7 +205,7 @@ void FinishEntry(TableEntry *entry, TableStatus status) {
 
 // One table, in its own subtransaction (the pattern of a PL/pgSQL exception
 // block): on error everything it did is rolled back, including its parts.
-void ExportTable(TableEntry *entry, const char *table_prefix) {
+void ExportTable(TableEntry *entry) {
   MemoryContext old_context = CurrentMemoryContext;
   ResourceOwner old_owner = CurrentResourceOwner;
   entry->started_at = GetCurrentTimestamp();
@@ -212,15 +227,20 @@ void ExportTable(TableEntry *entry, const char *table_prefix) {
     char *external = psprintf(
         "pg_temp.%s", quote_identifier(psprintf("%.*s_cdw_backup_cos", clip, entry->table_name)));
     char *source = quote_qualified_identifier(entry->schema_name, entry->table_name);
-    char *path = psprintf("%s%s", g_job->database_prefix, table_prefix);
+    char *path = TablePathOption(entry);
+    char *columns = ColumnDefinitions(entry->relid);
+    // Its column names go into the manifest, as UTF-8.
+    (void)pg::ServerToUtf8(columns, "the column names");
     // batch_size 1: the settings are pinned for the whole transaction, so
     // the FDW gains nothing from batches, while the executor would copy
-    // every row into a batch slot.
+    // every row into a batch slot. The parts' text is UTF-8 (or the
+    // database's bytes where it cannot be: text_encoding.h's PartEncoding).
     control::SpiRun(
         psprintf("CREATE FOREIGN TABLE %s (%s) SERVER %s OPTIONS (path %s, compression %s, "
-                 "batch_size '1')",
-                 external, ColumnDefinitions(entry->relid), g_server_name, quote_literal_cstr(path),
-                 quote_literal_cstr(g_job->compression)),
+                 "batch_size '1', encoding %s)",
+                 external, columns, g_server_name, quote_literal_cstr(path),
+                 quote_literal_cstr(g_job->compression),
+                 quote_literal_cstr(pg_encoding_to_char(g_part_encoding))),
         0, nullptr, nullptr, nullptr);
     // A range of a big table reads its blocks only (a TID range scan).
     char *range = pstrdup("");
@@ -251,8 +271,8 @@ void ExportTable(TableEntry *entry, const char *table_prefix) {
     MemoryContextSwitchTo(old_context);
     CurrentResourceOwner = old_owner;
     CopyText(entry->sqlstate, sizeof entry->sqlstate, unpack_sql_state(error->sqlerrcode));
-    CopyText(entry->error, sizeof entry->error, error->message);
-    CopyText(entry->hint, sizeof entry->hint, HintFor(error, entry));
+    CopyForHome(entry->error, sizeof entry->error, error->message);
+    CopyForHome(entry->hint, sizeof entry->hint, HintFor(error, entry));
     entry->part_count = 0;
     entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
     bool cancelled = error->sqlerrcode == ERRCODE_QUERY_CANCELED && g_job->cancel;
@@ -273,10 +293,7 @@ void ExportLoop() {
     CheckCoordinator();
     uint32 index = pg_atomic_fetch_add_u32(&g_job->next_table, 1);
     if (static_cast<int>(index) >= g_tables->count) break;
-    TableEntry *entry = &g_tables->entries[DispatchOrder(g_tables)[index]];
-    char *table_prefix = pg::CallCpp(
-        [&] { return pg::PallocCopy(TablePrefix(entry->schema_name, entry->table_name)); });
-    ExportTable(entry, table_prefix);
+    ExportTable(&g_tables->entries[DispatchOrder(g_tables)[index]]);
   }
 }
 
@@ -285,11 +302,17 @@ void ExportLoop() {
 void CreateServer() {
   g_server_name = quote_identifier(
       psprintf("cdw_backup_run%lld_%d", static_cast<long long>(g_job->run_id), MyProcPid));
-  control::SpiRun(fdw::CreateServerStatement(g_server_name, g_job->location, g_job->store_options),
-                  0, nullptr, nullptr, nullptr);
+  // The location is the home database's text; the FDW reads it as this
+  // database's and makes it UTF-8 again.
+  size_t len = 0;
+  const char *location = pg::ConvertText(g_from_home, g_job->location, strlen(g_job->location),
+                                         &len, "the target's location", nullptr);
+  control::SpiRun(fdw::CreateServerStatement(g_server_name, location, g_job->store_options), 0,
+                  nullptr, nullptr, nullptr);
+  char *location_utf8 = pg::ConvertLossy(g_home_to_utf8, g_job->location);
   pg::CallCpp([&] {
     Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
-    fdw::SetProcessCredentials(g_job->location, credentials);
+    fdw::SetProcessCredentials(location_utf8, credentials);
   });
 }
 

@@ -30,6 +30,7 @@ extern "C" {
 #include "bgworker/database/database_job.h"
 #include "bgworker/database/table_list.h"
 #include "bgworker/database/worker_state.h"
+#include "bgworker/database/worker_text.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
 #include "plan/block_ranges.h"
@@ -84,6 +85,8 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
     entry->relid = static_cast<Oid>(strtoul(control::SpiText(i, 1), nullptr, 10));
     CopyText(entry->schema_name, NAMEDATALEN, control::SpiText(i, 2));
     CopyText(entry->table_name, NAMEDATALEN, control::SpiText(i, 3));
+    CopyForHome(entry->schema_text, sizeof entry->schema_text, entry->schema_name);
+    CopyForHome(entry->table_text, sizeof entry->table_text, entry->table_name);
     int64 blocks = listed[i].blocks;
     // Lock what the role may read, so no DDL or TRUNCATE changes a table
     // between our snapshot and its export.

@@ -36,6 +36,7 @@ extern "C" {
 #include "extension/control/spi_util.h"
 #include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/text_encoding.h"
 #include "format/layout.h"
 
 namespace cdw::bgworker::coordinator {
@@ -109,8 +110,11 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   pg::CopyBounded(job->session_token, sizeof job->session_token, run->session_token,
                   "session_token");
   pg::CopyBounded(job->manifest_key, sizeof job->manifest_key, run->manifest_key, "manifest key");
+  // Keys are UTF-8; the job's text is this database's (database_job.h).
+  job->text_encoding = GetDatabaseEncoding();
+  char *database_utf8 = pg::ServerToUtf8(database.name, "the database name");
   char *database_prefix =
-      pg::CallCpp([&] { return pg::PallocCopy(DatabasePrefix(database.name)); });
+      pg::CallCpp([&] { return pg::PallocCopy(DatabasePrefix(database_utf8)); });
   pg::CopyBounded(job->database_prefix, sizeof job->database_prefix,
                   psprintf("%s%s", run->run_prefix, database_prefix), "database prefix");
   job->coordinator_latch = MyLatch;

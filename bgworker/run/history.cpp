@@ -257,16 +257,18 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, bool *recorded, b
       BeginWork();
       started = true;
     }
+    // The names as this database reads them (database_job.h): the URL is
+    // shown here; its key on the target is their UTF-8.
     char *location = Url(
         run, psprintf("%s%s", job->database_prefix, pg::CallCpp([&] {
-                        return pg::PallocCopy(TablePrefix(entry->schema_name, entry->table_name));
+                        return pg::PallocCopy(TablePrefix(entry->schema_text, entry->table_text));
                       })));
     bool succeeded = status == TableStatus::kSucceeded;
     control::SpiParams params;
     params.Int8(run->request.run_id)
         .Name(database)
-        .Name(entry->schema_name)
-        .Name(entry->table_name)
+        .Text(entry->schema_text)
+        .Text(entry->table_text)
         .Text(TableStatusName(status))
         .Add(INT8OID, Int64GetDatum(outcome.rows), !succeeded)
         .Add(INT8OID, Int64GetDatum(outcome.bytes_raw), !succeeded)
@@ -297,8 +299,8 @@ void InsertPendingTables(Run *run, TableList *tables, const char *database) {
   int count = 0;
   for (int i = 0; i < tables->count; i++) {
     if (tables->entries[i].range_index != 0) continue;
-    schemas[count] = CStringGetTextDatum(tables->entries[i].schema_name);
-    names[count++] = CStringGetTextDatum(tables->entries[i].table_name);
+    schemas[count] = CStringGetTextDatum(tables->entries[i].schema_text);
+    names[count++] = CStringGetTextDatum(tables->entries[i].table_text);
   }
   Oid types[4] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID};
   Datum values[4] = {

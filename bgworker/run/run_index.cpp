@@ -11,6 +11,7 @@ extern "C" {
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
+#include "extension/pg/text_encoding.h"
 #include "format/layout.h"
 #include "common/hmac_sha256.h"
 #include "manifest/authentication.h"
@@ -39,6 +40,8 @@ bool WriteRunIndex(Run *run, pg::PendingError *pending) {
       1, types, values, nullptr);
   int rows = static_cast<int>(SPI_processed);
   char ***cells = control::SpiTextRows();
+  // What is written on the target is UTF-8.
+  for (int i = 0; i < rows; i++) cells[i][3] = pg::ServerToUtf8(cells[i][3], "the database name");
   try {
     RunIndex index;
     index.run_id = run->request.run_id;

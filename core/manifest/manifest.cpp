@@ -111,6 +111,8 @@ std::string SerializeManifest(const DatabaseManifest &m) {
   w.Key("created_at").String(m.created_at, "created_at");
   w.Key("server_version").String(m.server_version, "server_version");
   w.Key("encoding").String(m.encoding, "encoding");
+  if (!m.source_encoding.empty())
+    w.Key("source_encoding").String(m.source_encoding, "source_encoding");
   w.Key("compression").String(m.compression, "compression");
   w.Key("format").String(m.format, "format");
   w.Key("path").String(m.path, "path");
@@ -169,6 +171,7 @@ DatabaseManifest ParseManifest(const std::string &json) {
   m.created_at = r.Str("created_at");
   m.server_version = r.Str("server_version");
   m.encoding = r.Str("encoding");
+  m.source_encoding = r.Str("source_encoding");
   m.compression = r.Str("compression");
   m.format = r.Str("format");
   m.path = r.Str("path");

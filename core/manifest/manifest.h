@@ -64,7 +64,12 @@ struct DatabaseManifest {
   std::string database;
   std::string created_at;
   std::string server_version;
+  // Of the parts' text: UTF8, or the database's own bytes (SQL_ASCII,
+  // MULE_INTERNAL; and every backup written before source_encoding).
   std::string encoding;
+  // The database's encoding; "" in manifests older than the field (not
+  // written then).
+  std::string source_encoding;
   std::string compression;
   std::string format = "csv";
   std::string path;  // of the database, relative to the target root

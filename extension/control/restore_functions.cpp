@@ -915,7 +915,10 @@ char *CreateDatabaseStatement(const char *manifest, const char *name) {
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(manifest)};
   SpiRun(
-      "SELECT m OPERATOR(pg_catalog.->>) 'encoding', m OPERATOR(pg_catalog.->>) 'lc_collate', "
+      // The database's encoding: source_encoding ("encoding" is the parts'
+      // text's, which was the database's own before source_encoding existed).
+      "SELECT coalesce(m OPERATOR(pg_catalog.->>) 'source_encoding', "
+      "    m OPERATOR(pg_catalog.->>) 'encoding'), m OPERATOR(pg_catalog.->>) 'lc_collate', "
       "  m OPERATOR(pg_catalog.->>) 'lc_ctype', m OPERATOR(pg_catalog.->>) 'locale_provider', "
       "  m OPERATOR(pg_catalog.->>) 'icu_locale' "
       "FROM (SELECT $1::pg_catalog.jsonb AS m) x",

@@ -210,8 +210,8 @@ CDW_SQL_FUNCTION(cdw_backup_progress) {
     values[0] = Int64GetDatum(slot.run_id);
     values[1] = Int32GetDatum(slot.pid);
     values[2] = DirectFunctionCall1(namein, CStringGetDatum(slot.database));
-    values[3] = DirectFunctionCall1(namein, CStringGetDatum(slot.schema_name));
-    values[4] = DirectFunctionCall1(namein, CStringGetDatum(slot.table_name));
+    values[3] = CStringGetTextDatum(slot.schema_name);
+    values[4] = CStringGetTextDatum(slot.table_name);
     values[5] = Int64GetDatum(
         static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&slot.rows))));
     values[6] = Int64GetDatum(

@@ -121,7 +121,8 @@ size_t ConvertPrefix(const TextConversion &conversion, const char *text, size_t 
 
 }  // namespace
 
-char *ConvertLossy(const TextConversion &conversion, const char *text) {
+char *ConvertLossy(const TextConversion &conversion, const char *text, bool in_json) {
+  const char *backslash = in_json ? "\\\\" : "\\";
   size_t len = strlen(text);
   if (!conversion.active || IsAscii(text, len)) return pstrdup(text);
   StringInfoData out;
@@ -141,11 +142,11 @@ char *ConvertLossy(const TextConversion &conversion, const char *text) {
     int l = pg_encoding_verifymbchar(conversion.from, text, static_cast<int>(len));
     if (l > 0 && conversion.from == PG_UTF8) {
       pg_wchar code = utf8_to_unicode(reinterpret_cast<const unsigned char *>(text));
-      appendStringInfo(&out, code > 0xFFFF ? "\\U%08X" : "\\u%04X", code);
+      appendStringInfo(&out, code > 0xFFFF ? "%sU%08X" : "%su%04X", backslash, code);
     } else {
       l = Max(l, 1);
       for (int i = 0; i < l; i++)
-        appendStringInfo(&out, "\\x%02x", static_cast<unsigned char>(text[i]));
+        appendStringInfo(&out, "%sx%02x", backslash, static_cast<unsigned char>(text[i]));
     }
     text += l;
     len -= static_cast<size_t>(l);

@@ -81,6 +81,8 @@ char *Utf8ToServer(const char *name, const char *what, const char *hint);
 // equivalent (or is invalid) is spelled \uXXXX (UTF-8 input) or \xNN. For
 // history and messages that cross into another database; needs no
 // transaction. Palloc'd.
-char *ConvertLossy(const TextConversion &conversion, const char *text);
+// `in_json`: the text is JSON, so the backslash of the spelling is escaped
+// (\\xNN) and the result stays valid JSON.
+char *ConvertLossy(const TextConversion &conversion, const char *text, bool in_json = false);
 
 }  // namespace cdw::pg

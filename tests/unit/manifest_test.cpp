@@ -122,6 +122,23 @@ TEST(ManifestTest, ReadsTheFormatWrittenBefore) {
   EXPECT_TRUE(m.extra.empty());
 }
 
+TEST(ManifestTest, SourceEncodingIsWrittenWhenKnownAndReadWhenThere) {
+  DatabaseManifest m = Sample();
+  m.source_encoding = "LATIN1";
+  std::string json = SerializeManifest(m);
+  EXPECT_NE(json.find(R"("encoding":"UTF8","source_encoding":"LATIN1")"), std::string::npos)
+      << json;
+  DatabaseManifest back = ParseManifest(json);
+  EXPECT_EQ(back.source_encoding, "LATIN1");
+  EXPECT_EQ(back.encoding, "UTF8");
+  EXPECT_TRUE(back.extra.empty());
+  // Older manifests have none: it stays empty and is not written back.
+  m.source_encoding.clear();
+  json = SerializeManifest(m);
+  EXPECT_EQ(json.find("source_encoding"), std::string::npos);
+  EXPECT_TRUE(ParseManifest(json).source_encoding.empty());
+}
+
 TEST(ManifestTest, RefusesWhatItCannotRead) {
   auto sqlstate_of = [](const std::string &json) {
     try {
