@@ -149,6 +149,12 @@ RestoreJob *LocalizeJob() {
   const char *location = pg::ConvertText(g_from_job, g_shared->location, strlen(g_shared->location),
                                          &len, "the target's location", nullptr);
   strlcpy(job->location, location, sizeof job->location);
+  // A parent named by the caller: it cannot exist here if this database
+  // cannot spell it (then no partition is found).
+  strlcpy(job->parent_schema, pg::ConvertLossy(g_from_job, g_shared->parent_schema),
+          sizeof job->parent_schema);
+  strlcpy(job->parent_table, pg::ConvertLossy(g_from_job, g_shared->parent_table),
+          sizeof job->parent_table);
   MemoryContextSwitchTo(old_context);
   return job;
 }
@@ -165,6 +171,7 @@ void CopyForJob(char *dest, size_t size, const char *text) {
 // The results into the shared job, in its encoding.
 void CopyBack() {
   if (!g_restore || g_restore == g_shared) return;
+  g_shared->parent_found = g_restore->parent_found;
   for (int i = 0; i < g_shared->count; i++) {
     const RestoreItem *local = &g_restore->items[i];
     RestoreItem *shared = &g_shared->items[i];
@@ -259,6 +266,8 @@ extern "C" void cdw_backup_restore_worker(Datum job_handle) {
     SetUpConversions();
     CommitTransactionCommand();
     g_restore = LocalizeJob();
+    // A worker that stops early (terminated) still hands back what it did.
+    before_shmem_exit([](int, Datum) { CopyBack(); }, 0);
     // The FDW compares it with its server's location made UTF-8.
     char *location = cdw::pg::ConvertLossy(g_job_to_utf8, g_shared->location);
     cdw::pg::CallCpp([&] {
