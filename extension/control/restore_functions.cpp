@@ -805,9 +805,16 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
                 "schema name in the manifest");
     CopyBounded(item->source_table, sizeof item->source_table, cells[i][3],
                 "table name in the manifest");
-    CopyBounded(item->dest_schema, sizeof item->dest_schema, cells[i][6],
-                "destination schema name");
-    CopyBounded(item->dest_table, sizeof item->dest_table, cells[i][7], "destination table name");
+    // A destination name the caller gave is checked here, as before.
+    if (strcmp(cells[i][6], cells[i][2]) != 0)
+      CopyName(item->dest_schema, cells[i][6], "destination schema name");
+    else
+      CopyBounded(item->dest_schema, sizeof item->dest_schema, cells[i][6],
+                  "destination schema name");
+    if (strcmp(cells[i][7], cells[i][3]) != 0)
+      CopyName(item->dest_table, cells[i][7], "destination table name");
+    else
+      CopyBounded(item->dest_table, sizeof item->dest_table, cells[i][7], "destination table name");
     item->selected = strcmp(cells[i][8], "t") == 0;
     item->expected_rows = atoll(cells[i][5]);
     item->path_offset = put(cells[i][1], strlen(cells[i][1]));
