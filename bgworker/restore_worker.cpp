@@ -140,11 +140,15 @@ RestoreJob *LocalizeJob() {
     }
     PG_END_TRY();
   }
-  auto *job = static_cast<RestoreJob *>(palloc(header + strings.len + 1));
+  // Layout as the shared job's: items, the objects' failures, strings.
+  Size failures = MAXALIGN(sizeof(ObjectFailure) * Max(g_shared->failure_capacity, 0));
+  auto *job = static_cast<RestoreJob *>(palloc0(header + failures + strings.len + 1));
   memcpy(job, g_shared, offsetof(RestoreJob, items));
   memcpy(job->items, items, sizeof(RestoreItem) * count);
-  memcpy(reinterpret_cast<char *>(job) + header, strings.data, strings.len + 1);
-  job->strings_offset = static_cast<uint32>(header);
+  job->failures_offset = static_cast<uint32>(header);
+  job->failure_count = 0;
+  memcpy(reinterpret_cast<char *>(job) + header + failures, strings.data, strings.len + 1);
+  job->strings_offset = static_cast<uint32>(header + failures);
   size_t len = 0;
   const char *location = pg::ConvertText(g_from_job, g_shared->location, strlen(g_shared->location),
                                          &len, "the target's location", nullptr);
@@ -172,6 +176,18 @@ void CopyForJob(char *dest, size_t size, const char *text) {
 void CopyBack() {
   if (!g_restore || g_restore == g_shared) return;
   g_shared->parent_found = g_restore->parent_found;
+  int failures = Min(g_restore->failure_count, g_shared->failure_capacity);
+  for (int f = 0; f < failures; f++) {
+    const ObjectFailure *local = &ObjectFailures(g_restore)[f];
+    ObjectFailure *shared = &ObjectFailures(g_shared)[f];
+    shared->item = local->item;
+    strlcpy(shared->kind, local->kind, sizeof shared->kind);
+    CopyForJob(shared->name, sizeof shared->name, local->name);
+    strlcpy(shared->sqlstate, local->sqlstate, sizeof shared->sqlstate);
+    CopyForJob(shared->detail, sizeof shared->detail, local->detail);
+    CopyForJob(shared->hint, sizeof shared->hint, local->hint);
+  }
+  g_shared->failure_count = failures;
   for (int i = 0; i < g_shared->count; i++) {
     const RestoreItem *local = &g_restore->items[i];
     RestoreItem *shared = &g_shared->items[i];
