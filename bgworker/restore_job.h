@@ -68,6 +68,22 @@ struct ObjectFailure {
   char hint[512];
 };
 
+// One entry of the manifest's schema (core/schema/schema_toc.h), in restore
+// order, for a whole-database restore (bgworker/restore/schema_restore.h).
+enum class SchemaSection : int { kPreData = 0, kData = 1, kPostData = 2 };
+
+struct SchemaStep {
+  int section;  // SchemaSection
+  uint32 kind_offset;
+  uint32 schema_offset;
+  uint32 name_offset;
+  uint32 sql_offset;
+  volatile int status;  // RestoreStatus: kPending, kRestored, kChecked, kFailed, kSkipped
+  char sqlstate[6];
+  char detail[1024];
+  char hint[512];
+};
+
 struct RestoreJob {
   Oid database_id;
   Oid role_id;
@@ -105,6 +121,12 @@ struct RestoreJob {
   int failure_capacity;
   int failure_count;
   uint32 failures_offset;  // ObjectFailure[failure_capacity] from the start of the job
+  // The schema of a whole-database restore (0 steps: tables only): an
+  // array at schema_offset from the start of the job; first a "ROLE" step
+  // for each role its objects refer to (sql empty), then the objects.
+  int schema_count;
+  uint32 schema_offset;
+  bool create_roles;  // create missing roles NOLOGIN instead of refusing
   int count;
   uint32 strings_offset;  // from the start of the job
   RestoreItem items[FLEXIBLE_ARRAY_MEMBER];
@@ -116,6 +138,10 @@ inline const char *RestoreString(const RestoreJob *job, uint32 offset) {
 
 inline ObjectFailure *ObjectFailures(RestoreJob *job) {
   return reinterpret_cast<ObjectFailure *>(reinterpret_cast<char *>(job) + job->failures_offset);
+}
+
+inline SchemaStep *SchemaSteps(RestoreJob *job) {
+  return reinterpret_cast<SchemaStep *>(reinterpret_cast<char *>(job) + job->schema_offset);
 }
 
 }  // namespace cdw::bgworker

@@ -23,6 +23,7 @@ extern "C" {
 
 #include "bgworker/restore/load_group.h"
 #include "bgworker/restore/plan.h"
+#include "bgworker/restore/schema_restore.h"
 #include "bgworker/restore_job.h"
 #include "extension/control/spi_util.h"
 #include "extension/fdw/fdw_options.h"
@@ -226,7 +227,7 @@ void Fail(RestoreItem *item, ErrorData *error) {
 
 // Plans the job (types checked, foreign-key groups), then restores each group
 // in its own transaction: a group that fails leaves its tables as they were.
-void RestoreAll() {
+void LoadTables() {
   restore::TablePlan *plans = restore::PlanRestore(g_restore, TopMemoryContext);
   if (g_restore->refused) return;
   const char *server = quote_identifier(psprintf("cdw_backup_restore_%d", MyProcPid));
@@ -247,6 +248,21 @@ void RestoreAll() {
       }
     CHECK_FOR_INTERRUPTS();
     restore::RestoreGroup(g_restore, plans, members, count, server);
+  }
+}
+
+void RestoreAll() {
+  // A whole database with its schema: pre-data before the rows, the
+  // sequence values and post-data after (bgworker/restore/schema_restore.h).
+  bool schema = g_restore->schema_count > 0 && restore::PrepareSchema(g_restore);
+  if (schema && g_restore->dry_run)
+    restore::CheckSchema(g_restore);
+  else if (schema)
+    restore::RunSchemaSection(g_restore, SchemaSection::kPreData);
+  LoadTables();
+  if (schema && !g_restore->dry_run) {
+    restore::RunSchemaSection(g_restore, SchemaSection::kData);
+    restore::RunSchemaSection(g_restore, SchemaSection::kPostData);
   }
 }
 

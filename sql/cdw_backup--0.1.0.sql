@@ -206,6 +206,7 @@ CREATE FUNCTION cdw_backup_restore(run_id bigint, database text, table_name text
                                    dry_run boolean DEFAULT false, target text DEFAULT NULL,
                                    cascade boolean DEFAULT false, schema text DEFAULT NULL,
                                    allow_unauthenticated boolean DEFAULT false,
+                                   create_roles boolean DEFAULT false,
                                    OUT schema_name text, OUT table_name text, OUT destination text,
                                    OUT status text, OUT rows bigint, OUT detail text, OUT hint text)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_restore' LANGUAGE C;

@@ -138,7 +138,16 @@ const char kObjectsQuery[] =
     " " OWNER("CASE WHEN t.typtype" EQ "'d' THEN 'DOMAIN' ELSE 'TYPE' END",
               "pg_catalog.format('%I.%I', n.nspname, t.typname)", "t.typowner") CAT
     " " COMMENT("CASE WHEN t.typtype" EQ "'d' THEN 'DOMAIN' ELSE 'TYPE' END",
-                "pg_catalog.format('%I.%I', n.nspname, t.typname)", "1247", "t.oid", "0") ", '' "
+                "pg_catalog.format('%I.%I', n.nspname, t.typname)", "1247", "t.oid", "0") CAT
+    " COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format(E'COMMENT ON CONSTRAINT %I ON DOMAIN "
+    "%I.%I IS %L;\\n', k.conname, n.nspname, t.typname, d.description), '' ORDER BY k.conname) FROM "
+    "pg_catalog.pg_constraint k JOIN pg_catalog.pg_description d ON d.classoid" EQ "2606 AND "
+    "d.objoid" EQ "k.oid WHERE k.contypid" EQ "t.oid AND k.convalidated), '')" CAT
+    " COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format(E'COMMENT ON COLUMN %I.%I.%I IS "
+    "%L;\\n', n.nspname, t.typname, a.attname, d.description), '' ORDER BY a.attnum) FROM "
+    "pg_catalog.pg_description d JOIN pg_catalog.pg_attribute a ON a.attrelid" EQ "d.objoid AND "
+    "a.attnum" EQ "d.objsubid WHERE d.classoid" EQ "1259 AND d.objoid" EQ "t.typrelid AND "
+    "t.typrelid" NE "0 AND d.objsubid" GT "0), ''), '' "
     "FROM pg_catalog.pg_type t JOIN nsp n ON n.oid" EQ "t.typnamespace "
     "LEFT JOIN pg_catalog.pg_range r ON r.rngtypid" EQ "t.oid "
     "WHERE t.typtype" EQ "ANY ('{e,d,c,r}'::pg_catalog.\"char\"[]) AND " NOT_EXTENSION_MEMBER(
@@ -213,7 +222,12 @@ const char kObjectsQuery[] =
     "%s.%I IS %L;\\n', r.qn, a.attname, d.description), '' ORDER BY a.attnum) FROM "
     "pg_catalog.pg_description d JOIN pg_catalog.pg_attribute a ON a.attrelid" EQ "d.objoid AND "
     "a.attnum" EQ "d.objsubid WHERE d.classoid" EQ "1259 AND d.objoid" EQ "r.oid AND d.objsubid" GT
-    "0), ''), "
+    "0), '')" CAT
+    // Comments of the CHECK constraints the table brings along.
+    " COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format(E'COMMENT ON CONSTRAINT %I ON %s IS "
+    "%L;\\n', k.conname, r.qn, d.description), '' ORDER BY k.conname) FROM pg_catalog.pg_constraint "
+    "k JOIN pg_catalog.pg_description d ON d.classoid" EQ "2606 AND d.objoid" EQ "k.oid WHERE "
+    "k.conrelid" EQ "r.oid AND k.contype" EQ "'c' AND k.convalidated), ''), "
     " CASE WHEN r.parent IS NOT NULL THEN pg_catalog.concat('1259.', r.parent) END "
     "FROM rel r "
     "CROSS JOIN LATERAL (SELECT pg_catalog.string_agg(pg_catalog.format(E'\\n    %I %s%s%s%s', "
@@ -384,8 +398,8 @@ const char kObjectsQuery[] =
     "'r' THEN 'SELECT' WHEN p.polcmd" EQ "'a' THEN 'INSERT' WHEN p.polcmd" EQ
     "'w' THEN 'UPDATE' WHEN p.polcmd" EQ "'d' THEN 'DELETE' ELSE 'ALL' END, "
     " (SELECT pg_catalog.string_agg(CASE WHEN o" EQ "0 THEN 'PUBLIC' ELSE "
-    "pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(o)) END, ', ' ORDER BY o) FROM "
-    "pg_catalog.unnest(p.polroles) o), "
+    "pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(o)) END, ', ' ORDER BY i) FROM "
+    "pg_catalog.unnest(p.polroles) WITH ORDINALITY AS u(o, i)), "
     " ' USING ('" CAT "pg_catalog.pg_get_expr(p.polqual, p.polrelid)" CAT "')', "
     " ' WITH CHECK ('" CAT "pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)" CAT "')')" CAT
     " " COMMENT("'POLICY'", "pg_catalog.format('%I ON %s', p.polname, r.qn)", "3256", "p.oid",
@@ -510,7 +524,9 @@ const char kSequencesQuery[] = CTES
     "'SELECT') ELSE false END";
 
 // The database's settings, the extensions and the roles objects refer to
-// (owners, grantees, policy roles), without passwords.
+// (owners, grantees, policy roles), without passwords, in the order they
+// were created (so that roles created on a fresh cluster keep their order:
+// a policy lists its roles by OID).
 const char kHeaderQuery[] = CTES
     "SELECT pg_catalog.current_setting('server_version'), "
     " pg_catalog.pg_encoding_to_char(db.encoding), db.datcollate, db.datctype, "
@@ -524,7 +540,7 @@ const char kHeaderQuery[] = CTES
     " (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object('name', "
     "a.rolname, 'superuser', a.rolsuper, 'inherit', a.rolinherit, 'createrole', a.rolcreaterole, "
     "'createdb', a.rolcreatedb, 'login', a.rolcanlogin, 'replication', a.rolreplication, "
-    "'bypassrls', a.rolbypassrls, 'connlimit', a.rolconnlimit) ORDER BY a.rolname), '[]') FROM "
+    "'bypassrls', a.rolbypassrls, 'connlimit', a.rolconnlimit) ORDER BY a.oid), '[]') FROM "
     "pg_catalog.pg_roles a WHERE a.oid" EQ
     "ANY (ARRAY(SELECT s.refobjid FROM pg_catalog.pg_shdepend "
     "s WHERE s.dbid" EQ "db.oid AND s.refclassid" EQ

@@ -477,6 +477,7 @@ struct RestoreOptions {
   bool dry_run;
   bool allow_unauthenticated;
   bool index_authenticated;  // the run index had a MAC that verified
+  bool create_roles;  // a whole database's missing roles are created NOLOGIN
 };
 
 // Restores one database of the run into `into_database` (which exists) in a
@@ -743,8 +744,36 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
         std::swap(position[k], position[k - 1]);
   }
 
+  // A whole database (no table or schema named) with a schema in its
+  // manifest: its roles and objects become the job's schema steps, in
+  // order (bgworker/restore/schema_restore.h).
+  int step_count = 0;
+  char ***steps = nullptr;
+  if (with_schema && !table_name && !options.schema_name) {
+    Oid step_types[1] = {TEXTOID};
+    Datum step_values[1] = {CStringGetTextDatum(manifest)};
+    SpiRun(
+        "SELECT 0, 'ROLE', '', r OPERATOR(pg_catalog.->>) 'name', '', 0 AS part, x.n "
+        "FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb OPERATOR(pg_catalog.#>) "
+        "'{schema,roles}') WITH ORDINALITY AS x(r, n) "
+        "UNION ALL SELECT CASE WHEN o OPERATOR(pg_catalog.->>) 'section' OPERATOR(pg_catalog.=) "
+        "'pre-data' THEN 0 WHEN o OPERATOR(pg_catalog.->>) 'section' OPERATOR(pg_catalog.=) "
+        "'data' THEN 1 ELSE 2 END, o OPERATOR(pg_catalog.->>) 'kind', "
+        "COALESCE(o OPERATOR(pg_catalog.->>) 'schema', ''), "
+        "COALESCE(o OPERATOR(pg_catalog.->>) 'name', ''), "
+        "COALESCE(o OPERATOR(pg_catalog.->>) 'sql', ''), 1, y.n "
+        "FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb OPERATOR(pg_catalog.#>) "
+        "'{schema,objects}') WITH ORDINALITY AS y(o, n) ORDER BY 6, 7",
+        1, step_types, step_values, nullptr, true);
+    step_count = static_cast<int>(SPI_processed);
+    steps = SpiTextRows();
+    for (int i = 0; i < step_count; i++)
+      for (int c = 1; c <= 4; c++) strings += strlen(steps[i][c] ? steps[i][c] : "") + 1;
+  }
+
   Size items_size = MAXALIGN(offsetof(RestoreJob, items) + sizeof(RestoreItem) * count);
-  Size header = items_size + MAXALIGN(sizeof(ObjectFailure) * failure_capacity);
+  Size failures_size = MAXALIGN(sizeof(ObjectFailure) * failure_capacity);
+  Size header = items_size + failures_size + MAXALIGN(sizeof(SchemaStep) * step_count);
   dsm_segment *segment = dsm_create(header + strings, 0);
   auto *job = static_cast<RestoreJob *>(dsm_segment_address(segment));
   memset(job, 0, header);
@@ -786,6 +815,18 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     used += static_cast<uint32>(len + 1);
     return offset;
   };
+  job->schema_count = step_count;
+  job->schema_offset = static_cast<uint32>(items_size + failures_size);
+  job->create_roles = options.create_roles;
+  for (int i = 0; i < step_count; i++) {
+    SchemaStep *step = &SchemaSteps(job)[i];
+    auto text = [&](int c) { return steps[i][c] ? steps[i][c] : ""; };
+    step->section = atoi(text(0));
+    step->kind_offset = put(text(1), strlen(text(1)));
+    step->schema_offset = put(text(2), strlen(text(2)));
+    step->name_offset = put(text(3), strlen(text(3)));
+    step->sql_offset = put(text(4), strlen(text(4)));
+  }
   int tree_root = -1;  // a partition tree is restored in one transaction, all pre-data first
   for (int k = 0; k < count; k++) {
     RestoreItem *item = &job->items[k];
@@ -913,6 +954,30 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     row[6] = CStringGetTextDatum(failure->hint);
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, row_nulls);
   }
+  // Schema steps of a whole database: a row for each that failed and for
+  // each role created.
+  for (int i = 0; i < job->schema_count; i++) {
+    SchemaStep *step = &SchemaSteps(job)[i];
+    const char *kind = RestoreString(job, step->kind_offset);
+    bool role = strcmp(kind, "ROLE") == 0;
+    bool failed = step->status == static_cast<int>(RestoreStatus::kFailed);
+    if (!failed && !(role && step->status == static_cast<int>(RestoreStatus::kRestored))) continue;
+    const char *schema = RestoreString(job, step->schema_offset);
+    const char *name = RestoreString(job, step->name_offset);
+    Datum row[7];
+    bool row_nulls[7] = {*schema == '\0', false, false, false, true, false, step->hint[0] == '\0'};
+    row[0] = CStringGetTextDatum(schema);
+    row[1] = CStringGetTextDatum(name);
+    row[2] = CStringGetTextDatum(role ? psprintf("ROLE %s", quote_identifier(name))
+                                      : psprintf("%s %s.%s", kind, quote_identifier(into_database),
+                                                 *schema ? quote_qualified_identifier(schema, name)
+                                                         : quote_identifier(name)));
+    row[3] = CStringGetTextDatum(failed ? "failed" : "created");
+    row[4] = (Datum)0;
+    row[5] = CStringGetTextDatum(failed ? step->detail : "created NOLOGIN (create_roles => true)");
+    row[6] = CStringGetTextDatum(step->hint);
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, row_nulls);
+  }
   dsm_detach(segment);
 }
 
@@ -1020,6 +1085,7 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
   options.cascade = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
   options.schema_name = PG_ARGISNULL(10) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(10));
   options.allow_unauthenticated = !PG_ARGISNULL(11) && PG_GETARG_BOOL(11);
+  options.create_roles = !PG_ARGISNULL(12) && PG_GETARG_BOOL(12);
   if (options.schema_name && options.table_name)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("table_name and schema cannot be used together"),

@@ -20,6 +20,8 @@ CREATE TYPE app.pair AS (a integer, b text COLLATE "C", m app.mood);
 CREATE TYPE app.floatrange AS RANGE (subtype = float8, subtype_diff = float8mi);
 CREATE TYPE "dots.and ""quotes"""."we.ird ""type""" AS ENUM ('x', 'y z', 'ü');
 COMMENT ON TYPE app.mood IS 'how it feels';
+COMMENT ON CONSTRAINT posint_check ON DOMAIN app.posint IS 'positive';
+COMMENT ON COLUMN app.pair.b IS 'second';
 GRANT USAGE ON TYPE app.mood TO sr_reader;
 
 CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$
