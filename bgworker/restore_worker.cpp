@@ -254,7 +254,9 @@ void LoadTables() {
 void RestoreAll() {
   // A whole database with its schema: pre-data before the rows, the
   // sequence values and post-data after (bgworker/restore/schema_restore.h).
-  bool schema = g_restore->schema_count > 0 && restore::PrepareSchema(g_restore);
+  // Only from a manifest that authenticated: nothing else becomes DDL.
+  bool schema = g_restore->schema_count > 0 && !g_restore->unauthenticated &&
+                restore::PrepareSchema(g_restore);
   if (schema && g_restore->dry_run)
     restore::CheckSchema(g_restore);
   else if (schema)

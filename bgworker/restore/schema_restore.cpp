@@ -17,6 +17,8 @@ extern "C" {
 
 #include "bgworker/restore/schema_restore.h"
 
+#include "bgworker/restore/plan.h"
+
 namespace cdw::bgworker::restore {
 namespace {
 
@@ -125,6 +127,20 @@ void RunSections(RestoreJob *job, int first, int last, RestoreStatus success) {
 
 bool PrepareSchema(RestoreJob *job) {
   SchemaStep *steps = SchemaSteps(job);
+  // A manifest whose tables name a column type that is no type name was
+  // changed after the backup: the planner refuses it (bgworker/restore/
+  // plan.h) and nothing of its schema may run. Its other verdicts (types
+  // that the schema is about to create) are forgotten.
+  Size items_size = sizeof(RestoreItem) * job->count;
+  auto *saved = static_cast<RestoreItem *>(palloc(Max(items_size, 1)));
+  memcpy(saved, job->items, items_size);
+  (void)PlanRestore(job, CurrentMemoryContext);
+  memcpy(job->items, saved, items_size);
+  if (job->refused) {
+    for (int i = 0; i < job->schema_count; i++)
+      steps[i].status = static_cast<int>(RestoreStatus::kSkipped);
+    return false;
+  }
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   int nest_level = PinSettings();

@@ -53,6 +53,7 @@ INSERT INTO good VALUES
   ('cdw_backup_restore', 'cascade', 'false'),
   ('cdw_backup_restore', 'schema', 'NULL::text'),
   ('cdw_backup_restore', 'allow_unauthenticated', 'false'),
+  ('cdw_backup_restore', 'create_roles', 'false'),
   ('cdw_backup_schedule', 'name', '''args_schedule'''),
   ('cdw_backup_schedule', 'cron', '''0 3 * * *'''),
   ('cdw_backup_schedule', 'target', '''default'''),

@@ -80,7 +80,10 @@ class SchemaRoundTripTest(ClusterTestCase):
         cls.b = Cluster()
         b = cls.b
         b.sql("CREATE EXTENSION cdw_backup")
-        b.sql(f"SELECT cdw_backup_add_target('default', {quote_literal('file://' + cls.target)})")
+        # The target's key travels with the user (README: keeping the key).
+        key = a.sql("SELECT cdw_backup_target_key('default')")
+        b.sql(f"SELECT cdw_backup_add_target('default', {quote_literal('file://' + cls.target)}, "
+              f"manifest_key => {quote_literal(key)})")
         b.sql("CREATE DATABASE src")
         # Without its roles nothing is created: one row per missing role.
         cls.refused = restore(b, cls.run_id, "src")
