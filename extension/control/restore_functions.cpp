@@ -477,7 +477,7 @@ struct RestoreOptions {
   bool dry_run;
   bool allow_unauthenticated;
   bool index_authenticated;  // the run index had a MAC that verified
-  bool create_roles;  // a whole database's missing roles are created NOLOGIN
+  bool create_roles;         // a whole database's missing roles are created NOLOGIN
 };
 
 // Restores one database of the run into `into_database` (which exists) in a
