@@ -122,16 +122,23 @@ void GlobalInitHttp() {
 
 HttpClient::HttpClient(HttpSettings settings) : settings_(std::move(settings)) {
   GlobalInitHttp();
-  curl_ = curl_easy_init();
-  if (!curl_) throw std::bad_alloc();
 }
 
 HttpClient::~HttpClient() {
-  curl_easy_cleanup(static_cast<CURL *>(curl_));
+  Close();
+}
+
+void HttpClient::Close() noexcept {
+  if (curl_) curl_easy_cleanup(static_cast<CURL *>(curl_));
+  curl_ = nullptr;
 }
 
 HttpResponse HttpClient::Perform(const HttpRequest &request,
                                  const std::function<bool()> &should_abort) {
+  if (!curl_) {
+    curl_ = curl_easy_init();
+    if (!curl_) throw std::bad_alloc();
+  }
   CURL *curl = static_cast<CURL *>(curl_);
   // Resetting options keeps the connection cache: keep-alive survives.
   curl_easy_reset(curl);

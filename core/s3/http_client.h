@@ -54,9 +54,15 @@ class HttpClient {
   // callback while the transfer runs; true stops it (response.aborted).
   HttpResponse Perform(const HttpRequest &request, const std::function<bool()> &should_abort);
 
+  // Closes the kept-alive connection and frees the libcurl handle (its
+  // socket and the socket pair libcurl uses for wake-ups); the next
+  // Perform() opens a new one. A client kept only for a possible later
+  // request (a part's removal on abort) holds no descriptor meanwhile.
+  void Close() noexcept;
+
  private:
   HttpSettings settings_;
-  void *curl_;  // CURL*
+  void *curl_ = nullptr;  // CURL*, created by the first Perform()
 };
 
 // Calls curl_global_init once per process; HttpClient does it itself, but

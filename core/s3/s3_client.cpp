@@ -413,13 +413,16 @@ std::vector<ObjectInfo> S3Client::ListAll(const std::string &prefix, const Abort
   return all;
 }
 
-void S3Client::DeleteObject(const std::string &key, const AbortCheck &abort) {
+void S3Client::DeleteObject(const std::string &key, const AbortCheck &abort,
+                            const RetrySettings *retry) {
   Call call;
   call.method = "DELETE";
   call.key = key;
   call.action = "s3:DeleteObject";
   call.what = "remove object";
   call.accepted_codes = {"NoSuchKey"};
+  call.retry = retry;
+  if (retry) call.timeout_ms = 650;  // see AbortRetrySettings()
   Execute(call, abort);
 }
 

@@ -68,8 +68,13 @@ class S3Client {
   // All pages; keys as stored (full keys).
   std::vector<ObjectInfo> ListAll(const std::string &prefix, const AbortCheck &abort);
 
-  // A missing object is not an error.
-  void DeleteObject(const std::string &key, const AbortCheck &abort);
+  // A missing object is not an error. `retry` (with a 650 ms limit per
+  // attempt, as AbortMultipartUpload) bounds a best-effort removal.
+  void DeleteObject(const std::string &key, const AbortCheck &abort,
+                    const RetrySettings *retry = nullptr);
+
+  // Closes the connection (see HttpClient::Close); the next call reconnects.
+  void CloseConnection() noexcept { http_.Close(); }
 
   // Every in-progress multipart upload whose key starts with `prefix`.
   std::vector<MultipartUploadInfo> ListMultipartUploads(const std::string &prefix,

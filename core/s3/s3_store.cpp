@@ -354,6 +354,15 @@ void S3Store::Remove(const std::string &key) {
   client_->DeleteObject(FullKey(key), Interrupts());
 }
 
+void S3Store::RemoveQuickly(const std::string &key) {
+  RetrySettings retry = AbortRetrySettings();
+  client_->DeleteObject(FullKey(key), Interrupts(), &retry);
+}
+
+void S3Store::ReleaseConnections() noexcept {
+  client_->CloseConnection();
+}
+
 std::string S3Store::Url(const std::string &key) const {
   return client_->location().DisplayUrl(client_->location().prefix + key);
 }

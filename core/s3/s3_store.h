@@ -54,6 +54,8 @@ class S3Store : public ObjectStore {
   std::unique_ptr<ByteSource> Open(const std::string &key) override;
   std::vector<ObjectInfo> List(const std::string &prefix) override;
   void Remove(const std::string &key) override;
+  void RemoveQuickly(const std::string &key) override;
+  void ReleaseConnections() noexcept override;
   std::string Url(const std::string &key) const override;
 
   // In-progress multipart uploads under the store root whose key starts

@@ -42,6 +42,14 @@ class ObjectStore {
   virtual std::vector<ObjectInfo> List(const std::string &prefix) = 0;
   // Removes a committed object; a missing object is not an error.
   virtual void Remove(const std::string &key) = 0;
+  // Remove() bounded in time (about 1.5 s on object storage, whatever the
+  // server does), for cleanup during an abort or a cancel; throws when the
+  // object could not be removed in that time.
+  virtual void RemoveQuickly(const std::string &key) { Remove(key); }
+  // Closes network connections kept alive for later requests (the next
+  // request opens a new one). A store held only for a possible cleanup
+  // keeps no file descriptor open meanwhile. Never throws.
+  virtual void ReleaseConnections() noexcept {}
   // Removes what interrupted writers left under `prefix` (temporary files,
   // open multipart uploads) and returns how many. Call only when no writer
   // can still be active there, e.g. for a run that was interrupted.

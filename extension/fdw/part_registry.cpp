@@ -3,9 +3,13 @@
 extern "C" {
 #include "postgres.h"
 #include "access/xact.h"
+#include "miscadmin.h"
 }
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
 
 #include "extension/module.h"
 #include "extension/pg/cpp_boundary.h"
@@ -20,10 +24,29 @@ std::vector<WrittenPart> g_recent_parts;
 
 // The callbacks below run inside (sub)transaction commit and abort, where an
 // exception would be std::terminate and an ERROR a crash of the abort: they
-// change the vectors in place (moves only, no allocation) and a failed
-// removal is a WARNING through CallCppOrWarn.
+// change the vectors in place (moves only, no allocation), and what could
+// not be removed is one WARNING raised after the C++ frames are gone.
+//
+// Cleanup during an abort must not hold up a cancel or a terminate, whatever
+// the storage does: each removal is bounded (RemoveQuickly, ~1.5 s), the
+// whole cleanup gets kCleanupBudget, and after the first failure (the
+// storage is not answering) or once a terminate is pending, the remaining
+// parts are left where they are, counted in PartsLeftBehind() and named in
+// the WARNING. A backup run's leftovers are under its prefix, where settling
+// removes them (bgworker/run_cleanup.h).
+struct CleanupReport {
+  int left = 0;
+  char first_url[512] = "";
+  char first_error[512] = "";
+};
+
+constexpr auto kCleanupBudget = std::chrono::seconds(3);
+int g_parts_left_behind = 0;
+
 void RemoveParts(std::vector<WrittenPart> *parts, bool (*matches)(const WrittenPart &, int),
-                 int arg) {
+                 int arg, CleanupReport *report) noexcept {
+  const auto deadline = std::chrono::steady_clock::now() + kCleanupBudget;
+  bool give_up = false;
   size_t kept = 0;
   for (size_t i = 0; i < parts->size(); i++) {
     WrittenPart &part = (*parts)[i];
@@ -32,14 +55,39 @@ void RemoveParts(std::vector<WrittenPart> *parts, bool (*matches)(const WrittenP
       kept++;
       continue;
     }
-    const char *what = psprintf(
-        "could not remove part \"%s\" of an aborted transaction (it holds rows that were rolled "
-        "back: remove the object by hand)",
-        part.url.c_str());
-    pg::CallCppOrWarn(
-        what, [&] { part.store->Remove(part.stats.key); }, /*raise_pg_errors=*/false);
+    give_up = give_up || ProcDiePending || std::chrono::steady_clock::now() >= deadline;
+    char error[sizeof report->first_error] = "not tried: the storage did not answer in time";
+    if (!give_up) {
+      bool removed = false;
+      try {
+        part.store->RemoveQuickly(part.stats.key);
+        removed = true;
+      } catch (const std::exception &e) {
+        snprintf(error, sizeof error, "%s", e.what());
+      } catch (...) {
+        snprintf(error, sizeof error, "%s", "unknown error");
+      }
+      part.store->ReleaseConnections();
+      if (removed) continue;
+      give_up = true;
+    }
+    if (report->left++ == 0) {
+      snprintf(report->first_url, sizeof report->first_url, "%s", part.url.c_str());
+      memcpy(report->first_error, error, sizeof error);
+    }
   }
   parts->erase(parts->begin() + static_cast<std::ptrdiff_t>(kept), parts->end());
+}
+
+// Inside abort processing: a WARNING, never an ERROR.
+void ReportCleanup(const CleanupReport &report) {
+  if (report.left == 0) return;
+  g_parts_left_behind += report.left;
+  ereport(WARNING, (errmsg("could not remove %d part%s of an aborted transaction", report.left,
+                           report.left == 1 ? "" : "s"),
+                    errdetail("The first is \"%s\": %s.", report.first_url, report.first_error),
+                    errhint("They hold rows that were rolled back: remove them by hand, or let the "
+                            "settling of the backup run remove them.")));
 }
 
 // Drops recent parts the (sub)transaction `subtransaction_id` and its
@@ -68,11 +116,14 @@ void OnTransactionEvent(XactEvent event, void *) {
       for (auto &part : g_recent_parts) part.subtransaction_id = InvalidSubTransactionId;
       break;
     case XACT_EVENT_ABORT:
-    case XACT_EVENT_PARALLEL_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT: {
+      CleanupReport report;
       RemoveParts(
-          &g_transaction_parts, [](const WrittenPart &, int) { return true; }, 0);
+          &g_transaction_parts, [](const WrittenPart &, int) { return true; }, 0, &report);
       ForgetRecent(TopSubTransactionId);
+      ReportCleanup(report);
       break;
+    }
     default:
       break;
   }
@@ -81,11 +132,13 @@ void OnTransactionEvent(XactEvent event, void *) {
 void OnSubtransactionEvent(SubXactEvent event, SubTransactionId my_subid,
                            SubTransactionId parent_subid, void *) {
   if (event == SUBXACT_EVENT_ABORT_SUB) {
+    CleanupReport report;
     RemoveParts(
         &g_transaction_parts,
         [](const WrittenPart &part, int subid) { return part.subtransaction_id >= subid; },
-        static_cast<int>(my_subid));
+        static_cast<int>(my_subid), &report);
     ForgetRecent(static_cast<int>(my_subid));
+    ReportCleanup(report);
   } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
     for (auto &part : g_transaction_parts)
       if (part.subtransaction_id == static_cast<int>(my_subid))
@@ -101,10 +154,18 @@ void RegisterTransactionCallbacks() {
 
 void RegisterWrittenPart(std::shared_ptr<ObjectStore> store, const PartStats &stats,
                          std::string url) {
+  // Kept for a removal that may never come: without its connection (a
+  // worker that writes thousands of tables would otherwise hold a socket
+  // and libcurl's socket pair per table until its transaction ends).
+  store->ReleaseConnections();
   WrittenPart part{std::move(store), stats, std::move(url),
                    static_cast<int>(GetCurrentSubTransactionId())};
   g_recent_parts.push_back(part);
   g_transaction_parts.push_back(std::move(part));
+}
+
+int PartsLeftBehind() {
+  return g_parts_left_behind;
 }
 
 const std::vector<WrittenPart> &RecentParts() {

@@ -26,6 +26,10 @@ struct WrittenPart {
 void RegisterWrittenPart(std::shared_ptr<ObjectStore> store, const PartStats &stats,
                          std::string url);
 
+// Parts that an abort could not remove in its time budget (see
+// part_registry.cpp), since the process started: what settling must clean.
+int PartsLeftBehind();
+
 // Parts written since the last call to ClearRecentParts(), in this backend.
 const std::vector<WrittenPart> &RecentParts();
 void ClearRecentParts();
