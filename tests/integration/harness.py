@@ -84,7 +84,9 @@ class PsqlError(Exception):
 
 
 class Cluster:
-    def __init__(self, preload=True, settings=None):
+    def __init__(self, preload=True, settings=None, nofile=None):
+        """`nofile`: the open-files limit (RLIMIT_NOFILE) the server runs under."""
+        self.nofile = nofile
         self.dir = make_shared_dir("cdw_cluster_")
         self.data = os.path.join(self.dir, "data")
         self.port = free_port()
@@ -113,8 +115,10 @@ class Cluster:
         self.start()
 
     def pg_ctl(self, *args, check=True):
-        return subprocess.run(as_server_user([f"{PG_BINDIR}/pg_ctl", "-D", self.data, "-l", self.log,
-                                              "-w", "-t", "120"] + list(args)),
+        limit = ["prlimit", f"--nofile={self.nofile}:{self.nofile}"] if self.nofile else []
+        return subprocess.run(as_server_user(limit + [f"{PG_BINDIR}/pg_ctl", "-D", self.data,
+                                                      "-l", self.log, "-w", "-t", "120"]
+                                             + list(args)),
                               check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def start(self):
@@ -179,10 +183,11 @@ class ClusterTestCase(unittest.TestCase):
     """One cluster per test class."""
     preload = True
     settings = None
+    nofile = None
 
     @classmethod
     def setUpClass(cls):
-        cls.cluster = Cluster(preload=cls.preload, settings=cls.settings)
+        cls.cluster = Cluster(preload=cls.preload, settings=cls.settings, nofile=cls.nofile)
 
     @classmethod
     def tearDownClass(cls):
