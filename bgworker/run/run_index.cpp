@@ -6,12 +6,16 @@ extern "C" {
 #include "utils/elog.h"
 }
 
+#include <chrono>
+#include <string>
+
 #include "bgworker/run/run_context.h"
 #include "bgworker/run/run_index.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "extension/pg/text_encoding.h"
+#include "common/error.h"
 #include "format/layout.h"
 #include "common/hmac_sha256.h"
 #include "manifest/authentication.h"
@@ -21,6 +25,10 @@ extern "C" {
 namespace cdw::bgworker::coordinator {
 
 using control::SpiRun;
+
+namespace {
+constexpr std::chrono::seconds kCancelledIndexBudget(2);
+}  // namespace
 
 bool WriteRunIndex(Run *run, pg::PendingError *pending) {
   Oid types[1] = {INT8OID};
@@ -68,8 +76,25 @@ bool WriteRunIndex(Run *run, pg::PendingError *pending) {
     std::string json = SerializeRunIndex(index);
     auto store = pg::OpenTargetStore(run->location, run->store_options, run->secret_id,
                                      run->secret_key, run->session_token);
-    WriteAuthenticatedObject(store.get(), TargetKeyFromHex(run->manifest_key),
-                             RunIndexKey(run->run_prefix), json);
+    // A cancel ends the run within seconds whatever the storage does: the
+    // index of a cancelled run is only a record (settling removes what the
+    // run left), so it gets kCancelledIndexBudget and no retries beyond.
+    const auto deadline = std::chrono::steady_clock::now() + kCancelledIndexBudget;
+    if (run->cancelled)
+      store->SetInterruptCheck([deadline] {
+        return pg::InterruptsPending() || std::chrono::steady_clock::now() >= deadline;
+      });
+    try {
+      WriteAuthenticatedObject(store.get(), TargetKeyFromHex(run->manifest_key),
+                               RunIndexKey(run->run_prefix), json);
+    } catch (const Interrupted &) {
+      if (!run->cancelled || pg::InterruptsPending()) throw;
+      throw Error(sqlstate::kConnectionFailure,
+                  "the storage did not answer within " +
+                      std::to_string(kCancelledIndexBudget.count()) + " s of the run's cancel",
+                  "",
+                  "Check the storage service; the run's objects are removed when it is settled.");
+    }
   } catch (...) {
     pg::CapturePendingError(pending);
   }

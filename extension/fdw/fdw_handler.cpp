@@ -57,7 +57,7 @@ void RetryCleanupsAtExit(int, Datum) {
   size_t left = 0;
   pg::CallCppOrWarn(
       "cdw_backup_fdw: could not retry aborting multipart uploads",
-      [&] { left = RetryDeferredCleanups(5000); }, /*raise_pg_errors=*/false);
+      [&] { left = RetryDeferredCleanups(2000); }, /*raise_pg_errors=*/false);
   if (left > 0)
     ereport(WARNING, (errmsg("cdw_backup_fdw: %zu multipart upload(s) could not be aborted", left),
                       errhint("The bucket's lifecycle rule for incomplete multipart uploads will "
