@@ -100,18 +100,25 @@ struct TableEntry {
 };
 
 // In dynamic shared memory: the entries, then the order in which workers
-// take them (indexes into entries, largest unit first).
+// take them (indexes into entries, largest unit first), then the entries
+// helpers handed back to the leader (see table_locks.h), each at most once.
 struct TableList {
   int count;
+  int handed_back;  // entries in HandedBack(); both guarded by the job's mutex
+  int taken_back;   // of those, how many the leader took
   TableEntry entries[FLEXIBLE_ARRAY_MEMBER];
 };
 
 inline Size TableListSize(int count) {
-  return offsetof(TableList, entries) + (sizeof(TableEntry) + sizeof(uint32)) * Max(count, 1);
+  return offsetof(TableList, entries) + (sizeof(TableEntry) + 2 * sizeof(uint32)) * Max(count, 1);
 }
 
 inline uint32 *DispatchOrder(TableList *list) {
   return reinterpret_cast<uint32 *>(&list->entries[list->count]);
+}
+
+inline uint32 *HandedBack(TableList *list) {
+  return DispatchOrder(list) + Max(list->count, 1);
 }
 
 // Text in the job is in `text_encoding`, the coordinator's (the home
@@ -132,6 +139,7 @@ struct DatabaseJob {
   char session_token[2048];
   char manifest_key[65];       // the target's key (hex) that authenticates the manifest
   char database_prefix[2048];  // key of the database on the target, ends in '/'
+  int lock_wait_timeout_ms;    // cdw_backup.lock_wait_timeout when the run started
   Latch *coordinator_latch;
 
   slock_t mutex;

@@ -41,6 +41,7 @@ extern "C" {
 #include "bgworker/database/schema_capture.h"
 #include "bgworker/database/table_export.h"
 #include "bgworker/database/table_list.h"
+#include "bgworker/database/table_locks.h"
 #include "bgworker/database/worker_state.h"
 #include "bgworker/database/worker_text.h"
 #include "bgworker/shared_state.h"
@@ -96,6 +97,7 @@ void StartSnapshotTransaction(bool import) {
   fdw::PinSettingsForTransaction();
   (void)set_config_option("statement_timeout", "0", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
                           true, 0, false);
+  BoundLockWaits();
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
 }
@@ -117,10 +119,18 @@ void EndSnapshotTransaction() {
   pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
+// While the helpers finish, the leader exports what they hand back; a
+// helper hands back before it leaves helpers_active, so nothing is left
+// behind once they are all done.
 void WaitForHelpers() {
   ConditionVariablePrepareToSleep(&g_job->workers_changed);
-  while (pg_atomic_read_u32(&g_job->helpers_active) > 0) WaitForJobChange();
+  while (pg_atomic_read_u32(&g_job->helpers_active) > 0 && !g_job->cancel) {
+    if (ExportHandedBack()) continue;
+    CheckCoordinator();
+    WaitForJobChange();
+  }
   ConditionVariableCancelSleep();
+  ExportHandedBack();
 }
 
 void RunLeader() {
@@ -169,8 +179,8 @@ void RunLeader() {
     // While the helpers export, under the same snapshot and locks.
     char *schema = CaptureSchema();
     ExportLoop();
-    DropServer();
     WaitForHelpers();
+    DropServer();
     CheckCoordinator();
     if (g_job->cancel)
       ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("the run was cancelled")));

@@ -36,6 +36,7 @@ extern "C" {
 
 #include "bgworker/database/database_job.h"
 #include "bgworker/database/table_export.h"
+#include "bgworker/database/table_locks.h"
 #include "bgworker/database/worker_state.h"
 #include "bgworker/database/worker_text.h"
 #include "bgworker/shared_state.h"
@@ -203,9 +204,31 @@ void FinishEntry(TableEntry *entry, TableStatus status) {
   WakeCoordinator();
 }
 
+// A helper gives a table it cannot lock at once back to the leader, which
+// holds the table's lock (table_locks.h). The entry is pending again.
+void HandBack(TableEntry *entry) {
+  entry->started_at = 0;
+  entry->exporter_pid = 0;
+  entry->part_count = 0;
+  entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
+  entry->sqlstate[0] = entry->error[0] = entry->hint[0] = '\0';
+  entry->status = static_cast<int>(TableStatus::kPending);
+  ReleaseProgressSlot();
+  SpinLockAcquire(&g_job->mutex);
+  HandedBack(g_tables)[g_tables->handed_back++] = static_cast<uint32>(entry - g_tables->entries);
+  SpinLockRelease(&g_job->mutex);
+  WakeCoordinator();  // and the leader
+}
+
 // One table, in its own subtransaction (the pattern of a PL/pgSQL exception
 // block): on error everything it did is rolled back, including its parts.
 void ExportTable(TableEntry *entry) {
+  // A helper never waits for the table's lock; it holds it (the leader has
+  // it for the transaction) only while it exports the table.
+  if (!g_is_leader && !ConditionalLockRelationOid(entry->relid, AccessShareLock)) {
+    HandBack(entry);
+    return;
+  }
   MemoryContext old_context = CurrentMemoryContext;
   ResourceOwner old_owner = CurrentResourceOwner;
   entry->started_at = GetCurrentTimestamp();
@@ -219,6 +242,9 @@ void ExportTable(TableEntry *entry) {
   MemoryContextSwitchTo(old_context);
   PG_TRY();
   {
+    // What the export locks beyond the leader's lock on the table is
+    // released once the table is done (table_locks.h).
+    ResourceOwner table_locks = BeginTableLockScope();
     CheckTableAccess(entry);
     fdw::ClearRecentParts();
     SPI_connect();
@@ -256,6 +282,7 @@ void ExportTable(TableEntry *entry) {
     uint64 rows = SPI_processed;
     control::SpiRun(psprintf("DROP FOREIGN TABLE %s", external), 0, nullptr, nullptr, nullptr);
     SPI_finish();
+    EndTableLockScope(table_locks);
     RecordParts(entry);
     entry->rows = static_cast<int64>(rows);
     ReleaseCurrentSubTransaction();
@@ -270,9 +297,19 @@ void ExportTable(TableEntry *entry) {
     RollbackAndReleaseCurrentSubTransaction();
     MemoryContextSwitchTo(old_context);
     CurrentResourceOwner = old_owner;
+    if (!g_is_leader) UnlockRelationOid(entry->relid, AccessShareLock);
+    // A lock wait that timed out or deadlocked: a helper leaves the table
+    // to the leader, which holds its lock; the leader fails it.
+    if (!g_is_leader && IsLockWaitError(error->sqlerrcode)) {
+      FreeErrorData(error);
+      HandBack(entry);
+      return;
+    }
     CopyText(entry->sqlstate, sizeof entry->sqlstate, unpack_sql_state(error->sqlerrcode));
     CopyForHome(entry->error, sizeof entry->error, error->message);
     CopyForHome(entry->hint, sizeof entry->hint, HintFor(error, entry));
+    if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+      DescribeExportLockWait(entry, error->message);
     entry->part_count = 0;
     entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
     bool cancelled = error->sqlerrcode == ERRCODE_QUERY_CANCELED && g_job->cancel;
@@ -281,7 +318,22 @@ void ExportTable(TableEntry *entry) {
     return;
   }
   PG_END_TRY();
+  if (!g_is_leader) UnlockRelationOid(entry->relid, AccessShareLock);
   FinishEntry(entry, TableStatus::kSucceeded);
+}
+
+// The next entry a helper handed back, or NULL.
+TableEntry *TakeHandedBack() {
+  TableEntry *entry = nullptr;
+  SpinLockAcquire(&g_job->mutex);
+  if (g_tables->taken_back < g_tables->handed_back)
+    entry = &g_tables->entries[HandedBack(g_tables)[g_tables->taken_back++]];
+  SpinLockRelease(&g_job->mutex);
+  return entry;
+}
+
+void Export(TableEntry *entry) {
+  ExportTable(entry);
 }
 
 }  // namespace
@@ -291,10 +343,30 @@ void ExportLoop() {
     CHECK_FOR_INTERRUPTS();
     if (g_job->cancel) break;
     CheckCoordinator();
-    uint32 index = pg_atomic_fetch_add_u32(&g_job->next_table, 1);
-    if (static_cast<int>(index) >= g_tables->count) break;
-    ExportTable(&g_tables->entries[DispatchOrder(g_tables)[index]]);
+    // The leader takes what helpers gave back first: they may be waiting
+    // for nothing else.
+    TableEntry *entry = g_is_leader ? TakeHandedBack() : nullptr;
+    if (!entry) {
+      uint32 index = pg_atomic_fetch_add_u32(&g_job->next_table, 1);
+      if (static_cast<int>(index) >= g_tables->count) break;
+      entry = &g_tables->entries[DispatchOrder(g_tables)[index]];
+    }
+    // Tables that failed as they were listed (their lock) are not exported.
+    if (entry->status != static_cast<int>(TableStatus::kPending)) continue;
+    Export(entry);
   }
+}
+
+bool ExportHandedBack() {
+  bool any = false;
+  while (!g_job->cancel) {
+    CHECK_FOR_INTERRUPTS();
+    TableEntry *entry = TakeHandedBack();
+    if (!entry) break;
+    Export(entry);
+    any = true;
+  }
+  return any;
 }
 
 // A server of our own per worker, created inside the uncommitted

@@ -16,6 +16,10 @@ void DropServer();
 // is left, the run is cancelled or its coordinator is gone.
 void ExportLoop();
 
+// Leader: exports the tables helpers handed back (table_locks.h) until
+// none is waiting; returns whether there were any.
+bool ExportHandedBack();
+
 // The worker's progress slot (cdw_backup_progress()).
 void ReportProgress(uint64 rows, uint64 bytes_raw);
 void ReleaseProgressSlot();

@@ -5,6 +5,7 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -14,6 +15,7 @@ extern "C" {
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -29,6 +31,7 @@ extern "C" {
 
 #include "bgworker/database/database_job.h"
 #include "bgworker/database/table_list.h"
+#include "bgworker/database/table_locks.h"
 #include "bgworker/database/worker_state.h"
 #include "bgworker/database/worker_text.h"
 #include "extension/control/settings.h"
@@ -38,20 +41,94 @@ extern "C" {
 namespace cdw::bgworker::database_worker {
 namespace {
 
+enum class LockState { kNotWanted, kWanted, kLocked, kFailed };
+
 struct ListedTable {
-  int64 blocks;  // of the main fork: what block ranges divide
-  int64 cost;    // with TOAST: what the export of the table costs
+  Oid relid;
+  char *schema_name, *table_name;
+  int64 blocks;     // of the main fork: what block ranges divide
+  int64 cost;       // with TOAST: what the export of the table costs
+  Oid relfilenode;  // as of the snapshot
+  LockState lock;
+  char *sqlstate, *error, *hint;  // why, when the table failed as it was listed
 };
+
+// Locks what the role may read (table_locks.h), so no DDL or TRUNCATE
+// changes a table between the snapshot and its export: first every table
+// whose lock is free, then the others, each waited for at most
+// lock_wait_timeout, so one busy table does not hold up the locking of the
+// rest.
+void LockListedTables(ListedTable *listed, int count) {
+  int wanted = 0;
+  for (int i = 0; i < count; i++) {
+    listed[i].lock = pg_class_aclcheck(listed[i].relid, g_job->role_id, ACL_SELECT) == ACLCHECK_OK
+                         ? LockState::kWanted
+                         : LockState::kNotWanted;  // fails later, naming the GRANT
+    if (listed[i].lock == LockState::kWanted) wanted++;
+  }
+  CheckLockBudget(wanted);
+  for (int i = 0; i < count; i++)
+    if (listed[i].lock == LockState::kWanted &&
+        ConditionalLockRelationOid(listed[i].relid, AccessShareLock))
+      listed[i].lock = LockState::kLocked;
+  auto *entry = static_cast<TableEntry *>(palloc0(sizeof(TableEntry)));
+  for (int i = 0; i < count; i++) {
+    if (listed[i].lock != LockState::kWanted) continue;
+    CHECK_FOR_INTERRUPTS();
+    entry->relid = listed[i].relid;
+    CopyText(entry->schema_name, NAMEDATALEN, listed[i].schema_name);
+    CopyText(entry->table_name, NAMEDATALEN, listed[i].table_name);
+    if (LockTableForRun(entry)) {
+      listed[i].lock = LockState::kLocked;
+      continue;
+    }
+    listed[i].lock = LockState::kFailed;
+    listed[i].sqlstate = pstrdup(entry->sqlstate);
+    listed[i].error = pstrdup(entry->error);
+    listed[i].hint = pstrdup(entry->hint);
+  }
+}
+
+// A table truncated or rewritten after the snapshot and before its lock:
+// TRUNCATE is not MVCC-safe, so the snapshot would read the new, empty
+// file and the backup would silently lose the rows.
+bool RewrittenSinceSnapshot(Oid relid, Oid relfilenode_at_snapshot) {
+  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+  if (!HeapTupleIsValid(tuple)) return false;
+  Oid now = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relfilenode;
+  ReleaseSysCache(tuple);
+  return now != relfilenode_at_snapshot;
+}
+
+// Sizes of the locked tables (pg_relation_size opens a table, and would
+// wait for its lock without a bound if it came before the locking).
+void MeasureLockedTables(ListedTable *listed, int count) {
+  Datum *oids = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
+  for (int i = 0; i < count; i++)
+    oids[i] = ObjectIdGetDatum(listed[i].lock == LockState::kLocked ? listed[i].relid : InvalidOid);
+  Oid types[1] = {OIDARRAYOID};
+  Datum values[1] = {
+      PointerGetDatum(construct_array(oids, count, OIDOID, sizeof(Oid), true, TYPALIGN_INT))};
+  control::SpiRun(
+      "SELECT pg_catalog.pg_relation_size(u.r) OPERATOR(pg_catalog./) "
+      "   pg_catalog.current_setting('block_size')::pg_catalog.int8, "
+      " pg_catalog.pg_table_size(u.r) OPERATOR(pg_catalog./) "
+      "   pg_catalog.current_setting('block_size')::pg_catalog.int8 "
+      "FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(r, i) ORDER BY u.i",
+      1, types, values, nullptr, true);
+  for (int i = 0; i < count && i < static_cast<int>(SPI_processed); i++) {
+    const char *blocks = control::SpiText(i, 1);
+    const char *cost = control::SpiText(i, 2);
+    listed[i].blocks = blocks ? strtoll(blocks, nullptr, 10) : 0;
+    listed[i].cost = Max(cost ? strtoll(cost, nullptr, 10) : 0, listed[i].blocks);
+  }
+}
 
 }  // namespace
 
 int ListTables(TableEntry **entries_out, uint32 **order_out) {
   control::SpiRun(
-      "SELECT c.oid, n.nspname, c.relname, "
-      " pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog./) "
-      "   pg_catalog.current_setting('block_size')::pg_catalog.int8, "
-      " pg_catalog.pg_table_size(c.oid) OPERATOR(pg_catalog./) "
-      "   pg_catalog.current_setting('block_size')::pg_catalog.int8 "
+      "SELECT c.oid, n.nspname, c.relname, c.relfilenode "
       "FROM pg_catalog.pg_class c "
       "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
       "WHERE c.relkind OPERATOR(pg_catalog.=) 'r' "
@@ -61,16 +138,20 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
       "AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d "
       " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
       " AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e') "
-      "ORDER BY 5 DESC, n.nspname, c.relname",
+      "ORDER BY n.nspname, c.relname",
       0, nullptr, nullptr, nullptr, true);
   int count = static_cast<int>(SPI_processed);
-  auto *listed = static_cast<ListedTable *>(palloc(sizeof(ListedTable) * Max(count, 1)));
-  int64 total_cost = 0;
+  auto *listed = static_cast<ListedTable *>(palloc0(sizeof(ListedTable) * Max(count, 1)));
   for (int i = 0; i < count; i++) {
-    listed[i].blocks = strtoll(control::SpiText(i, 4), nullptr, 10);
-    listed[i].cost = Max(strtoll(control::SpiText(i, 5), nullptr, 10), listed[i].blocks);
-    total_cost += listed[i].cost;
+    listed[i].relid = static_cast<Oid>(strtoul(control::SpiText(i, 1), nullptr, 10));
+    listed[i].schema_name = control::SpiText(i, 2);
+    listed[i].table_name = control::SpiText(i, 3);
+    listed[i].relfilenode = static_cast<Oid>(strtoul(control::SpiText(i, 4), nullptr, 10));
   }
+  LockListedTables(listed, count);
+  MeasureLockedTables(listed, count);
+  int64 total_cost = 0;
+  for (int i = 0; i < count; i++) total_cost += listed[i].cost;
   int workers = Max(control::g_max_workers, 1);
   uint64 range_blocks = RangeBlocksFor(static_cast<uint64>(total_cost), workers);
   int capacity = 0;
@@ -82,17 +163,37 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
   int kept = 0;
   for (int i = 0; i < count; i++) {
     TableEntry *entry = &entries[kept];
-    entry->relid = static_cast<Oid>(strtoul(control::SpiText(i, 1), nullptr, 10));
-    CopyText(entry->schema_name, NAMEDATALEN, control::SpiText(i, 2));
-    CopyText(entry->table_name, NAMEDATALEN, control::SpiText(i, 3));
+    entry->relid = listed[i].relid;
+    CopyText(entry->schema_name, NAMEDATALEN, listed[i].schema_name);
+    CopyText(entry->table_name, NAMEDATALEN, listed[i].table_name);
     CopyForHome(entry->schema_text, sizeof entry->schema_text, entry->schema_name);
     CopyForHome(entry->table_text, sizeof entry->table_text, entry->table_name);
     int64 blocks = listed[i].blocks;
-    // Lock what the role may read, so no DDL or TRUNCATE changes a table
-    // between our snapshot and its export.
-    if (pg_class_aclcheck(entry->relid, g_job->role_id, ACL_SELECT) == ACLCHECK_OK) {
-      LockRelationOid(entry->relid, AccessShareLock);
+    if (listed[i].lock == LockState::kLocked) {
       if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid))) continue;  // dropped
+      if (RewrittenSinceSnapshot(entry->relid, listed[i].relfilenode)) {
+        listed[i].lock = LockState::kFailed;
+        listed[i].sqlstate = pstrdup("40001");
+        listed[i].error = psprintf(
+            "table %s was truncated or rewritten after the backup's snapshot was taken; "
+            "its rows as of the snapshot are gone",
+            quote_qualified_identifier(entry->schema_name, entry->table_name));
+        listed[i].hint =
+            pstrdup("Run the backup again (TRUNCATE and table rewrites are not MVCC-safe).");
+      }
+    }
+    if (listed[i].lock == LockState::kFailed) {
+      // Failed as it was listed: one entry that no worker takes.
+      CopyText(entry->sqlstate, sizeof entry->sqlstate, listed[i].sqlstate);
+      CopyText(entry->error, sizeof entry->error, listed[i].error);
+      CopyText(entry->hint, sizeof entry->hint, listed[i].hint);
+      entry->status = static_cast<int>(TableStatus::kFailed);
+      entry->finished_at = GetCurrentTimestamp();
+      entry->range_count = 1;
+      entry->end_block = InvalidBlockNumber;
+      entry_cost[kept] = 0;
+      kept++;
+      continue;
     }
     // Straight into palloc'd memory: this frame may be left by an ERROR.
     auto *plan = static_cast<BlockRange *>(
@@ -138,6 +239,7 @@ void PublishTables(TableEntry *entries, uint32 *order, int count) {
   dsm_pin_mapping(segment);
   g_tables = static_cast<TableList *>(dsm_segment_address(segment));
   g_tables->count = count;
+  g_tables->handed_back = g_tables->taken_back = 0;
   memcpy(g_tables->entries, entries, sizeof(TableEntry) * count);
   memcpy(DispatchOrder(g_tables), order, sizeof(uint32) * count);
   SpinLockAcquire(&g_job->mutex);

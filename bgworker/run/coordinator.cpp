@@ -117,6 +117,7 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
       pg::CallCpp([&] { return pg::PallocCopy(DatabasePrefix(database_utf8)); });
   pg::CopyBounded(job->database_prefix, sizeof job->database_prefix,
                   psprintf("%s%s", run->run_prefix, database_prefix), "database prefix");
+  job->lock_wait_timeout_ms = control::g_lock_wait_timeout_ms;
   job->coordinator_latch = MyLatch;
   SpinLockInit(&job->mutex);
   pg_atomic_init_u32(&job->next_table, 0);

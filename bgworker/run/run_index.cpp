@@ -27,7 +27,7 @@ namespace cdw::bgworker::coordinator {
 using control::SpiRun;
 
 namespace {
-constexpr std::chrono::seconds kCancelledIndexBudget(2);
+constexpr std::chrono::seconds kRecordIndexBudget(2);
 }  // namespace
 
 bool WriteRunIndex(Run *run, pg::PendingError *pending) {
@@ -76,11 +76,16 @@ bool WriteRunIndex(Run *run, pg::PendingError *pending) {
     std::string json = SerializeRunIndex(index);
     auto store = pg::OpenTargetStore(run->location, run->store_options, run->secret_id,
                                      run->secret_key, run->session_token);
-    // A cancel ends the run within seconds whatever the storage does: the
-    // index of a cancelled run is only a record (settling removes what the
-    // run left), so it gets kCancelledIndexBudget and no retries beyond.
-    const auto deadline = std::chrono::steady_clock::now() + kCancelledIndexBudget;
-    if (run->cancelled)
+    // A cancel or a terminate ends the run within seconds whatever the
+    // storage does: the index of a run that holds no backup (cancelled,
+    // failed) is only a record (settling removes what the run left), so it
+    // gets kRecordIndexBudget and no retries beyond. A partial run's index
+    // gets the location's retries: its tables can be restored.
+    const bool bounded =
+        run->cancelled ||
+        (rows > 0 && (strcmp(cells[0][0], "failed") == 0 || strcmp(cells[0][0], "cancelled") == 0));
+    const auto deadline = std::chrono::steady_clock::now() + kRecordIndexBudget;
+    if (bounded)
       store->SetInterruptCheck([deadline] {
         return pg::InterruptsPending() || std::chrono::steady_clock::now() >= deadline;
       });
@@ -88,12 +93,12 @@ bool WriteRunIndex(Run *run, pg::PendingError *pending) {
       WriteAuthenticatedObject(store.get(), TargetKeyFromHex(run->manifest_key),
                                RunIndexKey(run->run_prefix), json);
     } catch (const Interrupted &) {
-      if (!run->cancelled || pg::InterruptsPending()) throw;
-      throw Error(sqlstate::kConnectionFailure,
-                  "the storage did not answer within " +
-                      std::to_string(kCancelledIndexBudget.count()) + " s of the run's cancel",
-                  "",
-                  "Check the storage service; the run's objects are removed when it is settled.");
+      if (!bounded || pg::InterruptsPending()) throw;
+      throw Error(
+          sqlstate::kConnectionFailure,
+          "the storage did not answer within " + std::to_string(kRecordIndexBudget.count()) +
+              " s; the run holds no backup, so its index is not waited for longer",
+          "", "Check the storage service; the run's objects are removed when it is settled.");
     }
   } catch (...) {
     pg::CapturePendingError(pending);

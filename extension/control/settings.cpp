@@ -14,6 +14,7 @@ char *g_home_database = nullptr;
 int g_max_workers = 2;
 int g_history_days = 90;
 int g_test_time_offset = 0;
+int g_lock_wait_timeout_ms = 5000;
 
 void DefineSettings() {
   DefineCustomStringVariable(
@@ -33,6 +34,12 @@ void DefineSettings() {
                           "The launcher deletes older history rows; backups on the target are "
                           "expired by each schedule's keep_days / keep_runs instead.",
                           &g_history_days, 90, 1, 36500, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "cdw_backup.lock_wait_timeout", "Longest wait of a backup run for the lock on one table.",
+      "Like pg_dump --lock-wait-timeout: a table whose ACCESS SHARE lock cannot be had in this "
+      "time fails (SQLSTATE 55P03) and the run goes on. 0 takes only locks that are free.",
+      &g_lock_wait_timeout_ms, 5000, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+      nullptr);
   DefineCustomIntVariable(
       "cdw_backup.test_time_offset", "For tests only: seconds added to the launcher's clock.",
       "Lets tests see schedules fire, skip and catch up without waiting.", &g_test_time_offset, 0,

@@ -3,9 +3,10 @@
 
 namespace cdw::control {
 
-extern char *g_home_database;   // cdw_backup.database
-extern int g_max_workers;       // cdw_backup.max_workers
-extern int g_history_days;      // cdw_backup.history_days
-extern int g_test_time_offset;  // cdw_backup.test_time_offset (seconds; tests only)
+extern char *g_home_database;       // cdw_backup.database
+extern int g_max_workers;           // cdw_backup.max_workers
+extern int g_history_days;          // cdw_backup.history_days
+extern int g_lock_wait_timeout_ms;  // cdw_backup.lock_wait_timeout
+extern int g_test_time_offset;      // cdw_backup.test_time_offset (seconds; tests only)
 
 }  // namespace cdw::control
