@@ -117,6 +117,33 @@ void LocalizeItem(const RestoreItem *shared, RestoreItem *item, StringInfo strin
   }
 }
 
+// A schema step's texts in this database's encoding, appended to `strings`.
+// Throws (a PostgreSQL error) on a text this database cannot hold.
+void LocalizeStep(const SchemaStep *shared, SchemaStep *step, StringInfo strings) {
+  uint32 *offsets[] = {&step->kind_offset, &step->schema_offset, &step->name_offset,
+                       &step->sql_offset};
+  const uint32 shared_offsets[] = {shared->kind_offset, shared->schema_offset, shared->name_offset,
+                                   shared->sql_offset};
+  for (int t = 0; t < 4; t++) {
+    *offsets[t] = static_cast<uint32>(strings->len);
+    appendStringInfoString(strings, Local(RestoreString(g_shared, shared_offsets[t]),
+                                          "a schema object of the backup"));
+    appendStringInfoChar(strings, '\0');
+  }
+}
+
+// A step whose texts this database cannot spell: failed, its texts empty (an
+// empty SQL is never run).
+void FailLocalizedStep(SchemaStep *step, ErrorData *error, StringInfo strings) {
+  step->kind_offset = step->schema_offset = step->name_offset = step->sql_offset =
+      static_cast<uint32>(strings->len);
+  appendStringInfoChar(strings, '\0');
+  strlcpy(step->sqlstate, unpack_sql_state(error->sqlerrcode), sizeof step->sqlstate);
+  strlcpy(step->detail, error->message ? error->message : "error", sizeof step->detail);
+  strlcpy(step->hint, error->hint ? error->hint : "", sizeof step->hint);
+  step->status = static_cast<int>(RestoreStatus::kFailed);
+}
+
 // The job as this database reads it: a copy in TopMemoryContext with every
 // name and string converted. An item whose names this database cannot hold
 // fails, the others go on.
@@ -141,15 +168,39 @@ RestoreJob *LocalizeJob() {
     }
     PG_END_TRY();
   }
-  // Layout as the shared job's: items, the objects' failures, strings.
+  // The schema steps of a whole-database restore, their texts converted
+  // too; a step this database cannot spell fails, the others go on.
+  int step_count = Max(g_shared->schema_count, 0);
+  auto *steps = static_cast<SchemaStep *>(palloc0(sizeof(SchemaStep) * Max(step_count, 1)));
+  if (step_count > 0) memcpy(steps, SchemaSteps(g_shared), sizeof(SchemaStep) * step_count);
+  for (volatile int i = 0; i < step_count; i = i + 1) {
+    PG_TRY();
+    { LocalizeStep(&SchemaSteps(g_shared)[i], &steps[i], &strings); }
+    PG_CATCH();
+    {
+      MemoryContextSwitchTo(TopMemoryContext);
+      ErrorData *error = CopyErrorData();
+      FlushErrorState();
+      FailLocalizedStep(&steps[i], error, &strings);
+      FreeErrorData(error);
+    }
+    PG_END_TRY();
+  }
+  // Layout as the shared job's: items, the objects' failures, the schema
+  // steps, strings.
   Size failures = MAXALIGN(sizeof(ObjectFailure) * Max(g_shared->failure_capacity, 0));
-  auto *job = static_cast<RestoreJob *>(palloc0(header + failures + strings.len + 1));
+  Size steps_size = MAXALIGN(sizeof(SchemaStep) * step_count);
+  auto *job = static_cast<RestoreJob *>(palloc0(header + failures + steps_size + strings.len + 1));
   memcpy(job, g_shared, offsetof(RestoreJob, items));
   memcpy(job->items, items, sizeof(RestoreItem) * count);
   job->failures_offset = static_cast<uint32>(header);
   job->failure_count = 0;
-  memcpy(reinterpret_cast<char *>(job) + header + failures, strings.data, strings.len + 1);
-  job->strings_offset = static_cast<uint32>(header + failures);
+  job->schema_count = step_count;
+  job->schema_offset = static_cast<uint32>(header + failures);
+  if (step_count > 0) memcpy(SchemaSteps(job), steps, sizeof(SchemaStep) * step_count);
+  memcpy(reinterpret_cast<char *>(job) + header + failures + steps_size, strings.data,
+         strings.len + 1);
+  job->strings_offset = static_cast<uint32>(header + failures + steps_size);
   size_t len = 0;
   const char *location = pg::ConvertText(g_from_job, g_shared->location, strlen(g_shared->location),
                                          &len, "the target's location", nullptr);
@@ -189,6 +240,14 @@ void CopyBack() {
     CopyForJob(shared->hint, sizeof shared->hint, local->hint);
   }
   g_shared->failure_count = failures;
+  for (int i = 0; i < g_shared->schema_count && i < g_restore->schema_count; i++) {
+    const SchemaStep *local = &SchemaSteps(g_restore)[i];
+    SchemaStep *shared = &SchemaSteps(g_shared)[i];
+    strlcpy(shared->sqlstate, local->sqlstate, sizeof shared->sqlstate);
+    CopyForJob(shared->detail, sizeof shared->detail, local->detail);
+    CopyForJob(shared->hint, sizeof shared->hint, local->hint);
+    shared->status = local->status;
+  }
   for (int i = 0; i < g_shared->count; i++) {
     const RestoreItem *local = &g_restore->items[i];
     RestoreItem *shared = &g_shared->items[i];

@@ -249,7 +249,6 @@ class EveryEncodingTest(EncodingTestCase):
                 for prefix, dest_encoding in (("utf8", "UTF8"), ("same", encoding)):
                     dest = db_name(f"{prefix}_{run_id}", encoding)
                     create_database(self.cluster, dest, dest_encoding)
-                    sample.prepare_destination(self.cluster, dest)
                     result = restore(self.cluster, run_id, sample.database, into_database=dest)
                     self.assertEqual([(r["schema_name"], r["table_name"], r["status"]) for r in result],
                                      [(sample.schema, sample.table, "restored")], result)
@@ -364,10 +363,15 @@ class S3AndSqlAsciiTest(EncodingTestCase):
         sample = self.samples["EUC_JP"]
         run_id = self.run_backup([sample.database])
         create_database(self.cluster, f"latin1_{run_id}", "LATIN1")
-        [row] = restore(self.cluster, run_id, sample.database, into_database=f"latin1_{run_id}")
-        self.assertEqual(row["status"], "failed", row)
-        self.assertIn("has no equivalent in encoding \"LATIN1\"", row["detail"])
-        self.assertIn("UTF8", row["hint"])
+        rows = restore(self.cluster, run_id, sample.database, into_database=f"latin1_{run_id}")
+        # The table, and each schema object of the whole-database restore
+        # (its schema, its enum type, its CREATE TABLE), one failed row each.
+        self.assertEqual([r["destination"].split(" ")[0] for r in rows[1:]],
+                         ["SCHEMA", "TYPE", "TABLE"], rows)
+        for row in rows:
+            self.assertEqual(row["status"], "failed", row)
+            self.assertIn("has no equivalent in encoding \"LATIN1\"", row["detail"])
+            self.assertIn("UTF8", row["hint"])
         self.assertEqual(psql(self.cluster, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 's_%'",
                               db=f"latin1_{run_id}"), "0")
 
