@@ -81,6 +81,23 @@ BackgroundWorkerHandle *StartDynamicWorker(const char *function, const char *typ
   return handle;
 }
 
+void RunDynamicWorkerToEnd(const char *function, const char *type, const char *name, Datum argument,
+                           const char *purpose) {
+  BackgroundWorkerHandle *handle = StartDynamicWorker(function, type, name, argument, nullptr, 0);
+  if (!handle)
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+                    errmsg("could not start a background worker for %s", purpose),
+                    errhint("Increase max_worker_processes and restart the server.")));
+  PG_TRY();
+  { (void)WaitForBackgroundWorkerShutdown(handle); }
+  PG_CATCH();
+  {
+    TerminateBackgroundWorker(handle);
+    PG_RE_THROW();
+  }
+  PG_END_TRY();
+}
+
 void RequireSharedState(const char *what) {
   if (g_shared) return;
   ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

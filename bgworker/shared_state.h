@@ -71,6 +71,13 @@ struct SharedState {
 BackgroundWorkerHandle *StartDynamicWorker(const char *function, const char *type, const char *name,
                                            Datum argument, const void *extra, size_t extra_size);
 
+// Starts such a worker (no bgw_extra) and waits until it has exited; an
+// error or cancel of the caller while waiting terminates the worker first.
+// Errors with ERRCODE_INSUFFICIENT_RESOURCES and a hint when no slot is free;
+// `purpose` completes "could not start a background worker for ...".
+void RunDynamicWorkerToEnd(const char *function, const char *type, const char *name, Datum argument,
+                           const char *purpose);
+
 // NULL unless the library was preloaded.
 SharedState *Shared();
 

@@ -59,21 +59,9 @@ void RunDatabaseCommand(const char *statement, const char *hint) {
   if (strlcpy(job->statement, statement, sizeof job->statement) >= sizeof job->statement)
     ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
                     errmsg("the database statement of this restore is too long")));
-  BackgroundWorkerHandle *handle = StartDynamicWorker(
-      "cdw_backup_database_command_worker", "cdw_backup restore", "cdw_backup database command",
-      UInt32GetDatum(dsm_segment_handle(segment)), nullptr, 0);
-  if (!handle)
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-                    errmsg("could not start a background worker for the restore"),
-                    errhint("Increase max_worker_processes and restart the server.")));
-  PG_TRY();
-  { (void)WaitForBackgroundWorkerShutdown(handle); }
-  PG_CATCH();
-  {
-    TerminateBackgroundWorker(handle);
-    PG_RE_THROW();
-  }
-  PG_END_TRY();
+  RunDynamicWorkerToEnd("cdw_backup_database_command_worker", "cdw_backup restore",
+                        "cdw_backup database command", UInt32GetDatum(dsm_segment_handle(segment)),
+                        "the restore");
   if (job->failed || !job->done)
     ereport(ERROR, (errcode(job->failed ? job->sqlerrcode : ERRCODE_INTERNAL_ERROR),
                     errmsg("%s", job->failed ? job->message : "the database command did not run"),

@@ -870,23 +870,10 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     }
   }
 
-  BackgroundWorkerHandle *handle =
-      StartDynamicWorker("cdw_backup_restore_worker", "cdw_backup restore",
-                         psprintf("cdw_backup restore of run %lld into %s",
-                                  static_cast<long long>(run_id), into_database),
-                         UInt32GetDatum(dsm_segment_handle(segment)), nullptr, 0);
-  if (!handle)
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-                    errmsg("could not start a background worker for the restore"),
-                    errhint("Increase max_worker_processes and restart the server.")));
-  PG_TRY();
-  { (void)WaitForBackgroundWorkerShutdown(handle); }
-  PG_CATCH();
-  {
-    TerminateBackgroundWorker(handle);
-    PG_RE_THROW();
-  }
-  PG_END_TRY();
+  RunDynamicWorkerToEnd("cdw_backup_restore_worker", "cdw_backup restore",
+                        psprintf("cdw_backup restore of run %lld into %s",
+                                 static_cast<long long>(run_id), into_database),
+                        UInt32GetDatum(dsm_segment_handle(segment)), "the restore");
 
   if (job->by_parent && !job->parent_found)
     ereport(ERROR,
