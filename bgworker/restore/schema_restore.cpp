@@ -18,6 +18,7 @@ extern "C" {
 #include "bgworker/restore/schema_restore.h"
 
 #include "bgworker/restore/plan.h"
+#include "bgworker/restore/table_objects.h"
 
 namespace cdw::bgworker::restore {
 namespace {
@@ -69,11 +70,18 @@ void RunStep(RestoreJob *job, SchemaStep *step, RestoreStatus success) {
   MemoryContextSwitchTo(context);
   PG_TRY();
   {
-    int rc = SPI_execute(sql, false, 0);
-    if (rc < 0)
-      ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                      errmsg("could not run the %s step: %s", Text(job, step->kind_offset),
-                             SPI_result_code_string(rc))));
+    // The owner change a restorer cannot make is left out, so the object
+    // is still created (the restorer's), as in a table restore.
+    ListCell *cell;
+    foreach (cell, Statements(sql)) {
+      const char *statement = static_cast<const char *>(lfirst(cell));
+      if (OwnerWeCannotSet(statement)) continue;
+      int rc = SPI_execute(statement, false, 0);
+      if (rc < 0)
+        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                        errmsg("could not run the %s step: %s", Text(job, step->kind_offset),
+                               SPI_result_code_string(rc))));
+    }
     ReleaseCurrentSubTransaction();
     MemoryContextSwitchTo(context);
     CurrentResourceOwner = owner;

@@ -70,41 +70,6 @@ void AddFailure(RestoreJob *job, int index, const TableObject *object, int sqler
   strlcpy(failure->hint, hint, sizeof failure->hint);
 }
 
-// The statements of an entry's SQL, split by the parser (an entry may hold
-// several: CREATE, ALTER ... OWNER TO, COMMENT ON).
-List *Statements(const char *sql) {
-  List *statements = NIL;
-  ListCell *cell;
-  foreach (cell, pg_parse_query(sql)) {
-    RawStmt *raw = lfirst_node(RawStmt, cell);
-    int length =
-        raw->stmt_len > 0 ? raw->stmt_len : static_cast<int>(strlen(sql + raw->stmt_location));
-    statements = lappend(statements, pnstrdup(sql + raw->stmt_location, length));
-  }
-  return statements;
-}
-
-// An ALTER ... OWNER TO a role the restoring role is not a member of: it
-// cannot give the object away, so the object stays its own (as
-// pg_restore --no-owner does). A role that does not exist still fails.
-bool OwnerWeCannotSet(const char *statement) {
-  List *parsed = pg_parse_query(statement);
-  if (list_length(parsed) != 1) return false;
-  Node *node = linitial_node(RawStmt, parsed)->stmt;
-  RoleSpec *owner = nullptr;
-  if (IsA(node, AlterOwnerStmt)) owner = castNode(AlterOwnerStmt, node)->newowner;
-  if (IsA(node, AlterTableStmt)) {
-    auto *alter = castNode(AlterTableStmt, node);
-    if (list_length(alter->cmds) == 1) {
-      auto *cmd = linitial_node(AlterTableCmd, alter->cmds);
-      if (cmd->subtype == AT_ChangeOwner) owner = cmd->newowner;
-    }
-  }
-  if (!owner || owner->roletype != ROLESPEC_CSTRING) return false;
-  Oid role = get_role_oid(owner->rolename, true);
-  return OidIsValid(role) && !is_member_of_role(GetUserId(), role);
-}
-
 // Runs one statement in a subtransaction; NULL, or its error.
 ErrorData *TryStatement(const char *sql) {
   MemoryContext context = CurrentMemoryContext;
@@ -195,6 +160,41 @@ bool ComesLater(const RestoreJob *job, const char *schema, const char *table) {
 }
 
 }  // namespace
+
+// The statements of an entry's SQL, split by the parser (an entry may hold
+// several: CREATE, ALTER ... OWNER TO, COMMENT ON).
+List *Statements(const char *sql) {
+  List *statements = NIL;
+  ListCell *cell;
+  foreach (cell, pg_parse_query(sql)) {
+    RawStmt *raw = lfirst_node(RawStmt, cell);
+    int length =
+        raw->stmt_len > 0 ? raw->stmt_len : static_cast<int>(strlen(sql + raw->stmt_location));
+    statements = lappend(statements, pnstrdup(sql + raw->stmt_location, length));
+  }
+  return statements;
+}
+
+// An ALTER ... OWNER TO a role the restoring role is not a member of: it
+// cannot give the object away, so the object stays its own (as
+// pg_restore --no-owner does). A role that does not exist still fails.
+bool OwnerWeCannotSet(const char *statement) {
+  List *parsed = pg_parse_query(statement);
+  if (list_length(parsed) != 1) return false;
+  Node *node = linitial_node(RawStmt, parsed)->stmt;
+  RoleSpec *owner = nullptr;
+  if (IsA(node, AlterOwnerStmt)) owner = castNode(AlterOwnerStmt, node)->newowner;
+  if (IsA(node, AlterTableStmt)) {
+    auto *alter = castNode(AlterTableStmt, node);
+    if (list_length(alter->cmds) == 1) {
+      auto *cmd = linitial_node(AlterTableCmd, alter->cmds);
+      if (cmd->subtype == AT_ChangeOwner) owner = cmd->newowner;
+    }
+  }
+  if (!owner || owner->roletype != ROLESPEC_CSTRING) return false;
+  Oid role = get_role_oid(owner->rolename, true);
+  return OidIsValid(role) && !is_member_of_role(GetUserId(), role);
+}
 
 bool CreateTableFromSchema(RestoreJob *job, int index) {
   RestoreItem *item = &job->items[index];

@@ -22,4 +22,13 @@ bool CreateTableFromSchema(RestoreJob *job, int index);
 // other tables of its group) are loaded.
 void FinishTableFromSchema(RestoreJob *job, int index);
 
+// The statements of a schema object's SQL, split by the parser (an object
+// may hold several: CREATE, ALTER ... OWNER TO, COMMENT ON).
+List *Statements(const char *sql);
+
+// An ALTER ... OWNER TO a role the restoring role is not a member of: it
+// cannot give the object away, so the object stays its own (as
+// pg_restore --no-owner does). A role that does not exist still fails.
+bool OwnerWeCannotSet(const char *statement);
+
 }  // namespace cdw::bgworker::restore

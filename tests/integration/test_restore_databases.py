@@ -2,6 +2,7 @@
 (created with the backed-up encoding and locale, as the calling role, only
 when it has CREATEDB), and every database of a run onto a fresh cluster in
 one call (database => NULL)."""
+import json
 import unittest
 
 from harness import Cluster, ClusterTestCase, make_shared_dir, quote_literal
@@ -75,6 +76,28 @@ class DatabaseRestoreTest(ClusterTestCase):
                             "into_database => 'one_table')")
         self.assertIn("does not exist", error)
         self.assertEqual(self.database(a, "one_table"), [])
+
+    def test_restore_by_a_role_that_cannot_become_the_owners(self):
+        """A whole-database restore by a role that is no member of the objects'
+        owner (postgres) still creates every object, as its own (as
+        pg_restore --no-owner would), instead of failing the steps."""
+        a = self.cluster
+        a.sql("CREATE ROLE restorer LOGIN CREATEDB; GRANT cdw_backup_operator, pg_read_server_files, "
+              "pg_write_server_files TO restorer")
+        key = a.sql("SELECT cdw_backup_target_key('default')")
+        a.sql(f"SELECT cdw_backup_add_target('restorer_t', {quote_literal('file://' + self.target)}, "
+              f"manifest_key => {quote_literal(key)})", user="restorer")
+        result = json.loads(a.value(
+            "SELECT coalesce(json_agg(to_json(x)), '[]') FROM (SELECT * FROM cdw_backup_restore("
+            f"{self.run_id}, 'one', into_database => 'one_by_restorer', target => 'restorer_t')) x",
+            user="restorer"))
+        self.assertEqual(sorted((r["table_name"], r["status"]) for r in result),
+                         [("notes", "restored"), ("orders", "restored")], result)
+        self.assertEqual(a.rows("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'sales'",
+                                db="one_by_restorer"), [["restorer"]])
+        self.assertEqual(a.rows("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'orders'",
+                                db="one_by_restorer"), [["restorer"]])
+        self.assertEqual(digest(a, "one_by_restorer", "sales.orders"), digest(a, "one", "sales.orders"))
 
     def test_every_database_onto_a_fresh_cluster_in_one_call(self):
         b = Cluster()
