@@ -17,6 +17,7 @@ extern "C" {
 
 #include "bgworker/database/table_locks.h"
 #include "bgworker/database/worker_state.h"
+#include "bgworker/database/worker_text.h"
 
 namespace cdw::bgworker::database_worker {
 namespace {
@@ -55,8 +56,9 @@ char *ConflictingHolders(Oid relid) {
 
 void SetEntryError(TableEntry *entry, const char *sqlstate, const char *error, const char *hint) {
   CopyText(entry->sqlstate, sizeof entry->sqlstate, sqlstate);
-  CopyText(entry->error, sizeof entry->error, error);
-  CopyText(entry->hint, sizeof entry->hint, hint);
+  // The coordinator writes them into the home database's history.
+  CopyForHome(entry->error, sizeof entry->error, error);
+  CopyForHome(entry->hint, sizeof entry->hint, hint);
 }
 
 const char *RaiseTimeoutHint() {

@@ -176,11 +176,16 @@ CDW_SQL_FUNCTION(cdw_backup_cancel) {
   if (index >= 0) {
     RunSlot *slot = &shared->runs[index];
     if (slot->request.role_id != GetUserId() && !superuser()) {
+      // Copied under the lock: the slot may be reused once it is released.
+      char owner[NAMEDATALEN];
+      strlcpy(owner, slot->request.role_name, sizeof owner);
       LWLockRelease(shared->lock);
       ereport(ERROR,
               (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                errmsg("permission denied to cancel run %lld", static_cast<long long>(run_id)),
-               errdetail("The run was started by role %s.", slot->request.role_name)));
+               errdetail("The run was started by role %s.", owner),
+               errhint("Ask role %s or a superuser to run SELECT cdw_backup_cancel(%lld);",
+                       quote_identifier(owner), static_cast<long long>(run_id))));
     }
     slot->cancel_requested = true;
     if (slot->coordinator_latch) SetLatch(slot->coordinator_latch);
