@@ -20,6 +20,7 @@ extern "C" {
 #include <vector>
 
 #include "bgworker/database/schema_capture.h"
+#include "extension/pg/search_path.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
 #include "manifest/json_writer.h"
@@ -618,9 +619,7 @@ char *CaptureSchema() {
   // pg_catalog visible, everything of the database's own comes out
   // schema-qualified, and no object of the database can be picked by
   // name here.
-  int nest_level = NewGUCNestLevel();
-  (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-                          GUC_ACTION_SAVE, true, 0, false);
+  int nest_level = pg::PinSearchPath();
   Rows objects = Query(kObjectsQuery);
   Rows acls = Query(kAclQuery);
   Rows edges = Query(kEdgesQuery);
@@ -636,7 +635,7 @@ char *CaptureSchema() {
                           quote_literal_cstr(sequences.cells[i][0]), control::SpiText(0, 1),
                           strcmp(control::SpiText(0, 2), "t") == 0 ? "true" : "false");
   }
-  AtEOXact_GUC(true, nest_level);
+  pg::UnpinSearchPath(nest_level);
   if (header.count != 1)
     ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
                     errmsg("could not read the settings of the current database")));

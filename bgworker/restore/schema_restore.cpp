@@ -19,6 +19,7 @@ extern "C" {
 
 #include "bgworker/restore/plan.h"
 #include "bgworker/restore/table_objects.h"
+#include "extension/pg/search_path.h"
 
 namespace cdw::bgworker::restore {
 namespace {
@@ -43,9 +44,8 @@ void FailStep(SchemaStep *step, ErrorData *error) {
 // checked when called, not when created (as pg_restore sets it: a function
 // may name a table that comes later).
 int PinSettings() {
-  int nest_level = NewGUCNestLevel();
-  (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-                          GUC_ACTION_SAVE, true, 0, false);
+  // Undone with the search_path pin (UnpinSearchPath restores what changed after it).
+  int nest_level = pg::PinSearchPath();
   (void)set_config_option("check_function_bodies", "off", PGC_USERSET, PGC_S_SESSION,
                           GUC_ACTION_SAVE, true, 0, false);
   (void)set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION,
@@ -123,7 +123,7 @@ void RunSections(RestoreJob *job, int first, int last, RestoreStatus success) {
     }
   SPI_finish();
   PopActiveSnapshot();
-  AtEOXact_GUC(true, nest_level);
+  pg::UnpinSearchPath(nest_level);
   if (success == RestoreStatus::kChecked)
     AbortCurrentTransaction();
   else
@@ -163,7 +163,7 @@ bool PrepareSchema(RestoreJob *job) {
   if (existing) {
     for (int i = 0; i < job->schema_count; i++)
       steps[i].status = static_cast<int>(RestoreStatus::kSkipped);
-    AtEOXact_GUC(true, nest_level);
+    pg::UnpinSearchPath(nest_level);
     CommitTransactionCommand();
     return false;
   }
@@ -200,7 +200,7 @@ bool PrepareSchema(RestoreJob *job) {
   }
   SPI_finish();
   PopActiveSnapshot();
-  AtEOXact_GUC(true, nest_level);
+  pg::UnpinSearchPath(nest_level);
   CommitTransactionCommand();
   for (int i = 0; i < job->schema_count && job->create_roles && !job->dry_run; i++) {
     SchemaStep *step = &steps[i];
@@ -220,7 +220,7 @@ bool PrepareSchema(RestoreJob *job) {
         ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not create a role")));
       SPI_finish();
       PopActiveSnapshot();
-      AtEOXact_GUC(true, nest_level);
+      pg::UnpinSearchPath(nest_level);
       CommitTransactionCommand();
       step->status = static_cast<int>(RestoreStatus::kRestored);
     }
