@@ -505,12 +505,14 @@ class FdwS3Test(S3TestCase):
         self.cluster.sql("CREATE FOREIGN TABLE ext_timeout (id bigint, t text) SERVER s3 "
                          "OPTIONS (path 'timeout/', compression 'none')")
         started = time.monotonic()
-        error = self.cluster.sql_error("SET statement_timeout = '1500ms'; " +
+        # Long enough for the first part to be uploaded on a loaded machine
+        # (the timeout must hit a multipart upload in flight).
+        error = self.cluster.sql_error("SET statement_timeout = '4s'; " +
                                        ENDLESS_INSERT.format(table="ext_timeout"))
         elapsed = time.monotonic() - started
         self.assertIn("57014", error)
         self.assertIn("canceling statement due to statement timeout", error)
-        self.assertLess(elapsed, 1.5 + 3, f"statement_timeout took {elapsed:.1f} s to act")
+        self.assertLess(elapsed, 4 + 3, f"statement_timeout took {elapsed:.1f} s to act")
         self.assertRegex(self.moto.log(), r'"PUT /' + BUCKET + r'/fdw/timeout/part-[^ ]*'
                                           r'\?partNumber=1&')
         wait_until(lambda: not self.moto.uploads(BUCKET, "fdw/timeout/"), timeout=15,
