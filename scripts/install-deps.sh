@@ -6,7 +6,10 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config postgresql-15 postgresql-server-dev-15
           libzstd-dev libdeflate-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libxml2-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev gzip zstd clang-format python3)
+  # radosgw ceph-mon ceph-osd ceph-common: Ceph RADOS Gateway, the second S3
+  # server of the integration tests (tests/integration/s3_server.py RGWServer);
+  # openssl: the tests' throwaway CA.
+  packages+=(libgtest-dev gzip zstd clang-format python3 radosgw ceph-mon ceph-osd ceph-common openssl)
 fi
 
 missing=()

@@ -11,13 +11,16 @@
         removals that cannot finish quickly are left for settling
     test_terminate_against_a_stalled_server_ends_the_workers_within_seconds
         the same with pg_terminate_backend() of the workers
+
+Every case runs against each S3 server of s3_server.server_kinds() (moto and
+Ceph RGW), one server per class.
 """
 import os
 import time
 import unittest
 
 from harness import ClusterTestCase, wait_until
-from s3_server import MotoServer
+from s3_server import per_server
 
 BUCKET = "cdw-res"
 TABLES = 200
@@ -51,13 +54,15 @@ def sockets_of(pid):
         return None
 
 
+@per_server(globals())
 class S3RunResourcesTest(ClusterTestCase):
+    server_class = None
     nofile = NOFILE
     settings = {"cdw_backup.max_workers": 1, "max_files_per_process": 100}
 
     @classmethod
     def setUpClass(cls):
-        cls.moto = MotoServer([BUCKET]).start()
+        cls.server = cls.server_class([BUCKET]).start()
         try:
             super().setUpClass()
             c = cls.cluster
@@ -69,7 +74,7 @@ class S3RunResourcesTest(ClusterTestCase):
                                    'FROM generate_series(1, 20) g', lpad(i::text, 3, '0'));
                   END LOOP;
                 END $$;""")
-            cls.add_target("s3", cls.moto)
+            cls.add_target("s3", cls.server)
         except BaseException:
             cls.tearDownClass()
             raise
@@ -78,15 +83,15 @@ class S3RunResourcesTest(ClusterTestCase):
     def tearDownClass(cls):
         if hasattr(cls, "cluster"):
             super().tearDownClass()
-        cls.moto.close()
+        cls.server.close()
 
     @classmethod
-    def add_target(cls, name, moto):
-        key_id, secret = moto.keys["writer"]
+    def add_target(cls, name, server):
+        key_id, secret = server.keys["writer"]
         cls.cluster.sql(f"""
             SELECT cdw_backup_add_target({literal(name)}, 's3://{BUCKET}/{name}',
                      secret_id => {literal(key_id)}, secret_key => {literal(secret)},
-                     options => '{{"endpoint": "http://127.0.0.1:{moto.port}",
+                     options => '{{"endpoint": "http://127.0.0.1:{server.port}",
                                    "region": "us-east-1"}}')""")
 
     def start_run(self, target):
@@ -115,7 +120,7 @@ class S3RunResourcesTest(ClusterTestCase):
             for pid in self.worker_pids(run_id):
                 sockets = sockets_of(pid)
                 if sockets is not None:
-                    samples.append((len(self.moto.list_keys(BUCKET, "s3/")), sockets))
+                    samples.append((len(self.server.list_keys(BUCKET, "s3/")), sockets))
             return self.status(run_id) != "running"
         wait_until(finished, timeout=300, interval=0.1, what=f"run {run_id} to finish")
         failed = self.cluster.rows(
@@ -135,7 +140,7 @@ class S3RunResourcesTest(ClusterTestCase):
 
     def stalled_run(self):
         """A run to a second S3 server that stops answering once parts are written."""
-        stalled = MotoServer([BUCKET]).start()
+        stalled = self.server_class([BUCKET]).start()
         self.addCleanup(stalled.close)
         self.add_target(f"stalled{stalled.port}", stalled)
         run_id = self.start_run(f"stalled{stalled.port}")
