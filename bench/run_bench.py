@@ -13,6 +13,8 @@ same machine, and prints one table of MB/s and ratios against the goals:
   6. a database worker's resident memory grows by <= 64 MiB, any compression
   7. (--s3) writing to moto_server: our FDW >= 0.8x boto3 upload_fileobj doing the same work
      (fed by COPY ... TO STDOUT); boto3 from a ready file shown for information
+  8. max_rate: a run (compression none, N workers) limited to about half its unthrottled
+     rate achieves the limit within +-10% (stored bytes / the run's seconds in the history)
 
 "MB" is 10^6 bytes, and every rate is CSV bytes (what COPY ... (FORMAT csv)
 produces for the tables) divided by wall-clock seconds, whatever the
@@ -678,7 +680,7 @@ class RssSampler(threading.Thread):
         }
 
 
-def our_run(cluster, target_dir, db, compression, timeout, sample_rss=False):
+def our_run(cluster, target_dir, db, compression, timeout, sample_rss=False, max_rate=None):
     """One cdw_backup_run() into the file:// target, timed wall-clock.
 
     cdw_backup_wait(cdw_backup_run(..., wait => false), timeout) is what
@@ -692,11 +694,13 @@ def our_run(cluster, target_dir, db, compression, timeout, sample_rss=False):
         sampler.start()
     clock, status = timed(lambda: cluster.value(f"""
         SELECT cdw_backup_wait(cdw_backup_run(target => 'bench', databases => '{{{db}}}',
-                                              compression => '{compression}', wait => false),
+                                              compression => '{compression}', wait => false
+                                              {f", max_rate => '{max_rate}'" if max_rate else ""}),
                                interval '{timeout} seconds')"""))
     rss = sampler.finish() if sampler else None
-    run = json.loads(cluster.value("SELECT row_to_json(r) FROM cdw_backup.runs r "
-                                   "ORDER BY run_id DESC LIMIT 1"))
+    run = json.loads(cluster.value(
+        "SELECT row_to_json(r) FROM (SELECT *, extract(epoch FROM finished_at - started_at)"
+        "::float8 AS history_seconds FROM cdw_backup.runs ORDER BY run_id DESC LIMIT 1) r"))
     if status == "running":
         cluster.value(f"SELECT cdw_backup_cancel({run['run_id']})")
         cluster.value(f"SELECT cdw_backup_wait({run['run_id']}, interval '120 seconds')")
@@ -709,6 +713,7 @@ def our_run(cluster, target_dir, db, compression, timeout, sample_rss=False):
               "tables_total": run["tables_total"], "tables_failed": run["tables_failed"],
               "bytes_raw": run["bytes_raw"], "stored_bytes": run["bytes_stored"],
               "target_bytes": du_bytes(target_dir), "largest_tables": tables,
+              "history_seconds": run["history_seconds"],
               "error": run.get("error")}
     if rss:
         result["rss"] = rss
@@ -958,6 +963,17 @@ def build_rows(r, args):
         file_ratio = s3["ours"]["rate"] / s3["boto3"]["rate"]
         row("7", "  vs boto3 from the ready file", None, ratio=file_ratio,
             threshold="(info: CSV made untimed)")
+    limited = r.get("max_rate")
+    if limited:
+        res, limit = limited["run"], limited["limit"]
+        free = o["none"]
+        row("8", "cdw_backup none, no limit (stored MB/s)", free,
+            mbps=free["stored_bytes"] / free["history_seconds"] / MB)
+        achieved = res["stored_bytes"] / res["history_seconds"]
+        ratio = achieved / limit
+        row("8", f"cdw_backup none, max_rate {limit // MIB}MB (stored MB/s)", res,
+            mbps=achieved / MB, ratio=ratio, threshold="0.9x..1.1x the limit",
+            passed=0.9 <= ratio <= 1.1)
     return rows
 
 
@@ -1001,6 +1017,9 @@ def parse_args():
     p.add_argument("--s3", action="store_true", help="also run goal 7 against moto_server")
     p.add_argument("--s3-table", default="orders",
                    help="table written to S3 for goal 7 (default orders, ~50 MB at scale 1)")
+    p.add_argument("--max-rate-mb", type=int, default=0,
+                   help="goal 8's max_rate in MiB/s (default: half the unthrottled rate of "
+                        "compression none; -1 skips the goal)")
     p.add_argument("--shared-buffers", default="256MB")
     p.add_argument("--timeout", type=int, default=1800, help="seconds before a run is cancelled")
     p.add_argument("--keep", action="store_true", help="keep the cluster and its data")
@@ -1127,6 +1146,14 @@ def run_all(cluster, args, work_dirs):
         if o[compression]["bytes_raw"] != results["csv_bytes_total"]:
             log(f"  note: bytes_raw {o[compression]['bytes_raw']} != CSV bytes "
                 f"{results['csv_bytes_total']}")
+
+    if args.max_rate_mb >= 0 and o["none"]["status"] == "succeeded":
+        free = o["none"]["stored_bytes"] / o["none"]["history_seconds"]
+        limit_mib = args.max_rate_mb or max(1, int(free / 2 / MIB))
+        log(f"max_rate: compression none at {limit_mib}MB (1024-based) per second, "
+            f"unthrottled {free / MIB:.1f} MiB/s ...")
+        results["max_rate"] = {"limit": limit_mib * MIB, "run": our_run(
+            cluster, target_dir, "bench", "none", args.timeout, max_rate=f"{limit_mib}MB")}
 
     if not args.skip_one_table:
         largest = tables[0]

@@ -102,6 +102,7 @@ void RecordNonRun(const char *schedule, const char *target, const char *role,
 
 struct ScheduleRow {
   char *name, *cron, *timezone, *target, *compression, *owner;
+  char *max_rate;  // NULL: the target's
   Datum databases, exclude;
   bool databases_null, exclude_null;
   TimestampTz last_checked;
@@ -165,7 +166,7 @@ TimestampTz Visit(ScheduleRow *s, TimestampTz now) {
       run_id =
           control::LaunchRun(s->target, s->databases_null ? nullptr : DatumGetArrayTypeP(databases),
                              s->exclude_null ? nullptr : DatumGetArrayTypeP(exclude),
-                             s->compression, s->owner_oid, s->name);
+                             s->compression, s->owner_oid, s->name, s->max_rate);
     }
   }
   control::SpiParams params;
@@ -316,7 +317,8 @@ TimestampTz ProcessSchedules() {
       " EXISTS (SELECT FROM cdw_backup.target_store t"
       "          WHERE t.name OPERATOR(pg_catalog.=) s.target),"
       " coalesce(s.last_run_id, 0), (SELECT r.status FROM cdw_backup.runs r"
-      "                               WHERE r.run_id OPERATOR(pg_catalog.=) s.last_run_id)"
+      "                               WHERE r.run_id OPERATOR(pg_catalog.=) s.last_run_id),"
+      " s.max_rate"
       " FROM cdw_backup.schedule_store s WHERE s.enabled ORDER BY s.name FOR UPDATE OF s",
       0, nullptr, nullptr, nullptr);
   int count = static_cast<int>(SPI_processed);
@@ -344,6 +346,7 @@ TimestampTz ProcessSchedules() {
     s->has_target = strcmp(SpiText(i, 12), "t") == 0;
     s->last_run_id = strtoll(SpiText(i, 13), nullptr, 10);
     s->last_status = SpiText(i, 14);
+    s->max_rate = SpiText(i, 15);
   }
   TimestampTz wake = 0;
   for (int i = 0; i < count; i++) {

@@ -38,7 +38,8 @@ void StartupSharedMemory() {
   bool found = false;
   g_shared = static_cast<SharedState *>(ShmemInitStruct("cdw_backup", sizeof(SharedState), &found));
   if (!found) {
-    memset(g_shared, 0, sizeof(SharedState));
+    // Zero bytes are a valid RateBucket (rate 0: unlimited) too.
+    memset(static_cast<void *>(g_shared), 0, sizeof(SharedState));
     g_shared->lock = &(GetNamedLWLockTranche("cdw_backup"))->lock;
     for (auto &run : g_shared->runs) ConditionVariableInit(&run.changed);
     for (auto &slot : g_shared->progress) {
@@ -112,6 +113,17 @@ int FindRunSlot(int64 run_id) {
   for (int i = 0; i < kMaxActiveRuns; i++)
     if (g_shared->runs[i].in_use && g_shared->runs[i].request.run_id == run_id) return i;
   return -1;
+}
+
+void UseRunRateLimit(int64 run_id) {
+  if (!g_shared) return;
+  LWLockAcquire(g_shared->lock, LW_SHARED);
+  int index = FindRunSlot(run_id);
+  // Slots are never freed, only reused: a worker that outlives its
+  // terminated coordinator paces itself for a moment against the slot's
+  // next run, nothing worse.
+  pg::SetProcessRateBucket(index >= 0 ? &g_shared->runs[index].rate : nullptr);
+  LWLockRelease(g_shared->lock);
 }
 
 bool RunIsActive(int64 run_id) {

@@ -13,6 +13,8 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include "common/rate_limiter.h"
+
 namespace cdw::bgworker {
 
 constexpr int kMaxActiveRuns = 8;
@@ -31,6 +33,9 @@ struct RunRequest {
   bool has_exclude;
   char databases[kListBytes];  // text[] literal
   char exclude[kListBytes];    // text[] literal
+  // The run's bandwidth limit in bytes per second (0: none): max_rate of
+  // cdw_backup_run() or the schedule, else the target's option max_rate.
+  int64 max_rate;
 };
 
 struct RunSlot {
@@ -42,6 +47,10 @@ struct RunSlot {
   bool cancel_requested;
   Latch *coordinator_latch;
   ConditionVariable changed;  // broadcast on recorded / finished
+  // max_rate of the run, shared by all its workers (and their threads):
+  // every byte they write to or read from the target's objects is paid for
+  // here (common/rate_limiter.h). Started by StartRun().
+  cdw::RateBucket rate;
 };
 
 struct ProgressSlot {
@@ -86,6 +95,11 @@ void RequireSharedState(const char *what);
 
 // Finds the slot of an active run, or -1. Caller holds the lock.
 int FindRunSlot(int64 run_id);
+
+// Makes the stores this process opens from now on share run `run_id`'s
+// bandwidth limit (extension/pg/open_store.h); nothing when the run has no
+// slot (any more).
+void UseRunRateLimit(int64 run_id);
 
 // Wakes the launcher (it records runs whose coordinator vanished).
 void WakeLauncher();

@@ -164,7 +164,7 @@ CREATE FUNCTION cdw_backup_drop_target(name text)
 
 CREATE FUNCTION cdw_backup_run(target text DEFAULT 'default', databases text[] DEFAULT NULL,
                                exclude_databases text[] DEFAULT NULL, compression text DEFAULT 'gzip',
-                               wait boolean DEFAULT false)
+                               wait boolean DEFAULT false, max_rate text DEFAULT NULL)
   RETURNS bigint AS 'MODULE_PATHNAME', 'cdw_backup_run' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_wait(run_id bigint, timeout interval DEFAULT NULL)
@@ -235,7 +235,9 @@ CREATE TABLE cdw_backup.schedule_store (
   created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
   next_run_at timestamptz,
   last_checked_at timestamptz,
-  last_run_id bigint
+  last_run_id bigint,
+  -- The runs' bandwidth limit ('50MB': bytes per second); NULL: the target's.
+  max_rate text
 );
 REVOKE ALL ON cdw_backup.schedule_store FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('cdw_backup.schedule_store', '');
@@ -246,7 +248,7 @@ SELECT pg_catalog.pg_extension_config_dump('cdw_backup.schedule_store', '');
 CREATE VIEW cdw_backup.schedules WITH (security_barrier) AS
   SELECT s.name, s.cron, s.timezone, s.target, s.databases, s.exclude_databases, s.compression,
          s.keep_days, s.keep_runs, s.verify, s.catch_up_window, s.max_run_time, s.enabled,
-         s.disabled_reason, s.owner, s.created_at, s.next_run_at, s.last_run_id,
+         s.disabled_reason, s.owner, s.created_at, s.next_run_at, s.last_run_id, s.max_rate,
          r.status AS last_status, r.started_at AS last_started_at, r.finished_at AS last_finished_at
     FROM cdw_backup.schedule_store s
     CROSS JOIN (SELECT a.oid, a.rolsuper FROM pg_catalog.pg_roles a
@@ -262,7 +264,8 @@ CREATE FUNCTION cdw_backup_schedule(name text, cron text, target text DEFAULT 'd
                                     keep_runs integer DEFAULT NULL, verify boolean DEFAULT false,
                                     enabled boolean DEFAULT true,
                                     catch_up_window interval DEFAULT NULL,
-                                    max_run_time interval DEFAULT NULL)
+                                    max_run_time interval DEFAULT NULL,
+                                    max_rate text DEFAULT NULL)
   RETURNS timestamptz AS 'MODULE_PATHNAME', 'cdw_backup_schedule' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_unschedule(name text)

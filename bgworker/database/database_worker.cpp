@@ -272,6 +272,8 @@ extern "C" void cdw_backup_database_worker(Datum job_handle) {
                     errmsg("cdw_backup database worker could not attach to its job")));
   g_job = static_cast<DatabaseJob *>(dsm_segment_address(segment));
   g_is_leader = MyBgworkerEntry->bgw_extra[0] == 'L';
+  // Every worker of the run draws from the run's one bucket.
+  UseRunRateLimit(g_job->run_id);
   before_shmem_exit(OnWorkerExit, 0);
   BackgroundWorkerInitializeConnectionByOid(g_job->database_id, g_job->role_id, 0);
   StartTransactionCommand();

@@ -40,6 +40,7 @@ void StartRun(const RunRequest &request) {
     slot->recorded = slot->finished = slot->cancel_requested = false;
     slot->coordinator_latch = nullptr;
     slot->coordinator_pid = 0;
+    InitRateBucket(&slot->rate, static_cast<uint64>(Max(request.max_rate, 0)));
   }
   LWLockRelease(shared->lock);
   if (index < 0)

@@ -407,6 +407,7 @@ extern "C" void cdw_backup_run_coordinator(Datum slot_index) {
   run->slot = index;
   slot->coordinator_pid = MyProcPid;
   slot->coordinator_latch = MyLatch;
+  UseRunRateLimit(run_id);  // the run index and what settling a failure removes
   BackgroundWorkerInitializeConnection(cdw::control::g_home_database, nullptr, 0);
   pgstat_report_appname(psprintf("cdw_backup run %lld", static_cast<long long>(run_id)));
   Coordinate(run);

@@ -1,6 +1,7 @@
 #include "storage/store_factory.h"
 
 #include "common/error.h"
+#include "common/rate_limiter.h"
 #include "s3/s3_location.h"
 #include "s3/s3_store.h"
 #include "storage/file_store.h"
@@ -18,7 +19,17 @@ bool StartsWith(const std::string &s, const char *prefix) {
 }  // namespace
 
 const std::vector<std::string> &StoreOptionNames() {
-  return s3::S3OptionNames();
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> names = s3::S3OptionNames();
+    names.push_back("max_rate");
+    return names;
+  }();
+  return kNames;
+}
+
+uint64_t StoreMaxRate(const StoreOptions &options) {
+  auto it = options.find("max_rate");
+  return it == options.end() ? 0 : ParseRate("option \"max_rate\"", it->second);
 }
 
 StoreOptions ParseStoreOptionLines(const std::string &lines) {
@@ -48,6 +59,7 @@ bool LocationNeedsCredentials(const std::string &location) {
 }
 
 void ValidateLocation(const std::string &location, const StoreOptions &options) {
+  (void)StoreMaxRate(options);
   switch (ParseLocationScheme(location)) {
     case LocationScheme::kFile:
       FileStore::ParseRoot(location);

@@ -5,10 +5,12 @@
 //   cos://bucket-appid.cos.region.myqcloud.com/prefix, cos://cos.region.myqcloud.com/bucket/prefix
 //
 // `options` are the FDW server options / target options that refine a
-// location (endpoint, region, path_style, https, connect_to, ...). Unknown
+// location (endpoint, region, path_style, https, connect_to, ...) and
+// max_rate, the bandwidth limit (any scheme, file:// too). Unknown
 // keys are the caller's business (the FDW validator rejects them).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -35,6 +37,10 @@ enum class LocationScheme { kFile, kS3, kCos };
 // Names of the options that refine a location (FDW server options and
 // target options): endpoint, region, path_style, https, connect_to, ...
 const std::vector<std::string> &StoreOptionNames();
+
+// Option max_rate, in bytes per second (0: none or unlimited). Throws
+// cdw::Error (22023) when it is not a rate (see common/rate_limiter.h).
+uint64_t StoreMaxRate(const StoreOptions &options);
 
 // Returns the scheme of a location, or throws cdw::Error (22023) with a hint
 // listing the accepted forms.

@@ -13,6 +13,7 @@ extern "C" {
 
 #include "bgworker/run/caller_api.h"
 #include "bgworker/shared_state.h"
+#include "common/rate_limiter.h"
 #include "compression/compression.h"
 #include "extension/control/run_functions.h"
 #include "extension/control/arguments.h"
@@ -21,6 +22,7 @@ extern "C" {
 #include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/search_path.h"
+#include "storage/store_factory.h"
 
 using namespace cdw::control;
 using namespace cdw::bgworker;
@@ -51,10 +53,15 @@ long IntervalToMilliseconds(Interval *interval) {
 namespace cdw::control {
 
 int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
-                const char *compression, Oid role_id, const char *schedule_name) {
+                const char *compression, Oid role_id, const char *schedule_name,
+                const char *max_rate) {
   RunRequest request;
   memset(&request, 0, sizeof request);
   cdw::pg::CallCpp([&] { (void)cdw::ParseCompression(compression); });
+  request.max_rate = -1;
+  if (max_rate)
+    request.max_rate =
+        cdw::pg::CallCpp([&] { return static_cast<int64>(cdw::ParseRate("max_rate", max_rate)); });
   // Everything goes into fixed-size fields of shared memory: checked, never
   // cut (a cut target name could name another role's target).
   cdw::pg::CopyName(request.target, target, "target name");
@@ -74,7 +81,13 @@ int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
   cdw::pg::CopyName(request.role_name, GetUserNameFromId(role_id, false), "role name");
 
   SPI_connect();
-  (void)LoadTarget(target, role_id);
+  Target *found = LoadTarget(target, role_id);
+  // The run's limit is fixed when it starts: changing the target's option
+  // later does not change a run in progress.
+  if (request.max_rate < 0)
+    request.max_rate = cdw::pg::CallCpp([&] {
+      return static_cast<int64>(cdw::StoreMaxRate(cdw::ParseStoreOptionLines(found->options)));
+    });
   SavedUser saved = BecomeExtensionOwner();
   SpiParams none;
   SpiRun("SELECT pg_catalog.nextval('cdw_backup.runs_run_id_seq'::pg_catalog.regclass)", none);
@@ -143,9 +156,11 @@ CDW_SQL_FUNCTION(cdw_backup_run) {
   const char *target = TextArgument(fcinfo, 0, "default");
   const char *compression = TextArgument(fcinfo, 3, "gzip");
   bool wait = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+  // NULL max_rate: the target's option.
+  const char *max_rate = TextArgument(fcinfo, 5, nullptr);
   int64 run_id = LaunchRun(target, PG_ARGISNULL(1) ? nullptr : PG_GETARG_ARRAYTYPE_P(1),
                            PG_ARGISNULL(2) ? nullptr : PG_GETARG_ARRAYTYPE_P(2), compression,
-                           GetUserId(), nullptr);
+                           GetUserId(), nullptr, max_rate);
   if (wait) (void)WaitForRun(run_id, -1);
   cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_INT64(run_id);

@@ -11,8 +11,11 @@ namespace cdw::control {
 
 // Starts a backup run (see bgworker/run/caller_api.h) as `role_id` after
 // checking the target; returns its id once its row is committed.
-// `databases` / `exclude` may be NULL; `schedule_name` NULL for manual runs.
+// `databases` / `exclude` may be NULL; `schedule_name` NULL for manual runs;
+// `max_rate` NULL for the target's option max_rate (else it replaces it;
+// '0' lifts it).
 int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
-                const char *compression, Oid role_id, const char *schedule_name);
+                const char *compression, Oid role_id, const char *schedule_name,
+                const char *max_rate);
 
 }  // namespace cdw::control

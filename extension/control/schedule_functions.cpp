@@ -14,6 +14,7 @@ extern "C" {
 
 #include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
+#include "common/rate_limiter.h"
 #include "compression/compression.h"
 #include "extension/control/run_functions.h"
 #include "extension/control/arguments.h"
@@ -71,6 +72,9 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
                       errmsg("%s must be at least 1", arg == 7 ? "keep_days" : "keep_runs"),
                       errhint("Leave it NULL to keep every backup of this schedule.")));
   cdw::pg::CallCpp([&] { (void)cdw::ParseCompression(compression); });
+  // NULL: the target's max_rate when the run starts.
+  const char *max_rate = TextArgument(fcinfo, 13, nullptr);
+  if (max_rate) cdw::pg::CallCpp([&] { (void)cdw::ParseRate("max_rate", max_rate); });
   TimestampTz now = cdw::bgworker::SchedulerNow();
   TimestampTz next = NextFireTime(cron, timezone, now);
 
@@ -119,15 +123,17 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
       .Add(OIDOID, ObjectIdGetDatum(owner_id))
       .Timestamp(next)
       // Runs due before now are not caught up for a new or changed schedule.
-      .Timestamp(now);
+      .Timestamp(now)
+      .Arg(fcinfo, 13, TEXTOID);
   SpiRun(
       "INSERT INTO cdw_backup.schedule_store AS s (name, cron, target, timezone, databases, "
       " exclude_databases, compression, keep_days, keep_runs, verify, enabled, catch_up_window, "
-      " max_run_time, owner, next_run_at, last_checked_at, owner_name) "
+      " max_run_time, owner, next_run_at, last_checked_at, owner_name, max_rate) "
       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
       " $14::pg_catalog.regrole, $15, $16, "
       " coalesce((SELECT a.rolname FROM pg_catalog.pg_roles a "
-      "           WHERE a.oid OPERATOR(pg_catalog.=) $14), $14::pg_catalog.text::pg_catalog.name)) "
+      "           WHERE a.oid OPERATOR(pg_catalog.=) $14), $14::pg_catalog.text::pg_catalog.name), "
+      " $17) "
       "ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, target = excluded.target, "
       " timezone = excluded.timezone, databases = excluded.databases, "
       " exclude_databases = excluded.exclude_databases, compression = excluded.compression, "
@@ -135,6 +141,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
       " enabled = excluded.enabled, catch_up_window = excluded.catch_up_window, "
       " max_run_time = excluded.max_run_time, next_run_at = excluded.next_run_at, "
       " last_checked_at = excluded.last_checked_at, owner_name = excluded.owner_name, "
+      " max_rate = excluded.max_rate, "
       " disabled_reason = NULL",
       params);
   RestoreUser(saved);
@@ -184,7 +191,7 @@ CDW_SQL_FUNCTION(cdw_backup_run_schedule) {
   SavedUser saved = BecomeExtensionOwner();
   SpiRun(
       "SELECT s.target, s.databases, s.exclude_databases, s.compression, "
-      " coalesce(a.rolname, s.owner_name)::pg_catalog.text, a.oid "
+      " coalesce(a.rolname, s.owner_name)::pg_catalog.text, a.oid, s.max_rate "
       "FROM cdw_backup.schedule_store s "
       "LEFT JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) s.owner "
       "WHERE s.name OPERATOR(pg_catalog.=) $1 AND (s.owner OPERATOR(pg_catalog.=) $2 OR $3)",
@@ -204,6 +211,7 @@ CDW_SQL_FUNCTION(cdw_backup_run_schedule) {
   char *compression = SpiText(0, 4);
   char *owner = SpiText(0, 5);
   char *owner_oid = SpiText(0, 6);
+  char *max_rate = SpiText(0, 7);
   MemoryContextSwitchTo(outer);
   SPI_finish();
   if (!owner_oid)
@@ -212,7 +220,7 @@ CDW_SQL_FUNCTION(cdw_backup_run_schedule) {
                     errhint("Create the schedule again as an existing role.")));
   // Runs execute as the schedule's owner, also when a superuser starts them.
   int64 run_id = LaunchRun(target, database_array, exclude_array, compression,
-                           static_cast<Oid>(strtoul(owner_oid, nullptr, 10)), name);
+                           static_cast<Oid>(strtoul(owner_oid, nullptr, 10)), name, max_rate);
   SPI_connect();
   saved = BecomeExtensionOwner();
   Oid update_types[2] = {TEXTOID, INT8OID};

@@ -39,6 +39,7 @@ extern "C" {
 #include "extension/fdw/part_registry.h"
 #include "extension/fdw/pinned_settings.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
 #include "extension/pg/text_encoding.h"
 #include "format/part_io.h"
 #include "storage/store_factory.h"
@@ -70,10 +71,10 @@ std::shared_ptr<ObjectStore> OpenStore(const TableOptions &options) {
     pg::PgCall([] { before_shmem_exit(RetryCleanupsAtExit, 0); });
     cleanup_registered = true;
   }
-  std::shared_ptr<ObjectStore> store =
-      OpenObjectStore(options.location, options.store_options, options.credentials);
+  auto store = OpenObjectStore(options.location, options.store_options, options.credentials);
   store->SetInterruptCheck(pg::InterruptsPending);
-  return store;
+  // Within a run, the run's shared limit; else the server's max_rate.
+  return pg::ApplyRateLimit(std::move(store), options.store_options);
 }
 
 // Deletes a C++ object when the memory context holding its owner goes away

@@ -5,6 +5,7 @@ extern "C" {
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "storage/store_factory.h"
+#include "storage/throttled_store.h"
 
 namespace cdw::pg {
 
@@ -12,15 +13,40 @@ namespace {
 const char *OrEmpty(const char *s) {
   return s ? s : "";
 }
+
+RateBucket *g_run_bucket = nullptr;
+// A store opened outside a run (cdw_backup_verify, a restore, the FDW used
+// directly) with option max_rate: one bucket per process, restarted when
+// the rate changes. Stores outlive no process, so a static is enough.
+RateBucket g_local_bucket;
 }  // namespace
+
+void SetProcessRateBucket(RateBucket *bucket) {
+  g_run_bucket = bucket;
+}
+
+std::unique_ptr<ObjectStore> ApplyRateLimit(std::unique_ptr<ObjectStore> store,
+                                            const StoreOptions &options) {
+  RateBucket *bucket = g_run_bucket;
+  if (!bucket) {
+    uint64_t rate = StoreMaxRate(options);
+    if (rate == 0) return store;
+    if (g_local_bucket.rate.load() != static_cast<int64_t>(rate))
+      InitRateBucket(&g_local_bucket, rate);
+    bucket = &g_local_bucket;
+  }
+  if (bucket->rate.load() <= 0) return store;
+  return ThrottleStore(std::move(store), bucket, InterruptsPending);
+}
 
 std::unique_ptr<ObjectStore> OpenTargetStore(const char *location, const char *option_lines,
                                              const char *secret_id, const char *secret_key,
                                              const char *session_token) {
   Credentials credentials{OrEmpty(secret_id), OrEmpty(secret_key), OrEmpty(session_token)};
-  auto store = OpenObjectStore(location, ParseStoreOptionLines(OrEmpty(option_lines)), credentials);
+  StoreOptions options = ParseStoreOptionLines(OrEmpty(option_lines));
+  auto store = OpenObjectStore(location, options, credentials);
   store->SetInterruptCheck(InterruptsPending);
-  return store;
+  return ApplyRateLimit(std::move(store), options);
 }
 
 }  // namespace cdw::pg

@@ -1,12 +1,15 @@
 // Opening a target's ObjectStore from the text forms the control plane passes
 // between processes (location, "key\tvalue\n" option lines, secrets), with
-// PostgreSQL's cancel check installed. Include after postgres.h; may throw
-// cdw::Error, so call inside CallCpp() or a try block.
+// PostgreSQL's cancel check installed and the bandwidth limit applied.
+// Include after postgres.h; may throw cdw::Error, so call inside CallCpp()
+// or a try block.
 #pragma once
 
 #include <memory>
 
+#include "common/rate_limiter.h"
 #include "storage/object_store.h"
+#include "storage/store_factory.h"
 
 namespace cdw::pg {
 
@@ -14,5 +17,17 @@ namespace cdw::pg {
 std::unique_ptr<ObjectStore> OpenTargetStore(const char *location, const char *option_lines,
                                              const char *secret_id, const char *secret_key,
                                              const char *session_token);
+
+// The bandwidth limit of every store this process opens from now on
+// (OpenTargetStore and the FDW): the run's bucket in shared memory
+// (bgworker/shared_state.h), shared with the run's other workers. It
+// replaces the stores' own max_rate option, even when its rate is 0 (a run
+// started with max_rate => '0'). NULL: back to the option.
+void SetProcessRateBucket(RateBucket *bucket);
+
+// `store` paced by the process's run bucket if one is set, else by its
+// option max_rate (a bucket of this process), else returned as it is.
+std::unique_ptr<ObjectStore> ApplyRateLimit(std::unique_ptr<ObjectStore> store,
+                                            const StoreOptions &options);
 
 }  // namespace cdw::pg

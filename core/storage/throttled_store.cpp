@@ -1,0 +1,75 @@
+#include "storage/throttled_store.h"
+
+namespace cdw {
+
+namespace {
+
+class ThrottledWriter : public ObjectWriter {
+ public:
+  ThrottledWriter(std::unique_ptr<ObjectWriter> inner, std::shared_ptr<RateLimiter> limiter)
+      : inner_(std::move(inner)), limiter_(std::move(limiter)) {}
+
+  void Write(const char *data, size_t len) override {
+    limiter_->Acquire(len);
+    inner_->Write(data, len);
+  }
+  void Finish() override { inner_->Finish(); }
+  void Commit() override { inner_->Commit(); }
+  void Abort() noexcept override { inner_->Abort(); }
+
+ private:
+  std::unique_ptr<ObjectWriter> inner_;
+  std::shared_ptr<RateLimiter> limiter_;
+};
+
+class ThrottledSource : public ByteSource {
+ public:
+  ThrottledSource(std::unique_ptr<ByteSource> inner, std::shared_ptr<RateLimiter> limiter)
+      : inner_(std::move(inner)), limiter_(std::move(limiter)) {}
+
+  size_t Read(char *buffer, size_t capacity) override {
+    size_t n = inner_->Read(buffer, capacity);
+    limiter_->Acquire(n);
+    return n;
+  }
+
+ private:
+  std::unique_ptr<ByteSource> inner_;
+  std::shared_ptr<RateLimiter> limiter_;
+};
+
+class ThrottledStore : public ObjectStore {
+ public:
+  ThrottledStore(std::unique_ptr<ObjectStore> inner, RateBucket *bucket, InterruptCheck interrupted)
+      : inner_(std::move(inner)),
+        limiter_(std::make_shared<RateLimiter>(bucket, std::move(interrupted))) {}
+
+  std::unique_ptr<ObjectWriter> Create(const std::string &key) override {
+    return std::make_unique<ThrottledWriter>(inner_->Create(key), limiter_);
+  }
+  std::unique_ptr<ByteSource> Open(const std::string &key) override {
+    return std::make_unique<ThrottledSource>(inner_->Open(key), limiter_);
+  }
+  std::vector<ObjectInfo> List(const std::string &prefix) override { return inner_->List(prefix); }
+  void Remove(const std::string &key) override { inner_->Remove(key); }
+  void RemoveQuickly(const std::string &key) override { inner_->RemoveQuickly(key); }
+  void ReleaseConnections() noexcept override { inner_->ReleaseConnections(); }
+  size_t DiscardIncomplete(const std::string &prefix) override {
+    return inner_->DiscardIncomplete(prefix);
+  }
+  std::string Url(const std::string &key) const override { return inner_->Url(key); }
+
+ private:
+  std::unique_ptr<ObjectStore> inner_;
+  // Shared with the writers and readers, which may outlive the store.
+  std::shared_ptr<RateLimiter> limiter_;
+};
+
+}  // namespace
+
+std::unique_ptr<ObjectStore> ThrottleStore(std::unique_ptr<ObjectStore> inner, RateBucket *bucket,
+                                           InterruptCheck interrupted) {
+  return std::make_unique<ThrottledStore>(std::move(inner), bucket, std::move(interrupted));
+}
+
+}  // namespace cdw
