@@ -149,6 +149,10 @@ struct DatabaseJob {
   dsm_handle tables_handle;
   pg_atomic_uint32 next_table;
   pg_atomic_uint32 helpers_active;
+  // The coordinator may add helpers (counted into helpers_active under the
+  // mutex) while this is set; the leader clears it, under the mutex, when
+  // it has taken its last unit, before it waits for helpers_active to be 0.
+  bool accepting_helpers;
   // Broadcast when a helper finishes and when the leader's verdict (phase
   // done or failed) is known, so neither side waits for a poll interval.
   ConditionVariable workers_changed;

@@ -179,6 +179,9 @@ void RunLeader() {
     // While the helpers export, under the same snapshot and locks.
     char *schema = CaptureSchema();
     ExportLoop();
+    SpinLockAcquire(&g_job->mutex);
+    g_job->accepting_helpers = false;
+    SpinLockRelease(&g_job->mutex);
     WaitForHelpers();
     DropServer();
     CheckCoordinator();

@@ -1,8 +1,8 @@
 // The coordinator of one run: a dynamic background worker connected to the
 // home database. It records the run (so the run exists whatever the
-// caller's transaction does), then exports the databases one after the
-// other through database workers (bgworker/database/), turning what they
-// report in shared memory into history rows as tables finish (history.cpp).
+// caller's transaction does), then exports the databases, several at a time,
+// through database workers (bgworker/database/), turning what they report
+// in shared memory into history rows as tables finish (history.cpp).
 extern "C" {
 #include "postgres.h"
 #include "access/xact.h"
@@ -45,13 +45,32 @@ namespace {
 using control::SpiRun;
 using control::SpiText;
 
-// The database being exported and its workers, for the exit callback. A
-// fixed array (cdw_backup.max_workers is at most 64): no C++ container in
-// frames where PostgreSQL may longjmp.
+// The databases being exported and their workers, for the loop and the
+// exit callback. Fixed arrays (cdw_backup.max_workers is at most 64, and
+// every database being exported has at least one worker): no C++ container
+// in frames where PostgreSQL may longjmp.
 constexpr int kMaxWorkers = 64;
-DatabaseJob *g_current_job = nullptr;
-BackgroundWorkerHandle *g_current_workers[kMaxWorkers];
-int g_current_worker_count = 0;
+
+// A database whose size is at least this is given every free worker when
+// it starts (its helpers' start-up then overlaps its listing); a smaller
+// one starts with its leader alone and gets helpers only once no database
+// is left to start and it still has units nobody took.
+constexpr int64 kBigDatabaseBytes = 256LL << 20;
+
+struct ActiveDatabase {
+  const DatabaseToRun *database;
+  dsm_segment *segment;
+  DatabaseJob *job;
+  dsm_segment *tables_segment;
+  TableList *tables;                             // attached once the leader has listed them
+  bool *recorded;                                // one flag per entry of tables (history.h)
+  BackgroundWorkerHandle *workers[kMaxWorkers];  // the leader first
+  int worker_count;
+  bool listing_settled;  // tables attached, or the leader stopped without them
+};
+
+ActiveDatabase g_active[kMaxWorkers];
+int g_active_count = 0;
 
 BackgroundWorkerHandle *StartDatabaseWorker(Run *run, dsm_segment *segment, const char *database,
                                             bool leader) {
@@ -75,18 +94,66 @@ void WaitForEvent(long timeout_ms) {
   CHECK_FOR_INTERRUPTS();
 }
 
-bool AllStopped() {
-  for (int i = 0; i < g_current_worker_count; i++)
-    if (!Stopped(g_current_workers[i])) return false;
+bool AllStopped(const ActiveDatabase *active) {
+  for (int i = 0; i < active->worker_count; i++)
+    if (!Stopped(active->workers[i])) return false;
   return true;
 }
 
-void TerminateCurrentWorkers() {
-  for (int i = 0; i < g_current_worker_count; i++) TerminateBackgroundWorker(g_current_workers[i]);
+// Workers of the run still running, across its databases.
+int RunningWorkers() {
+  int running = 0;
+  for (int a = 0; a < g_active_count; a++)
+    for (int i = 0; i < g_active[a].worker_count; i++)
+      if (!Stopped(g_active[a].workers[i])) running++;
+  return running;
 }
 
-// Exports one database; returns its final status.
-const char *RunDatabase(Run *run, const DatabaseToRun &database) {
+void CancelCurrentDatabases() {
+  for (int a = 0; a < g_active_count; a++) {
+    g_active[a].job->cancel = true;
+    for (int i = 0; i < g_active[a].worker_count; i++)
+      TerminateBackgroundWorker(g_active[a].workers[i]);
+  }
+}
+
+// Counts a helper in before it starts, so the leader waits for it; refused
+// once the leader has stopped taking helpers (it is then past its share of
+// the units) or nothing is left to take.
+bool AdmitHelper(DatabaseJob *job, const TableList *tables) {
+  SpinLockAcquire(&job->mutex);
+  bool admitted =
+      job->accepting_helpers && job->phase == static_cast<int>(JobPhase::kListed) &&
+      (tables == nullptr || static_cast<int>(pg_atomic_read_u32(&job->next_table)) < tables->count);
+  if (admitted) pg_atomic_fetch_add_u32(&job->helpers_active, 1);
+  SpinLockRelease(&job->mutex);
+  return admitted;
+}
+
+// Starts up to `count` helpers for `active`; returns how many started.
+int AddHelpers(Run *run, ActiveDatabase *active, int count) {
+  int started = 0;
+  while (started < count && active->worker_count < kMaxWorkers) {
+    if (!AdmitHelper(active->job, active->tables)) break;
+    BackgroundWorkerHandle *helper =
+        StartDatabaseWorker(run, active->segment, active->database->name, false);
+    if (!helper) {
+      pg_atomic_fetch_sub_u32(&active->job->helpers_active, 1);
+      ConditionVariableBroadcast(&active->job->workers_changed);
+      ereport(LOG, (errmsg("cdw_backup run %lld: a worker could not be started",
+                           static_cast<long long>(run->request.run_id)),
+                    errhint("Increase max_worker_processes.")));
+      break;
+    }
+    active->workers[active->worker_count++] = helper;
+    started++;
+  }
+  return started;
+}
+
+// Creates the job of one database and starts its leader (and `helpers`
+// helpers). False when not even the leader could start (recorded failed).
+bool StartDatabase(Run *run, const DatabaseToRun &database, int helpers) {
   BeginWork();
   RecordDatabase(run, database.name, "running", 0, nullptr, nullptr, nullptr, nullptr, nullptr);
   EndWork();
@@ -121,26 +188,30 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
   job->coordinator_latch = MyLatch;
   SpinLockInit(&job->mutex);
   pg_atomic_init_u32(&job->next_table, 0);
-  // Helpers start together with the leader, so their start-up overlaps the
-  // listing; counted before the leader starts, so it always waits for them.
-  int helpers = Min(Max(control::g_max_workers - 1, 0), kMaxWorkers - 1);
-  pg_atomic_init_u32(&job->helpers_active, static_cast<uint32>(helpers));
+  pg_atomic_init_u32(&job->helpers_active, 0);
+  job->accepting_helpers = true;
   ConditionVariableInit(&job->workers_changed);
 
-  g_current_worker_count = 0;
-  g_current_job = job;
+  ActiveDatabase *active = &g_active[g_active_count];
+  memset(active, 0, sizeof *active);
+  active->database = &database;
+  active->segment = segment;
+  active->job = job;
+  // Helpers that start with the leader are counted before it starts, so
+  // it always waits for them.
+  for (int i = 0; i < helpers; i++) pg_atomic_fetch_add_u32(&job->helpers_active, 1);
   BackgroundWorkerHandle *leader = StartDatabaseWorker(run, segment, database.name, true);
   if (!leader) {
-    g_current_job = nullptr;
     dsm_detach(segment);
     BeginWork();
     RecordDatabase(run, database.name, "failed", 0, nullptr, nullptr, "53000",
                    "no background worker slot is free for the database worker",
                    "Increase max_worker_processes (cdw_backup needs cdw_backup.max_workers + 2).");
     EndWork();
-    return "failed";
+    return false;
   }
-  g_current_workers[g_current_worker_count++] = leader;
+  active->workers[active->worker_count++] = leader;
+  g_active_count++;
   for (int i = 0; i < helpers; i++) {
     BackgroundWorkerHandle *helper = StartDatabaseWorker(run, segment, database.name, false);
     if (!helper) {
@@ -152,46 +223,17 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
                     errhint("Increase max_worker_processes.")));
       break;
     }
-    g_current_workers[g_current_worker_count++] = helper;
+    active->workers[active->worker_count++] = helper;
   }
+  return true;
+}
 
-  // Wait for the table list.
-  while (job->phase == static_cast<int>(JobPhase::kStarting) && !Stopped(leader)) {
-    if (CancelRequested(run) && !job->cancel) {
-      job->cancel = true;
-      TerminateBackgroundWorker(leader);
-    }
-    WaitForEvent(1000);
-  }
-  TableList *tables = nullptr;
-  dsm_segment *tables_segment = nullptr;
-  if (job->phase == static_cast<int>(JobPhase::kListed) ||
-      (job->phase == static_cast<int>(JobPhase::kDone))) {
-    tables_segment = dsm_attach(job->tables_handle);
-    if (tables_segment) tables = static_cast<TableList *>(dsm_segment_address(tables_segment));
-  }
-  bool *recorded = nullptr;
-  if (tables) {
-    recorded = static_cast<bool *>(palloc0(sizeof(bool) * Max(tables->count, 1)));
-    // The workers export while the pending history rows of every table
-    // (10,000 of them in a big database) are written.
-    InsertPendingTables(run, tables, database.name);
-    for (;;) {
-      if (CancelRequested(run) && !job->cancel) {
-        job->cancel = true;
-        TerminateCurrentWorkers();
-      }
-      SyncTables(run, job, tables, recorded, false, database.name);
-      if (AllStopped()) break;
-      WaitForEvent(1000);
-    }
-    SyncTables(run, job, tables, recorded, true, database.name);
-    pfree(recorded);
-  } else {
-    // The leader stopped before listing tables; the helpers see it fail.
-    while (!AllStopped()) WaitForEvent(1000);
-  }
-
+// Records the final status of a database whose workers have all stopped;
+// returns it.
+const char *FinishDatabase(Run *run, ActiveDatabase *active) {
+  DatabaseJob *job = active->job;
+  TableList *tables = active->tables;
+  const char *name = active->database->name;
   const char *status = "succeeded";
   int failed = 0, total = 0;
   for (int i = 0; tables && i < tables->count; i++) {
@@ -231,13 +273,72 @@ const char *RunDatabase(Run *run, const DatabaseToRun &database) {
                        ? Url(run, psprintf("%s%s", job->database_prefix, kManifestName))
                        : nullptr;
   BeginWork();
-  RecordDatabase(run, database.name, status, total, nullptr, manifest, sqlstate, error, hint);
+  RecordDatabase(run, name, status, total, nullptr, manifest, sqlstate, error, hint);
   EndWork();
-  g_current_job = nullptr;
-  g_current_worker_count = 0;
-  if (tables_segment) dsm_detach(tables_segment);
-  dsm_detach(segment);
+  if (active->recorded) pfree(active->recorded);
+  if (active->tables_segment) dsm_detach(active->tables_segment);
+  dsm_detach(active->segment);
   return status;
+}
+
+// One look at a database being exported: its table list once published,
+// history rows of tables that finished. True once all its workers have
+// stopped and its outcome is recorded (`*status`).
+bool PollDatabase(Run *run, ActiveDatabase *active, const char **status) {
+  DatabaseJob *job = active->job;
+  const char *name = active->database->name;
+  if (!active->listing_settled) {
+    int phase = job->phase;
+    if (phase == static_cast<int>(JobPhase::kListed) ||
+        phase == static_cast<int>(JobPhase::kDone)) {
+      active->tables_segment = dsm_attach(job->tables_handle);
+      if (active->tables_segment)
+        active->tables = static_cast<TableList *>(dsm_segment_address(active->tables_segment));
+      active->listing_settled = true;
+      if (active->tables) {
+        active->recorded =
+            static_cast<bool *>(palloc0(sizeof(bool) * Max(active->tables->count, 1)));
+        // The workers export while the pending history rows of every table
+        // (10,000 of them in a big database) are written.
+        InsertPendingTables(run, active->tables, name);
+      }
+    } else if (Stopped(active->workers[0])) {
+      // The leader stopped before listing tables; the helpers see it fail.
+      active->listing_settled = true;
+    }
+  }
+  bool stopped = AllStopped(active);
+  if (active->tables)
+    SyncTables(run, job, active->tables, active->recorded, stopped && active->listing_settled,
+               name);
+  if (!stopped || !active->listing_settled) return false;
+  *status = FinishDatabase(run, active);
+  return true;
+}
+
+// Workers for units nobody has taken yet, once no database waits to start:
+// the run's tail is then as short as the biggest database's remaining work.
+void FeedHelpers(Run *run, int free_workers) {
+  for (int a = 0; a < g_active_count && free_workers > 0; a++) {
+    ActiveDatabase *active = &g_active[a];
+    if (!active->tables || active->job->cancel) continue;
+    int untaken =
+        active->tables->count - static_cast<int>(pg_atomic_read_u32(&active->job->next_table));
+    if (untaken <= 0) continue;
+    free_workers -= AddHelpers(run, active, Min(free_workers, untaken));
+  }
+}
+
+void ReportActivity(Run *run) {
+  if (g_active_count == 0) return;
+  pgstat_report_activity(
+      STATE_RUNNING,
+      g_active_count == 1
+          ? psprintf("cdw_backup run %lld: database %s",
+                     static_cast<long long>(run->request.run_id), g_active[0].database->name)
+          : psprintf("cdw_backup run %lld: %d databases, %s and others",
+                     static_cast<long long>(run->request.run_id), g_active_count,
+                     g_active[0].database->name));
 }
 
 // Schedules with verify => true: every backup is re-read and checked right
@@ -302,23 +403,52 @@ void VerifyIfScheduled(Run *run) {
               status, detail ? ": " : "", detail ? detail : "")));
 }
 
-// Phase B: every database, then the run's totals and index.
+// Phase B: every database, then the run's totals and index. Databases are
+// exported in parallel (largest first, as RecordRun ordered them) by at most
+// cdw_backup.max_workers workers in all; each keeps its own snapshot and
+// manifest.
 void ExportDatabases(Run *run, const DatabaseList &databases) {
   bool any_failed = false;
-  for (int i = 0; i < databases.count; i++) {
-    const DatabaseToRun &database = databases.items[i];
+  int next = 0;
+  for (;;) {
     if (CancelRequested(run)) {
-      BeginWork();
-      RecordDatabase(run, database.name, "cancelled", 0, nullptr, nullptr, "57014",
-                     "the run was cancelled before this database was backed up", nullptr);
-      EndWork();
-      continue;
+      if (!run->cancel_sent) {
+        run->cancel_sent = true;
+        CancelCurrentDatabases();
+      }
+      for (; next < databases.count; next++) {
+        BeginWork();
+        RecordDatabase(run, databases.items[next].name, "cancelled", 0, nullptr, nullptr, "57014",
+                       "the run was cancelled before this database was backed up", nullptr);
+        EndWork();
+      }
     }
-    pgstat_report_activity(STATE_RUNNING,
-                           psprintf("cdw_backup run %lld: database %s",
-                                    static_cast<long long>(run->request.run_id), database.name));
-    const char *status = RunDatabase(run, database);
-    any_failed |= strcmp(status, "succeeded") != 0;
+    for (int a = 0; a < g_active_count;) {
+      const char *status = nullptr;
+      if (PollDatabase(run, &g_active[a], &status)) {
+        any_failed |= strcmp(status, "succeeded") != 0;
+        g_active[a] = g_active[--g_active_count];
+      } else {
+        a++;
+      }
+    }
+    int free_workers = Max(control::g_max_workers, 1) - RunningWorkers();
+    while (free_workers > 0 && next < databases.count && g_active_count < kMaxWorkers) {
+      const DatabaseToRun &database = databases.items[next++];
+      bool last = next == databases.count;
+      int helpers = last || database.size_bytes >= kBigDatabaseBytes ? free_workers - 1 : 0;
+      if (!StartDatabase(run, database, Min(helpers, kMaxWorkers - 1))) {
+        any_failed = true;
+        break;  // no worker slot now: the next database once one of ours stops
+      }
+      free_workers = Max(control::g_max_workers, 1) - RunningWorkers();
+      ReportActivity(run);
+    }
+    if (next >= databases.count && free_workers > 0 && !run->cancelled)
+      FeedHelpers(run, free_workers);
+    if (next >= databases.count && g_active_count == 0) break;
+    // Nothing of ours runs (no slot was free): try the next database now.
+    if (g_active_count > 0) WaitForEvent(1000);
   }
   FinishRun(run, any_failed);
   if (run->request.schedule_name[0]) VerifyIfScheduled(run);
@@ -360,8 +490,7 @@ void Coordinate(Run *run) {
     FlushErrorState();
     AbortCurrentTransaction();
     MemoryContextSwitchTo(TopMemoryContext);
-    if (g_current_job) g_current_job->cancel = true;
-    TerminateCurrentWorkers();
+    CancelCurrentDatabases();
     FailRun(run, error, true);
   }
   PG_END_TRY();
@@ -372,8 +501,7 @@ int g_slot_index = -1;
 
 void OnCoordinatorExit(int, Datum) {
   // Whatever ends the coordinator ends its workers too.
-  if (g_current_job) g_current_job->cancel = true;
-  TerminateCurrentWorkers();
+  CancelCurrentDatabases();
   SharedState *shared = Shared();
   if (!shared || g_slot_index < 0) return;
   RunSlot *slot = &shared->runs[g_slot_index];

@@ -129,15 +129,17 @@ bool RecordRun(Run *run, DatabaseList *databases) {
       "WITH wanted AS ("
       "  SELECT d.oid, d.datname::pg_catalog.text AS name, d.datallowconn, d.datistemplate,"
       "         pg_catalog.has_database_privilege($1, d.oid, 'CONNECT') AS can_connect,"
-      "         true AS found"
+      "         true AS found,"
+      "         CASE WHEN d.datallowconn AND NOT d.datistemplate"
+      "              THEN pg_catalog.pg_database_size(d.oid) END AS size"
       "    FROM pg_catalog.pg_database d"
       "   WHERE ($2 AND d.datname OPERATOR(pg_catalog.=) ANY ($3))"
       "      OR (NOT $2 AND d.datallowconn AND NOT d.datistemplate)"
       "  UNION ALL"
-      "  SELECT 0, w, false, false, false, false FROM pg_catalog.unnest($3) w"
+      "  SELECT 0, w, false, false, false, false, NULL FROM pg_catalog.unnest($3) w"
       "   WHERE $2 AND NOT EXISTS (SELECT FROM pg_catalog.pg_database d"
       "                             WHERE d.datname OPERATOR(pg_catalog.=) w))"
-      " SELECT oid, name, datallowconn, can_connect, found, datistemplate FROM wanted"
+      " SELECT oid, name, datallowconn, can_connect, found, datistemplate, size FROM wanted"
       "  WHERE NOT $4 OR name OPERATOR(pg_catalog.<>) ALL ($5) ORDER BY name",
       list);
   int count = static_cast<int>(SPI_processed);
@@ -145,6 +147,7 @@ bool RecordRun(Run *run, DatabaseList *databases) {
     Oid oid;
     char *name;
     bool allow, connect, found, is_template;
+    int64 size;
   };
   auto *candidates = static_cast<Candidate *>(palloc(sizeof(Candidate) * Max(count, 1)));
   for (int i = 0; i < count; i++) {
@@ -155,6 +158,8 @@ bool RecordRun(Run *run, DatabaseList *databases) {
     c.connect = strcmp(SpiText(i, 4), "t") == 0;
     c.found = strcmp(SpiText(i, 5), "t") == 0;
     c.is_template = strcmp(SpiText(i, 6), "t") == 0;
+    const char *size = SpiText(i, 7);
+    c.size = size ? strtoll(size, nullptr, 10) : 0;
   }
   databases->count = 0;
   databases->items = static_cast<DatabaseToRun *>(
@@ -187,9 +192,18 @@ bool RecordRun(Run *run, DatabaseList *databases) {
                      psprintf("GRANT CONNECT ON DATABASE %s TO %s;", db, role));
     } else {
       RecordDatabase(run, c.name, "pending", 0, location, nullptr, nullptr, nullptr, nullptr);
-      databases->items[databases->count++] = {c.oid, c.name};
+      databases->items[databases->count++] = {c.oid, c.name, c.size};
     }
   }
+  // Largest first, so the run's tail is short (coordinator.cpp exports
+  // several at a time); equal sizes keep their name order.
+  qsort(databases->items, databases->count, sizeof(DatabaseToRun),
+        [](const void *a, const void *b) {
+          const auto *x = static_cast<const DatabaseToRun *>(a);
+          const auto *y = static_cast<const DatabaseToRun *>(b);
+          if (x->size_bytes != y->size_bytes) return x->size_bytes > y->size_bytes ? -1 : 1;
+          return strcmp(x->name, y->name);
+        });
   Oid update_types[3] = {INT8OID, TEXTARRAYOID, TEXTOID};
   Datum update_values[3] = {
       Int64GetDatum(req.run_id),

@@ -24,11 +24,13 @@ struct Run {
   char *manifest_key;  // hex; authenticates the manifests and the run index
   char *run_prefix;    // key of the run on the target
   bool cancelled;
+  bool cancel_sent;  // its databases' workers were told to stop
 };
 
 struct DatabaseToRun {
   Oid oid;
   char *name;
+  int64 size_bytes;  // pg_database_size() when the run started: largest first
 };
 
 // The databases a run exports, in TopMemoryContext (a plain array: it lives
