@@ -5,9 +5,8 @@ bytes are what moves), cdw_backup.max_workers = 2, a file:// target whose
 option max_rate is LIMIT:
 
     1. max_rate => '0' on the run lifts the target's limit: the machine's
-       unthrottled rate, which must clearly exceed LIMIT (2.5x; a limit per
-       worker would give 2x) for the rest
-       to mean anything;
+       unthrottled rate, which must exceed LIMIT by half for the rest to
+       mean anything;
     2. a run with the target's limit: bytes stored / (finished_at -
        started_at) from the history is within +-10% of LIMIT, and both
        workers were busy at the same time (their tables overlap), so a
@@ -76,9 +75,12 @@ class MaxRateTest(ClusterTestCase):
 
     def test_limit_is_shared_by_the_workers_of_a_run(self):
         free = self.run_backup(max_rate="0")
-        self.assertGreater(free["rate"], 2.5 * LIMIT_MB * MIB,
-                           "this machine is too slow to show the limit: the run without it "
-                           f"moved only {free['rate'] / MIB:.1f} MiB/s")
+        # A limit not applied, or applied per worker (2x), shows as at least
+        # min(free, 2 x LIMIT) below: above the 10% only if free is.
+        self.assertGreater(free["rate"], 1.5 * LIMIT_MB * MIB,
+                           f"the run with max_rate => '0' moved only {free['rate'] / MIB:.1f} "
+                           "MiB/s: either the override did not lift the target's limit, or this "
+                           "machine is too slow to show the limit")
 
         limited = self.run_backup()
         self.assertAlmostEqual(limited["rate"] / (LIMIT_MB * MIB), 1.0, delta=0.10,
