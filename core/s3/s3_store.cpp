@@ -67,7 +67,7 @@ void DeferAbort(const S3Location &location, const Credentials &credentials, cons
   }
 }
 
-size_t RetryDeferredAborts(std::chrono::milliseconds budget) {
+size_t RetryDeferredAborts(std::chrono::milliseconds budget, std::string *remaining_text) {
   std::vector<DeferredAbort> pending;
   {
     std::lock_guard<std::mutex> lock(g_deferred_mutex);
@@ -95,6 +95,21 @@ size_t RetryDeferredAborts(std::chrono::milliseconds budget) {
   }
   std::lock_guard<std::mutex> lock(g_deferred_mutex);
   for (auto &item : remaining) g_deferred.push_back(std::move(item));
+  if (remaining_text != nullptr) {
+    try {
+      remaining_text->clear();
+      constexpr size_t kNamed = 5;
+      for (size_t i = 0; i < g_deferred.size() && i < kNamed; ++i) {
+        if (i > 0) *remaining_text += "; ";
+        *remaining_text += g_deferred[i].location.DisplayUrl(g_deferred[i].key) + " (upload id " +
+                           g_deferred[i].upload_id + ")";
+      }
+      if (g_deferred.size() > kNamed)
+        *remaining_text += "; and " + std::to_string(g_deferred.size() - kNamed) + " more";
+    } catch (...) {
+      remaining_text->clear();
+    }
+  }
   return g_deferred.size();
 }
 

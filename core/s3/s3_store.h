@@ -42,9 +42,10 @@ RetrySettings AbortRetrySettings();
 // server at cancel time does not leave a dangling upload behind.
 void DeferAbort(const S3Location &location, const Credentials &credentials, const std::string &key,
                 const std::string &upload_id);
-// Retries every deferred abort within `budget`; returns how many remain.
-// Never throws.
-size_t RetryDeferredAborts(std::chrono::milliseconds budget);
+// Retries every deferred abort within `budget`; returns how many remain and,
+// with `remaining`, names them ("<url> (upload id <id>)", "; "-separated, the
+// first few) so a user can abort them by hand. Never throws.
+size_t RetryDeferredAborts(std::chrono::milliseconds budget, std::string *remaining = nullptr);
 
 class S3Store : public ObjectStore {
  public:

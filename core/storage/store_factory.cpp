@@ -71,8 +71,8 @@ void ValidateLocation(const std::string &location, const StoreOptions &options) 
   }
 }
 
-size_t RetryDeferredCleanups(long budget_ms) {
-  return s3::RetryDeferredAborts(std::chrono::milliseconds(budget_ms));
+size_t RetryDeferredCleanups(long budget_ms, std::string *remaining) {
+  return s3::RetryDeferredAborts(std::chrono::milliseconds(budget_ms), remaining);
 }
 
 std::unique_ptr<ObjectStore> OpenObjectStore(const std::string &location,

@@ -55,8 +55,9 @@ bool LocationNeedsCredentials(const std::string &location);
 
 // Cleanups that could not finish in time when they were due (aborting a
 // multipart upload while the server stalled) are retried here, within
-// `budget_ms`. Returns how many remain; never throws.
-size_t RetryDeferredCleanups(long budget_ms);
+// `budget_ms`. Returns how many remain (named in `remaining`, see
+// s3::RetryDeferredAborts); never throws.
+size_t RetryDeferredCleanups(long budget_ms, std::string *remaining = nullptr);
 
 std::unique_ptr<ObjectStore> OpenObjectStore(const std::string &location,
                                              const StoreOptions &options,

@@ -54,15 +54,26 @@ namespace {
 // At backend exit, abort multipart uploads whose abort a stalled server
 // delayed past the ~1.5 s a cancel may take (see s3_store.h).
 void RetryCleanupsAtExit(int, Datum) {
-  // An exception escaping an exit callback would be std::terminate.
+  // An exception escaping an exit callback would be std::terminate. The
+  // names are copied into a static buffer: no C++ object lives across the
+  // ereport below.
+  static char named[2048];
   size_t left = 0;
+  named[0] = '\0';
   pg::CallCppOrWarn(
       "cdw_backup_fdw: could not retry aborting multipart uploads",
-      [&] { left = RetryDeferredCleanups(2000); }, /*raise_pg_errors=*/false);
+      [&] {
+        std::string remaining;
+        left = RetryDeferredCleanups(2000, &remaining);
+        strlcpy(named, remaining.c_str(), sizeof(named));
+      },
+      /*raise_pg_errors=*/false);
   if (left > 0)
-    ereport(WARNING, (errmsg("cdw_backup_fdw: %zu multipart upload(s) could not be aborted", left),
-                      errhint("The bucket's lifecycle rule for incomplete multipart uploads will "
-                              "remove them.")));
+    ereport(WARNING,
+            (errmsg("cdw_backup_fdw: %zu multipart upload(s) could not be aborted", left),
+             named[0] != '\0' ? errdetail("Left on the server: %s.", named) : 0,
+             errhint("Abort them by hand (AbortMultipartUpload) once the server answers, or let "
+                     "the bucket's lifecycle rule for incomplete multipart uploads remove them.")));
 }
 
 std::shared_ptr<ObjectStore> OpenStore(const TableOptions &options) {

@@ -93,7 +93,12 @@ class MotoServer(S3Reader):
     """One moto server process; `keys` maps "writer"/"reader" to (id, secret)."""
     name = "moto"
 
-    def __init__(self, buckets, port=None):
+    records_checksums = True  # checks x-amz-checksum-crc32 and keeps the composite
+
+    def __init__(self, buckets, port=None, dns_name=None):
+        """`dns_name` is accepted for RGWServer's sake: moto takes any
+        <bucket>.<domain> Host as virtual-hosted."""
+        del dns_name
         self.buckets = list(buckets)
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -123,6 +128,11 @@ class MotoServer(S3Reader):
         wait_until(ready, timeout=timeout, what=f"moto on port {self.port}")
         self.setup()
         return self
+
+    def spare(self):
+        """Another, unstarted server for one test to stall or kill: for moto a
+        new process on its own port (same buckets, new keys)."""
+        return MotoServer(self.buckets)
 
     def answers(self):
         try:
@@ -240,14 +250,11 @@ keyring = {dir}/keyring
 
 [client]
 ms mon client mode = crc
-# radosgw-admin runs beside radosgw: no admin socket of its own.
+# radosgw-admin runs beside radosgw: no admin socket of its own (each
+# radosgw gets one on its command line).
 admin socket =
-
-[client.rgw]
-admin socket = {dir}/run/$name.asok
 rgw data = {dir}/rgw
-rgw frontends = {frontends}
-# SSE-C and SSE-KMS without TLS on loopback, with the "testing" KMS backend
+{dns_name}# SSE-C and SSE-KMS without TLS on loopback, with the "testing" KMS backend
 # (static keys below): as a store that has them configured would answer.
 rgw crypt require ssl = false
 rgw crypt s3 kms backend = testing
@@ -310,7 +317,12 @@ class RGWServer(S3Reader):
     stop() stops radosgw, then the OSD, then the monitor."""
     name = "rgw"
 
-    def __init__(self, buckets, port=None, tls=False, memstore_bytes=2 << 30):
+    # What the tests may check of the server's own records.
+    records_checksums = False  # accepts x-amz-checksum-crc32 but neither checks nor keeps it
+
+    def __init__(self, buckets, port=None, tls=False, dns_name=None, memstore_bytes=2 << 30):
+        """`dns_name`: the domain of virtual-hosted requests (Host:
+        <bucket>.<dns_name>), e.g. "cos.ap-guangzhou.myqcloud.com"."""
         self.buckets = list(buckets)
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -319,6 +331,10 @@ class RGWServer(S3Reader):
         self.https_endpoint = f"https://127.0.0.1:{self.https_port}" if tls else None
         self.mon_port = free_port()
         self.memstore_bytes = memstore_bytes
+        self.dns_name = dns_name
+        self.frontends = None
+        self.gateway_name = "client.rgw"
+        self.spares = 0
         self.dir = tempfile.mkdtemp(prefix="cdw_rgw_")
         os.chmod(self.dir, 0o755)
         self.conf = os.path.join(self.dir, "ceph.conf")
@@ -341,7 +357,7 @@ class RGWServer(S3Reader):
             self._make_cluster(timeout)
         elif "mon" not in self.procs:
             raise AssertionError("RGWServer was stopped; make a new one")
-        self._daemon("rgw", ["radosgw", "-n", "client.rgw"])
+        self._daemon("rgw", self._radosgw_cmd(self.gateway_name, self.frontends))
 
         def ready():
             self._check_alive()
@@ -360,10 +376,12 @@ class RGWServer(S3Reader):
             self.ca_file = tls["ca_file"]
             frontends += (f" ssl_endpoint=127.0.0.1:{self.https_port}"
                           f" ssl_certificate={tls['cert_file']} ssl_private_key={tls['key_file']}")
+        self.frontends = frontends
         fsid = str(uuid.uuid4())
         with open(self.conf, "w") as f:
             f.write(CEPH_CONF.format(
-                fsid=fsid, mon_port=self.mon_port, dir=self.dir, frontends=frontends,
+                fsid=fsid, mon_port=self.mon_port, dir=self.dir,
+                dns_name=f"rgw dns name = {self.dns_name}\n" if self.dns_name else "",
                 memstore_bytes=self.memstore_bytes,
                 kms_keys=" ".join(f"{k}={v}" for k, v in self.kms_keys.items())))
         keyring, monmap = os.path.join(self.dir, "keyring"), os.path.join(self.dir, "monmap")
@@ -382,6 +400,18 @@ class RGWServer(S3Reader):
         self._daemon("osd", ["ceph-osd", "-i", "0"])
         self._made = True
 
+    def _radosgw_cmd(self, name, frontends):
+        return ["radosgw", "-n", name, f"--rgw-frontends={frontends}",
+                f"--admin-socket={self.dir}/run/{name}.asok"]
+
+    def spare(self):
+        """Another, unstarted gateway of the same kind for one test to stall or
+        kill: a second radosgw on its own port over the same cluster (same
+        users, buckets and objects); close() stops only it."""
+        assert self._made, "start() first"
+        self.spares += 1
+        return RGWGateway(self, f"client.rgw.{self.spares}")
+
     def _tool(self, cmd):
         proc = subprocess.run(cmd + ["-c", self.conf], capture_output=True, text=True,
                               timeout=120)
@@ -390,8 +420,12 @@ class RGWServer(S3Reader):
                                  f"{proc.stdout}{proc.stderr}")
         return proc.stdout
 
+    def _out_path(self, name):
+        return os.path.join(self.dir, "log",
+                            f"{self.gateway_name if name == 'rgw' else name}.out")
+
     def _daemon(self, name, cmd):
-        out = open(os.path.join(self.dir, "log", f"{name}.out"), "ab")
+        out = open(self._out_path(name), "ab")
         try:
             self.procs[name] = subprocess.Popen(cmd + ["-f", "-c", self.conf], stdout=out,
                                                 stderr=subprocess.STDOUT,
@@ -403,7 +437,7 @@ class RGWServer(S3Reader):
         for name, proc in self.procs.items():
             if proc.poll() is not None:
                 tail = ""
-                for path in (os.path.join(self.dir, "log", f"{name}.out"), self.log_path):
+                for path in (self._out_path(name), self.log_path):
                     if os.path.exists(path):
                         with open(path, errors="replace") as f:
                             tail += f.read()[-2000:]
@@ -482,7 +516,7 @@ class RGWServer(S3Reader):
         reader), then proves signatures are checked."""
         for user, _ in USERS:
             key_id, secret = self.keys[user]
-            self._tool(["radosgw-admin", "-n", "client.rgw", "user", "create", f"--uid=cdw-{user}",
+            self._tool(["radosgw-admin", "user", "create", f"--uid=cdw-{user}",
                         f"--display-name=cdw {user}", f"--access-key={key_id}",
                         f"--secret-key={secret}"])
         s3 = self.client()
@@ -514,6 +548,38 @@ class RGWServer(S3Reader):
             aws_access_key_id=key_id, aws_secret_access_key=secret, verify=self.ca_file,
             config=botocore.config.Config(retries={"max_attempts": 1},
                                           s3={"addressing_style": "path"}))
+
+
+class RGWGateway(RGWServer):
+    """A further radosgw of an RGWServer's cluster (RGWServer.spare())."""
+
+    def __init__(self, cluster, name):  # pylint: disable=super-init-not-called
+        self.__dict__.update({k: v for k, v in cluster.__dict__.items()
+                              if k in ("buckets", "dir", "conf", "keys", "kms_keys", "dns_name")})
+        self.cluster = cluster
+        self.gateway_name = name
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.frontends = f"beast endpoint=127.0.0.1:{self.port}"
+        self.tls = False
+        self.log_path = os.path.join(self.dir, "log", f"{name}.log")
+        self.procs = {}
+        self._made = True
+        self._set_up = True
+
+    def start(self, timeout=60):
+        assert "rgw" not in self.procs, "already running"
+        self._daemon("rgw", self._radosgw_cmd(self.gateway_name, self.frontends))
+        wait_until(lambda: self._check_alive() or self.answers(), timeout=timeout,
+                   what=f"radosgw {self.gateway_name} on port {self.port}")
+        return self
+
+    def stop(self):
+        self.resume()
+        self.kill()
+
+    def close(self):
+        self.stop()
 
 
 SERVERS = {"moto": MotoServer, "rgw": RGWServer}
