@@ -103,6 +103,28 @@ bool Retryable(CURLcode code) {
   }
 }
 
+TransportFailure FailureOf(CURLcode code) {
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return TransportFailure::kTimeout;
+    case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM < 0x073e00
+    case CURLE_SSL_CACERT:
+#endif
+      return TransportFailure::kTlsVerify;
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+      return TransportFailure::kTlsSetup;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+#if LIBCURL_VERSION_NUM >= 0x074900
+    case CURLE_PROXY:
+#endif
+      return TransportFailure::kProxy;
+    default:
+      return TransportFailure::kOther;
+  }
+}
+
 struct SlistFree {
   void operator()(curl_slist *list) const { curl_slist_free_all(list); }
 };
@@ -185,7 +207,32 @@ HttpResponse HttpClient::Perform(const HttpRequest &request,
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, settings_.low_speed_seconds);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  if (request.timeout_ms > 0) curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, request.timeout_ms);
+  long timeout_ms = request.timeout_ms;
+  if (settings_.request_timeout_ms > 0 &&
+      (timeout_ms <= 0 || settings_.request_timeout_ms < timeout_ms))
+    timeout_ms = settings_.request_timeout_ms;
+  if (timeout_ms > 0) curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+  // TLS (also for an https:// proxy). libcurl's defaults verify peer and host.
+  if (!settings_.ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, settings_.ca_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_PROXY_CAINFO, settings_.ca_file.c_str());
+  }
+  if (!settings_.ca_path.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAPATH, settings_.ca_path.c_str());
+    curl_easy_setopt(curl, CURLOPT_PROXY_CAPATH, settings_.ca_path.c_str());
+  }
+  if (!settings_.tls_verify) {
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(curl, CURLOPT_PROXY_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(curl, CURLOPT_PROXY_SSL_VERIFYHOST, 0L);
+  }
+  // Proxy: nothing set keeps libcurl's use of the environment variables
+  // (http_proxy, https_proxy, all_proxy, no_proxy); never disable that.
+  if (settings_.proxy_set) {
+    curl_easy_setopt(curl, CURLOPT_PROXY, settings_.proxy.c_str());
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, "");
+  }
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnWrite);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &state);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
@@ -234,6 +281,7 @@ HttpResponse HttpClient::Perform(const HttpRequest &request,
   response.transport_error = true;
   if (code == CURLE_ABORTED_BY_CALLBACK) response.aborted = true;
   response.transport_retryable = Retryable(code);
+  response.failure = FailureOf(code);
   response.error = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
   if (state.overflow) response.error = "response body larger than expected";
   response.status = 0;

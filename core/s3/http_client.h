@@ -25,11 +25,22 @@ struct HttpRequest {
   long timeout_ms = 0;                // whole-request limit; 0: only the low-speed limit
 };
 
+// What kind of transport failure a response is (for the error's hint).
+enum class TransportFailure {
+  kNone,
+  kOther,
+  kTimeout,    // connect_timeout or request_timeout (or the low-speed limit) elapsed
+  kTlsVerify,  // the server's certificate (or its name) could not be verified
+  kTlsSetup,   // ca_file / ca_path unusable
+  kProxy,      // the proxy could not be resolved, reached or refused the tunnel
+};
+
 struct HttpResponse {
   bool transport_error = false;      // no complete HTTP response
   bool transport_retryable = false;  // timeouts, resets, refused connections, ...
-  bool aborted = false;              // the abort check asked to stop
-  std::string error;                 // libcurl's description of a transport error
+  TransportFailure failure = TransportFailure::kNone;
+  bool aborted = false;  // the abort check asked to stop
+  std::string error;     // libcurl's description of a transport error
   long status = 0;
   std::map<std::string, std::string> headers;  // lower-case names, last value wins
   std::string body;
@@ -41,6 +52,19 @@ struct HttpSettings {
   std::string connect_to;  // "host:port" or ""
   long connect_timeout_ms = 10000;
   long low_speed_seconds = 60;  // below 1 byte/s for this long: timeout
+  long request_timeout_ms = 0;  // each request (attempt) at most this long; 0: no limit
+  // TLS: the CA bundle file / hashed CA directory that replace the system's
+  // ("" keeps libcurl's default); tls_verify false skips peer and host checks.
+  // They also apply to an https:// proxy.
+  std::string ca_file;
+  std::string ca_path;
+  bool tls_verify = true;
+  // Proxy: unset (proxy_set false) leaves libcurl's default, the
+  // http_proxy / https_proxy / all_proxy / no_proxy environment variables of
+  // the process; set, `proxy` is used for every request (no_proxy ignored),
+  // and an empty `proxy` means no proxy at all.
+  bool proxy_set = false;
+  std::string proxy;
 };
 
 class HttpClient {

@@ -69,6 +69,25 @@ void AddChecksumHeaders(HeaderList *headers, const std::string &crc32_base64) {
   headers->emplace_back("x-amz-sdk-checksum-algorithm", "CRC32");
 }
 
+HttpSettings HttpSettingsFor(const S3Location &location) {
+  HttpSettings settings;
+  settings.connect_to = location.connect_to;
+  settings.connect_timeout_ms = location.connect_timeout_ms;
+  settings.low_speed_seconds = location.low_speed_seconds;
+  settings.request_timeout_ms = location.request_timeout_ms;
+  settings.ca_file = location.ca_file;
+  settings.ca_path = location.ca_path;
+  settings.tls_verify = location.tls_verify;
+  settings.proxy_set = location.proxy_set;
+  settings.proxy = location.proxy;
+  return settings;
+}
+
+std::string Millis(long ms) {
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
+  return std::to_string(ms) + " ms";
+}
+
 }  // namespace
 
 std::string ChecksumCrc32Base64(const char *data, size_t len) {
@@ -130,8 +149,7 @@ std::string HintForS3Error(const std::string &code, long status, const std::stri
 S3Client::S3Client(S3Location location, Credentials credentials)
     : location_(std::move(location)),
       credentials_(std::move(credentials)),
-      http_(HttpSettings{location_.connect_to, location_.connect_timeout_ms,
-                         location_.low_speed_seconds}),
+      http_(HttpSettingsFor(location_)),
       now_([] { return static_cast<long long>(std::time(nullptr)); }) {
   InitXmlParser();
   if (credentials_.access_key_id.empty() || credentials_.secret_access_key.empty())
@@ -165,15 +183,56 @@ void S3Client::ThrowTransportError(const Call &call, const HttpResponse &respons
                                    long long elapsed_ms) const {
   std::string target = location_.ConnectionTarget();
   std::string shown = call.display_key.empty() ? call.key : call.display_key;
-  std::string message = "could not " + call.what + " \"" + location_.DisplayUrl(shown) +
-                        "\": connection to object storage at " + target + " failed";
-  std::string detail = response.error + " (" + std::to_string(attempts) + " attempt" +
-                       (attempts == 1 ? "" : "s") + " in " + std::to_string(elapsed_ms / 1000) +
-                       " s, host " + location_.RequestHost() + ").";
+  std::string failed = "failed";
   std::string hint =
       "Check that the storage service is reachable from the database server and the "
       "location's endpoint, https and connect_to options; retry_max_attempts and "
       "retry_max_seconds bound the retries.";
+  std::string via;
+  if (location_.proxy_set && !location_.proxy.empty()) via = ", through proxy " + location_.proxy;
+  switch (response.failure) {
+    case TransportFailure::kTlsVerify:
+      failed = "failed: the server's TLS certificate could not be verified";
+      hint = location_.ca_file.empty() && location_.ca_path.empty()
+                 ? "Set the option ca_file (a PEM file of the CA that signed the server's "
+                   "certificate) or ca_path (a directory prepared with 'openssl rehash'); "
+                   "tls_verify 'false' skips the check, which is not recommended."
+                 : "Check that ca_file/ca_path hold the CA that signed the server's certificate "
+                   "and that the certificate names the host " +
+                       location_.RequestHost() + ".";
+      break;
+    case TransportFailure::kTlsSetup:
+      failed = "failed: the TLS set-up is unusable";
+      hint =
+          "Check the options ca_file and ca_path: they must name PEM CA certificates the "
+          "database server can read.";
+      break;
+    case TransportFailure::kTimeout:
+      failed = "timed out";
+      hint = "The connection was given " + Millis(location_.connect_timeout_ms) +
+             " (option connect_timeout) and each request " +
+             (location_.request_timeout_ms > 0
+                  ? Millis(location_.request_timeout_ms) + " (option request_timeout)"
+                  : std::string("no limit (option request_timeout), but a transfer stalled ") +
+                        std::to_string(location_.low_speed_seconds) + " s times out") +
+             "; check that the storage service answers, or raise them; retry_max_attempts and "
+             "retry_max_seconds bound the retries.";
+      break;
+    case TransportFailure::kProxy:
+      failed = "failed at the proxy";
+      hint =
+          "Check the option proxy (or the http_proxy/https_proxy environment variables of "
+          "the database server): the proxy must be reachable and allow connections to " +
+          location_.ConnectionTarget() + ".";
+      break;
+    default:
+      break;
+  }
+  std::string message = "could not " + call.what + " \"" + location_.DisplayUrl(shown) +
+                        "\": connection to object storage at " + target + " " + failed;
+  std::string detail = response.error + " (" + std::to_string(attempts) + " attempt" +
+                       (attempts == 1 ? "" : "s") + " in " + std::to_string(elapsed_ms / 1000) +
+                       " s, host " + location_.RequestHost() + via + ").";
   throw Error(sqlstate::kConnectionFailure, Scrub(message), Scrub(detail), hint);
 }
 

@@ -1,8 +1,13 @@
 #include "s3/s3_location.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/error.h"
 #include "storage/file_store.h"
@@ -175,13 +180,117 @@ Endpoint ParseEndpoint(const std::string &value) {
   return endpoint;
 }
 
+// ca_file / ca_path: an absolute path the server can read, checked now so
+// a typo is reported when the target is added, not at the first backup.
+std::string CheckCaOption(const char *name, const std::string &value, bool directory) {
+  const std::string hint =
+      directory ? "Give the absolute path of a directory of CA certificates prepared with "
+                  "'openssl rehash', readable by the database server's operating system user."
+                : "Give the absolute path of a PEM file with the CA certificate(s) that signed the "
+                  "storage server's certificate, readable by the database server's operating "
+                  "system user.";
+  if (value.empty() || value.front() != '/')
+    throw Error(sqlstate::kFdwInvalidOptionValue,
+                "invalid value for option \"" + std::string(name) + "\": \"" + value + "\"",
+                "The path must be absolute.", hint);
+  struct stat st;
+  int saved_errno = 0;
+  if (stat(value.c_str(), &st) != 0)
+    saved_errno = errno;
+  else if (directory ? !S_ISDIR(st.st_mode) : S_ISDIR(st.st_mode))
+    saved_errno = directory ? ENOTDIR : EISDIR;
+  else if (access(value.c_str(), directory ? (R_OK | X_OK) : R_OK) != 0)
+    saved_errno = errno;
+  if (saved_errno != 0)
+    throw Error(sqlstate::kFdwInvalidOptionValue,
+                "could not use " + std::string(name) + " \"" + value + "\"",
+                std::string(std::strerror(saved_errno)) + ".", hint);
+  return value;
+}
+
+// proxy: 'http://host[:port]' or 'https://host[:port]', or 'none'.
+void ParseProxy(const std::string &value, S3Location *loc) {
+  const char *hint =
+      "Use 'http://proxy.example.com:3128' (or https://), or 'none' to use no proxy even when "
+      "http_proxy/https_proxy are set in the server's environment.";
+  std::string lower = Lower(value);
+  loc->proxy_set = true;
+  if (lower == "none" || lower.empty()) {
+    loc->proxy.clear();
+    return;
+  }
+  std::string rest;
+  if (lower.rfind("http://", 0) == 0)
+    rest = value.substr(7);
+  else if (lower.rfind("https://", 0) == 0)
+    rest = value.substr(8);
+  else
+    BadOption("proxy", value, hint);
+  if (rest.find('@') != std::string::npos)
+    throw Error(sqlstate::kFdwInvalidOptionValue, "invalid value for option \"proxy\"",
+                "Credentials must not be part of the proxy URL: target and server options are "
+                "readable by ordinary roles.",
+                "Give the proxy with its credentials in the https_proxy environment variable of "
+                "the database server instead.");
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  std::string host;
+  int port = 0;
+  if (rest.find_first_of("/?#") != std::string::npos || !SplitHostPort(rest, &host, &port))
+    BadOption("proxy", value, hint);
+  loc->proxy = value;
+}
+
 }  // namespace
 
 const std::vector<std::string> &S3OptionNames() {
-  static const std::vector<std::string> kNames = {
-      "endpoint",          "region",    "path_style", "https", "connect_to", "retry_max_attempts",
-      "retry_max_seconds", "part_size", "checksum"};
+  static const std::vector<std::string> kNames = {"endpoint",
+                                                  "region",
+                                                  "path_style",
+                                                  "https",
+                                                  "connect_to",
+                                                  "retry_max_attempts",
+                                                  "retry_max_seconds",
+                                                  "part_size",
+                                                  "checksum",
+                                                  "ca_file",
+                                                  "ca_path",
+                                                  "tls_verify",
+                                                  "proxy",
+                                                  "connect_timeout",
+                                                  "request_timeout"};
   return kNames;
+}
+
+long long ParseDurationMs(const std::string &name, const std::string &value) {
+  const std::string hint =
+      "Use seconds or an interval such as '30s', '500ms', '2min' or '1h' (a bare number is "
+      "seconds).";
+  std::string text = Lower(value);
+  while (!text.empty() && text.front() == ' ') text.erase(0, 1);
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  size_t end = 0;
+  while (end < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
+    end++;
+  std::string number = text.substr(0, end);
+  std::string unit = text.substr(end);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  double scale = 0;
+  if (unit.empty() || unit == "s" || unit == "sec" || unit == "secs" || unit == "second" ||
+      unit == "seconds")
+    scale = 1000;
+  else if (unit == "ms" || unit == "msec" || unit == "millisecond" || unit == "milliseconds")
+    scale = 1;
+  else if (unit == "min" || unit == "mins" || unit == "minute" || unit == "minutes")
+    scale = 60000;
+  else if (unit == "h" || unit == "hour" || unit == "hours")
+    scale = 3600000;
+  if (number.empty() || number == "." || number.find('.') != number.rfind('.') || scale == 0 ||
+      number.size() > 12)
+    BadOption(name, value, hint);
+  double ms = std::strtod(number.c_str(), nullptr) * scale;
+  if (!std::isfinite(ms)) BadOption(name, value, hint);
+  return static_cast<long long>(std::llround(ms));
 }
 
 uint64_t ParseByteSize(const std::string &name, const std::string &value) {
@@ -334,6 +443,26 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
                 "that reject x-amz-checksum-* headers).");
     loc.checksum_crc32 = checksum == "crc32";
   }
+  if (const auto *value = option("ca_file")) loc.ca_file = CheckCaOption("ca_file", *value, false);
+  if (const auto *value = option("ca_path")) loc.ca_path = CheckCaOption("ca_path", *value, true);
+  if (const auto *value = option("tls_verify"))
+    loc.tls_verify = ParseBoolOption("tls_verify", *value);
+  if (const auto *value = option("proxy")) ParseProxy(*value, &loc);
+  // 100 ms .. 1 h to connect, 100 ms .. 24 h per request.
+  auto duration = [&](const char *name, long long high_ms, long *out) {
+    const auto *value = option(name);
+    if (!value) return;
+    long long ms = ParseDurationMs(name, *value);
+    if (ms < 100 || ms > high_ms)
+      throw Error(sqlstate::kFdwInvalidOptionValue,
+                  "invalid value for option \"" + std::string(name) + "\": \"" + *value + "\"",
+                  "It must be between 100 milliseconds and " + std::to_string(high_ms / 3600000) +
+                      " hour" + (high_ms > 3600000 ? "s." : "."),
+                  "Use seconds or an interval such as '30s', '500ms', '2min' or '1h'.");
+    *out = static_cast<long>(ms);
+  };
+  duration("connect_timeout", 3600000LL, &loc.connect_timeout_ms);
+  duration("request_timeout", 24 * 3600000LL, &loc.request_timeout_ms);
   return loc;
 }
 

@@ -24,6 +24,13 @@
 //       retry_max_attempts  attempts per request, 1..100 (default 6)
 //       retry_max_seconds   time budget per request with its retries, 1..86400 (default 120)
 //       part_size           multipart part size, 5MB..5GB (default 8MB; grows with the object)
+//       ca_file, ca_path    CA bundle (PEM file) / hashed CA directory replacing the system's
+//       tls_verify          true (default) / false: skip certificate checks (warned about)
+//       proxy               'http://host:port' or 'https://host:port' for every request, 'none'
+//                           for none; unset: the http_proxy/https_proxy/no_proxy environment
+//       connect_timeout     seconds or an interval ('10s', '500ms', '2min'), default 10s
+//       request_timeout     each request (attempt) at most this long; default none (a transfer
+//                           stalled for 60 s still times out)
 #pragma once
 
 #include <cstdint>
@@ -59,8 +66,17 @@ struct S3Location {
   // Option `checksum` ('crc32' / 'none') overrides it.
   bool checksum_crc32 = true;
 
-  // Transfer limits; not options, but tests shorten them.
+  // TLS and proxy (see HttpSettings).
+  std::string ca_file;
+  std::string ca_path;
+  bool tls_verify = true;
+  bool proxy_set = false;
+  std::string proxy;  // "" with proxy_set: no proxy
+
+  // Transfer limits: connect_timeout and request_timeout are options; tests
+  // shorten the low-speed limit.
   long connect_timeout_ms = 10000;
+  long request_timeout_ms = 0;   // 0: no limit per request
   long low_speed_seconds = 60;   // a transfer below 1 byte/s for this long is a timeout
   size_t range_size = 8 * kMiB;  // ranged GET size when reading
 
@@ -86,6 +102,16 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
 
 // The option names ParseS3Location understands (for the FDW validator).
 const std::vector<std::string> &S3OptionNames();
+
+// Whether a location's requests skip TLS certificate verification
+// (https with tls_verify false): callers warn about it.
+inline bool SkipsTlsVerification(const S3Location &location) {
+  return location.https && !location.tls_verify;
+}
+
+// "30", "2.5", "30s", "500ms", "2min", "1h", "1 minute" -> milliseconds
+// (a bare number is seconds). Throws cdw::Error naming the option.
+long long ParseDurationMs(const std::string &name, const std::string &value);
 
 // "5MB", "8MiB", "16777216", "1GB" -> bytes (kB/MB/GB are 1024-based, as in
 // PostgreSQL). Throws cdw::Error.

@@ -54,6 +54,11 @@ LocationScheme ParseLocationScheme(const std::string &location) {
               "A location must start with file://, s3:// or cos://.", kLocationFormsHint);
 }
 
+bool LocationSkipsTlsVerification(const std::string &location, const StoreOptions &options) {
+  if (ParseLocationScheme(location) == LocationScheme::kFile) return false;
+  return s3::SkipsTlsVerification(s3::ParseS3Location(location, options));
+}
+
 bool LocationNeedsCredentials(const std::string &location) {
   return ParseLocationScheme(location) != LocationScheme::kFile;
 }

@@ -50,6 +50,11 @@ LocationScheme ParseLocationScheme(const std::string &location);
 // FDW validator and cdw_backup_add_target). Throws cdw::Error.
 void ValidateLocation(const std::string &location, const StoreOptions &options);
 
+// Whether requests to the location skip TLS certificate verification
+// (option tls_verify false on an https location): callers warn about it.
+// Throws like ValidateLocation.
+bool LocationSkipsTlsVerification(const std::string &location, const StoreOptions &options);
+
 // Whether the location's scheme needs credentials (object storage does).
 bool LocationNeedsCredentials(const std::string &location);
 

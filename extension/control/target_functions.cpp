@@ -24,6 +24,7 @@ extern "C" {
 #include "extension/control/target_store.h"
 #include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
 #include "manifest/authentication.h"
 #include "extension/pg/search_path.h"
 #include "storage/store_factory.h"
@@ -73,6 +74,7 @@ StoreOptions OptionsFromJsonb(Datum options) {
 struct TargetCheck {
   bool needs_credentials;
   size_t option_bytes;  // as "key\tvalue\n" lines
+  bool skips_tls_verify;
 };
 
 // Validates a location and its options.
@@ -82,7 +84,8 @@ TargetCheck CheckTarget(const char *location, Datum options) {
   ValidateLocation(location, parsed);
   size_t bytes = 0;
   for (const auto &[key, value] : parsed) bytes += key.size() + value.size() + 2;
-  return {LocationNeedsCredentials(location), bytes};
+  return {LocationNeedsCredentials(location), bytes,
+          LocationSkipsTlsVerification(location, parsed)};
 }
 
 // What a worker receives in fixed-size fields: refused here if too long.
@@ -150,6 +153,7 @@ CDW_SQL_FUNCTION(cdw_backup_check_location) {
   SPI_connect();
   TargetCheck check = cdw::pg::CallCpp([&] { return CheckTarget(location, options); });
   CheckTargetLengths(location, check.option_bytes);
+  if (check.skips_tls_verify) cdw::pg::WarnTlsVerifyOff(psprintf("\"%s\"", location));
   SPI_finish();
   cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_VOID();
@@ -190,6 +194,7 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
   SPI_connect();
   TargetCheck check = cdw::pg::CallCpp([&] { return CheckTarget(location, options); });
   CheckTargetLengths(location, check.option_bytes);
+  if (check.skips_tls_verify) cdw::pg::WarnTlsVerifyOff(psprintf("target \"%s\"", name));
   bool needs_credentials = check.needs_credentials;
   if (needs_credentials && (!has_id || !has_key))
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),

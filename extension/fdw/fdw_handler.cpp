@@ -84,6 +84,7 @@ std::shared_ptr<ObjectStore> OpenStore(const TableOptions &options) {
   }
   auto store = OpenObjectStore(options.location, options.store_options, options.credentials);
   store->SetInterruptCheck(pg::InterruptsPending);
+  pg::WarnTlsVerifyOffOnce(options.location, options.store_options);
   // Within a run, the run's shared limit; else the server's max_rate.
   return pg::ApplyRateLimit(std::move(store), options.store_options);
 }

@@ -24,6 +24,7 @@ extern "C" {
 #include "common/closest_match.h"
 #include "common/error.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
 #include "extension/pg/text_encoding.h"
 #include "format/part_io.h"
 
@@ -164,7 +165,8 @@ bool MayUseServerFiles(std::string *user_name) {
   return allowed;
 }
 
-void ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
+// Returns whether a server's location skips TLS verification (to warn).
+bool ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
   std::vector<std::string> valid = ValidNames(catalog);
   TableOptions table;
   StoreOptions store_options;
@@ -231,6 +233,8 @@ void ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
                   "Remove compression_level or choose compression 'gzip' or 'zstd'.");
     CheckCompressionLevel(table.compression, table.compression_level);
   }
+  return catalog == ForeignServerRelationId &&
+         LocationSkipsTlsVerification(location, store_options);
 }
 
 struct ProcessCredentials {
@@ -366,6 +370,8 @@ void CheckFilePermission(const TableOptions &options, bool write) {
 CDW_SQL_FUNCTION(cdw_backup_fdw_validator) {
   List *options = untransformRelOptions(PG_GETARG_DATUM(0));
   Oid catalog = PG_GETARG_OID(1);
-  cdw::pg::CallCpp([&] { cdw::fdw::ValidateOptions(cdw::fdw::ToViews(options), catalog); });
+  bool skips_tls_verify = cdw::pg::CallCpp(
+      [&] { return cdw::fdw::ValidateOptions(cdw::fdw::ToViews(options), catalog); });
+  if (skips_tls_verify) cdw::pg::WarnTlsVerifyOff("this cdw_backup_fdw server");
   PG_RETURN_VOID();
 }

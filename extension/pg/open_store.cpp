@@ -39,6 +39,24 @@ std::unique_ptr<ObjectStore> ApplyRateLimit(std::unique_ptr<ObjectStore> store,
   return ThrottleStore(std::move(store), bucket, InterruptsPending);
 }
 
+void WarnTlsVerifyOff(const char *what) {
+  ereport(WARNING,
+          (errcode(ERRCODE_WARNING), errmsg("TLS certificate verification is off for %s", what),
+           errdetail("Option tls_verify is false: the storage server's identity is not checked, "
+                     "so anyone on the network path can impersonate it and read or change "
+                     "backups."),
+           errhint("Set the option ca_file (or ca_path) to the CA that signed the server's "
+                   "certificate and remove tls_verify.")));
+}
+
+void WarnTlsVerifyOffOnce(const std::string &location, const StoreOptions &options) {
+  static std::string warned;  // the last location warned about in this process
+  if (location == warned || !LocationSkipsTlsVerification(location, options)) return;
+  std::string what = "\"" + location + "\"";
+  PgCall([&] { WarnTlsVerifyOff(what.c_str()); });
+  warned = location;
+}
+
 std::unique_ptr<ObjectStore> OpenTargetStore(const char *location, const char *option_lines,
                                              const char *secret_id, const char *secret_key,
                                              const char *session_token) {
@@ -46,6 +64,7 @@ std::unique_ptr<ObjectStore> OpenTargetStore(const char *location, const char *o
   StoreOptions options = ParseStoreOptionLines(OrEmpty(option_lines));
   auto store = OpenObjectStore(location, options, credentials);
   store->SetInterruptCheck(InterruptsPending);
+  WarnTlsVerifyOffOnce(location, options);
   return ApplyRateLimit(std::move(store), options);
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "common/rate_limiter.h"
 #include "storage/object_store.h"
@@ -13,7 +14,16 @@
 
 namespace cdw::pg {
 
-// NULL option lines or secrets count as empty.
+// The WARNING for a store whose TLS certificates are not verified (option
+// tls_verify false), naming `what` (e.g. target "x" or a location URL).
+// A PostgreSQL-side function: call it from C frames, or inside PgCall.
+void WarnTlsVerifyOff(const char *what);
+
+// WarnTlsVerifyOff for a location, once per process (C++ side; inside CallCpp).
+void WarnTlsVerifyOffOnce(const std::string &location, const StoreOptions &options);
+
+// NULL option lines or secrets count as empty. Warns (WarnTlsVerifyOff) once
+// per process and location when the location skips TLS verification.
 std::unique_ptr<ObjectStore> OpenTargetStore(const char *location, const char *option_lines,
                                              const char *secret_id, const char *secret_key,
                                              const char *session_token);
