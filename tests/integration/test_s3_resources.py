@@ -139,12 +139,15 @@ class S3RunResourcesTest(ClusterTestCase):
         self.assertLessEqual(max(s for _, s in samples), 8, samples)
 
     def stalled_run(self):
-        """A run to a second S3 server that stops answering once parts are written."""
-        stalled = self.server_class([BUCKET]).start()
+        """A run to a second S3 server (spare(): for RGW another gateway of the
+        same cluster) that stops answering once parts are written."""
+        stalled = self.server.spare().start()
         self.addCleanup(stalled.close)
-        self.add_target(f"stalled{stalled.port}", stalled)
-        run_id = self.start_run(f"stalled{stalled.port}")
-        wait_until(lambda: len(stalled.list_keys(BUCKET)) >= 10 or self.status(run_id) != "running",
+        name = f"stalled{stalled.port}"
+        self.add_target(name, stalled)
+        run_id = self.start_run(name)
+        wait_until(lambda: len(stalled.list_keys(BUCKET, f"{name}/")) >= 10
+                   or self.status(run_id) != "running",
                    timeout=120, interval=0.1, what="ten objects of the run on the server")
         self.assertEqual(self.status(run_id), "running")
         stalled.pause()
