@@ -15,6 +15,9 @@ same machine, and prints one table of MB/s and ratios against the goals:
      (fed by COPY ... TO STDOUT); boto3 from a ready file shown for information
   8. max_rate: a run (compression none, N workers) limited to a third of its unthrottled
      rate achieves the limit within +-10% (stored bytes / the run's seconds in the history)
+  9. (--eta, issue 16 goal 4) the ETA cdw_backup.run_progress shows when a run of database
+     bench is half done is within +-25% of the time the run then actually takes
+     (--only-eta measures just that: --scale 7 is ~2 GB of CSV)
 
 "MB" is 10^6 bytes, and every rate is CSV bytes (what COPY ... (FORMAT csv)
 produces for the tables) divided by wall-clock seconds, whatever the
@@ -722,6 +725,49 @@ def our_run(cluster, target_dir, db, compression, timeout, sample_rss=False, max
     return result
 
 
+def eta_goal(cluster, target_dir, compression, timeout):
+    """Goal 8: starts a run of database bench and samples cdw_backup.run_progress
+    every 0.1 s; the first sample at or past 50% gives the ETA, which is
+    compared with the time the run then actually took to end."""
+    for name in os.listdir(target_dir):
+        shutil.rmtree(os.path.join(target_dir, name), ignore_errors=True)
+    run_id = int(cluster.value(f"SELECT cdw_backup_run(target => 'bench', databases => '{{bench}}', "
+                               f"compression => '{compression}')"))
+    session = PsqlSession(cluster)
+    started = time.monotonic()
+    samples, half = [], None
+    try:
+        while time.monotonic() - started < timeout:
+            row = session.rows(
+                "SELECT percent, extract(epoch FROM eta), bytes_done, bytes_total, "
+                f"tables_done, tables_total FROM cdw_backup.run_progress WHERE run_id = {run_id}")
+            now = time.monotonic() - started
+            if not row:
+                break  # the run ended
+            percent, eta, done, total, tables_done, tables_total = row[0]
+            sample = {"t": now, "percent": float(percent), "eta": float(eta) if eta else None,
+                      "bytes_done": int(done), "bytes_total": int(total)}
+            samples.append(sample)
+            if half is None and sample["percent"] >= 50 and sample["eta"] is not None:
+                half = sample
+            time.sleep(0.1)
+    finally:
+        session.close()
+    ended = time.monotonic() - started
+    status = cluster.value(f"SELECT cdw_backup_wait({run_id}, interval '{timeout} seconds')")
+    bytes_raw = int(cluster.value(f"SELECT bytes_raw FROM cdw_backup.runs WHERE run_id = {run_id}"))
+    result = {"run_id": run_id, "status": status, "seconds": ended, "bytes_raw": bytes_raw,
+              "samples": samples[::max(1, len(samples) // 50)]}
+    if half:
+        actual = ended - half["t"]
+        result.update({"at_half": half, "actual_remaining": actual,
+                       "eta_error": half["eta"] / actual - 1 if actual > 0 else None})
+    # The estimate of the total at the start, against what was produced.
+    if samples:
+        result["first_total_error"] = samples[0]["bytes_total"] / bytes_raw - 1 if bytes_raw else None
+    return result
+
+
 def set_max_workers(cluster, n):
     cluster.sql(f"ALTER SYSTEM SET cdw_backup.max_workers = {n}")
     cluster.sql("SELECT pg_reload_conf()")
@@ -1015,6 +1061,9 @@ def parse_args():
                    help="run every contender this many times and keep the fastest (default 1)")
     p.add_argument("--skip-one-table", action="store_true", help="skip goal 4")
     p.add_argument("--s3", action="store_true", help="also run goal 7 against moto_server")
+    p.add_argument("--eta", action="store_true", help="also run goal 9 (ETA at 50%%)")
+    p.add_argument("--only-eta", action="store_true",
+                   help="generate database bench and run goal 9 only")
     p.add_argument("--s3-table", default="orders",
                    help="table written to S3 for goal 7 (default orders, ~50 MB at scale 1)")
     p.add_argument("--max-rate-mb", type=int, default=0,
@@ -1057,6 +1106,11 @@ def main():
         log(f"cluster in {cluster.dir}, port {cluster.port}")
     work_dirs = []
     try:
+        if args.only_eta:
+            results = run_eta_only(cluster, args, work_dirs)
+            print(json.dumps({k: v for k, v in results["eta"].items() if k != "samples"},
+                             indent=2, default=str))
+            return
         results = run_all(cluster, args, work_dirs)
     finally:
         for path in work_dirs:
@@ -1086,6 +1140,25 @@ def main():
     with open(path, "w") as f:
         json.dump(results, f, indent=2, default=str)
     print(f"results: {path}")
+
+
+def run_eta_only(cluster, args, work_dirs):
+    cluster.sql("CREATE EXTENSION IF NOT EXISTS cdw_backup")
+    set_max_workers(cluster, args.workers)
+    generate_bench(cluster, args)
+    target_dir = make_shared_dir("cdw_bench_target_")
+    work_dirs.append(target_dir)
+    cluster.sql("SELECT cdw_backup_drop_target('bench') FROM cdw_backup.targets "
+                "WHERE name = 'bench'")
+    cluster.sql(f"SELECT cdw_backup_add_target('bench', 'file://{target_dir}')")
+    log("goal 9: ETA at 50% of a run of database bench, gzip ...")
+    eta = eta_goal(cluster, target_dir, "gzip", args.timeout)
+    if "eta_error" in eta:
+        log(f"  at {eta['at_half']['t']:.1f} s ({eta['at_half']['percent']:.1f}%) the ETA was "
+            f"{eta['at_half']['eta']:.1f} s; the run took {eta['actual_remaining']:.1f} s more: "
+            f"error {100 * eta['eta_error']:+.1f}% (goal +-25%): "
+            f"{'PASS' if abs(eta['eta_error']) <= 0.25 else 'FAIL'}")
+    return {"eta": eta}
 
 
 def run_all(cluster, args, work_dirs):
@@ -1186,6 +1259,9 @@ def run_all(cluster, args, work_dirs):
         work_dirs.append(s3_dir)
         results["s3"] = s3_goal(cluster, args.s3_table, sizes[args.s3_table], s3_dir,
                                 args.repeat)
+    if args.eta:
+        log("goal 9: ETA at 50% of a run of database bench, gzip ...")
+        results["eta"] = eta_goal(cluster, target_dir, "gzip", args.timeout)
     return results
 
 

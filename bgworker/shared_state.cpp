@@ -51,6 +51,24 @@ void StartupSharedMemory() {
 }
 }  // namespace
 
+const char *FilterParameterName(int kind) {
+  static const char *const kNames[kFilterKinds] = {"tables", "exclude_tables", "schemas",
+                                                   "exclude_schemas", "exclude_table_data"};
+  return kind >= 0 && kind < kFilterKinds ? kNames[kind] : "filter";
+}
+
+const char *FilterPattern(const PatternList *list, int index) {
+  const char *p = list->text;
+  for (int i = 0; i < index; i++) p += strlen(p) + 1;
+  return p;
+}
+
+bool HasFilters(const RunFilters *filters) {
+  for (const auto &list : filters->lists)
+    if (list.count > 0) return true;
+  return false;
+}
+
 void InitializeSharedState() {
   g_previous_request_hook = shmem_request_hook;
   shmem_request_hook = RequestSharedMemory;
@@ -200,6 +218,7 @@ int SettleOrphanedRuns(long cleanup_budget_ms) {
       "        coalesce(pg_catalog.sum(t.bytes_stored), 0) AS stored"
       "       FROM pg_catalog.unnest($1::pg_catalog.int8[]) AS x(run_id)"
       "       LEFT JOIN cdw_backup.run_tables t ON t.run_id OPERATOR(pg_catalog.=) x.run_id"
+      "        AND t.status OPERATOR(pg_catalog.<>) 'excluded'"
       "       GROUP BY x.run_id) t"
       " WHERE r.run_id OPERATOR(pg_catalog.=) t.run_id RETURNING r.run_id",
       2, finish_types, finish_values, nullptr);

@@ -21,6 +21,48 @@ constexpr int kMaxActiveRuns = 8;
 constexpr int kMaxProgressSlots = 64;
 constexpr int kListBytes = 4096;
 
+// Table filters of a run (README "Choosing tables"): up to
+// kMaxFilterPatterns patterns per list, each NUL-terminated in `text`, in the
+// home database's encoding; checked by cdw_backup_run() (arguments.h).
+enum FilterKind : int {
+  kFilterTables = 0,
+  kFilterExcludeTables,
+  kFilterSchemas,
+  kFilterExcludeSchemas,
+  kFilterExcludeTableData,
+  kFilterKinds
+};
+constexpr int kMaxFilterPatterns = 64;
+constexpr int kFilterBytes = 4096;
+struct PatternList {
+  int count;
+  char text[kFilterBytes];
+};
+struct RunFilters {
+  PatternList lists[kFilterKinds];
+};
+// The argument's name: "tables", "exclude_tables", ...
+const char *FilterParameterName(int kind);
+// The `index`th pattern of `list` (index < list->count).
+const char *FilterPattern(const PatternList *list, int index);
+// Whether any list holds a pattern.
+bool HasFilters(const RunFilters *filters);
+
+// How far a run is, published by its coordinator (bgworker/run_progress.h
+// adds what running workers report). Guarded by the shared lock.
+struct RunProgress {
+  TimestampTz started_at;  // when exporting began; 0 before
+  int databases_total;
+  int databases_done;
+  int tables_total;  // of the databases listed so far
+  int tables_done;
+  int64 finished_raw;     // CSV bytes of finished units
+  int64 finished_size;    // their relation bytes at planning
+  int64 finished_stored;  // bytes they stored on the target
+  int64 unfinished_size;  // relation bytes of listed units not finished
+  int64 unlisted_size;    // estimate for databases not listed yet
+};
+
 // What cdw_backup_run() asks for; copied by the coordinator at start.
 struct RunRequest {
   int64 run_id;
@@ -36,6 +78,7 @@ struct RunRequest {
   // The run's bandwidth limit in bytes per second (0: none): max_rate of
   // cdw_backup_run() or the schedule, else the target's option max_rate.
   int64 max_rate;
+  RunFilters filters;
 };
 
 struct RunSlot {
@@ -51,6 +94,7 @@ struct RunSlot {
   // every byte they write to or read from the target's objects is paid for
   // here (common/rate_limiter.h). Started by StartRun().
   cdw::RateBucket rate;
+  RunProgress progress;
 };
 
 struct ProgressSlot {

@@ -75,7 +75,9 @@ CREATE TABLE cdw_backup.runs (
   verify_detail text,
   cleanup_pending boolean NOT NULL DEFAULT false,
   leftover_objects text[],
-  leftover_error text
+  leftover_error text,
+  filters pg_catalog.jsonb,
+  warnings text[]
 );
 COMMENT ON COLUMN cdw_backup.runs.cleanup_pending IS
   'The run did not succeed and what it wrote that no manifest lists is still to be removed from the target (done when the run is settled)';
@@ -83,6 +85,10 @@ COMMENT ON COLUMN cdw_backup.runs.leftover_objects IS
   'Objects of the run that no manifest lists and that could not be removed yet (URLs); removal is tried again whenever runs are settled';
 COMMENT ON COLUMN cdw_backup.runs.leftover_error IS
   'Why the last attempt to remove leftover_objects failed';
+COMMENT ON COLUMN cdw_backup.runs.filters IS
+  'The table filters the run was started with (tables, exclude_tables, schemas, exclude_schemas, exclude_table_data); NULL for none';
+COMMENT ON COLUMN cdw_backup.runs.warnings IS
+  'What the run noticed but did not fail for, such as a filter pattern that matched no table in any database';
 COMMENT ON COLUMN cdw_backup.runs.verify_status IS
   'For schedules with verify => true: the result of cdw_backup_verify() right after the run';
 CREATE SEQUENCE cdw_backup.runs_run_id_seq OWNED BY cdw_backup.runs.run_id;
@@ -92,6 +98,7 @@ CREATE TABLE cdw_backup.run_databases (
   database name NOT NULL,
   status text NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'partial', 'failed', 'cancelled')),
   tables_total integer NOT NULL DEFAULT 0,
+  tables_excluded integer NOT NULL DEFAULT 0,
   location text,
   manifest text,
   started_at timestamptz,
@@ -109,7 +116,8 @@ CREATE TABLE cdw_backup.run_tables (
   -- than NAMEDATALEN bytes (LATIN1 'é' is one byte, two in UTF-8).
   schema_name text NOT NULL,
   table_name text NOT NULL,
-  status text NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
+  status text NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled',
+                                         'excluded')),
   rows bigint,
   bytes_raw bigint,
   bytes_stored bigint,
@@ -119,6 +127,9 @@ CREATE TABLE cdw_backup.run_tables (
   sqlstate text,
   error text,
   hint text,
+  -- Which filter left the table out (status 'excluded') or left out its
+  -- rows (status 'succeeded', rows 0: exclude_table_data).
+  excluded_by text,
   PRIMARY KEY (run_id, database, schema_name, table_name)
 );
 
@@ -164,7 +175,10 @@ CREATE FUNCTION cdw_backup_drop_target(name text)
 
 CREATE FUNCTION cdw_backup_run(target text DEFAULT 'default', databases text[] DEFAULT NULL,
                                exclude_databases text[] DEFAULT NULL, compression text DEFAULT 'gzip',
-                               wait boolean DEFAULT false, max_rate text DEFAULT NULL)
+                               wait boolean DEFAULT false, max_rate text DEFAULT NULL,
+                               tables text[] DEFAULT NULL, exclude_tables text[] DEFAULT NULL,
+                               schemas text[] DEFAULT NULL, exclude_schemas text[] DEFAULT NULL,
+                               exclude_table_data text[] DEFAULT NULL)
   RETURNS bigint AS 'MODULE_PATHNAME', 'cdw_backup_run' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_wait(run_id bigint, timeout interval DEFAULT NULL)
@@ -180,9 +194,24 @@ CREATE FUNCTION cdw_backup_progress(OUT run_id bigint, OUT pid integer, OUT data
 
 CREATE VIEW cdw_backup.progress AS SELECT * FROM cdw_backup_progress();
 
+-- One row per active run: how far along it is and when it should end
+-- (README "Progress"). Sizes not yet exported are estimates from relation
+-- sizes, corrected as tables finish.
+CREATE FUNCTION cdw_backup_run_progress(OUT run_id bigint, OUT started_at timestamptz,
+                                        OUT databases_done integer, OUT databases_total integer,
+                                        OUT tables_done integer, OUT tables_total integer,
+                                        OUT bytes_done bigint, OUT bytes_total bigint,
+                                        OUT bytes_stored bigint, OUT percent double precision,
+                                        OUT rate_bytes_per_second double precision,
+                                        OUT elapsed interval, OUT eta interval,
+                                        OUT estimated_end timestamptz)
+  RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_run_progress' LANGUAGE C STRICT;
+
+CREATE VIEW cdw_backup.run_progress AS SELECT * FROM cdw_backup_run_progress();
+
 -- The functions check their caller themselves (superuser or a member of
 -- cdw_backup_operator) so that a refusal comes with a hint naming the GRANT.
-GRANT SELECT ON cdw_backup.progress TO cdw_backup_operator;
+GRANT SELECT ON cdw_backup.progress, cdw_backup.run_progress TO cdw_backup_operator;
 
 -- Reading backups back.
 CREATE FUNCTION cdw_backup_list(target text DEFAULT 'default',
@@ -226,6 +255,11 @@ CREATE TABLE cdw_backup.schedule_store (
   verify boolean NOT NULL DEFAULT false,
   catch_up_window interval,
   max_run_time interval,
+  tables text[],
+  exclude_tables text[],
+  schemas text[],
+  exclude_schemas text[],
+  exclude_table_data text[],
   enabled boolean NOT NULL DEFAULT true,
   disabled_reason text,
   owner pg_catalog.regrole NOT NULL,
@@ -249,6 +283,7 @@ CREATE VIEW cdw_backup.schedules WITH (security_barrier) AS
   SELECT s.name, s.cron, s.timezone, s.target, s.databases, s.exclude_databases, s.compression,
          s.keep_days, s.keep_runs, s.verify, s.catch_up_window, s.max_run_time, s.enabled,
          s.disabled_reason, s.owner, s.created_at, s.next_run_at, s.last_run_id, s.max_rate,
+         s.tables, s.exclude_tables, s.schemas, s.exclude_schemas, s.exclude_table_data,
          r.status AS last_status, r.started_at AS last_started_at, r.finished_at AS last_finished_at
     FROM cdw_backup.schedule_store s
     CROSS JOIN (SELECT a.oid, a.rolsuper FROM pg_catalog.pg_roles a
@@ -265,7 +300,12 @@ CREATE FUNCTION cdw_backup_schedule(name text, cron text, target text DEFAULT 'd
                                     enabled boolean DEFAULT true,
                                     catch_up_window interval DEFAULT NULL,
                                     max_run_time interval DEFAULT NULL,
-                                    max_rate text DEFAULT NULL)
+                                    max_rate text DEFAULT NULL,
+                                    tables text[] DEFAULT NULL,
+                                    exclude_tables text[] DEFAULT NULL,
+                                    schemas text[] DEFAULT NULL,
+                                    exclude_schemas text[] DEFAULT NULL,
+                                    exclude_table_data text[] DEFAULT NULL)
   RETURNS timestamptz AS 'MODULE_PATHNAME', 'cdw_backup_schedule' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_unschedule(name text)

@@ -20,6 +20,8 @@ const char *TableStatusName(TableStatus status) {
       return "failed";
     case TableStatus::kCancelled:
       return "cancelled";
+    case TableStatus::kExcluded:
+      return "excluded";
   }
   return "failed";
 }

@@ -21,6 +21,8 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include "bgworker/shared_state.h"
+
 namespace cdw::bgworker {
 
 enum class JobPhase : int { kStarting = 0, kListed = 1, kFailed = 2, kDone = 3 };
@@ -29,7 +31,10 @@ enum class TableStatus : int {
   kRunning = 1,
   kSucceeded = 2,
   kFailed = 3,
-  kCancelled = 4
+  kCancelled = 4,
+  // Left out by the run's filters: no worker takes it, the manifest lists
+  // it among "excluded_tables", history says which filter (`hint`).
+  kExcluded = 5
 };
 
 // The status as history and the manifest spell it (database_job.cpp).
@@ -97,6 +102,10 @@ struct TableEntry {
   PartRecord parts[kMaxPartsPerTable];
   int exporter_pid;    // the worker that exported it
   volatile bool kept;  // its worker committed: its parts stay on the target
+  // exclude_table_data: its schema is backed up, its rows are not (status
+  // succeeded at listing, no parts); `hint` says which pattern.
+  bool data_excluded;
+  int64 planned_bytes;  // relation bytes (TOAST included) at planning, for progress
 };
 
 // In dynamic shared memory: the entries, then the order in which workers
@@ -140,6 +149,10 @@ struct DatabaseJob {
   char manifest_key[65];       // the target's key (hex) that authenticates the manifest
   char database_prefix[2048];  // key of the database on the target, ends in '/'
   int lock_wait_timeout_ms;    // cdw_backup.lock_wait_timeout when the run started
+  RunFilters filters;          // the run's, in text_encoding
+  // Set by the leader: which patterns matched a table (or, for schema
+  // lists, a schema) of this database.
+  bool pattern_matched[kFilterKinds][kMaxFilterPatterns];
   Latch *coordinator_latch;
 
   slock_t mutex;

@@ -89,13 +89,22 @@ void WriteManifest(const char *schema) {
     columns[i][1] = utf8(columns[i][1]);
     columns[i][2] = utf8(columns[i][2]);
   }
-  auto *names = static_cast<char **>(palloc0(sizeof(char *) * 3 * Max(g_tables->count, 1)));
+  auto *names = static_cast<char **>(palloc0(sizeof(char *) * 4 * Max(g_tables->count, 1)));
   for (int i = 0; i < g_tables->count; i++) {
     const TableEntry &entry = g_tables->entries[i];
-    names[3 * i] = utf8(entry.schema_name);
-    names[3 * i + 1] = utf8(entry.table_name);
-    names[3 * i + 2] = pg::ConvertLossy(g_home_to_utf8, entry.error);
+    names[4 * i] = utf8(entry.schema_name);
+    names[4 * i + 1] = utf8(entry.table_name);
+    names[4 * i + 2] = pg::ConvertLossy(g_home_to_utf8, entry.error);
+    names[4 * i + 3] = pg::ConvertLossy(g_home_to_utf8, entry.hint);  // excluded_by
   }
+  // The run's filters, as the caller wrote them (UTF-8).
+  int filter_total = 0;
+  for (const auto &list : g_job->filters.lists) filter_total += list.count;
+  auto *filter_texts = static_cast<char **>(palloc0(sizeof(char *) * Max(filter_total, 1)));
+  for (int kind = 0, n = 0; kind < kFilterKinds; kind++)
+    for (int i = 0; i < g_job->filters.lists[kind].count; i++)
+      filter_texts[n++] =
+          pg::ConvertLossy(g_home_to_utf8, FilterPattern(&g_job->filters.lists[kind], i));
   // The schema's SQL holds the database's text: as UTF-8 too. A character
   // UTF-8 lacks (SQL_ASCII bytes that are not UTF-8, MULE_INTERNAL) is
   // spelled \\xNN inside the JSON rather than fail the whole database; the
@@ -150,16 +159,50 @@ void WriteManifest(const char *schema) {
     manifest.path = g_job->database_prefix;
     // Format 2: the schema, as core/schema/schema_toc.h describes it.
     manifest.extra.emplace_back("schema", schema_utf8);
+    // What the run's filters left out (README "Choosing tables"): a restore
+    // of such a table says so instead of "not found".
+    if (filter_total > 0) {
+      JsonWriter filters;
+      filters.BeginObject();
+      for (int kind = 0, n = 0; kind < kFilterKinds; kind++) {
+        if (g_job->filters.lists[kind].count == 0) continue;
+        filters.Key(FilterParameterName(kind)).BeginArray();
+        for (int i = 0; i < g_job->filters.lists[kind].count; i++)
+          filters.String(filter_texts[n++]);
+        filters.EndArray();
+      }
+      filters.EndObject();
+      manifest.extra.emplace_back("filters", filters.str());
+      JsonWriter excluded;
+      excluded.BeginArray();
+      for (int i = 0; i < g_tables->count; i++) {
+        if (g_tables->entries[i].status != static_cast<int>(TableStatus::kExcluded)) continue;
+        excluded.BeginObject();
+        excluded.Key("schema").String(names[4 * i]);
+        excluded.Key("name").String(names[4 * i + 1]);
+        excluded.Key("excluded_by").String(names[4 * i + 3]);
+        excluded.EndObject();
+      }
+      excluded.EndArray();
+      manifest.extra.emplace_back("excluded_tables", excluded.str());
+    }
     auto store = pg::OpenTargetStore(location, g_job->store_options, g_job->secret_id,
                                      g_job->secret_key, g_job->session_token);
     for (int i = 0; i < g_tables->count; i++) {
       const TableEntry &entry = g_tables->entries[i];
       if (entry.range_index != 0) continue;  // described with its range 0
+      if (entry.status == static_cast<int>(TableStatus::kExcluded)) continue;  // see above
       TableOutcome outcome = CombineRanges(&entry);
       bool succeeded = outcome.status == TableStatus::kSucceeded;
       ManifestTable table;
-      table.schema = names[3 * i];
-      table.name = names[3 * i + 1];
+      table.schema = names[4 * i];
+      table.name = names[4 * i + 1];
+      if (entry.data_excluded) {
+        // In the schema, without rows: a restore creates it empty.
+        JsonWriter by;
+        by.String(names[4 * i + 3]);
+        table.extra.emplace_back("data_excluded_by", by.str());
+      }
       table.status = TableStatusName(outcome.status);
       table.path = TablePrefix(table.schema, table.name);
       table.rows = succeeded ? outcome.rows : 0;
@@ -185,7 +228,7 @@ void WriteManifest(const char *schema) {
       }
       if (!succeeded && outcome.failed) {
         table.sqlstate = outcome.failed->sqlstate;
-        table.error = names[3 * (outcome.failed - g_tables->entries) + 2];
+        table.error = names[4 * (outcome.failed - g_tables->entries) + 2];
       }
       manifest.tables.push_back(std::move(table));
     }

@@ -20,6 +20,7 @@ extern "C" {
 #include <vector>
 
 #include "bgworker/database/schema_capture.h"
+#include "bgworker/database/worker_state.h"
 #include "extension/pg/search_path.h"
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
@@ -701,6 +702,13 @@ char *CaptureSchema() {
     for (int i = 0; i < aliases.count; i++)
       parts.push_back({Cell(aliases.cells[i], 0), Cell(aliases.cells[i], 1)});
     ResolveDependencies(toc, parts, graph);
+    // Tables the run's filters left out are not in the schema either
+    // (schema_toc.h: RemoveExcludedTables keeps what kept tables need).
+    std::vector<TableName> excluded;
+    for (int i = 0; g_tables && i < g_tables->count; i++)
+      if (g_tables->entries[i].status == static_cast<int>(TableStatus::kExcluded))
+        excluded.push_back({g_tables->entries[i].schema_name, g_tables->entries[i].table_name});
+    (void)RemoveExcludedTables(toc, excluded);
     // A materialized view is refreshed after the ones it reads.
     std::unordered_map<std::string, size_t> by_id;
     for (size_t i = 0; i < toc.size(); i++) by_id[toc[i].id] = i;

@@ -36,6 +36,8 @@ extern "C" {
 #include "bgworker/database/worker_text.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
+#include "extension/pg/cpp_boundary.h"
+#include "filter/name_pattern.h"
 #include "plan/block_ranges.h"
 
 namespace cdw::bgworker::database_worker {
@@ -46,9 +48,11 @@ enum class LockState { kNotWanted, kWanted, kLocked, kFailed };
 struct ListedTable {
   Oid relid;
   char *schema_name, *table_name;
-  int64 blocks;     // of the main fork: what block ranges divide
-  int64 cost;       // with TOAST: what the export of the table costs
-  Oid relfilenode;  // as of the snapshot
+  char *excluded_by;       // left out by a filter (which one), or NULL
+  char *data_excluded_by;  // exclude_table_data: schema only, or NULL
+  int64 blocks;            // of the main fork: what block ranges divide
+  int64 cost;              // with TOAST: what the export of the table costs
+  Oid relfilenode;         // as of the snapshot
   LockState lock;
   char *sqlstate, *error, *hint;  // why, when the table failed as it was listed
 };
@@ -61,6 +65,10 @@ struct ListedTable {
 void LockListedTables(ListedTable *listed, int count) {
   int wanted = 0;
   for (int i = 0; i < count; i++) {
+    if (listed[i].excluded_by || listed[i].data_excluded_by) {
+      listed[i].lock = LockState::kNotWanted;  // not exported: not locked
+      continue;
+    }
     listed[i].lock = pg_class_aclcheck(listed[i].relid, g_job->role_id, ACL_SELECT) == ACLCHECK_OK
                          ? LockState::kWanted
                          : LockState::kNotWanted;  // fails later, naming the GRANT
@@ -124,11 +132,181 @@ void MeasureLockedTables(ListedTable *listed, int count) {
   }
 }
 
+// The run's filters in this database's encoding, translated to regexes
+// (core/filter/name_pattern.h). A pattern with a character this database
+// cannot hold matches none of its names and is left out.
+struct Filter {
+  int kind, index;
+  const char *pattern;               // as the caller wrote it, in the job's encoding
+  char *schema_regex, *table_regex;  // NULL: any
+};
+Filter *g_filters = nullptr;
+int g_filter_count = 0;
+bool g_has_filter[kFilterKinds];
+
+// `text` of the job in this database's encoding, or NULL when it has a
+// character this database cannot hold.
+char *ToDatabase(const char *text) {
+  MemoryContext context = CurrentMemoryContext;
+  char *volatile converted = nullptr;
+  PG_TRY();
+  {
+    size_t length;
+    const char *out =
+        pg::ConvertText(g_from_home, text, strlen(text), &length, "a filter pattern", nullptr);
+    converted = pnstrdup(out, length);
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(context);
+    FlushErrorState();
+    converted = nullptr;
+  }
+  PG_END_TRY();
+  return converted;
+}
+
+void PrepareFilters() {
+  int total = 0;
+  for (const auto &list : g_job->filters.lists) total += list.count;
+  g_filters = static_cast<Filter *>(palloc0(sizeof(Filter) * Max(total, 1)));
+  g_filter_count = 0;
+  for (int kind = 0; kind < kFilterKinds; kind++) {
+    const PatternList *list = &g_job->filters.lists[kind];
+    g_has_filter[kind] = list->count > 0;
+    for (int i = 0; i < list->count; i++) {
+      const char *pattern = FilterPattern(list, i);
+      char *local = ToDatabase(pattern);
+      if (!local) continue;
+      Filter *f = &g_filters[g_filter_count];
+      f->kind = kind;
+      f->index = i;
+      f->pattern = pattern;
+      bool schema_list = kind == kFilterSchemas || kind == kFilterExcludeSchemas;
+      const char *parameter = FilterParameterName(kind);
+      pg::CallCpp([&] {
+        if (schema_list) {
+          f->schema_regex = pg::PallocCopy(TranslateSchemaPattern(local, parameter));
+        } else {
+          TableNamePattern translated = TranslateTablePattern(local, parameter);
+          f->schema_regex = pg::PallocCopy(translated.schema_regex);
+          f->table_regex = pg::PallocCopy(translated.table_regex);
+        }
+      });
+      if (f->schema_regex && !f->schema_regex[0]) f->schema_regex = nullptr;
+      if (f->table_regex && !f->table_regex[0]) f->table_regex = nullptr;
+      g_filter_count++;
+    }
+  }
+}
+
+// "exclude_tables pattern "log_*"" (in this database's encoding).
+char *Reason(const Filter &f) {
+  char *local = ToDatabase(f.pattern);
+  return psprintf("%s pattern \"%s\"", FilterParameterName(f.kind), local ? local : "?");
+}
+
+// Which filters a name matched, from the query's array of filter positions
+// ("{0,3}", or NULL for none).
+void ParsePositions(const char *text, bool *matched) {
+  for (int i = 0; i < g_filter_count; i++) matched[i] = false;
+  if (!text) return;
+  for (const char *p = text; *p;) {
+    if (*p >= '0' && *p <= '9') {
+      char *end;
+      long position = strtol(p, &end, 10);
+      if (position >= 0 && position < g_filter_count) matched[position] = true;
+      p = end;
+    } else {
+      p++;
+    }
+  }
+}
+
+// Decides for one table: excluded (by which filter), its data excluded, or
+// backed up. Filters combine: its schema must pass schemas / exclude_schemas
+// and the table tables / exclude_tables (README "Choosing tables").
+void Decide(ListedTable *table, const bool *matched) {
+  const Filter *first[kFilterKinds] = {nullptr};
+  for (int i = 0; i < g_filter_count; i++) {
+    if (!matched[i]) continue;
+    if (!first[g_filters[i].kind]) first[g_filters[i].kind] = &g_filters[i];
+    g_job->pattern_matched[g_filters[i].kind][g_filters[i].index] = true;
+  }
+  if (first[kFilterExcludeSchemas])
+    table->excluded_by = Reason(*first[kFilterExcludeSchemas]);
+  else if (g_has_filter[kFilterSchemas] && !first[kFilterSchemas])
+    table->excluded_by = pstrdup("schemas (its schema matches none of the patterns)");
+  else if (first[kFilterExcludeTables])
+    table->excluded_by = Reason(*first[kFilterExcludeTables]);
+  else if (g_has_filter[kFilterTables] && !first[kFilterTables])
+    table->excluded_by = pstrdup("tables (it matches none of the patterns)");
+  else if (first[kFilterExcludeTableData])
+    table->data_excluded_by = Reason(*first[kFilterExcludeTableData]);
+}
+
+// The filters as query parameters: positions, schema and table regexes.
+void FilterParameters(Datum *values) {
+  int n = Max(g_filter_count, 1);
+  Datum *positions = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+  Datum *schemas = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+  Datum *tables = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+  bool *schema_nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
+  bool *table_nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
+  for (int i = 0; i < g_filter_count; i++) {
+    positions[i] = Int32GetDatum(i);
+    schema_nulls[i] = !g_filters[i].schema_regex;
+    schemas[i] = schema_nulls[i] ? (Datum)0 : CStringGetTextDatum(g_filters[i].schema_regex);
+    table_nulls[i] = !g_filters[i].table_regex;
+    tables[i] = table_nulls[i] ? (Datum)0 : CStringGetTextDatum(g_filters[i].table_regex);
+  }
+  int dims[1] = {g_filter_count};
+  int lbs[1] = {1};
+  values[0] = PointerGetDatum(
+      construct_array(positions, g_filter_count, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+  values[1] = PointerGetDatum(
+      construct_md_array(schemas, schema_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+  values[2] = PointerGetDatum(
+      construct_md_array(tables, table_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+// The positions of the filters that match n.nspname and `relname_match`;
+// the regexes are parameters, never spliced into the SQL; name's collation
+// is C, as the caller's check compiled them.
+#define MATCHED_FILTERS(relname_match)                                                   \
+  "(SELECT pg_catalog.array_agg(f.pos)::pg_catalog.text FROM ROWS FROM ("                \
+  "pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.text[]), " \
+  "pg_catalog.unnest($3::pg_catalog.text[])) AS f(pos, s, t) "                           \
+  "WHERE (f.s IS NULL OR n.nspname OPERATOR(pg_catalog.~) f.s) "                         \
+  "AND (f.t IS NULL OR " relname_match ")) "
+
 }  // namespace
 
 int ListTables(TableEntry **entries_out, uint32 **order_out) {
+  PrepareFilters();
+  Oid filter_types[3] = {INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+  Datum filter_values[3];
+  FilterParameters(filter_values);
+  if (g_filter_count > 0) {
+    // A schema pattern that matches a schema (with tables or not) matched.
+    control::SpiRun(
+        "SELECT " MATCHED_FILTERS("false")
+        "FROM pg_catalog.pg_namespace n "
+        "WHERE n.nspname OPERATOR(pg_catalog.<>) 'information_schema' "
+        "AND n.nspname OPERATOR(pg_catalog.!~) '^pg_'",
+        3, filter_types, filter_values, nullptr, true);
+    bool *matched = static_cast<bool *>(palloc(sizeof(bool) * g_filter_count));
+    for (uint64 r = 0; r < SPI_processed; r++) {
+      ParsePositions(control::SpiText(static_cast<int>(r), 1), matched);
+      for (int i = 0; i < g_filter_count; i++)
+        if (matched[i] &&
+            (g_filters[i].kind == kFilterSchemas || g_filters[i].kind == kFilterExcludeSchemas))
+          g_job->pattern_matched[g_filters[i].kind][g_filters[i].index] = true;
+    }
+  }
   control::SpiRun(
-      "SELECT c.oid, n.nspname, c.relname, c.relfilenode "
+      "SELECT c.oid, n.nspname, c.relname, c.relfilenode, "
+      MATCHED_FILTERS("c.relname OPERATOR(pg_catalog.~) f.t")
       "FROM pg_catalog.pg_class c "
       "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
       "WHERE c.relkind OPERATOR(pg_catalog.=) 'r' "
@@ -139,14 +317,20 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
       " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
       " AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e') "
       "ORDER BY n.nspname, c.relname",
-      0, nullptr, nullptr, nullptr, true);
+      3, filter_types, filter_values, nullptr, true);
   int count = static_cast<int>(SPI_processed);
   auto *listed = static_cast<ListedTable *>(palloc0(sizeof(ListedTable) * Max(count, 1)));
+  bool *matched = static_cast<bool *>(palloc0(sizeof(bool) * Max(g_filter_count, 1)));
+  bool any_filter = HasFilters(&g_job->filters);
   for (int i = 0; i < count; i++) {
     listed[i].relid = static_cast<Oid>(strtoul(control::SpiText(i, 1), nullptr, 10));
     listed[i].schema_name = control::SpiText(i, 2);
     listed[i].table_name = control::SpiText(i, 3);
     listed[i].relfilenode = static_cast<Oid>(strtoul(control::SpiText(i, 4), nullptr, 10));
+    if (any_filter) {
+      ParsePositions(control::SpiText(i, 5), matched);
+      Decide(&listed[i], matched);
+    }
   }
   LockListedTables(listed, count);
   MeasureLockedTables(listed, count);
@@ -169,6 +353,22 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
     CopyForHome(entry->schema_text, sizeof entry->schema_text, entry->schema_name);
     CopyForHome(entry->table_text, sizeof entry->table_text, entry->table_name);
     int64 blocks = listed[i].blocks;
+    if (listed[i].excluded_by || listed[i].data_excluded_by) {
+      // One entry no worker takes: left out, or its schema only (done now,
+      // kept when the leader commits, like a table it exported).
+      entry->range_count = 1;
+      entry->end_block = InvalidBlockNumber;
+      CopyForHome(entry->hint, sizeof entry->hint,
+                  listed[i].excluded_by ? listed[i].excluded_by : listed[i].data_excluded_by);
+      entry->data_excluded = listed[i].data_excluded_by != nullptr;
+      entry->started_at = entry->finished_at = GetCurrentTimestamp();
+      if (entry->data_excluded) entry->exporter_pid = MyProcPid;
+      entry->status = static_cast<int>(listed[i].excluded_by ? TableStatus::kExcluded
+                                                             : TableStatus::kSucceeded);
+      entry_cost[kept] = 0;
+      kept++;
+      continue;
+    }
     if (listed[i].lock == LockState::kLocked) {
       if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid))) continue;  // dropped
       if (RewrittenSinceSnapshot(entry->relid, listed[i].relfilenode)) {
@@ -218,6 +418,7 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
                                  ? static_cast<int64>(static_cast<double>(listed[i].cost) *
                                                       range_size / static_cast<double>(blocks))
                                  : listed[i].cost;
+      range->planned_bytes = entry_cost[kept + r] * BLCKSZ;
     }
     kept += ranges;
   }

@@ -31,6 +31,7 @@ extern "C" {
 #include "bgworker/run/coordinator.h"
 #include "bgworker/run/history.h"
 #include "bgworker/run/run_context.h"
+#include "bgworker/run_progress.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
@@ -109,6 +110,69 @@ int RunningWorkers() {
   return running;
 }
 
+// The databases of the run and the first not started yet, for progress.
+const DatabaseList *g_databases = nullptr;
+int g_next_database = 0;
+
+// Adds the entries of a listed database to `p`.
+void AddProgress(RunProgress *p, const TableList *tables) {
+  for (int i = 0; i < tables->count; i++) {
+    const TableEntry *entry = &tables->entries[i];
+    auto status = static_cast<TableStatus>(entry->status);
+    if (status == TableStatus::kExcluded) continue;
+    if (entry->range_index == 0) {
+      p->tables_total++;
+      TableStatus combined = CombineRanges(entry).status;
+      if (combined != TableStatus::kPending && combined != TableStatus::kRunning) p->tables_done++;
+    }
+    if (status == TableStatus::kPending || status == TableStatus::kRunning) {
+      p->unfinished_size += entry->planned_bytes;
+    } else {
+      p->finished_raw += entry->bytes_raw;
+      p->finished_size += entry->planned_bytes;
+      p->finished_stored += entry->bytes_stored;
+    }
+  }
+}
+
+// Publishes the run's progress in its slot: the databases done (run->done),
+// the entries of those being exported, and the sizes (pg_database_size) of
+// those not listed yet.
+void PublishProgress(Run *run) {
+  RunProgress p = run->done;
+  p.databases_total = g_databases ? g_databases->count : 0;
+  p.unlisted_size = 0;
+  for (int i = g_next_database; g_databases && i < g_databases->count; i++)
+    p.unlisted_size += g_databases->items[i].size_bytes;
+  for (int a = 0; a < g_active_count; a++) {
+    if (g_active[a].tables)
+      AddProgress(&p, g_active[a].tables);
+    else
+      p.unlisted_size += g_active[a].database->size_bytes;
+  }
+  SharedState *shared = Shared();
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  shared->runs[run->slot].progress = p;
+  LWLockRelease(shared->lock);
+}
+
+// cdw_backup.progress_log: the run's progress as a LOG line every so often
+// (and once at the end, `finished`).
+void LogProgress(Run *run, bool finished) {
+  if (control::g_progress_log_s <= 0) return;
+  TimestampTz now = GetCurrentTimestamp();
+  if (!finished && run->last_progress_log &&
+      !TimestampDifferenceExceeds(run->last_progress_log, now, control::g_progress_log_s * 1000))
+    return;
+  run->last_progress_log = now;
+  SharedState *shared = Shared();
+  LWLockAcquire(shared->lock, LW_SHARED);
+  RunProgressNumbers numbers = ComputeRunProgress(shared, &shared->runs[run->slot], now);
+  LWLockRelease(shared->lock);
+  ereport(LOG, (errmsg("%s", DescribeRunProgress(run->request.run_id, numbers, finished)),
+                errhidestmt(true)));
+}
+
 void CancelCurrentDatabases() {
   for (int a = 0; a < g_active_count; a++) {
     g_active[a].job->cancel = true;
@@ -185,6 +249,7 @@ bool StartDatabase(Run *run, const DatabaseToRun &database, int helpers) {
   pg::CopyBounded(job->database_prefix, sizeof job->database_prefix,
                   psprintf("%s%s", run->run_prefix, database_prefix), "database prefix");
   job->lock_wait_timeout_ms = control::g_lock_wait_timeout_ms;
+  job->filters = run->request.filters;
   job->coordinator_latch = MyLatch;
   SpinLockInit(&job->mutex);
   pg_atomic_init_u32(&job->next_table, 0);
@@ -236,8 +301,19 @@ const char *FinishDatabase(Run *run, ActiveDatabase *active) {
   const char *name = active->database->name;
   const char *status = "succeeded";
   int failed = 0, total = 0;
+  // Which patterns matched here (runs.warnings names those that matched in
+  // no database).
+  for (int kind = 0; kind < kFilterKinds; kind++)
+    for (int i = 0; i < kMaxFilterPatterns; i++)
+      run->pattern_matched[kind][i] |= job->pattern_matched[kind][i];
+  // The database's share of progress, done whatever its outcome; what did
+  // not finish is no longer expected.
+  if (tables) AddProgress(&run->done, tables);
+  run->done.unfinished_size = 0;
+  run->done.databases_done++;
   for (int i = 0; tables && i < tables->count; i++) {
     if (tables->entries[i].range_index != 0) continue;
+    if (tables->entries[i].status == static_cast<int>(TableStatus::kExcluded)) continue;
     total++;
     if (CombineRanges(&tables->entries[i]).status != TableStatus::kSucceeded) failed++;
   }
@@ -410,6 +486,8 @@ void VerifyIfScheduled(Run *run) {
 void ExportDatabases(Run *run, const DatabaseList &databases) {
   bool any_failed = false;
   int next = 0;
+  g_databases = &databases;
+  run->done.started_at = GetCurrentTimestamp();
   for (;;) {
     if (CancelRequested(run)) {
       if (!run->cancel_sent) {
@@ -446,10 +524,14 @@ void ExportDatabases(Run *run, const DatabaseList &databases) {
     }
     if (next >= databases.count && free_workers > 0 && !run->cancelled)
       FeedHelpers(run, free_workers);
+    g_next_database = next;
+    PublishProgress(run);
     if (next >= databases.count && g_active_count == 0) break;
+    LogProgress(run, false);
     // Nothing of ours runs (no slot was free): try the next database now.
     if (g_active_count > 0) WaitForEvent(1000);
   }
+  LogProgress(run, true);
   FinishRun(run, any_failed);
   if (run->request.schedule_name[0]) VerifyIfScheduled(run);
 }

@@ -81,9 +81,22 @@ bool RecordRun(Run *run, DatabaseList *databases) {
       .Name(req.role_name)
       .Text(req.compression)
       .Timestamp(SchedulerNow());
+  // The filters as the caller gave them (NULL for those not given).
+  for (int kind = 0; kind < kFilterKinds; kind++) {
+    const PatternList *list = &req.filters.lists[kind];
+    Datum *patterns = static_cast<Datum *>(palloc(sizeof(Datum) * Max(list->count, 1)));
+    for (int i = 0; i < list->count; i++) patterns[i] = CStringGetTextDatum(FilterPattern(list, i));
+    params.Add(
+        TEXTARRAYOID,
+        PointerGetDatum(construct_array(patterns, list->count, TEXTOID, -1, false, TYPALIGN_INT)),
+        list->count == 0);
+  }
   SpiRun(
       "INSERT INTO cdw_backup.runs (run_id, schedule_name, target, role_name, status, compression, "
-      "started_at) VALUES ($1, $2, $3, $4, 'running', $5, $6)",
+      "started_at, filters) VALUES ($1, $2, $3, $4, 'running', $5, $6, "
+      " NULLIF(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('tables', $7, "
+      "  'exclude_tables', $8, 'schemas', $9, 'exclude_schemas', $10, 'exclude_table_data', $11)), "
+      "  '{}'::pg_catalog.jsonb))",
       params);
 
   control::Target *target = control::FindTarget(req.target);
@@ -225,6 +238,10 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, bool *recorded, b
     if (recorded[i]) continue;
     TableEntry *entry = &tables->entries[i];
     if (entry->range_index != 0) continue;  // recorded with its range 0
+    if (entry->status == static_cast<int>(TableStatus::kExcluded)) {
+      recorded[i] = true;  // by InsertPendingTables
+      continue;
+    }
     pg_read_barrier();
     // A split table is one history row, settled when all its ranges are.
     TableOutcome outcome = CombineRanges(entry);
@@ -310,35 +327,91 @@ void InsertPendingTables(Run *run, TableList *tables, const char *database) {
   BeginWork();
   Datum *schemas = static_cast<Datum *>(palloc(sizeof(Datum) * Max(tables->count, 1)));
   Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * Max(tables->count, 1)));
-  int count = 0;
+  Datum *statuses = static_cast<Datum *>(palloc(sizeof(Datum) * Max(tables->count, 1)));
+  Datum *reasons = static_cast<Datum *>(palloc(sizeof(Datum) * Max(tables->count, 1)));
+  bool *no_reason = static_cast<bool *>(palloc(sizeof(bool) * Max(tables->count, 1)));
+  int count = 0, excluded = 0;
   for (int i = 0; i < tables->count; i++) {
-    if (tables->entries[i].range_index != 0) continue;
-    schemas[count] = CStringGetTextDatum(tables->entries[i].schema_text);
-    names[count++] = CStringGetTextDatum(tables->entries[i].table_text);
+    const TableEntry *entry = &tables->entries[i];
+    if (entry->range_index != 0) continue;
+    bool is_excluded = entry->status == static_cast<int>(TableStatus::kExcluded);
+    excluded += is_excluded;
+    schemas[count] = CStringGetTextDatum(entry->schema_text);
+    names[count] = CStringGetTextDatum(entry->table_text);
+    statuses[count] = CStringGetTextDatum(is_excluded ? "excluded" : "pending");
+    // Which filter left the table (or its rows) out.
+    no_reason[count] = !is_excluded && !entry->data_excluded;
+    reasons[count] = no_reason[count] ? (Datum)0 : CStringGetTextDatum(entry->hint);
+    count++;
   }
-  Oid types[4] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID};
-  Datum values[4] = {
-      Int64GetDatum(run->request.run_id), DirectFunctionCall1(namein, CStringGetDatum(database)),
+  int dims[1] = {count};
+  int lbs[1] = {1};
+  Oid types[6] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+  Datum values[6] = {
+      Int64GetDatum(run->request.run_id),
+      DirectFunctionCall1(namein, CStringGetDatum(database)),
       PointerGetDatum(construct_array(schemas, count, TEXTOID, -1, false, TYPALIGN_INT)),
-      PointerGetDatum(construct_array(names, count, TEXTOID, -1, false, TYPALIGN_INT))};
+      PointerGetDatum(construct_array(names, count, TEXTOID, -1, false, TYPALIGN_INT)),
+      PointerGetDatum(construct_array(statuses, count, TEXTOID, -1, false, TYPALIGN_INT)),
+      PointerGetDatum(
+          construct_md_array(reasons, no_reason, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT))};
   SpiRun(
-      "INSERT INTO cdw_backup.run_tables (run_id, database, schema_name, table_name, status) "
-      "SELECT $1, $2, s, t, 'pending' "
+      "INSERT INTO cdw_backup.run_tables (run_id, database, schema_name, table_name, status, "
+      " excluded_by, finished_at) "
+      "SELECT $1, $2, s, t, st, x, CASE WHEN st OPERATOR(pg_catalog.=) 'excluded' "
+      " THEN pg_catalog.now() END "
       // ROWS FROM: the several-array unnest() is grammar, not a function.
       "FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), "
-      "                pg_catalog.unnest($4::pg_catalog.text[])) AS u(s, t)",
-      4, types, values, nullptr);
-  Oid db_types[3] = {INT8OID, NAMEOID, INT4OID};
-  Datum db_values[3] = {values[0], values[1], Int32GetDatum(count)};
+      "                pg_catalog.unnest($4::pg_catalog.text[]), "
+      "                pg_catalog.unnest($5::pg_catalog.text[]), "
+      "                pg_catalog.unnest($6::pg_catalog.text[])) AS u(s, t, st, x)",
+      6, types, values, nullptr);
+  Oid db_types[4] = {INT8OID, NAMEOID, INT4OID, INT4OID};
+  Datum db_values[4] = {values[0], values[1], Int32GetDatum(count - excluded),
+                        Int32GetDatum(excluded)};
   SpiRun(
-      "UPDATE cdw_backup.run_databases SET tables_total = $3 "
+      "UPDATE cdw_backup.run_databases SET tables_total = $3, tables_excluded = $4 "
       "WHERE run_id OPERATOR(pg_catalog.=) $1 AND database OPERATOR(pg_catalog.=) $2",
-      3, db_types, db_values, nullptr);
+      4, db_types, db_values, nullptr);
   EndWork();
+}
+
+// A filter pattern that matched nothing in any database of the run: not a
+// failure (pg_dump fails only with --strict-names), but said on the run
+// (runs.warnings) and in the server log, since it is most often a typo.
+void RecordFilterWarnings(Run *run) {
+  const RunFilters &filters = run->request.filters;
+  int total = 0;
+  for (const auto &list : filters.lists) total += list.count;
+  if (total == 0) return;
+  Datum *warnings = static_cast<Datum *>(palloc(sizeof(Datum) * total));
+  int count = 0;
+  for (int kind = 0; kind < kFilterKinds; kind++) {
+    bool schema_list = kind == kFilterSchemas || kind == kFilterExcludeSchemas;
+    for (int i = 0; i < filters.lists[kind].count; i++) {
+      if (run->pattern_matched[kind][i]) continue;
+      char *warning = psprintf("%s pattern \"%s\" matched no %s in any database of the run",
+                               FilterParameterName(kind), FilterPattern(&filters.lists[kind], i),
+                               schema_list ? "schema" : "table");
+      ereport(WARNING, (errmsg("cdw_backup run %lld: %s",
+                               static_cast<long long>(run->request.run_id), warning)));
+      warnings[count++] = CStringGetTextDatum(warning);
+    }
+  }
+  if (count == 0) return;
+  Oid types[2] = {INT8OID, TEXTARRAYOID};
+  Datum values[2] = {
+      Int64GetDatum(run->request.run_id),
+      PointerGetDatum(construct_array(warnings, count, TEXTOID, -1, false, TYPALIGN_INT))};
+  SpiRun(
+      "UPDATE cdw_backup.runs SET warnings = pg_catalog.array_cat(warnings, $2) "
+      "WHERE run_id OPERATOR(pg_catalog.=) $1",
+      2, types, values, nullptr);
 }
 
 void FinishRun(Run *run, bool any_failed_database) {
   BeginWork();
+  RecordFilterWarnings(run);
   // runs.started_at / finished_at use the launcher's clock, which schedules,
   // retention and max_run_time compare them with (see SchedulerNow()).
   Oid types[4] = {INT8OID, BOOLOID, BOOLOID, TIMESTAMPTZOID};
@@ -353,7 +426,8 @@ void FinishRun(Run *run, bool any_failed_database) {
       "                  coalesce(pg_catalog.sum(rows), 0) AS rows,"
       "                  coalesce(pg_catalog.sum(bytes_raw), 0) AS raw,"
       "                  coalesce(pg_catalog.sum(bytes_stored), 0) AS stored"
-      "             FROM cdw_backup.run_tables WHERE run_id OPERATOR(pg_catalog.=) $1),"
+      "             FROM cdw_backup.run_tables WHERE run_id OPERATOR(pg_catalog.=) $1"
+      "              AND status OPERATOR(pg_catalog.<>) 'excluded'),"
       "     d AS (SELECT pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.<>) "
       "                    'succeeded') AS bad,"
       "                  (pg_catalog.array_agg(pg_catalog.format('database %s: %s', database,"
@@ -463,7 +537,8 @@ void FailRun(Run *run, ErrorData *error, bool after_start) {
       "             COALESCE(pg_catalog.sum(rows), 0) AS rows, "
       "             COALESCE(pg_catalog.sum(bytes_raw), 0) AS raw, "
       "             COALESCE(pg_catalog.sum(bytes_stored), 0) AS stored "
-      "        FROM cdw_backup.run_tables WHERE run_id OPERATOR(pg_catalog.=) $1) t "
+      "        FROM cdw_backup.run_tables WHERE run_id OPERATOR(pg_catalog.=) $1 "
+      "         AND status OPERATOR(pg_catalog.<>) 'excluded') t "
       "WHERE r.run_id OPERATOR(pg_catalog.=) $1",
       params);
   if (SPI_processed == 0) {

@@ -25,6 +25,12 @@ struct Run {
   char *run_prefix;    // key of the run on the target
   bool cancelled;
   bool cancel_sent;  // its databases' workers were told to stop
+  // Which filter patterns matched in some database (for runs.warnings).
+  bool pattern_matched[kFilterKinds][kMaxFilterPatterns];
+  // Progress of the databases already done, and when it was last logged
+  // (cdw_backup.progress_log).
+  RunProgress done;
+  TimestampTz last_progress_log;
 };
 
 struct DatabaseToRun {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <queue>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -149,6 +150,76 @@ std::vector<std::string> SortObjects(std::vector<SchemaObject> &objects) {
   });
   objects = std::move(result);
   return broken;
+}
+
+}  // namespace cdw
+
+namespace cdw {
+
+std::vector<std::string> RemoveExcludedTables(std::vector<SchemaObject> &objects,
+                                              const std::vector<TableName> &excluded) {
+  std::vector<std::string> removed_ids;
+  if (excluded.empty()) return removed_ids;
+  std::set<TableName> names(excluded.begin(), excluded.end());
+  std::unordered_map<std::string, size_t> by_id;
+  for (size_t i = 0; i < objects.size(); i++) by_id[objects[i].id] = i;
+  std::vector<bool> removed(objects.size(), false);
+  auto is_table = [](const SchemaObject &o) { return o.kind == "TABLE"; };
+  for (size_t i = 0; i < objects.size(); i++) {
+    const SchemaObject &o = objects[i];
+    if ((is_table(o) && names.count({o.schema, o.name})) ||
+        (!o.table_name.empty() && names.count({o.table_schema, o.table_name})))
+      removed[i] = true;
+  }
+  // Dependents of removed entries go too (to a fixpoint), kept tables never.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < objects.size(); i++) {
+      if (removed[i]) continue;
+      const SchemaObject &o = objects[i];
+      if (is_table(o)) continue;
+      for (const std::string &dep : o.deps) {
+        auto found = by_id.find(dep);
+        if (found != by_id.end() && removed[found->second]) {
+          removed[i] = changed = true;
+          break;
+        }
+      }
+    }
+  }
+  // What a kept table needs stays, with what that needs in turn.
+  std::vector<size_t> stack;
+  for (size_t i = 0; i < objects.size(); i++)
+    if (!removed[i] && is_table(objects[i])) stack.push_back(i);
+  std::vector<bool> visited(objects.size(), false);
+  while (!stack.empty()) {
+    size_t i = stack.back();
+    stack.pop_back();
+    if (visited[i]) continue;
+    visited[i] = true;
+    removed[i] = false;
+    for (const std::string &dep : objects[i].deps) {
+      auto found = by_id.find(dep);
+      if (found != by_id.end() && !visited[found->second]) stack.push_back(found->second);
+    }
+  }
+  std::set<std::string> gone;
+  std::vector<SchemaObject> kept;
+  kept.reserve(objects.size());
+  for (size_t i = 0; i < objects.size(); i++) {
+    if (removed[i]) {
+      gone.insert(objects[i].id);
+      removed_ids.push_back(objects[i].id);
+    } else {
+      kept.push_back(std::move(objects[i]));
+    }
+  }
+  for (SchemaObject &o : kept)
+    o.deps.erase(std::remove_if(o.deps.begin(), o.deps.end(),
+                                [&](const std::string &d) { return gone.count(d) > 0; }),
+                 o.deps.end());
+  objects = std::move(kept);
+  return removed_ids;
 }
 
 }  // namespace cdw

@@ -75,3 +75,28 @@ void ResolveDependencies(std::vector<SchemaObject> &objects, const std::vector<I
 std::vector<std::string> SortObjects(std::vector<SchemaObject> &objects);
 
 }  // namespace cdw
+
+namespace cdw {
+
+// A table by schema and name, as in SchemaObject.
+struct TableName {
+  std::string schema;
+  std::string name;
+  bool operator<(const TableName &other) const {
+    return schema != other.schema ? schema < other.schema : name < other.name;
+  }
+};
+
+// Leaves out of the table of contents the tables a run's filters excluded
+// (exclude_tables, schemas, ...; not exclude_table_data, whose tables stay):
+// their TABLE entries, every entry of theirs (index, constraint, trigger,
+// policy, ACL, ...) and, transitively, every entry that needs one of those
+// (a view over the table, a foreign key to it) -- except what a table that
+// is backed up needs: a TABLE entry not in `excluded`, and everything it
+// depends on, stays, so that what is kept always restores. Entries' deps on
+// removed entries are dropped. Returns the ids removed. Call after
+// ResolveDependencies.
+std::vector<std::string> RemoveExcludedTables(std::vector<SchemaObject> &objects,
+                                              const std::vector<TableName> &excluded);
+
+}  // namespace cdw

@@ -11,6 +11,8 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include "bgworker/shared_state.h"
+
 namespace cdw::control {
 
 // Errors with 22004 unless argument `arg` is non-NULL; `example` is a
@@ -28,6 +30,14 @@ char *NameArgument(FunctionCallInfo fcinfo, int arg, const char *name, const cha
 // an empty list would be a run of nothing), each a valid name (42622).
 // `allow_empty` for lists that only narrow (exclude_databases).
 void CheckDatabaseList(ArrayType *list, const char *parameter, bool allow_empty);
+
+// A list of table or schema name patterns (tables, exclude_tables, schemas,
+// exclude_schemas, exclude_table_data; bgworker/shared_state.h FilterKind):
+// one-dimensional, not empty, no NULL or empty element (22004 / 22023), each
+// a valid pattern of pg_dump's -t / -n syntax (core/filter/name_pattern.h)
+// whose regular expression compiles (2201B), at most kMaxFilterPatterns of
+// them in kFilterBytes (54000). Packs them into `out` when it is not NULL.
+void CheckPatternList(ArrayType *list, int kind, bgworker::PatternList *out);
 
 // Errors with 22023 when `interval` is negative (or, unless `allow_zero`,
 // zero).

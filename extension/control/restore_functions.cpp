@@ -466,6 +466,43 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
 namespace cdw::control {
 namespace {
 
+// A table the run's filters left out (the manifest's "excluded_tables") is
+// not "not found": the error says it was left out by choice and by which
+// filter. Only when no table of the backup has the name. Inside SPI.
+void RefuseExcludedTable(const char *manifest, const char *table_name, int64 run_id,
+                         const char *database) {
+  Oid types[2] = {TEXTOID, TEXTOID};
+  Datum values[2] = {CStringGetTextDatum(manifest), CStringGetTextDatum(table_name)};
+  SpiRun(
+      "WITH m AS (SELECT $1::pg_catalog.jsonb AS m), w AS (SELECT pg_catalog.parse_ident($2) AS w) "
+      "SELECT pg_catalog.format('%I.%I', x OPERATOR(pg_catalog.->>) 'schema', "
+      "  x OPERATOR(pg_catalog.->>) 'name'), x OPERATOR(pg_catalog.->>) 'excluded_by' "
+      "FROM m, w, pg_catalog.jsonb_array_elements(coalesce(m OPERATOR(pg_catalog.->) "
+      "  'excluded_tables', '[]'::pg_catalog.jsonb)) x "
+      "WHERE ((pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 2 "
+      "   AND x OPERATOR(pg_catalog.->>) 'schema' OPERATOR(pg_catalog.=) w[1] "
+      "   AND x OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[2]) "
+      "  OR (pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 1 "
+      "   AND x OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[1])) "
+      "AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(m OPERATOR(pg_catalog.->) "
+      "  'tables') t WHERE (pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 2 "
+      "   AND t OPERATOR(pg_catalog.->>) 'schema' OPERATOR(pg_catalog.=) w[1] "
+      "   AND t OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[2]) "
+      "  OR (pg_catalog.array_length(w, 1) OPERATOR(pg_catalog.=) 1 "
+      "   AND t OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) w[1])) "
+      "ORDER BY 1 LIMIT 1",
+      2, types, values, nullptr, true);
+  if (SPI_processed == 0) return;
+  ereport(ERROR,
+          (errcode(ERRCODE_UNDEFINED_TABLE),
+           errmsg("table %s is not in run %lld of database \"%s\": it was excluded from the "
+                  "backup",
+                  SpiText(0, 1), static_cast<long long>(run_id), database),
+           errdetail("Not in this backup by choice (excluded by %s).", SpiText(0, 2)),
+           errhint("Restore it from a run that included it: cdw_backup.runs.filters shows each "
+                   "run's filters, cdw_backup_list() lists the runs on the target.")));
+}
+
 struct RestoreOptions {
   int64 run_id;
   const char *table_name;
@@ -524,6 +561,7 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   // backup is a candidate.
   bool by_parent = false;
   const char *schema_name = options.schema_name;
+  if (table_name) RefuseExcludedTable(manifest, table_name, run_id, database);
   for (;;) {
     Oid types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID};
     Datum values[6] = {CStringGetTextDatum(manifest),

@@ -12,6 +12,7 @@ extern "C" {
 }
 
 #include "bgworker/run/caller_api.h"
+#include "bgworker/run_progress.h"
 #include "bgworker/shared_state.h"
 #include "common/rate_limiter.h"
 #include "compression/compression.h"
@@ -54,7 +55,7 @@ namespace cdw::control {
 
 int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
                 const char *compression, Oid role_id, const char *schedule_name,
-                const char *max_rate) {
+                const char *max_rate, const FilterArrays *filters) {
   RunRequest request;
   memset(&request, 0, sizeof request);
   cdw::pg::CallCpp([&] { (void)cdw::ParseCompression(compression); });
@@ -79,6 +80,10 @@ int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
   }
   request.role_id = role_id;
   cdw::pg::CopyName(request.role_name, GetUserNameFromId(role_id, false), "role name");
+  if (filters)
+    for (int kind = 0; kind < kFilterKinds; kind++)
+      if (filters->lists[kind])
+        CheckPatternList(filters->lists[kind], kind, &request.filters.lists[kind]);
 
   SPI_connect();
   Target *found = LoadTarget(target, role_id);
@@ -89,6 +94,21 @@ int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
       return static_cast<int64>(cdw::StoreMaxRate(cdw::ParseStoreOptionLines(found->options)));
     });
   SavedUser saved = BecomeExtensionOwner();
+  if (!filters && schedule_name) {
+    // A schedule's filters were checked when it was written; checked again
+    // (a dump restored from an older version could hold anything).
+    SpiParams name;
+    name.Text(schedule_name);
+    SpiRun(
+        "SELECT s.tables, s.exclude_tables, s.schemas, s.exclude_schemas, s.exclude_table_data "
+        "FROM cdw_backup.schedule_store s WHERE s.name OPERATOR(pg_catalog.=) $1",
+        name);
+    for (int kind = 0; SPI_processed > 0 && kind < kFilterKinds; kind++) {
+      bool isnull;
+      Datum list = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, kind + 1, &isnull);
+      if (!isnull) CheckPatternList(DatumGetArrayTypeP(list), kind, &request.filters.lists[kind]);
+    }
+  }
   SpiParams none;
   SpiRun("SELECT pg_catalog.nextval('cdw_backup.runs_run_id_seq'::pg_catalog.regclass)", none);
   request.run_id = strtoll(SpiText(0, 1), nullptr, 10);
@@ -158,9 +178,13 @@ CDW_SQL_FUNCTION(cdw_backup_run) {
   bool wait = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
   // NULL max_rate: the target's option.
   const char *max_rate = TextArgument(fcinfo, 5, nullptr);
+  // tables, exclude_tables, schemas, exclude_schemas, exclude_table_data.
+  FilterArrays filters;
+  for (int kind = 0; kind < kFilterKinds; kind++)
+    filters.lists[kind] = PG_ARGISNULL(6 + kind) ? nullptr : PG_GETARG_ARRAYTYPE_P(6 + kind);
   int64 run_id = LaunchRun(target, PG_ARGISNULL(1) ? nullptr : PG_GETARG_ARRAYTYPE_P(1),
                            PG_ARGISNULL(2) ? nullptr : PG_GETARG_ARRAYTYPE_P(2), compression,
-                           GetUserId(), nullptr, max_rate);
+                           GetUserId(), nullptr, max_rate, &filters);
   if (wait) (void)WaitForRun(run_id, -1);
   cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_INT64(run_id);
@@ -240,5 +264,66 @@ CDW_SQL_FUNCTION(cdw_backup_progress) {
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   LWLockRelease(shared->lock);
+  return (Datum)0;
+}
+
+// One row per active run (cdw_backup.run_progress): the coordinator's
+// published numbers plus its running workers', estimated as
+// core/progress/estimate.h says. A role sees its own runs; superusers all.
+CDW_SQL_FUNCTION(cdw_backup_run_progress) {
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+  SharedState *shared = Shared();
+  if (!shared) return (Datum)0;
+  Oid user = GetUserId();
+  bool sees_all = superuser_arg(user);
+  TimestampTz now = GetCurrentTimestamp();
+  struct Row {
+    int64 run_id;
+    RunProgressNumbers numbers;
+  };
+  Row *rows = static_cast<Row *>(palloc(sizeof(Row) * kMaxActiveRuns));
+  int count = 0;
+  LWLockAcquire(shared->lock, LW_SHARED);
+  for (const auto &slot : shared->runs) {
+    if (!slot.in_use || !slot.recorded) continue;
+    if (!sees_all && slot.request.role_id != user) continue;
+    rows[count].run_id = slot.request.run_id;
+    rows[count].numbers = ComputeRunProgress(shared, &slot, now);
+    count++;
+  }
+  LWLockRelease(shared->lock);
+  for (int r = 0; r < count; r++) {
+    const RunProgressNumbers &n = rows[r].numbers;
+    const RunProgress &p = n.published;
+    const cdw::ProgressEstimate &e = n.estimate;
+    Datum values[14];
+    bool nulls[14] = {false};
+    values[0] = Int64GetDatum(rows[r].run_id);
+    values[1] = TimestampTzGetDatum(p.started_at);
+    nulls[1] = p.started_at == 0;
+    values[2] = Int32GetDatum(p.databases_done);
+    values[3] = Int32GetDatum(p.databases_total);
+    values[4] = Int32GetDatum(p.tables_done);
+    values[5] = Int32GetDatum(p.tables_total);
+    values[6] = Int64GetDatum(e.bytes_done);
+    values[7] = Int64GetDatum(e.bytes_total);
+    values[8] = Int64GetDatum(p.finished_stored);
+    values[9] = Float8GetDatum(e.fraction * 100.0);
+    values[10] = Float8GetDatum(e.rate);
+    nulls[10] = e.rate <= 0;
+    auto interval = [](double seconds) {
+      Interval *result = static_cast<Interval *>(palloc0(sizeof(Interval)));
+      result->time = static_cast<TimeOffset>(seconds * USECS_PER_SEC);
+      return IntervalPGetDatum(result);
+    };
+    values[11] = interval(n.elapsed_seconds);
+    nulls[11] = p.started_at == 0;
+    values[12] = interval(e.eta_seconds);
+    nulls[12] = e.eta_seconds < 0;
+    values[13] = TimestampTzGetDatum(now + static_cast<int64>(e.eta_seconds * USECS_PER_SEC));
+    nulls[13] = e.eta_seconds < 0;
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  }
   return (Datum)0;
 }

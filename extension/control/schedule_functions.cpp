@@ -66,6 +66,9 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
   const char *compression = TextArgument(fcinfo, 6, "gzip");
   if (!PG_ARGISNULL(11)) CheckInterval(PG_GETARG_INTERVAL_P(11), "catch_up_window", true);
   if (!PG_ARGISNULL(12)) CheckInterval(PG_GETARG_INTERVAL_P(12), "max_run_time", false);
+  // tables, exclude_tables, schemas, exclude_schemas, exclude_table_data.
+  for (int kind = 0; kind < cdw::bgworker::kFilterKinds; kind++)
+    if (!PG_ARGISNULL(14 + kind)) CheckPatternList(PG_GETARG_ARRAYTYPE_P(14 + kind), kind, nullptr);
   for (int arg : {7, 8})
     if (!PG_ARGISNULL(arg) && PG_GETARG_INT32(arg) < 1)
       ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -124,16 +127,22 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
       .Timestamp(next)
       // Runs due before now are not caught up for a new or changed schedule.
       .Timestamp(now)
-      .Arg(fcinfo, 13, TEXTOID);
+      .Arg(fcinfo, 13, TEXTOID)
+      .Arg(fcinfo, 14, TEXTARRAYOID)
+      .Arg(fcinfo, 15, TEXTARRAYOID)
+      .Arg(fcinfo, 16, TEXTARRAYOID)
+      .Arg(fcinfo, 17, TEXTARRAYOID)
+      .Arg(fcinfo, 18, TEXTARRAYOID);
   SpiRun(
       "INSERT INTO cdw_backup.schedule_store AS s (name, cron, target, timezone, databases, "
       " exclude_databases, compression, keep_days, keep_runs, verify, enabled, catch_up_window, "
-      " max_run_time, owner, next_run_at, last_checked_at, owner_name, max_rate) "
+      " max_run_time, owner, next_run_at, last_checked_at, owner_name, max_rate, tables, "
+      " exclude_tables, schemas, exclude_schemas, exclude_table_data) "
       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
       " $14::pg_catalog.regrole, $15, $16, "
       " coalesce((SELECT a.rolname FROM pg_catalog.pg_roles a "
       "           WHERE a.oid OPERATOR(pg_catalog.=) $14), $14::pg_catalog.text::pg_catalog.name), "
-      " $17) "
+      " $17, $18, $19, $20, $21, $22) "
       "ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, target = excluded.target, "
       " timezone = excluded.timezone, databases = excluded.databases, "
       " exclude_databases = excluded.exclude_databases, compression = excluded.compression, "
@@ -142,6 +151,9 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
       " max_run_time = excluded.max_run_time, next_run_at = excluded.next_run_at, "
       " last_checked_at = excluded.last_checked_at, owner_name = excluded.owner_name, "
       " max_rate = excluded.max_rate, "
+      " tables = excluded.tables, exclude_tables = excluded.exclude_tables, "
+      " schemas = excluded.schemas, exclude_schemas = excluded.exclude_schemas, "
+      " exclude_table_data = excluded.exclude_table_data, "
       " disabled_reason = NULL",
       params);
   RestoreUser(saved);

@@ -15,6 +15,39 @@ int g_max_workers = 2;
 int g_history_days = 90;
 int g_test_time_offset = 0;
 int g_lock_wait_timeout_ms = 5000;
+int g_progress_log_s = 0;
+
+namespace {
+
+char *g_progress_log_text = nullptr;
+
+// cdw_backup.progress_log: an interval in seconds or larger units ('60s',
+// '5min'), or 0 / off.
+bool CheckProgressLog(char **newval, void **extra, GucSource) {
+  const char *value = *newval ? *newval : "0";
+  int seconds = 0;
+  if (pg_strcasecmp(value, "off") != 0) {
+    const char *hint = nullptr;
+    if (!parse_int(value, &seconds, GUC_UNIT_S, &hint) || seconds < 0) {
+      GUC_check_errdetail(
+          "cdw_backup.progress_log must be an interval such as '60s' or '5min', "
+          "or 0 / off.");
+      if (hint) GUC_check_errhint("%s", hint);
+      return false;
+    }
+  }
+  int *parsed = static_cast<int *>(malloc(sizeof(int)));  // freed by guc.c
+  if (!parsed) return false;
+  *parsed = seconds;
+  *extra = parsed;
+  return true;
+}
+
+void AssignProgressLog(const char *, void *extra) {
+  g_progress_log_s = extra ? *static_cast<int *>(extra) : 0;
+}
+
+}  // namespace
 
 void DefineSettings() {
   DefineCustomStringVariable(
@@ -40,6 +73,12 @@ void DefineSettings() {
       "time fails (SQLSTATE 55P03) and the run goes on. 0 takes only locks that are free.",
       &g_lock_wait_timeout_ms, 5000, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
       nullptr);
+  DefineCustomStringVariable(
+      "cdw_backup.progress_log", "How often a backup run logs its progress.",
+      "An interval such as '60s' or '5min': every so often, and when it ends, a run writes a LOG "
+      "line with tables and bytes done and total, rate and ETA (as cdw_backup.run_progress shows "
+      "them). 0 or off: never.",
+      &g_progress_log_text, "0", PGC_SIGHUP, 0, CheckProgressLog, AssignProgressLog, nullptr);
   DefineCustomIntVariable(
       "cdw_backup.test_time_offset", "For tests only: seconds added to the launcher's clock.",
       "Lets tests see schedules fire, skip and catch up without waiting.", &g_test_time_offset, 0,

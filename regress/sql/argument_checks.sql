@@ -34,6 +34,11 @@ INSERT INTO good VALUES
   ('cdw_backup_run', 'compression', '''gzip'''),
   ('cdw_backup_run', 'wait', 'true'),
   ('cdw_backup_run', 'max_rate', '''1GB'''),
+  ('cdw_backup_run', 'tables', 'NULL::text[]'),
+  ('cdw_backup_run', 'exclude_tables', 'NULL::text[]'),
+  ('cdw_backup_run', 'schemas', 'NULL::text[]'),
+  ('cdw_backup_run', 'exclude_schemas', 'NULL::text[]'),
+  ('cdw_backup_run', 'exclude_table_data', 'NULL::text[]'),
   ('cdw_backup_wait', 'run_id', :'good_run'),
   ('cdw_backup_wait', 'timeout', '''1 minute''::interval'),
   ('cdw_backup_cancel', 'run_id', '424242'),
@@ -69,6 +74,11 @@ INSERT INTO good VALUES
   ('cdw_backup_schedule', 'catch_up_window', '''1 hour''::interval'),
   ('cdw_backup_schedule', 'max_run_time', '''1 hour''::interval'),
   ('cdw_backup_schedule', 'max_rate', '''20MB'''),
+  ('cdw_backup_schedule', 'tables', 'NULL::text[]'),
+  ('cdw_backup_schedule', 'exclude_tables', 'NULL::text[]'),
+  ('cdw_backup_schedule', 'schemas', 'NULL::text[]'),
+  ('cdw_backup_schedule', 'exclude_schemas', 'NULL::text[]'),
+  ('cdw_backup_schedule', 'exclude_table_data', 'NULL::text[]'),
   ('cdw_backup_unschedule', 'name', '''args_schedule'''),
   ('cdw_backup_run_schedule', 'name', '''args_schedule''');
 

@@ -1,0 +1,48 @@
+// How far a run is (see run_progress.h).
+extern "C" {
+#include "postgres.h"
+#include "utils/timestamp.h"
+}
+
+#include "bgworker/run_progress.h"
+#include "extension/pg/cpp_boundary.h"
+
+namespace cdw::bgworker {
+
+RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *slot,
+                                      TimestampTz now) {
+  RunProgressNumbers numbers{};
+  numbers.published = slot->progress;
+  for (const auto &worker : shared->progress)
+    if (worker.in_use && worker.run_id == slot->request.run_id)
+      numbers.inflight_raw +=
+          static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&worker.bytes_raw)));
+  const RunProgress &p = numbers.published;
+  numbers.elapsed_seconds =
+      p.started_at ? static_cast<double>(now - p.started_at) / USECS_PER_SEC : 0.0;
+  ProgressInputs in;
+  in.finished_raw = p.finished_raw;
+  in.finished_size = p.finished_size;
+  in.unfinished_size = p.unfinished_size;
+  in.inflight_raw = numbers.inflight_raw;
+  in.unlisted_size = p.unlisted_size;
+  in.elapsed_seconds = numbers.elapsed_seconds;
+  numbers.estimate = EstimateProgress(in);
+  return numbers;
+}
+
+char *DescribeRunProgress(int64 run_id, const RunProgressNumbers &numbers, bool finished) {
+  const ProgressEstimate &e = numbers.estimate;
+  char *elapsed =
+      pg::CallCpp([&] { return pg::PallocCopy(FormatDuration(numbers.elapsed_seconds)); });
+  char *eta = pg::CallCpp([&] { return pg::PallocCopy(FormatDuration(e.eta_seconds)); });
+  return psprintf(
+      "cdw_backup run %lld progress: %stables %d/%d, bytes %lld/%lld (%.1f%%), %.1f MB/s, "
+      "elapsed %s, ETA %s, databases %d/%d",
+      static_cast<long long>(run_id), finished ? "finished, " : "", numbers.published.tables_done,
+      numbers.published.tables_total, static_cast<long long>(e.bytes_done),
+      static_cast<long long>(e.bytes_total), e.fraction * 100.0, e.rate / (1024.0 * 1024.0),
+      elapsed, eta, numbers.published.databases_done, numbers.published.databases_total);
+}
+
+}  // namespace cdw::bgworker

@@ -1,0 +1,28 @@
+// How far a run is (cdw_backup.run_progress, cdw_backup.progress_log): what
+// its coordinator published in its slot (RunProgress) plus what its running
+// workers report in their progress slots, estimated by core/progress.
+// Include after postgres.h.
+#pragma once
+
+#include "bgworker/shared_state.h"
+#include "progress/estimate.h"
+
+namespace cdw::bgworker {
+
+struct RunProgressNumbers {
+  RunProgress published;
+  int64 inflight_raw;  // bytes of units being exported now
+  double elapsed_seconds;
+  ProgressEstimate estimate;
+};
+
+// Of the active run in `slot`; the caller holds the shared lock.
+RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *slot,
+                                      TimestampTz now);
+
+// The LOG line of cdw_backup.progress_log ("cdw_backup run 7 progress:
+// tables 3/10, bytes 1048576/4194304 (25.0%), 12.5 MB/s, elapsed 4s, ETA
+// 12s, databases 0/1"), palloc'd.
+char *DescribeRunProgress(int64 run_id, const RunProgressNumbers &numbers, bool finished);
+
+}  // namespace cdw::bgworker

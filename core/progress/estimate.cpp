@@ -1,0 +1,53 @@
+// Progress arithmetic (see estimate.h).
+#include "progress/estimate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace cdw {
+
+ProgressEstimate EstimateProgress(const ProgressInputs &in) {
+  ProgressEstimate out;
+  int64_t finished_raw = std::max<int64_t>(in.finished_raw, 0);
+  int64_t inflight = std::max<int64_t>(in.inflight_raw, 0);
+  // CSV bytes per relation byte, learnt from finished units; 1 until one
+  // with a size has finished.
+  double ratio = in.finished_size > 0 && finished_raw > 0
+                     ? static_cast<double>(finished_raw) / static_cast<double>(in.finished_size)
+                     : 1.0;
+  double expected_rest = static_cast<double>(std::max<int64_t>(in.unfinished_size, 0)) * ratio +
+                         static_cast<double>(std::max<int64_t>(in.unlisted_size, 0)) * ratio;
+  out.bytes_done = finished_raw + inflight;
+  // Running units may already have produced more than they were expected to.
+  double rest = std::max(expected_rest, static_cast<double>(inflight));
+  out.bytes_total = finished_raw + static_cast<int64_t>(std::llround(rest));
+  out.bytes_total = std::max(out.bytes_total, out.bytes_done);
+  out.fraction = out.bytes_total > 0
+                     ? static_cast<double>(out.bytes_done) / static_cast<double>(out.bytes_total)
+                     : (in.unfinished_size <= 0 && in.unlisted_size <= 0 ? 1.0 : 0.0);
+  if (in.elapsed_seconds > 0 && out.bytes_done > 0) {
+    out.rate = static_cast<double>(out.bytes_done) / in.elapsed_seconds;
+    out.eta_seconds = static_cast<double>(out.bytes_total - out.bytes_done) / out.rate;
+  } else if (out.bytes_total == out.bytes_done && in.unfinished_size <= 0 &&
+             in.unlisted_size <= 0) {
+    out.eta_seconds = 0;
+  }
+  return out;
+}
+
+std::string FormatDuration(double seconds) {
+  if (seconds < 0 || !std::isfinite(seconds)) return "unknown";
+  long long total = std::llround(seconds);
+  long long h = total / 3600, m = (total % 3600) / 60, s = total % 60;
+  char buffer[64];
+  if (h > 0)
+    std::snprintf(buffer, sizeof buffer, "%lldh%02lldm%02llds", h, m, s);
+  else if (m > 0)
+    std::snprintf(buffer, sizeof buffer, "%lldm%02llds", m, s);
+  else
+    std::snprintf(buffer, sizeof buffer, "%llds", s);
+  return buffer;
+}
+
+}  // namespace cdw
