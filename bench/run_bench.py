@@ -95,6 +95,7 @@ def attach_cluster(directory, args):
     """A cluster kept by an earlier --keep run: harness.Cluster without initdb."""
     cluster = Cluster.__new__(Cluster)
     cluster.dir = directory
+    cluster.nofile = None  # harness.Cluster's open-files limit: the default
     cluster.data = os.path.join(directory, "data")
     cluster.log = os.path.join(directory, "server.log")
     port = None
