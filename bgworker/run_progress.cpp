@@ -24,6 +24,7 @@ RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *
   in.finished_raw = p.finished_raw;
   in.finished_size = p.finished_size;
   in.unfinished_size = p.unfinished_size;
+  in.unfinished_expected_raw = p.unfinished_expected_raw;
   in.inflight_raw = numbers.inflight_raw;
   in.unlisted_size = p.unlisted_size;
   in.elapsed_seconds = numbers.elapsed_seconds;

@@ -60,7 +60,10 @@ struct RunProgress {
   int64 finished_size;    // their relation bytes at planning
   int64 finished_stored;  // bytes they stored on the target
   int64 unfinished_size;  // relation bytes of listed units not finished
-  int64 unlisted_size;    // estimate for databases not listed yet
+  // CSV bytes expected from the unfinished ranges of tables some of whose
+  // ranges finished (scaled by that table's own ratio; not in unfinished_size)
+  int64 unfinished_expected_raw;
+  int64 unlisted_size;  // estimate for databases not listed yet
 };
 
 // What cdw_backup_run() asks for; copied by the coordinator at start.

@@ -114,24 +114,41 @@ int RunningWorkers() {
 const DatabaseList *g_databases = nullptr;
 int g_next_database = 0;
 
-// Adds the entries of a listed database to `p`.
+// Adds the entries of a listed database to `p`. The unfinished ranges of a
+// table some of whose ranges finished are expected to produce CSV at that
+// table's own ratio (unfinished_expected_raw); the rest at the run's.
 void AddProgress(RunProgress *p, const TableList *tables) {
-  for (int i = 0; i < tables->count; i++) {
-    const TableEntry *entry = &tables->entries[i];
-    auto status = static_cast<TableStatus>(entry->status);
-    if (status == TableStatus::kExcluded) continue;
-    if (entry->range_index == 0) {
-      p->tables_total++;
-      TableStatus combined = CombineRanges(entry).status;
-      if (combined != TableStatus::kPending && combined != TableStatus::kRunning) p->tables_done++;
+  for (int i = 0; i < tables->count;) {
+    const TableEntry *first = &tables->entries[i];
+    int ranges = Max(first->range_count, 1);
+    if (first->status == static_cast<int>(TableStatus::kExcluded)) {
+      i += ranges;
+      continue;
     }
-    if (status == TableStatus::kPending || status == TableStatus::kRunning) {
-      p->unfinished_size += entry->planned_bytes;
-    } else {
-      p->finished_raw += entry->bytes_raw;
-      p->finished_size += entry->planned_bytes;
-      p->finished_stored += entry->bytes_stored;
+    p->tables_total++;
+    TableStatus combined = CombineRanges(first).status;
+    if (combined != TableStatus::kPending && combined != TableStatus::kRunning) p->tables_done++;
+    int64 done_raw = 0, done_size = 0, rest_size = 0;
+    for (int r = 0; r < ranges && i + r < tables->count; r++) {
+      const TableEntry *entry = first + r;
+      auto status = static_cast<TableStatus>(entry->status);
+      if (status == TableStatus::kPending || status == TableStatus::kRunning) {
+        rest_size += entry->planned_bytes;
+      } else {
+        done_raw += entry->bytes_raw;
+        done_size += entry->planned_bytes;
+        p->finished_stored += entry->bytes_stored;
+      }
     }
+    p->finished_raw += done_raw;
+    p->finished_size += done_size;
+    if (rest_size > 0 && done_size > 0 && done_raw > 0)
+      p->unfinished_expected_raw +=
+          static_cast<int64>(static_cast<double>(rest_size) * static_cast<double>(done_raw) /
+                             static_cast<double>(done_size));
+    else
+      p->unfinished_size += rest_size;
+    i += ranges;
   }
 }
 
@@ -310,6 +327,7 @@ const char *FinishDatabase(Run *run, ActiveDatabase *active) {
   // not finish is no longer expected.
   if (tables) AddProgress(&run->done, tables);
   run->done.unfinished_size = 0;
+  run->done.unfinished_expected_raw = 0;
   run->done.databases_done++;
   for (int i = 0; tables && i < tables->count; i++) {
     if (tables->entries[i].range_index != 0) continue;

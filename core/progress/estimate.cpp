@@ -17,7 +17,8 @@ ProgressEstimate EstimateProgress(const ProgressInputs &in) {
                      ? static_cast<double>(finished_raw) / static_cast<double>(in.finished_size)
                      : 1.0;
   double expected_rest = static_cast<double>(std::max<int64_t>(in.unfinished_size, 0)) * ratio +
-                         static_cast<double>(std::max<int64_t>(in.unlisted_size, 0)) * ratio;
+                         static_cast<double>(std::max<int64_t>(in.unlisted_size, 0)) * ratio +
+                         static_cast<double>(std::max<int64_t>(in.unfinished_expected_raw, 0));
   out.bytes_done = finished_raw + inflight;
   // Running units may already have produced more than they were expected to.
   double rest = std::max(expected_rest, static_cast<double>(inflight));
@@ -25,12 +26,11 @@ ProgressEstimate EstimateProgress(const ProgressInputs &in) {
   out.bytes_total = std::max(out.bytes_total, out.bytes_done);
   out.fraction = out.bytes_total > 0
                      ? static_cast<double>(out.bytes_done) / static_cast<double>(out.bytes_total)
-                     : (in.unfinished_size <= 0 && in.unlisted_size <= 0 ? 1.0 : 0.0);
+                     : (expected_rest <= 0 ? 1.0 : 0.0);
   if (in.elapsed_seconds > 0 && out.bytes_done > 0) {
     out.rate = static_cast<double>(out.bytes_done) / in.elapsed_seconds;
     out.eta_seconds = static_cast<double>(out.bytes_total - out.bytes_done) / out.rate;
-  } else if (out.bytes_total == out.bytes_done && in.unfinished_size <= 0 &&
-             in.unlisted_size <= 0) {
+  } else if (out.bytes_total == out.bytes_done && expected_rest <= 0) {
     out.eta_seconds = 0;
   }
   return out;

@@ -19,9 +19,12 @@ struct ProgressInputs {
   int64_t finished_raw = 0;     // CSV bytes of units that finished
   int64_t finished_size = 0;    // their relation bytes at planning
   int64_t unfinished_size = 0;  // relation bytes of units not finished (running or pending)
-  int64_t inflight_raw = 0;     // CSV bytes that running units produced so far
-  int64_t unlisted_size = 0;    // estimate for databases whose tables are not listed yet
-  double elapsed_seconds = 0;   // since the run started exporting
+  // CSV bytes expected from unfinished units whose ratio is known already
+  // (other block ranges of the same table finished): not scaled again.
+  int64_t unfinished_expected_raw = 0;
+  int64_t inflight_raw = 0;    // CSV bytes that running units produced so far
+  int64_t unlisted_size = 0;   // estimate for databases whose tables are not listed yet
+  double elapsed_seconds = 0;  // since the run started exporting
 };
 
 struct ProgressEstimate {

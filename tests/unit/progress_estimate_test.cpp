@@ -42,6 +42,18 @@ TEST(ProgressEstimate, InflightBytesCountAsDoneAndBoundTheTotal) {
   EXPECT_DOUBLE_EQ(e.eta_seconds, 0);
 }
 
+TEST(ProgressEstimate, KnownRatiosAreNotScaledAgain) {
+  ProgressInputs in;
+  in.finished_raw = 100;
+  in.finished_size = 200;  // ratio 0.5 for the rest
+  in.unfinished_size = 100;
+  in.unfinished_expected_raw = 300;  // ranges of a table whose own ratio is known
+  in.elapsed_seconds = 1;
+  ProgressEstimate e = EstimateProgress(in);
+  EXPECT_EQ(e.bytes_total, 100 + 50 + 300);
+  EXPECT_DOUBLE_EQ(e.eta_seconds, 350.0 / 100);
+}
+
 TEST(ProgressEstimate, UnlistedDatabasesAddTheirEstimate) {
   ProgressInputs in;
   in.finished_raw = 200;
