@@ -365,7 +365,7 @@ extern "C" void cdw_backup_restore_worker(Datum job_handle) {
     char *location = cdw::pg::ConvertLossy(g_job_to_utf8, g_shared->location);
     cdw::pg::CallCpp([&] {
       cdw::Credentials credentials{g_restore->secret_id, g_restore->secret_key,
-                                   g_restore->session_token};
+                                   g_restore->session_token, g_restore->sse_customer_key};
       cdw::fdw::SetProcessCredentials(location, credentials);
     });
     EnsureExtension();

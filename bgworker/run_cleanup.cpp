@@ -37,6 +37,7 @@ struct RunTarget {
   const char *secret_id;
   const char *secret_key;
   const char *session_token;
+  const char *sse_customer_key;
 };
 
 // The key of `url` relative to `root` (a target location), or NULL when the
@@ -90,8 +91,9 @@ Outcome Sweep(const RunTarget &target, const char *run_key, char **manifest_keys
   Outcome out{0, 0, nullptr, nullptr, false, false};
   pg::PendingError pending;
   try {
-    auto store = pg::OpenTargetStore(target.location, target.options, target.secret_id,
-                                     target.secret_key, target.session_token);
+    auto store =
+        pg::OpenTargetStore(target.location, target.options, target.secret_id, target.secret_key,
+                            target.session_token, target.sse_customer_key);
     std::vector<KeptDatabase> databases;
     std::string error;
     for (int d = 0; d < manifest_count; d++) {
@@ -257,8 +259,8 @@ int CleanUpSettledRuns(long budget_ms) {
     } else if (std::chrono::steady_clock::now() >= deadline) {
       pending++;  // next time
     } else {
-      RunTarget target{found->location, found->options, found->secret_id, found->secret_key,
-                       found->session_token};
+      RunTarget target{found->location,   found->options,       found->secret_id,
+                       found->secret_key, found->session_token, found->sse_customer_key};
       CleanUpRun(run_id, run_url, target, deadline, &out_of_time);
       if (out_of_time) pending++;
     }

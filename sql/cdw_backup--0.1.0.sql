@@ -31,6 +31,8 @@ CREATE TABLE cdw_backup.target_store (
   secret_id text,
   secret_key text,
   session_token text,
+  -- SSE-C key (options => '{"sse_customer_key": ...}'), split off the options.
+  sse_customer_key text,
   created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
   -- The 32-byte key that authenticates the manifests and run indexes this
   -- target holds (HMAC-SHA-256, see README "The target's key"). Never
@@ -43,7 +45,7 @@ REVOKE ALL ON cdw_backup.target_store FROM PUBLIC;
 -- caller's WHERE clause, so a leaky function sees only the caller's rows.
 CREATE VIEW cdw_backup.targets WITH (security_barrier) AS
   SELECT t.name, t.location, t.options, t.owner, t.secret_id IS NOT NULL AS has_credentials,
-         t.created_at
+         t.created_at, t.sse_customer_key IS NOT NULL AS has_sse_customer_key
     FROM cdw_backup.target_store t,
          (SELECT r.oid, r.rolsuper FROM pg_catalog.pg_roles r
            WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) AS me

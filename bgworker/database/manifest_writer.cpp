@@ -186,8 +186,9 @@ void WriteManifest(const char *schema) {
       excluded.EndArray();
       manifest.extra.emplace_back("excluded_tables", excluded.str());
     }
-    auto store = pg::OpenTargetStore(location, g_job->store_options, g_job->secret_id,
-                                     g_job->secret_key, g_job->session_token);
+    auto store =
+        pg::OpenTargetStore(location, g_job->store_options, g_job->secret_id, g_job->secret_key,
+                            g_job->session_token, g_job->sse_customer_key);
     for (int i = 0; i < g_tables->count; i++) {
       const TableEntry &entry = g_tables->entries[i];
       if (entry.range_index != 0) continue;  // described with its range 0

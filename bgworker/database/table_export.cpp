@@ -383,7 +383,8 @@ void CreateServer() {
                   nullptr, nullptr, nullptr);
   char *location_utf8 = pg::ConvertLossy(g_home_to_utf8, g_job->location);
   pg::CallCpp([&] {
-    Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token};
+    Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token,
+                            g_job->sse_customer_key};
     fdw::SetProcessCredentials(location_utf8, credentials);
   });
 }

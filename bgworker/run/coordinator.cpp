@@ -257,6 +257,8 @@ bool StartDatabase(Run *run, const DatabaseToRun &database, int helpers) {
   pg::CopyBounded(job->secret_key, sizeof job->secret_key, run->secret_key, "secret_key");
   pg::CopyBounded(job->session_token, sizeof job->session_token, run->session_token,
                   "session_token");
+  pg::CopyBounded(job->sse_customer_key, sizeof job->sse_customer_key, run->sse_customer_key,
+                  "sse_customer_key");
   pg::CopyBounded(job->manifest_key, sizeof job->manifest_key, run->manifest_key, "manifest key");
   // Keys are UTF-8; the job's text is this database's (database_job.h).
   job->text_encoding = GetDatabaseEncoding();

@@ -108,6 +108,7 @@ bool RecordRun(Run *run, DatabaseList *databases) {
   run->secret_id = MemoryContextStrdup(TopMemoryContext, target->secret_id);
   run->secret_key = MemoryContextStrdup(TopMemoryContext, target->secret_key);
   run->session_token = MemoryContextStrdup(TopMemoryContext, target->session_token);
+  run->sse_customer_key = MemoryContextStrdup(TopMemoryContext, target->sse_customer_key);
   run->store_options = MemoryContextStrdup(TopMemoryContext, target->options);
   run->manifest_key = MemoryContextStrdup(TopMemoryContext, target->manifest_key);
 

@@ -21,6 +21,7 @@ struct Run {
   char *secret_id;
   char *secret_key;
   char *session_token;
+  char *sse_customer_key;
   char *manifest_key;  // hex; authenticates the manifests and the run index
   char *run_prefix;    // key of the run on the target
   bool cancelled;

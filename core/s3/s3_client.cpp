@@ -101,8 +101,16 @@ std::string ChecksumCrc32Base64(const char *data, size_t len) {
 }
 
 std::string ScrubSecrets(std::string text, const Credentials &credentials) {
+  const std::string key_base64 = [&] {
+    try {
+      return ParseSseCustomerKey(credentials.sse_customer_key).key_base64;
+    } catch (const Error &) {
+      return std::string();
+    }
+  }();
   for (const std::string *secret :
-       {&credentials.secret_access_key, &credentials.session_token, &credentials.access_key_id}) {
+       {&credentials.secret_access_key, &credentials.session_token, &credentials.access_key_id,
+        &credentials.sse_customer_key, &key_base64}) {
     if (secret->size() < 4) continue;
     for (size_t pos = text.find(*secret); pos != std::string::npos;
          pos = text.find(*secret, pos + 10))
@@ -152,6 +160,8 @@ S3Client::S3Client(S3Location location, Credentials credentials)
       http_(HttpSettingsFor(location_)),
       now_([] { return static_cast<long long>(std::time(nullptr)); }) {
   InitXmlParser();
+  customer_key_ = ParseSseCustomerKey(credentials_.sse_customer_key);
+  CheckSseCombination(location_.sse, customer_key_);
   if (credentials_.access_key_id.empty() || credentials_.secret_access_key.empty())
     throw Error(sqlstate::kFdwInvalidOptionValue,
                 "object storage location " + location_.DisplayUrl(location_.prefix) +
@@ -175,8 +185,10 @@ void S3Client::ThrowHttpError(const Call &call, const HttpResponse &response,
                        location_.RequestPath(call.key);
   if (!info.request_id.empty()) detail += " (request id " + info.request_id + ")";
   detail += attempts > 1 ? " after " + std::to_string(attempts) + " attempts." : ".";
-  throw Error(SqlstateFor(info.code, response.status), Scrub(message), Scrub(detail),
-              Scrub(HintForS3Error(info.code, response.status, call.action, location_)));
+  std::string hint = HintForSseError(info.code, response.status, info.message, call.object_read,
+                                     location_.cos, location_.sse, customer_key_);
+  if (hint.empty()) hint = HintForS3Error(info.code, response.status, call.action, location_);
+  throw Error(SqlstateFor(info.code, response.status), Scrub(message), Scrub(detail), Scrub(hint));
 }
 
 void S3Client::ThrowTransportError(const Call &call, const HttpResponse &response, int attempts,
@@ -310,9 +322,11 @@ std::optional<uint64_t> S3Client::ObjectSize(const std::string &key, const Abort
   Call call;
   call.key = key;
   call.headers = {{"range", RangeHeader(0, 0)}};
+  AddSseCustomerHeaders(&call.headers, location_.cos, customer_key_);
   call.expected_response_size = 1;
   call.action = "s3:GetObject";
   call.what = "check object";
+  call.object_read = true;
   call.accepted_codes = {"NoSuchKey", "InvalidRange"};
   Result result = Execute(call, abort);
   if (result.error.code == "NoSuchKey") return std::nullopt;
@@ -332,6 +346,7 @@ void S3Client::PutObject(const std::string &key, const char *data, size_t len,
   call.body = data;
   call.body_size = len;
   if (location_.checksum_crc32) AddChecksumHeaders(&call.headers, ChecksumCrc32Base64(data, len));
+  AddSseObjectHeaders(&call.headers, location_.cos, location_.sse, customer_key_);
   call.action = "s3:PutObject";
   call.what = "write object";
   Execute(call, abort);
@@ -345,6 +360,7 @@ std::string S3Client::CreateMultipartUpload(const std::string &key, const AbortC
   // Without a checksum algorithm, S3 (and moto) computes a CRC64 of the
   // whole object at completion; with CRC32 it combines the parts' CRC32s.
   if (location_.checksum_crc32) call.headers = {{"x-amz-checksum-algorithm", "CRC32"}};
+  AddSseObjectHeaders(&call.headers, location_.cos, location_.sse, customer_key_);
   call.action = "s3:PutObject";
   call.what = "start multipart upload of";
   return ParseInitiateMultipartUpload(Execute(call, abort).response.body);
@@ -365,6 +381,7 @@ CompletedPart S3Client::UploadPart(const std::string &key, const std::string &up
     part.checksum_crc32 = ChecksumCrc32Base64(data, len);
     AddChecksumHeaders(&call.headers, part.checksum_crc32);
   }
+  AddSseCustomerHeaders(&call.headers, location_.cos, customer_key_);
   call.action = "s3:PutObject";
   call.what = "upload part " + std::to_string(part_number) + " of";
   Result result = Execute(call, abort);
@@ -387,6 +404,9 @@ void S3Client::CompleteMultipartUpload(const std::string &key, const std::string
   call.query = {{"uploadId", upload_id}};
   call.body = body.data();
   call.body_size = body.size();
+  // S3 documents the SSE-C headers on completion (needed with a checksum
+  // algorithm); COS does not.
+  if (!location_.cos) AddSseCustomerHeaders(&call.headers, location_.cos, customer_key_);
   call.action = "s3:PutObject";
   call.what = "complete multipart upload of";
   call.error_in_200 = true;
@@ -418,9 +438,11 @@ void S3Client::GetRange(const std::string &key, uint64_t offset, uint64_t length
   Call call;
   call.key = key;
   call.headers = {{"range", RangeHeader(offset, offset + length - 1)}};
+  AddSseCustomerHeaders(&call.headers, location_.cos, customer_key_);
   call.expected_response_size = length;
   call.action = "s3:GetObject";
   call.what = "read object";
+  call.object_read = true;
   call.accepted_codes = {"InvalidRange"};
   Result result = Execute(call, abort);
   out->clear();

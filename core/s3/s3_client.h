@@ -10,9 +10,13 @@
 //
 // Errors: 4xx responses carry S3's Code and Message and a hint naming the
 // fix (secret_key, secret_id, the bucket name, the policy's action, the
-// region); transport failures become SQLSTATE 08006 naming host and port.
-// Nothing ever includes the secret key, the session token or the access key
-// id.
+// region, sse_customer_key, sse_kms_key_id); transport failures become SQLSTATE 08006 naming host
+// and port. Nothing ever includes the secret key, the session token, the access key id or the SSE-C
+// key.
+//
+// Server-side encryption (s3/sse.h): PutObject and CreateMultipartUpload
+// carry the sse options' headers; with an SSE-C key, every write request of
+// an object (parts and completion included) and every read carries the key.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +28,7 @@
 #include "s3/http_client.h"
 #include "s3/s3_location.h"
 #include "s3/s3_xml.h"
+#include "s3/sse.h"
 #include "storage/store_factory.h"
 
 namespace cdw::s3 {
@@ -100,7 +105,8 @@ class S3Client {
     std::vector<std::string> accepted_codes;  // returned to the caller, not thrown
     bool error_in_200 = false;                // CompleteMultipartUpload may fail with a 200
     const RetrySettings *retry = nullptr;
-    long timeout_ms = 0;  // per attempt; 0: none beyond the low-speed limit
+    long timeout_ms = 0;       // per attempt; 0: none beyond the low-speed limit
+    bool object_read = false;  // a GET of an object (for SSE-C hints)
   };
   struct Result {
     HttpResponse response;
@@ -116,6 +122,7 @@ class S3Client {
 
   S3Location location_;
   Credentials credentials_;
+  SseCustomerKey customer_key_;  // from credentials_.sse_customer_key
   HttpClient http_;
   std::function<long long()> now_;
 };
@@ -124,8 +131,9 @@ class S3Client {
 // an x-amz-checksum-crc32 header.
 std::string ChecksumCrc32Base64(const char *data, size_t len);
 
-// Replaces every occurrence of the secret key, the session token and the
-// access key id in `text` by "[redacted]".
+// Replaces every occurrence of the secret key, the session token, the
+// access key id and the SSE-C key (as given and as base64) in `text` by
+// "[redacted]".
 std::string ScrubSecrets(std::string text, const Credentials &credentials);
 
 // The hint for an S3 error code (exposed for tests).

@@ -243,21 +243,25 @@ void ParseProxy(const std::string &value, S3Location *loc) {
 }  // namespace
 
 const std::vector<std::string> &S3OptionNames() {
-  static const std::vector<std::string> kNames = {"endpoint",
-                                                  "region",
-                                                  "path_style",
-                                                  "https",
-                                                  "connect_to",
-                                                  "retry_max_attempts",
-                                                  "retry_max_seconds",
-                                                  "part_size",
-                                                  "checksum",
-                                                  "ca_file",
-                                                  "ca_path",
-                                                  "tls_verify",
-                                                  "proxy",
-                                                  "connect_timeout",
-                                                  "request_timeout"};
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> names = {"endpoint",
+                                      "region",
+                                      "path_style",
+                                      "https",
+                                      "connect_to",
+                                      "retry_max_attempts",
+                                      "retry_max_seconds",
+                                      "part_size",
+                                      "checksum",
+                                      "ca_file",
+                                      "ca_path",
+                                      "tls_verify",
+                                      "proxy",
+                                      "connect_timeout",
+                                      "request_timeout"};
+    for (const auto &name : SseOptionNames()) names.push_back(name);
+    return names;
+  }();
   return kNames;
 }
 
@@ -463,6 +467,7 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
   };
   duration("connect_timeout", 3600000LL, &loc.connect_timeout_ms);
   duration("request_timeout", 24 * 3600000LL, &loc.request_timeout_ms);
+  loc.sse = ParseSseOptions(cos, options);
   return loc;
 }
 

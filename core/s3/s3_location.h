@@ -31,6 +31,7 @@
 //       connect_timeout     seconds or an interval ('10s', '500ms', '2min'), default 10s
 //       request_timeout     each request (attempt) at most this long; default none (a transfer
 //                           stalled for 60 s still times out)
+//       sse, sse_kms_key_id, sse_kms_context   server-side encryption (s3/sse.h)
 #pragma once
 
 #include <cstdint>
@@ -38,6 +39,7 @@
 #include <vector>
 
 #include "s3/retry_policy.h"
+#include "s3/sse.h"
 #include "storage/store_factory.h"
 
 namespace cdw::s3 {
@@ -65,6 +67,9 @@ struct S3Location {
   // s3://; off for cos://, whose own checksum is CRC64 (x-cos-hash-crc64ecma).
   // Option `checksum` ('crc32' / 'none') overrides it.
   bool checksum_crc32 = true;
+  // Server-side encryption (options sse, sse_kms_key_id, sse_kms_context;
+  // see s3/sse.h). The SSE-C key is a secret: Credentials::sse_customer_key.
+  SseSettings sse;
 
   // TLS and proxy (see HttpSettings).
   std::string ca_file;

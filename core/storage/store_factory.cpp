@@ -76,6 +76,16 @@ void ValidateLocation(const std::string &location, const StoreOptions &options) 
   }
 }
 
+void ValidateSseCustomerKey(const std::string &location, const StoreOptions &options,
+                            const std::string &key) {
+  if (key.empty()) return;
+  if (ParseLocationScheme(location) == LocationScheme::kFile)
+    throw Error(sqlstate::kInvalidParameterValue,
+                "option \"sse_customer_key\" applies only to s3:// and cos:// locations", {},
+                "Drop sse_customer_key for a file:// target.");
+  s3::CheckSseCombination(s3::ParseS3Location(location, options).sse, s3::ParseSseCustomerKey(key));
+}
+
 size_t RetryDeferredCleanups(long budget_ms, std::string *remaining) {
   return s3::RetryDeferredAborts(std::chrono::milliseconds(budget_ms), remaining);
 }

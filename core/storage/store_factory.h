@@ -24,6 +24,9 @@ struct Credentials {
   std::string access_key_id;      // secret_id
   std::string secret_access_key;  // secret_key
   std::string session_token;      // optional
+  // SSE-C key (s3/sse.h), 64 hex digits or base64; optional. A secret like
+  // the others: kept with them, never shown.
+  std::string sse_customer_key = {};  // (initialized: older aggregate inits stay valid)
   bool empty() const { return access_key_id.empty() && secret_access_key.empty(); }
 };
 
@@ -54,6 +57,12 @@ void ValidateLocation(const std::string &location, const StoreOptions &options);
 // (option tls_verify false on an https location): callers warn about it.
 // Throws like ValidateLocation.
 bool LocationSkipsTlsVerification(const std::string &location, const StoreOptions &options);
+
+// Checks an SSE-C key (Credentials::sse_customer_key, "" for none) for a
+// location and its options: its form, that the location is object storage,
+// and that the options' sse does not exclude it. Never shows the key.
+void ValidateSseCustomerKey(const std::string &location, const StoreOptions &options,
+                            const std::string &key);
 
 // Whether the location's scheme needs credentials (object storage does).
 bool LocationNeedsCredentials(const std::string &location);

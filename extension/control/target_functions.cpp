@@ -27,13 +27,15 @@ extern "C" {
 #include "extension/pg/open_store.h"
 #include "manifest/authentication.h"
 #include "extension/pg/search_path.h"
+#include "s3/sse.h"
 #include "storage/store_factory.h"
 
 namespace cdw::control {
 namespace {
 
 void CheckOptionNames(const StoreOptions &options) {
-  const auto &valid = StoreOptionNames();
+  std::vector<std::string> valid = StoreOptionNames();
+  valid.push_back(s3::kSseCustomerKeyOption);  // split off before (SplitCustomerKey)
   for (const auto &[key, value] : options) {
     // Options travel to the workers as "key\tvalue\n" lines.
     if (value.find_first_of("\t\n") != std::string::npos)
@@ -77,11 +79,28 @@ struct TargetCheck {
   bool skips_tls_verify;
 };
 
-// Validates a location and its options.
-TargetCheck CheckTarget(const char *location, Datum options) {
+// The SSE-C key is a secret: it is split off the options (*options loses
+// it) to be kept with the other secrets. NULL when there is none. Call
+// inside SPI.
+char *SplitCustomerKey(Datum *options) {
+  Oid types[1] = {JSONBOID};
+  Datum values[1] = {*options};
+  SpiRun(
+      "SELECT ($1 OPERATOR(pg_catalog.-) 'sse_customer_key'::pg_catalog.text)::pg_catalog.text, "
+      "$1 OPERATOR(pg_catalog.->>) 'sse_customer_key'::pg_catalog.text",
+      1, types, values, nullptr, true);
+  char *stripped = SpiText(0, 1);
+  char *key = SpiText(0, 2);
+  *options = DirectFunctionCall1(jsonb_in, CStringGetDatum(stripped));
+  return key;
+}
+
+// Validates a location, its options (without the SSE-C key) and the key.
+TargetCheck CheckTarget(const char *location, Datum options, const char *customer_key) {
   StoreOptions parsed = OptionsFromJsonb(options);
   CheckOptionNames(parsed);
   ValidateLocation(location, parsed);
+  ValidateSseCustomerKey(location, parsed, customer_key ? customer_key : "");
   size_t bytes = 0;
   for (const auto &[key, value] : parsed) bytes += key.size() + value.size() + 2;
   return {LocationNeedsCredentials(location), bytes,
@@ -151,7 +170,9 @@ CDW_SQL_FUNCTION(cdw_backup_check_location) {
   Datum options = PG_ARGISNULL(1) ? EmptyOptions() : PG_GETARG_DATUM(1);
   int search_path = cdw::pg::PinSearchPath();
   SPI_connect();
-  TargetCheck check = cdw::pg::CallCpp([&] { return CheckTarget(location, options); });
+  char *customer_key = SplitCustomerKey(&options);
+  TargetCheck check =
+      cdw::pg::CallCpp([&] { return CheckTarget(location, options, customer_key); });
   CheckTargetLengths(location, check.option_bytes);
   if (check.skips_tls_verify) cdw::pg::WarnTlsVerifyOff(psprintf("\"%s\"", location));
   SPI_finish();
@@ -192,7 +213,9 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
     cdw::pg::CheckTextLength(TextArgument(fcinfo, 3, nullptr), kMaxSecretKeyBytes, "secret_key");
   Datum options = PG_ARGISNULL(4) ? EmptyOptions() : PG_GETARG_DATUM(4);
   SPI_connect();
-  TargetCheck check = cdw::pg::CallCpp([&] { return CheckTarget(location, options); });
+  char *customer_key = SplitCustomerKey(&options);
+  TargetCheck check =
+      cdw::pg::CallCpp([&] { return CheckTarget(location, options, customer_key); });
   CheckTargetLengths(location, check.option_bytes);
   if (check.skips_tls_verify) cdw::pg::WarnTlsVerifyOff(psprintf("target \"%s\"", name));
   bool needs_credentials = check.needs_credentials;
@@ -215,6 +238,7 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
       .Add(JSONBOID, options)
       .Arg(fcinfo, 2, TEXTOID)
       .Arg(fcinfo, 3, TEXTOID)
+      .Text(customer_key)
       .Add(OIDOID, ObjectIdGetDatum(GetUserId()))
       .Add(BYTEAOID, PointerGetDatum(PG_ARGISNULL(5) ? NewManifestKey()
                                                      : ManifestKeyFromHex(PG_GETARG_DATUM(5))));
@@ -223,8 +247,9 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
                     errhint("SELECT cdw_backup_drop_target('%s'); first to replace it.", name)));
   SavedUser saved = BecomeExtensionOwner();
   SpiRun(
-      "INSERT INTO cdw_backup.target_store (name, location, options, secret_id, secret_key, owner, "
-      "manifest_key) VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.regrole, $7)",
+      "INSERT INTO cdw_backup.target_store (name, location, options, secret_id, secret_key, "
+      "sse_customer_key, owner, manifest_key) VALUES ($1, $2, $3, $4, $5, $6, "
+      "$7::pg_catalog.regrole, $8)",
       params);
   RestoreUser(saved);
   SPI_finish();

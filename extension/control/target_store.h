@@ -18,6 +18,7 @@ constexpr size_t kMaxStoreOptionsBytes = 2047;  // as "key\tvalue\n" lines
 constexpr size_t kMaxSecretIdBytes = 255;
 constexpr size_t kMaxSecretKeyBytes = 255;
 constexpr size_t kMaxSessionTokenBytes = 2047;
+constexpr size_t kMaxSseCustomerKeyBytes = 64;  // 64 hex digits or 44 of base64
 
 // A target row, palloc'd in the current memory context. Secrets and options
 // are "" when absent; options are "key\tvalue\n" lines.
@@ -28,9 +29,10 @@ struct Target {
   char *secret_id;
   char *secret_key;
   char *session_token;
-  char *owner;         // the owning role's name (its OID while the role is gone)
-  Oid owner_id;        // ownership is by OID
-  char *manifest_key;  // hex: authenticates the target's manifests and run indexes
+  char *sse_customer_key;  // SSE-C key (s3/sse.h)
+  char *owner;             // the owning role's name (its OID while the role is gone)
+  Oid owner_id;            // ownership is by OID
+  char *manifest_key;      // hex: authenticates the target's manifests and run indexes
 };
 
 // Reads target `name` (the store is readable only by the extension owner;

@@ -27,6 +27,7 @@ extern "C" {
 #include "extension/pg/open_store.h"
 #include "extension/pg/text_encoding.h"
 #include "format/part_io.h"
+#include "s3/sse.h"
 
 namespace cdw::fdw {
 
@@ -49,10 +50,12 @@ constexpr OptionSpec kFixedOptions[] = {
     {"secret_id", UserMappingRelationId},
     {"secret_key", UserMappingRelationId},
     {"session_token", UserMappingRelationId},
+    {"sse_customer_key", UserMappingRelationId},
 };
 
 bool IsSecretOption(const std::string &name) {
-  return name == "secret_id" || name == "secret_key" || name == "session_token";
+  return name == "secret_id" || name == "secret_key" || name == "session_token" ||
+         name == s3::kSseCustomerKeyOption;
 }
 
 const char *CatalogNoun(Oid catalog) {
@@ -202,6 +205,9 @@ bool ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
     if (catalog == ForeignTableRelationId) {
       ApplyTableOption(&table, option.name, option.value);
       has_path |= option.name == "path";
+    } else if (catalog == UserMappingRelationId) {
+      // The key's form is checked here; the error never shows it.
+      if (option.name == s3::kSseCustomerKeyOption) s3::ParseSseCustomerKey(option.value);
     } else if (catalog == ForeignServerRelationId) {
       if (option.name == "location")
         location = option.value;
@@ -319,6 +325,8 @@ TableOptions LoadTableOptions(Oid relid) {
       if (option.name == "secret_id") options.credentials.access_key_id = option.value;
       if (option.name == "secret_key") options.credentials.secret_access_key = option.value;
       if (option.name == "session_token") options.credentials.session_token = option.value;
+      if (option.name == s3::kSseCustomerKeyOption)
+        options.credentials.sse_customer_key = option.value;
     }
   }
   if (options.credentials.empty() && g_process_credentials.set &&

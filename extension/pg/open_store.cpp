@@ -59,8 +59,10 @@ void WarnTlsVerifyOffOnce(const std::string &location, const StoreOptions &optio
 
 std::unique_ptr<ObjectStore> OpenTargetStore(const char *location, const char *option_lines,
                                              const char *secret_id, const char *secret_key,
-                                             const char *session_token) {
-  Credentials credentials{OrEmpty(secret_id), OrEmpty(secret_key), OrEmpty(session_token)};
+                                             const char *session_token,
+                                             const char *sse_customer_key) {
+  Credentials credentials{OrEmpty(secret_id), OrEmpty(secret_key), OrEmpty(session_token),
+                          OrEmpty(sse_customer_key)};
   StoreOptions options = ParseStoreOptionLines(OrEmpty(option_lines));
   auto store = OpenObjectStore(location, options, credentials);
   store->SetInterruptCheck(InterruptsPending);

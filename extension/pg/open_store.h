@@ -26,7 +26,8 @@ void WarnTlsVerifyOffOnce(const std::string &location, const StoreOptions &optio
 // per process and location when the location skips TLS verification.
 std::unique_ptr<ObjectStore> OpenTargetStore(const char *location, const char *option_lines,
                                              const char *secret_id, const char *secret_key,
-                                             const char *session_token);
+                                             const char *session_token,
+                                             const char *sse_customer_key);
 
 // The bandwidth limit of every store this process opens from now on
 // (OpenTargetStore and the FDW): the run's bucket in shared memory

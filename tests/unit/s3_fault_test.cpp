@@ -552,5 +552,138 @@ TEST(S3FaultTest, InterruptedPartUploadIsCancelledAndAborted) {
   EXPECT_EQ(server.Count("POST", "uploadId=UP9"), 0);  // never completed
 }
 
+// SSE-C: every request that writes or reads an object carries the key
+// (PutObject, CreateMultipartUpload, each UploadPart, the completion, the
+// probes and ranged GETs); listing and removal do not need it. A read the
+// store refuses names sse_customer_key in its hint, never the key.
+TEST(S3FaultTest, CustomerKeyOnEveryObjectRequest) {
+  const std::string key_b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+  std::mutex mutex;
+  std::map<std::string, std::string> objects;
+  bool refuse_reads = false;
+  FakeS3Server server([&](const FakeRequest &r) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (r.method == "GET" && r.headers.count("range")) {
+      if (refuse_reads) return S3Error(403, "AccessDenied", "Access Denied");
+      auto it = objects.find(r.path);
+      if (it == objects.end()) return S3Error(404, "NoSuchKey");
+      FakeResponse ok = Ok(it->second);
+      return ok;
+    }
+    if (r.method == "POST" && r.query == "uploads")
+      return Ok(
+          "<InitiateMultipartUploadResult><UploadId>UPC</UploadId>"
+          "</InitiateMultipartUploadResult>");
+    if (r.method == "PUT" && r.query.find("partNumber=") != std::string::npos) {
+      objects["parts"] += r.body;
+      return Ok({}, {{"ETag", "\"p\""}});
+    }
+    if (r.method == "PUT") {
+      objects[r.path] = r.body;
+      return Ok({}, {{"ETag", "\"e\""}});
+    }
+    if (r.method == "POST" && r.query == "uploadId=UPC") {
+      objects[r.path] = objects["parts"];
+      return Ok("<CompleteMultipartUploadResult></CompleteMultipartUploadResult>");
+    }
+    return S3Error(400, "Unexpected");
+  });
+  S3Location loc =
+      ParseS3Location("s3://bucket/root", {{"endpoint", server.endpoint()}, {"part_size", "5MB"}});
+  loc.retry.max_attempts = 1;
+  Credentials credentials = kCredentials;
+  credentials.sse_customer_key = key_b64;
+  S3Store store(loc, credentials);
+  std::string big(11 * kMiB, 'k');
+  for (const char *name : {"small", "big"}) {
+    auto writer = store.Create(name);
+    if (std::string(name) == "big")
+      writer->Write(big.data(), big.size());
+    else
+      writer->Write("abc", 3);
+    writer->Finish();
+    writer->Commit();
+  }
+  auto reader = store.Open("small");
+  char buffer[8];
+  EXPECT_EQ(reader->Read(buffer, sizeof buffer), 3u);
+  int object_requests = 0;
+  for (const auto &r : server.requests()) {
+    object_requests++;
+    SCOPED_TRACE(r.method + " " + r.path + "?" + r.query);
+    ASSERT_TRUE(r.headers.count("x-amz-server-side-encryption-customer-key"));
+    EXPECT_EQ(r.headers.at("x-amz-server-side-encryption-customer-key"), key_b64);
+    EXPECT_EQ(r.headers.at("x-amz-server-side-encryption-customer-algorithm"), "AES256");
+    EXPECT_EQ(r.headers.at("x-amz-server-side-encryption-customer-key-md5"),
+              "tP/LI3N87DFaSk0aoqYgzg==");
+    EXPECT_EQ(r.headers.count("x-amz-server-side-encryption"), 0u);
+    // Signed, as every x-amz-* header must be.
+    EXPECT_NE(r.headers.at("authorization").find("x-amz-server-side-encryption-customer-key;"),
+              std::string::npos);
+  }
+  EXPECT_EQ(server.Count("PUT", "partNumber="), 3);
+  EXPECT_EQ(server.Count("POST", "uploads"), 1);
+  EXPECT_EQ(server.Count("POST", "uploadId=UPC"), 1);
+  EXPECT_GE(object_requests, 7);
+
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    refuse_reads = true;
+  }
+  try {
+    auto refused = store.Open("small");
+    refused->Read(buffer, sizeof buffer);
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    std::string text = ErrorText(e);
+    EXPECT_NE(text.find("AccessDenied"), std::string::npos) << text;
+    EXPECT_NE(e.hint().find("Check sse_customer_key"), std::string::npos) << text;
+    EXPECT_EQ(text.find(key_b64), std::string::npos) << text;
+  }
+}
+
+// SSE-KMS headers go on PutObject and CreateMultipartUpload only: S3
+// refuses them on UploadPart.
+TEST(S3FaultTest, KmsHeadersOnObjectCreationOnly) {
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsProbe(r)) return S3Error(404, "NoSuchKey");
+    if (r.method == "POST" && r.query == "uploads")
+      return Ok(
+          "<InitiateMultipartUploadResult><UploadId>UPK</UploadId>"
+          "</InitiateMultipartUploadResult>");
+    if (r.method == "PUT") return Ok({}, {{"ETag", "\"e\""}});
+    if (r.method == "POST") return Ok("<CompleteMultipartUploadResult/>");
+    return S3Error(400, "Unexpected");
+  });
+  S3Location loc = ParseS3Location("s3://bucket/root", {{"endpoint", server.endpoint()},
+                                                        {"part_size", "5MB"},
+                                                        {"sse", "aws:kms"},
+                                                        {"sse_kms_key_id", "alias/cdw"},
+                                                        {"sse_kms_context", "{\"app\": \"cdw\"}"}});
+  S3Store store(loc, kCredentials);
+  std::string big(6 * kMiB, 'm');
+  for (const char *name : {"small", "big"}) {
+    auto writer = store.Create(name);
+    writer->Write(big.data(), std::string(name) == "big" ? big.size() : 10);
+    writer->Finish();
+    writer->Commit();
+  }
+  int creations = 0;
+  for (const auto &r : server.requests()) {
+    SCOPED_TRACE(r.method + " " + r.path + "?" + r.query);
+    bool creates = (r.method == "PUT" && r.query.empty()) || r.query == "uploads";
+    creations += creates;
+    if (creates) {
+      EXPECT_EQ(r.headers.at("x-amz-server-side-encryption"), "aws:kms");
+      EXPECT_EQ(r.headers.at("x-amz-server-side-encryption-aws-kms-key-id"), "alias/cdw");
+      EXPECT_EQ(r.headers.at("x-amz-server-side-encryption-context"), "eyJhcHAiOiAiY2R3In0=");
+    } else {
+      EXPECT_EQ(r.headers.count("x-amz-server-side-encryption"), 0u);
+      EXPECT_EQ(r.headers.count("x-amz-server-side-encryption-aws-kms-key-id"), 0u);
+    }
+  }
+  EXPECT_EQ(creations, 2);
+}
+
 }  // namespace
 }  // namespace cdw::s3
