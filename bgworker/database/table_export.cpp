@@ -42,6 +42,7 @@ extern "C" {
 #include "bgworker/shared_state.h"
 #include "extension/control/spi_util.h"
 #include "extension/fdw/fdw_options.h"
+#include "extension/fdw/part_receiver.h"
 #include "extension/fdw/part_registry.h"
 #include "extension/pg/cpp_boundary.h"
 #include "format/layout.h"
@@ -51,7 +52,8 @@ namespace cdw::bgworker::database_worker {
 namespace {
 
 int g_progress_slot = -1;
-const char *g_server_name = nullptr;
+const char *g_server_name = nullptr;      // quoted, for SQL
+const char *g_server_raw_name = nullptr;  // as the catalog has it
 
 }  // namespace
 
@@ -248,26 +250,17 @@ void ExportTable(TableEntry *entry) {
     CheckTableAccess(entry);
     fdw::ClearRecentParts();
     SPI_connect();
-    // Clip on a character boundary so the name stays valid multibyte text.
-    int clip = pg_mbcliplen(entry->table_name, strlen(entry->table_name), 40);
-    char *external = psprintf(
-        "pg_temp.%s", quote_identifier(psprintf("%.*s_cdw_backup_cos", clip, entry->table_name)));
     char *source = quote_qualified_identifier(entry->schema_name, entry->table_name);
     char *path = TablePathOption(entry);
     char *columns = ColumnDefinitions(entry->relid);
     // Its column names go into the manifest, as UTF-8.
     (void)pg::ServerToUtf8(columns, "the column names");
-    // batch_size 1: the settings are pinned for the whole transaction, so
-    // the FDW gains nothing from batches, while the executor would copy
-    // every row into a batch slot. The parts' text is UTF-8 (or the
-    // database's bytes where it cannot be: text_encoding.h's PartEncoding).
-    control::SpiRun(
-        psprintf("CREATE FOREIGN TABLE %s (%s) SERVER %s OPTIONS (path %s, compression %s, "
-                 "batch_size '1', encoding %s)",
-                 external, columns, g_server_name, quote_literal_cstr(path),
-                 quote_literal_cstr(g_job->compression),
-                 quote_literal_cstr(pg_encoding_to_char(g_part_encoding))),
-        0, nullptr, nullptr, nullptr);
+    // The rows go to the part through the FDW's insert path, as INSERT
+    // INTO a foreign table would send them, but with no foreign table
+    // (fdw/part_receiver.h). The parts' text is UTF-8 (or the database's
+    // bytes where it cannot be: text_encoding.h's PartEncoding).
+    DestReceiver *part = fdw::CreatePartReceiver(
+        g_server_raw_name, source, path, g_job->compression, pg_encoding_to_char(g_part_encoding));
     // A range of a big table reads its blocks only (a TID range scan).
     char *range = pstrdup("");
     if (entry->range_count > 1) {
@@ -277,10 +270,19 @@ void ExportTable(TableEntry *entry) {
         range = psprintf("%s AND ctid OPERATOR(pg_catalog.<) '(%u,0)'::pg_catalog.tid", range,
                          entry->end_block);
     }
-    control::SpiRun(psprintf("INSERT INTO %s SELECT * FROM ONLY %s%s", external, source, range), 0,
-                    nullptr, nullptr, nullptr);
+    SPIExecuteOptions select_options;
+    memset(&select_options, 0, sizeof select_options);
+    select_options.read_only = true;
+    select_options.dest = part;
+    int result =
+        SPI_execute_extended(psprintf("SELECT * FROM ONLY %s%s", source, range), &select_options);
+    // A SELECT whose rows go to a receiver other than SPI's own reports
+    // SPI_OK_UTILITY (_SPI_pquery); SPI_processed still counts the rows.
+    if (result != SPI_OK_SELECT && result != SPI_OK_UTILITY)
+      ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                      errmsg("exporting %s returned %s", source, SPI_result_code_string(result))));
+    part->rDestroy(part);
     uint64 rows = SPI_processed;
-    control::SpiRun(psprintf("DROP FOREIGN TABLE %s", external), 0, nullptr, nullptr, nullptr);
     SPI_finish();
     EndTableLockScope(table_locks);
     RecordParts(entry);
@@ -372,8 +374,9 @@ bool ExportHandedBack() {
 // A server of our own per worker, created inside the uncommitted
 // transaction and dropped before commit: nothing persists in the database.
 void CreateServer() {
-  g_server_name = quote_identifier(
-      psprintf("cdw_backup_run%lld_%d", static_cast<long long>(g_job->run_id), MyProcPid));
+  g_server_raw_name =
+      psprintf("cdw_backup_run%lld_%d", static_cast<long long>(g_job->run_id), MyProcPid);
+  g_server_name = quote_identifier(g_server_raw_name);
   // The location is the home database's text; the FDW reads it as this
   // database's and makes it UTF-8 again.
   size_t len = 0;

@@ -36,6 +36,7 @@ extern "C" {
 
 #include "extension/fdw/column_text.h"
 #include "extension/fdw/fdw_options.h"
+#include "extension/fdw/part_receiver.h"
 #include "extension/fdw/part_registry.h"
 #include "extension/fdw/pinned_settings.h"
 #include "extension/pg/cpp_boundary.h"
@@ -408,11 +409,12 @@ int IsUpdatable(Relation) {
   return 1 << CMD_INSERT;
 }
 
-void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
-  Relation rel = rinfo->ri_RelationDesc;
-  TupleDesc desc = RelationGetDescr(rel);
+// The state of one part being written from rows of `desc`: for a foreign
+// table `relid` (its options from the catalogs), or, with `given`, for a
+// direct export (part_receiver.h).
+InsertState *BeginInsertState(TupleDesc desc, Oid relid, const TableOptions *given,
+                              bool explain_only) {
   auto *state = static_cast<InsertState *>(palloc0(sizeof(InsertState)));
-  rinfo->ri_FdwState = state;
   state->attnums = static_cast<int *>(palloc(sizeof(int) * (desc->natts + 1)));
   state->ncolumns = CountColumns(desc, state->attnums);
   state->output_functions = static_cast<FmgrInfo *>(palloc(sizeof(FmgrInfo) * (desc->natts + 1)));
@@ -433,12 +435,11 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
   }
   state->row_context = AllocSetContextCreate(CurrentMemoryContext, "cdw_backup_fdw insert rows", 0,
                                              1024 * 1024, 8 * 1024 * 1024);
-  Oid relid = RelationGetRelid(rel);
   state->cpp.Attach(pg::CallCpp([] { return new InsertCpp(); }), CurrentMemoryContext);
   if (!explain_only) {
     Compression compression = Compression::kGzip;
     pg::CallCpp([&] {
-      state->cpp.object->options = LoadTableOptions(relid);
+      state->cpp.object->options = given ? *given : LoadTableOptions(relid);
       compression = state->cpp.object->options.compression;
       int encoding = state->cpp.object->options.encoding;
       pg::PgCall([&] {
@@ -481,6 +482,13 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
   } else {
     pg::CallCpp([&] { state->cpp.object->options = LoadTableOptions(relid); });
   }
+  return state;
+}
+
+void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
+  Relation rel = rinfo->ri_RelationDesc;
+  rinfo->ri_FdwState =
+      BeginInsertState(RelationGetDescr(rel), RelationGetRelid(rel), nullptr, explain_only);
 }
 
 // Converts one row to text (PostgreSQL) then appends it (C++). The caller
@@ -542,8 +550,7 @@ void AppendRows(InsertState *state, TupleTableSlot **slots, int count) {
   CHECK_FOR_INTERRUPTS();
 }
 
-void FinishInsert(ResultRelInfo *rinfo) {
-  auto *state = static_cast<InsertState *>(rinfo->ri_FdwState);
+void FinishInsertState(InsertState *state) {
   if (!state || !state->cpp.object || !state->cpp.object->writer) return;
   pg::CallCpp([&] {
     InsertCpp *cpp = state->cpp.object;
@@ -552,6 +559,10 @@ void FinishInsert(ResultRelInfo *rinfo) {
     RegisterWrittenPart(cpp->store, stats, cpp->store->Url(stats.key));
   });
   state->cpp.Release();
+}
+
+void FinishInsert(ResultRelInfo *rinfo) {
+  FinishInsertState(static_cast<InsertState *>(rinfo->ri_FdwState));
 }
 
 void BeginModify(ModifyTableState *, ResultRelInfo *rinfo, List *, int, int eflags) {
@@ -592,6 +603,39 @@ void EndInsert(EState *, ResultRelInfo *rinfo) {
 }
 
 // ---------------------------------------------------------------------------
+// Direct export (part_receiver.h): the insert path above fed by a query's
+// DestReceiver instead of a foreign table's ModifyTable node.
+// ---------------------------------------------------------------------------
+
+struct PartReceiver {
+  DestReceiver pub;                // first: the executor sees a DestReceiver
+  CppOwner<TableOptions> options;  // freed with the receiver's memory context
+  InsertState *state;
+};
+
+void ReceiverStartup(DestReceiver *self, int, TupleDesc desc) {
+  auto *receiver = reinterpret_cast<PartReceiver *>(self);
+  receiver->state = BeginInsertState(desc, InvalidOid, receiver->options.object, false);
+}
+
+bool ReceiverSlot(TupleTableSlot *slot, DestReceiver *self) {
+  AppendRows(reinterpret_cast<PartReceiver *>(self)->state, &slot, 1);
+  return true;
+}
+
+void ReceiverShutdown(DestReceiver *self) {
+  auto *receiver = reinterpret_cast<PartReceiver *>(self);
+  FinishInsertState(receiver->state);
+  receiver->state = nullptr;
+}
+
+void ReceiverDestroy(DestReceiver *self) {
+  auto *receiver = reinterpret_cast<PartReceiver *>(self);
+  receiver->options.Release();
+  pfree(receiver);
+}
+
+// ---------------------------------------------------------------------------
 // EXPLAIN
 // ---------------------------------------------------------------------------
 
@@ -612,6 +656,26 @@ void ExplainModify(ModifyTableState *, ResultRelInfo *rinfo, List *, int, Explai
 }
 
 }  // namespace
+}  // namespace cdw::fdw
+
+namespace cdw::fdw {
+
+DestReceiver *CreatePartReceiver(const char *server_name, const char *table_label, const char *path,
+                                 const char *compression, const char *encoding) {
+  auto *receiver = static_cast<PartReceiver *>(palloc0(sizeof(PartReceiver)));
+  receiver->pub.receiveSlot = ReceiverSlot;
+  receiver->pub.rStartup = ReceiverStartup;
+  receiver->pub.rShutdown = ReceiverShutdown;
+  receiver->pub.rDestroy = ReceiverDestroy;
+  receiver->pub.mydest = DestNone;
+  receiver->options.Attach(pg::CallCpp([&] {
+                             return new TableOptions(LoadExportOptions(
+                                 server_name, table_label, path, compression, encoding));
+                           }),
+                           CurrentMemoryContext);
+  return &receiver->pub;
+}
+
 }  // namespace cdw::fdw
 
 CDW_SQL_FUNCTION(cdw_backup_fdw_handler) {

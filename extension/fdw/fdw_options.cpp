@@ -11,6 +11,7 @@ extern "C" {
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/acl.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
@@ -286,16 +287,13 @@ void ClearProcessCredentials() {
   g_process_credentials = {};
 }
 
-TableOptions LoadTableOptions(Oid relid) {
-  ForeignTable *table = nullptr;
-  ForeignServer *server = nullptr;
+namespace {
+
+// The options of a table on `server` (its own `table_options`, the server's,
+// the current user's mapping). `relname` names it in messages.
+TableOptions ResolveTableOptions(ForeignServer *server, List *table_options, const char *relname) {
   UserMapping *mapping = nullptr;
-  char *relname = nullptr;
   pg::PgCall([&] {
-    table = GetForeignTable(relid);
-    server = GetForeignServer(table->serverid);
-    relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-                                         get_rel_name(relid));
     // A missing mapping is fine for file:// locations.
     Oid user_mapping_oid =
         GetSysCacheOid2(USERMAPPINGUSERSERVER, Anum_pg_user_mapping_oid,
@@ -314,7 +312,7 @@ TableOptions LoadTableOptions(Oid relid) {
     else
       options.store_options[option.name] = option.value;
   }
-  for (const auto &option : ToViews(table->options))
+  for (const auto &option : ToViews(table_options))
     ApplyTableOption(
         &options, option.name,
         option.name == "path" ? KeyText(option.value, "the path of the table") : option.value);
@@ -344,6 +342,37 @@ TableOptions LoadTableOptions(Oid relid) {
             " OPTIONS (secret_id '...', secret_key '...');");
   }
   return options;
+}
+
+}  // namespace
+
+TableOptions LoadTableOptions(Oid relid) {
+  ForeignTable *table = nullptr;
+  ForeignServer *server = nullptr;
+  char *relname = nullptr;
+  pg::PgCall([&] {
+    table = GetForeignTable(relid);
+    server = GetForeignServer(table->serverid);
+    relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+                                         get_rel_name(relid));
+  });
+  return ResolveTableOptions(server, table->options, relname);
+}
+
+TableOptions LoadExportOptions(const char *server_name, const char *table_label, const char *path,
+                               const char *compression, const char *encoding) {
+  ForeignServer *server = nullptr;
+  List *table_options = NIL;
+  pg::PgCall([&] {
+    server = GetForeignServerByName(server_name, false);
+    table_options = list_make3(
+        makeDefElem(pstrdup("path"), (Node *)makeString(pstrdup(path)), -1),
+        makeDefElem(pstrdup("compression"), (Node *)makeString(pstrdup(compression)), -1),
+        makeDefElem(pstrdup("encoding"), (Node *)makeString(pstrdup(encoding)), -1));
+  });
+  // The same checks as CREATE FOREIGN TABLE's validator.
+  ValidateOptions(ToViews(table_options), ForeignTableRelationId);
+  return ResolveTableOptions(server, table_options, table_label);
 }
 
 std::string PrefixUrl(const TableOptions &options) {

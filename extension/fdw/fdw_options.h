@@ -34,6 +34,13 @@ struct TableOptions {
 // user's mapping). Throws PgError / cdw::Error.
 TableOptions LoadTableOptions(Oid relid);
 
+// The options of a table on server `server_name` that has no foreign table
+// (a backup worker's direct export, extension/fdw/part_receiver.h): `path`,
+// `compression` and `encoding` as the foreign table's options would give
+// them, validated as those. `table_label` names it in messages. Throws.
+TableOptions LoadExportOptions(const char *server_name, const char *table_label, const char *path,
+                               const char *compression, const char *encoding);
+
 // The URL of the table's prefix, for messages and history.
 std::string PrefixUrl(const TableOptions &options);
 
