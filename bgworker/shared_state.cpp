@@ -45,6 +45,8 @@ void StartupSharedMemory() {
     for (auto &slot : g_shared->progress) {
       pg_atomic_init_u64(&slot.rows, 0);
       pg_atomic_init_u64(&slot.bytes_raw, 0);
+      pg_atomic_init_u64(&slot.objects_thawed, 0);
+      pg_atomic_init_u64(&slot.objects_total, 0);
     }
   }
   LWLockRelease(AddinShmemInitLock);

@@ -112,6 +112,13 @@ struct ProgressSlot {
   pg_atomic_uint64 rows;
   pg_atomic_uint64 bytes_raw;
   TimestampTz started_at;
+  // A backend waiting for archived objects to thaw (cdw_backup_restore,
+  // cdw_backup_verify; extension/control/thaw.h): thaw is set, role_id is
+  // the caller (who sees the row), schema and table names are empty.
+  bool thaw;
+  Oid role_id;
+  pg_atomic_uint64 objects_thawed;
+  pg_atomic_uint64 objects_total;
 };
 
 struct SharedState {

@@ -189,9 +189,14 @@ CREATE FUNCTION cdw_backup_wait(run_id bigint, timeout interval DEFAULT NULL)
 CREATE FUNCTION cdw_backup_cancel(run_id bigint)
   RETURNS boolean AS 'MODULE_PATHNAME', 'cdw_backup_cancel' LANGUAGE C;
 
+-- phase 'export': a worker exporting a table; 'thaw': cdw_backup_restore()
+-- or cdw_backup_verify() waiting for the run's archived objects to thaw
+-- (objects_thawed of objects_total are readable).
 CREATE FUNCTION cdw_backup_progress(OUT run_id bigint, OUT pid integer, OUT database name,
                                     OUT schema_name text, OUT table_name text, OUT rows bigint,
-                                    OUT bytes_raw bigint, OUT started_at timestamptz)
+                                    OUT bytes_raw bigint, OUT started_at timestamptz,
+                                    OUT phase text, OUT objects_thawed bigint,
+                                    OUT objects_total bigint)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_progress' LANGUAGE C STRICT;
 
 CREATE VIEW cdw_backup.progress AS SELECT * FROM cdw_backup_progress();
@@ -225,8 +230,14 @@ CREATE FUNCTION cdw_backup_list(target text DEFAULT 'default',
                                 OUT location text)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_list' LANGUAGE C;
 
+-- wait, thaw_timeout, restore_tier, restore_days: archived objects
+-- (GLACIER, DEEP_ARCHIVE, ARCHIVE) are thawed first; NULL tier / days take
+-- the target's restore_tier / restore_days options (README "Cold storage").
 CREATE FUNCTION cdw_backup_verify(run_id bigint, target text DEFAULT NULL,
                                   allow_unauthenticated boolean DEFAULT false,
+                                  wait boolean DEFAULT true,
+                                  thaw_timeout interval DEFAULT '12 hours',
+                                  restore_tier text DEFAULT NULL, restore_days integer DEFAULT NULL,
                                   OUT database text, OUT schema_name text, OUT table_name text,
                                   OUT status text, OUT problem text, OUT detail text)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_verify' LANGUAGE C;
@@ -238,6 +249,10 @@ CREATE FUNCTION cdw_backup_restore(run_id bigint, database text, table_name text
                                    cascade boolean DEFAULT false, schema text DEFAULT NULL,
                                    allow_unauthenticated boolean DEFAULT false,
                                    create_roles boolean DEFAULT false,
+                                   wait boolean DEFAULT true,
+                                   thaw_timeout interval DEFAULT '12 hours',
+                                   restore_tier text DEFAULT NULL,
+                                   restore_days integer DEFAULT NULL,
                                    OUT schema_name text, OUT table_name text, OUT destination text,
                                    OUT status text, OUT rows bigint, OUT detail text, OUT hint text)
   RETURNS SETOF record AS 'MODULE_PATHNAME', 'cdw_backup_restore' LANGUAGE C;

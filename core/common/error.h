@@ -25,6 +25,7 @@ inline constexpr const char *kFdwInvalidOptionName = "HV00D";
 inline constexpr const char *kFdwInvalidOptionValue = "HV024";  // fdw_invalid_attribute_value
 inline constexpr const char *kQueryCanceled = "57014";
 inline constexpr const char *kInternalError = "XX000";
+inline constexpr const char *kObjectNotInPrerequisiteState = "55000";
 }  // namespace sqlstate
 
 class Error : public std::runtime_error {

@@ -66,7 +66,7 @@ MacVerdict CheckMac(const std::string &key, const std::string &object_key, const
 void WriteAuthenticatedObject(ObjectStore *store, const std::string &key,
                               const std::string &object_key, const std::string &bytes) {
   auto put = [&](const std::string &name, const std::string &data) {
-    auto writer = store->Create(name);
+    auto writer = store->Create(name, ObjectKind::kMetadata);
     writer->Write(data.data(), data.size());
     writer->Finish();
     writer->Commit();

@@ -42,6 +42,7 @@ std::string CodeForStatus(long status, bool bucket_level) {
 
 const char *SqlstateFor(const std::string &code, long status) {
   if (code == "NoSuchKey" || code == "NoSuchBucket") return sqlstate::kUndefinedFile;
+  if (code == "InvalidObjectState") return sqlstate::kObjectNotInPrerequisiteState;
   if (status == 403 || code == "AccessDenied" || code == "SignatureDoesNotMatch" ||
       code == "InvalidAccessKeyId" || code == "ExpiredToken" || code == "InvalidToken")
     return sqlstate::kInsufficientPrivilege;
@@ -122,6 +123,12 @@ std::string ScrubSecrets(std::string text, const Credentials &credentials) {
 std::string HintForS3Error(const std::string &code, long status, const std::string &action,
                            const S3Location &location) {
   const std::string where = location.DisplayUrl(location.prefix);
+  // A 403 too, but not a matter of permissions.
+  if (code == "InvalidObjectState")
+    return "The object is in an archive storage class (GLACIER, DEEP_ARCHIVE, ARCHIVE) and must be "
+           "thawed before it is read: cdw_backup_restore() and cdw_backup_verify() request the "
+           "thaw and wait for it (arguments wait, thaw_timeout, restore_tier, restore_days; "
+           "wait => false returns at once).";
   if (code == "SignatureDoesNotMatch")
     return "Check secret_key: it does not belong to secret_id (set both on the user mapping or "
            "the backup target).";
@@ -339,7 +346,7 @@ std::optional<uint64_t> S3Client::ObjectSize(const std::string &key, const Abort
 }
 
 void S3Client::PutObject(const std::string &key, const char *data, size_t len,
-                         const AbortCheck &abort) {
+                         const AbortCheck &abort, const std::string &storage_class) {
   Call call;
   call.method = "PUT";
   call.key = key;
@@ -347,12 +354,15 @@ void S3Client::PutObject(const std::string &key, const char *data, size_t len,
   call.body_size = len;
   if (location_.checksum_crc32) AddChecksumHeaders(&call.headers, ChecksumCrc32Base64(data, len));
   AddSseObjectHeaders(&call.headers, location_.cos, location_.sse, customer_key_);
+  if (!storage_class.empty())
+    call.headers.emplace_back(StorageClassHeader(location_.cos), storage_class);
   call.action = "s3:PutObject";
   call.what = "write object";
   Execute(call, abort);
 }
 
-std::string S3Client::CreateMultipartUpload(const std::string &key, const AbortCheck &abort) {
+std::string S3Client::CreateMultipartUpload(const std::string &key, const AbortCheck &abort,
+                                            const std::string &storage_class) {
   Call call;
   call.method = "POST";
   call.key = key;
@@ -361,6 +371,8 @@ std::string S3Client::CreateMultipartUpload(const std::string &key, const AbortC
   // whole object at completion; with CRC32 it combines the parts' CRC32s.
   if (location_.checksum_crc32) call.headers = {{"x-amz-checksum-algorithm", "CRC32"}};
   AddSseObjectHeaders(&call.headers, location_.cos, location_.sse, customer_key_);
+  if (!storage_class.empty())
+    call.headers.emplace_back(StorageClassHeader(location_.cos), storage_class);
   call.action = "s3:PutObject";
   call.what = "start multipart upload of";
   return ParseInitiateMultipartUpload(Execute(call, abort).response.body);
@@ -527,6 +539,57 @@ std::vector<MultipartUploadInfo> S3Client::ListMultipartUploads(const std::strin
     upload_id_marker = page.next_upload_id_marker;
   }
   return all;
+}
+
+S3Client::HeadInfo S3Client::HeadObject(const std::string &key, const AbortCheck &abort) {
+  Call call;
+  call.method = "HEAD";
+  call.key = key;
+  AddSseCustomerHeaders(&call.headers, location_.cos, customer_key_);  // SSE-C objects need it
+  call.action = "s3:GetObject";
+  call.what = "check object";
+  call.accepted_codes = {"NoSuchKey"};
+  Result result = Execute(call, abort);
+  HeadInfo info;
+  if (result.error.code == "NoSuchKey") return info;
+  info.exists = true;
+  // COS answers SigV4 requests with x-cos-* headers; S3 with x-amz-*.
+  for (bool cos : {location_.cos, !location_.cos}) {
+    if (info.storage_class.empty())
+      info.storage_class = result.response.Header(StorageClassHeader(cos));
+    if (!info.restore.present)
+      info.restore = ParseRestoreHeaderValue(result.response.Header(RestoreHeader(cos)));
+  }
+  return info;
+}
+
+bool S3Client::RestoreObject(const std::string &key, int days, const std::string &tier,
+                             const AbortCheck &abort) {
+  std::string body = RestoreRequestBody(days, tier, location_.cos);
+  Call call;
+  call.method = "POST";
+  call.key = key;
+  call.query = {{"restore", ""}};
+  call.body = body.data();
+  call.body_size = body.size();
+  // COS documents Content-MD5 on this request; S3 accepts it.
+  call.headers = {{"content-md5", ContentMd5Base64(body.data(), body.size())},
+                  {"content-type", "application/xml"}};
+  call.action = "s3:RestoreObject";
+  call.what = "thaw object";
+  call.accepted_codes = {"RestoreAlreadyInProgress"};
+  Result result = Execute(call, abort);
+  if (!result.error.code.empty()) return true;
+  return result.response.status != 200;
+}
+
+std::string ContentMd5Base64(const char *data, size_t len) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  EVP_Digest(data, len, digest, &digest_len, EVP_md5(), nullptr);
+  unsigned char encoded[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+  int n = EVP_EncodeBlock(encoded, digest, static_cast<int>(digest_len));
+  return std::string(reinterpret_cast<char *>(encoded), static_cast<size_t>(n));
 }
 
 }  // namespace cdw::s3

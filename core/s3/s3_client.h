@@ -29,6 +29,7 @@
 #include "s3/s3_location.h"
 #include "s3/s3_xml.h"
 #include "s3/sse.h"
+#include "s3/storage_class.h"
 #include "storage/store_factory.h"
 
 namespace cdw::s3 {
@@ -44,11 +45,30 @@ class S3Client {
   // so the answer carries S3's error code when access is refused).
   std::optional<uint64_t> ObjectSize(const std::string &key, const AbortCheck &abort);
 
-  void PutObject(const std::string &key, const char *data, size_t len, const AbortCheck &abort);
+  // `storage_class` ("" for none) goes into the provider's storage class
+  // header (x-amz-storage-class, x-cos-storage-class).
+  void PutObject(const std::string &key, const char *data, size_t len, const AbortCheck &abort,
+                 const std::string &storage_class = std::string());
 
   // With location().checksum_crc32, the upload is started with CRC32 as its
   // checksum algorithm, and every part must then carry its CRC32.
-  std::string CreateMultipartUpload(const std::string &key, const AbortCheck &abort);
+  std::string CreateMultipartUpload(const std::string &key, const AbortCheck &abort,
+                                    const std::string &storage_class = std::string());
+
+  // HEAD of an object: its storage class and thaw status (either
+  // provider's header names are understood).
+  struct HeadInfo {
+    bool exists = false;
+    std::string storage_class;  // "" when the server names none (STANDARD)
+    RestoreHeaderInfo restore;
+  };
+  HeadInfo HeadObject(const std::string &key, const AbortCheck &abort);
+
+  // POST <key>?restore. Returns true when the thaw is under way (202, or
+  // RestoreAlreadyInProgress), false when a thawed copy is already there
+  // (200). Other refusals throw with the store's code.
+  bool RestoreObject(const std::string &key, int days, const std::string &tier,
+                     const AbortCheck &abort);
   // Returns the part's number, ETag and the CRC32 it was sent with, for
   // CompleteMultipartUpload.
   CompletedPart UploadPart(const std::string &key, const std::string &upload_id, int part_number,
@@ -130,6 +150,9 @@ class S3Client {
 // Base64 of the big-endian CRC32 (ISO-HDLC, as zlib) of data: the value of
 // an x-amz-checksum-crc32 header.
 std::string ChecksumCrc32Base64(const char *data, size_t len);
+
+// Base64 of the MD5 of data: a Content-MD5 header.
+std::string ContentMd5Base64(const char *data, size_t len);
 
 // Replaces every occurrence of the secret key, the session token, the
 // access key id and the SSE-C key (as given and as base64) in `text` by

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "s3/storage_class.h"
 #include "storage/file_store.h"
 
 namespace cdw::s3 {
@@ -258,7 +259,11 @@ const std::vector<std::string> &S3OptionNames() {
                                       "tls_verify",
                                       "proxy",
                                       "connect_timeout",
-                                      "request_timeout"};
+                                      "request_timeout",
+                                      "storage_class",
+                                      "manifest_storage_class",
+                                      "restore_tier",
+                                      "restore_days"};
     for (const auto &name : SseOptionNames()) names.push_back(name);
     return names;
   }();
@@ -468,6 +473,16 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
   duration("connect_timeout", 3600000LL, &loc.connect_timeout_ms);
   duration("request_timeout", 24 * 3600000LL, &loc.request_timeout_ms);
   loc.sse = ParseSseOptions(cos, options);
+  if (const auto *value = option("storage_class")) {
+    loc.storage_class = ParseStorageClass("storage_class", *value, cos);
+    loc.manifest_storage_class = "STANDARD";
+  }
+  if (const auto *value = option("manifest_storage_class"))
+    loc.manifest_storage_class = ParseStorageClass("manifest_storage_class", *value, cos);
+  if (const auto *value = option("restore_tier"))
+    loc.restore_tier = ParseRestoreTier("restore_tier", *value);
+  if (const auto *value = option("restore_days"))
+    loc.restore_days = ParseRestoreDays("restore_days", *value);
   return loc;
 }
 

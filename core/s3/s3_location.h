@@ -32,6 +32,9 @@
 //       request_timeout     each request (attempt) at most this long; default none (a transfer
 //                           stalled for 60 s still times out)
 //       sse, sse_kms_key_id, sse_kms_context   server-side encryption (s3/sse.h)
+//       storage_class       storage class of data objects (s3/storage_class.h lists them)
+//       manifest_storage_class  of manifests, their .hmac and the run index (default STANDARD)
+//       restore_tier, restore_days  how archived objects are thawed for a restore or verify
 #pragma once
 
 #include <cstdint>
@@ -70,6 +73,16 @@ struct S3Location {
   // Server-side encryption (options sse, sse_kms_key_id, sse_kms_context;
   // see s3/sse.h). The SSE-C key is a secret: Credentials::sse_customer_key.
   SseSettings sse;
+  // Storage classes sent on PUT / Initiate Multipart Upload ("" sends none):
+  // data objects get storage_class; manifests, their .hmac and the run
+  // index get manifest_storage_class (STANDARD once storage_class is set,
+  // so listing runs and planning a restore never wait for a thaw).
+  std::string storage_class;
+  std::string manifest_storage_class;
+  // How archived objects are thawed (POST ?restore), unless the restore or
+  // verify call says otherwise.
+  std::string restore_tier = "Standard";
+  int restore_days = 1;
 
   // TLS and proxy (see HttpSettings).
   std::string ca_file;

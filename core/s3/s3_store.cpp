@@ -122,11 +122,12 @@ void ReleaseBuffer(std::string *buffer) {
 class S3Writer : public ObjectWriter {
  public:
   S3Writer(std::shared_ptr<S3Client> client, Credentials credentials, std::string key,
-           AbortCheck interrupts)
+           AbortCheck interrupts, std::string storage_class)
       : client_(std::move(client)),
         credentials_(std::move(credentials)),
         key_(std::move(key)),
         interrupts_(std::move(interrupts)),
+        storage_class_(std::move(storage_class)),
         base_part_size_(client_->location().part_size) {}
   ~S3Writer() override { Abort(); }
 
@@ -166,7 +167,7 @@ class S3Writer : public ObjectWriter {
     if (aborted_) throw Error(sqlstate::kInternalError, "commit of an aborted object writer");
     Finish();
     if (upload_id_.empty())
-      client_->PutObject(key_, current_.data(), current_.size(), interrupts_);
+      client_->PutObject(key_, current_.data(), current_.size(), interrupts_, storage_class_);
     else {
       // Parts finish out of order when several upload at once.
       std::sort(parts_.begin(), parts_.end(), [](const CompletedPart &a, const CompletedPart &b) {
@@ -215,7 +216,8 @@ class S3Writer : public ObjectWriter {
   };
 
   void SubmitPart() {
-    if (upload_id_.empty()) upload_id_ = client_->CreateMultipartUpload(key_, interrupts_);
+    if (upload_id_.empty())
+      upload_id_ = client_->CreateMultipartUpload(key_, interrupts_, storage_class_);
     if (next_part_ > kMaxParts)
       throw Error(sqlstate::kIoError,
                   "object \"" + client_->location().DisplayUrl(key_) + "\" is too large",
@@ -260,6 +262,7 @@ class S3Writer : public ObjectWriter {
   Credentials credentials_;
   std::string key_;
   AbortCheck interrupts_;
+  std::string storage_class_;  // "" sends none
   uint64_t base_part_size_;
   std::string current_;  // the part being filled
   int next_part_ = 1;
@@ -337,14 +340,17 @@ AbortCheck S3Store::Interrupts() const {
   return interrupt_check_;
 }
 
-std::unique_ptr<ObjectWriter> S3Store::Create(const std::string &key) {
+std::unique_ptr<ObjectWriter> S3Store::Create(const std::string &key, ObjectKind kind) {
   std::string full = FullKey(key);
   if (client_->ObjectSize(full, Interrupts()).has_value())
     throw Error(sqlstate::kIoError,
                 "backup object \"" + client_->location().DisplayUrl(full) + "\" already exists",
                 "Backups never overwrite existing objects.",
                 "Write to a new path or remove the old object first.");
-  return std::make_unique<S3Writer>(client_, credentials_, full, Interrupts());
+  const S3Location &location = client_->location();
+  return std::make_unique<S3Writer>(
+      client_, credentials_, full, Interrupts(),
+      kind == ObjectKind::kData ? location.storage_class : location.manifest_storage_class);
 }
 
 std::unique_ptr<ByteSource> S3Store::Open(const std::string &key) {
@@ -380,6 +386,25 @@ void S3Store::ReleaseConnections() noexcept {
 
 std::string S3Store::Url(const std::string &key) const {
   return client_->location().DisplayUrl(client_->location().prefix + key);
+}
+
+ArchiveState S3Store::Archive(const std::string &key, std::string *storage_class) {
+  std::string full = FullKey(key);
+  S3Client::HeadInfo head = client_->HeadObject(full, Interrupts());
+  if (storage_class) *storage_class = head.storage_class;
+  if (!head.exists)
+    throw Error(sqlstate::kUndefinedFile,
+                "backup object \"" + client_->location().DisplayUrl(full) + "\" is missing",
+                "The manifest lists it, but the target has no such object.",
+                "Restore from another run: cdw_backup_list() shows them.");
+  if (!NeedsThaw(head.storage_class)) return ArchiveState::kReadable;
+  if (!head.restore.present) return ArchiveState::kArchived;
+  return head.restore.ongoing ? ArchiveState::kThawing : ArchiveState::kReadable;
+}
+
+ArchiveState S3Store::RequestThaw(const std::string &key, const ThawRequest &request) {
+  bool ongoing = client_->RestoreObject(FullKey(key), request.days, request.tier, Interrupts());
+  return ongoing ? ArchiveState::kThawing : ArchiveState::kReadable;
 }
 
 std::vector<MultipartUploadInfo> S3Store::ListMultipartUploads(const std::string &prefix) {

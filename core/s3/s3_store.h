@@ -51,13 +51,18 @@ class S3Store : public ObjectStore {
  public:
   S3Store(S3Location location, Credentials credentials);
 
-  std::unique_ptr<ObjectWriter> Create(const std::string &key) override;
+  // Data objects get location().storage_class, metadata objects
+  // location().manifest_storage_class.
+  std::unique_ptr<ObjectWriter> Create(const std::string &key,
+                                       ObjectKind kind = ObjectKind::kData) override;
   std::unique_ptr<ByteSource> Open(const std::string &key) override;
   std::vector<ObjectInfo> List(const std::string &prefix) override;
   void Remove(const std::string &key) override;
   void RemoveQuickly(const std::string &key) override;
   void ReleaseConnections() noexcept override;
   std::string Url(const std::string &key) const override;
+  ArchiveState Archive(const std::string &key, std::string *storage_class = nullptr) override;
+  ArchiveState RequestThaw(const std::string &key, const ThawRequest &request) override;
 
   // In-progress multipart uploads under the store root whose key starts
   // with `prefix`; keys relative to the root.

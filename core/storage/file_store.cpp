@@ -252,7 +252,7 @@ std::string FileStore::PathOf(const std::string &key) const {
   return path;
 }
 
-std::unique_ptr<ObjectWriter> FileStore::Create(const std::string &key) {
+std::unique_ptr<ObjectWriter> FileStore::Create(const std::string &key, ObjectKind /*kind*/) {
   std::string final_path = PathOf(key);
   auto slash = final_path.rfind('/');
   std::string temp_path =

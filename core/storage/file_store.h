@@ -20,7 +20,8 @@ class FileStore : public ObjectStore {
   // or localhost, and ".." components. Throws cdw::Error.
   static std::string ParseRoot(const std::string &location);
 
-  std::unique_ptr<ObjectWriter> Create(const std::string &key) override;
+  std::unique_ptr<ObjectWriter> Create(const std::string &key,
+                                       ObjectKind kind = ObjectKind::kData) override;
   std::unique_ptr<ByteSource> Open(const std::string &key) override;
   std::vector<ObjectInfo> List(const std::string &prefix) override;
   void Remove(const std::string &key) override;

@@ -16,6 +16,24 @@
 
 namespace cdw {
 
+// What an object holds: table data, or the small objects that describe a
+// run (manifests, their .hmac, the run index), which object storage keeps
+// in a storage class readable at once (manifest_storage_class).
+enum class ObjectKind { kData, kMetadata };
+
+// Whether an object can be read now, for targets with archive storage
+// classes (S3 GLACIER / DEEP_ARCHIVE, COS ARCHIVE / DEEP_ARCHIVE).
+enum class ArchiveState {
+  kReadable,  // not archived, or thawed
+  kArchived,  // must be thawed before a read; no thaw requested
+  kThawing,   // a thaw is under way
+};
+
+struct ThawRequest {
+  std::string tier;  // Expedited, Standard, Bulk
+  int days = 1;      // how long the thawed copy stays readable
+};
+
 struct ObjectInfo {
   std::string key;  // relative to the store root
   uint64_t size = 0;
@@ -36,7 +54,8 @@ class ObjectStore {
 
   // Starts a new object. Fails if an object already exists under `key`:
   // backups never overwrite.
-  virtual std::unique_ptr<ObjectWriter> Create(const std::string &key) = 0;
+  virtual std::unique_ptr<ObjectWriter> Create(const std::string &key,
+                                               ObjectKind kind = ObjectKind::kData) = 0;
   virtual std::unique_ptr<ByteSource> Open(const std::string &key) = 0;
   // Complete objects whose key starts with `prefix`, sorted by key.
   virtual std::vector<ObjectInfo> List(const std::string &prefix) = 0;
@@ -56,6 +75,22 @@ class ObjectStore {
   virtual size_t DiscardIncomplete(const std::string &prefix) {
     (void)prefix;
     return 0;
+  }
+  // Whether `key` can be read now (a HEAD on object storage); stores
+  // without archive classes always say kReadable. `storage_class` (may be
+  // NULL) receives the object's class when the store reports one.
+  virtual ArchiveState Archive(const std::string &key, std::string *storage_class = nullptr) {
+    (void)key;
+    if (storage_class) storage_class->clear();
+    return ArchiveState::kReadable;
+  }
+  // Asks for a thaw of an archived object (POST ?restore); returns the new
+  // state (kThawing, or kReadable when the store already had a thawed
+  // copy). Throws cdw::Error with the store's code when it refuses.
+  virtual ArchiveState RequestThaw(const std::string &key, const ThawRequest &request) {
+    (void)key;
+    (void)request;
+    return ArchiveState::kReadable;
   }
   // Human-readable URL of a key, for messages and history. Never contains
   // credentials.

@@ -68,6 +68,15 @@ void ValidateLocation(const std::string &location, const StoreOptions &options) 
   switch (ParseLocationScheme(location)) {
     case LocationScheme::kFile:
       FileStore::ParseRoot(location);
+      // Refused rather than ignored: a user who asks for an archive class
+      // must not believe the backups are in one.
+      for (const char *name :
+           {"storage_class", "manifest_storage_class", "restore_tier", "restore_days"})
+        if (options.count(name))
+          throw Error(sqlstate::kFdwInvalidOptionName,
+                      std::string("option \"") + name + "\" applies to object storage only",
+                      "A file:// target has no storage classes and nothing to thaw.",
+                      "Drop the option, or use an s3:// or cos:// location.");
       return;
     case LocationScheme::kS3:
     case LocationScheme::kCos:

@@ -44,8 +44,9 @@ class ThrottledStore : public ObjectStore {
       : inner_(std::move(inner)),
         limiter_(std::make_shared<RateLimiter>(bucket, std::move(interrupted))) {}
 
-  std::unique_ptr<ObjectWriter> Create(const std::string &key) override {
-    return std::make_unique<ThrottledWriter>(inner_->Create(key), limiter_);
+  std::unique_ptr<ObjectWriter> Create(const std::string &key,
+                                       ObjectKind kind = ObjectKind::kData) override {
+    return std::make_unique<ThrottledWriter>(inner_->Create(key, kind), limiter_);
   }
   std::unique_ptr<ByteSource> Open(const std::string &key) override {
     return std::make_unique<ThrottledSource>(inner_->Open(key), limiter_);
@@ -58,6 +59,12 @@ class ThrottledStore : public ObjectStore {
     return inner_->DiscardIncomplete(prefix);
   }
   std::string Url(const std::string &key) const override { return inner_->Url(key); }
+  ArchiveState Archive(const std::string &key, std::string *storage_class = nullptr) override {
+    return inner_->Archive(key, storage_class);
+  }
+  ArchiveState RequestThaw(const std::string &key, const ThawRequest &request) override {
+    return inner_->RequestThaw(key, request);
+  }
 
  private:
   std::unique_ptr<ObjectStore> inner_;

@@ -39,6 +39,7 @@ extern "C" {
 #include "extension/control/manifest_authentication.h"
 #include "extension/control/spi_util.h"
 #include "extension/control/target_store.h"
+#include "extension/control/thaw.h"
 #include "extension/pg/bounded_copy.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/search_path.h"
@@ -307,10 +308,9 @@ bool ReadObjectRows(const char *objects_json, ObjectRows *out) {
   return true;
 }
 
-// Checks every table of one database's manifest against the target and
-// emits a row per table (ok / not_backed_up / problem).
-template <typename Emit>
-void VerifyManifest(const Target &target, const char *manifest, Emit &emit) {
+// The tables of a manifest, for VerifyManifest (one query, so that the
+// thaw pass and the verify pass see the same tables in the same order).
+void SelectManifestTables(const char *manifest) {
   SpiParams params;
   params.Text(manifest);
   SpiRun(
@@ -323,15 +323,60 @@ void VerifyManifest(const Target &target, const char *manifest, Emit &emit) {
       "FROM (SELECT $1::pg_catalog.jsonb AS m) x, "
       " pg_catalog.jsonb_array_elements(m OPERATOR(pg_catalog.->) 'tables') t ORDER BY 3, 4",
       params, true);
+}
+
+// Whether VerifyManifest reads this table's objects (cells of
+// SelectManifestTables).
+bool VerifyReadsObjects(char **table) {
+  return !(table[4] && strcmp(table[4], "succeeded") != 0);
+}
+
+// Appends the object prefixes of the manifest's tables that verify reads
+// (NULL for one without a path) to *prefixes (palloc'd, grown).
+void CollectVerifyPrefixes(const char *manifest, char ***prefixes, int *count, int *capacity) {
+  SelectManifestTables(manifest);
+  int tables = static_cast<int>(SPI_processed);
+  char ***cells = SpiTextRows();
+  for (int i = 0; i < tables; i++) {
+    if (!VerifyReadsObjects(cells[i])) continue;
+    if (*count == *capacity) {
+      *capacity = Max(16, *capacity * 2);
+      *prefixes = *prefixes ? static_cast<char **>(repalloc(*prefixes, sizeof(char *) * *capacity))
+                            : static_cast<char **>(palloc(sizeof(char *) * *capacity));
+    }
+    (*prefixes)[(*count)++] = cells[i][1];
+  }
+}
+
+// Checks every table of one database's manifest against the target and
+// emits a row per table (ok / not_backed_up / problem / thawing). `thaw`
+// holds CollectVerifyPrefixes()'s tables from index *next on.
+template <typename Emit>
+void VerifyManifest(const Target &target, const char *manifest, Emit &emit, const TableThaw *thaw,
+                    int *next, const ThawSummary &summary) {
+  SelectManifestTables(manifest);
   int count = static_cast<int>(SPI_processed);
   char ***cells = SpiTextRows();
   for (int i = 0; i < count; i++) {
     CHECK_FOR_INTERRUPTS();
     char **table = cells[i];
     const char *schema = table[2], *name = table[3];
-    if (table[4] && strcmp(table[4], "succeeded") != 0) {
+    if (!VerifyReadsObjects(table)) {
       emit(schema, name, "not_backed_up", nullptr,
            "The table failed in this run; there is nothing to verify.");
+      continue;
+    }
+    const TableThaw &thawed = thaw[(*next)++];
+    if (thawed.message) {
+      emit(schema, name, "problem", "thaw_failed",
+           psprintf("%s%s%s %s", thawed.message, thawed.detail && *thawed.detail ? ": " : "",
+                    thawed.detail ? thawed.detail : "", thawed.hint ? thawed.hint : ""));
+      continue;
+    }
+    if (thawed.thawing > 0) {
+      emit(schema, name, "thawing", nullptr,
+           psprintf("%s %s", ThawPendingDetail(summary, thawed.thawing, thawed.archived),
+                    ThawPendingHint("cdw_backup_verify()")));
       continue;
     }
     ObjectRows objects;
@@ -413,6 +458,7 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
   int64 run_id = PG_GETARG_INT64(0);
   const char *target_name = PG_ARGISNULL(1) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(1));
   bool allow_unauthenticated = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+  ThawArguments thaw_args = ThawArgumentsFrom(fcinfo, 3);
   InitMaterializedSRF(fcinfo, 0);
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
   SPI_connect();
@@ -420,13 +466,40 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
   char *run_path = nullptr;
   List *databases =
       FindRun(run_id, target_name, &target, &run_path, allow_unauthenticated, nullptr);
+  // First the manifests, and the thaw of every archived object they list
+  // (all requested at once, whatever the database), then the checks.
+  int database_count = list_length(databases);
+  ReadBack **reads = static_cast<ReadBack **>(palloc0(sizeof(ReadBack *) * Max(database_count, 1)));
+  char **prefixes = nullptr;
+  int prefix_count = 0, prefix_capacity = 0;
   ListCell *cell;
+  int d = 0;
   foreach (cell, databases) {
     auto *db = static_cast<RunDatabase *>(lfirst(cell));
     ReadBack *read = cdw::pg::CallCpp([&] {
       auto store = Open(target);
       return ReadBackAuthenticated(store.get(), target.manifest_key, db->manifest_key);
     });
+    reads[d++] = read;
+    if (read->bytes && !AuthenticationProblem(read, "manifest", target.name, allow_unauthenticated))
+      CollectVerifyPrefixes(read->bytes, &prefixes, &prefix_count, &prefix_capacity);
+  }
+  ThawSummary thaw_summary;
+  TableThaw *thaw =
+      ThawTables(target, prefix_count, prefixes, thaw_args, run_id, nullptr, &thaw_summary);
+  if (thaw_summary.thawing > 0)
+    ereport(NOTICE,
+            (errmsg("%d of %d archived objects of run %lld are thawing; their tables were not "
+                    "verified",
+                    thaw_summary.thawing, thaw_summary.archived, static_cast<long long>(run_id)),
+             errdetail("%d thaw requests were sent now (tier %s, readable for %d days).",
+                       thaw_summary.requested, thaw_summary.tier, thaw_summary.days),
+             errhint("%s", ThawPendingHint("cdw_backup_verify()"))));
+  int next_table = 0;
+  d = 0;
+  foreach (cell, databases) {
+    auto *db = static_cast<RunDatabase *>(lfirst(cell));
+    ReadBack *read = reads[d++];
     char *manifest = read->bytes;
     auto emit = [&](const char *schema, const char *table, const char *status, const char *problem,
                     const char *detail) {
@@ -456,7 +529,7 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
            psprintf("%s: %s %s", problem->message, problem->detail, problem->hint));
       continue;
     }
-    VerifyManifest(target, manifest, emit);
+    VerifyManifest(target, manifest, emit, thaw, &next_table, thaw_summary);
   }
   SPI_finish();
   cdw::pg::UnpinSearchPath(search_path);
@@ -515,11 +588,76 @@ struct RestoreOptions {
   bool allow_unauthenticated;
   bool index_authenticated;  // the run index had a MAC that verified
   bool create_roles;         // a whole database's missing roles are created NOLOGIN
+  ThawArguments thaw;        // archived objects (thaw.h)
 };
 
+// Thaws the archived objects of the tables the restore reads (thaw.h).
+// A table whose thaw the store refused fails with the store's error; with
+// wait => false and objects still thawing, adds a 'thawing' row for each
+// table (the others 'not restored') and returns false: nothing is restored.
+bool ThawForRestore(ReturnSetInfo *rsinfo, const Target &target, cdw::bgworker::RestoreJob *job,
+                    const RestoreOptions &options, const char *database,
+                    const char *into_database) {
+  using namespace cdw::bgworker;
+  int count = job->count;
+  char **prefixes = static_cast<char **>(palloc0(sizeof(char *) * Max(count, 1)));
+  for (int k = 0; k < count; k++) {
+    RestoreItem *item = &job->items[k];
+    if (item->no_data || item->status != static_cast<int>(RestoreStatus::kPending)) continue;
+    if (!item->selected && item->group_with < 0) continue;
+    prefixes[k] = pstrdup(RestoreString(job, item->path_offset));
+  }
+  ThawSummary summary;
+  TableThaw *thaw =
+      ThawTables(target, count, prefixes, options.thaw, options.run_id, database, &summary);
+  for (int k = 0; k < count; k++) {
+    RestoreItem *item = &job->items[k];
+    if (!thaw[k].message) continue;
+    item->status = static_cast<int>(RestoreStatus::kFailed);
+    snprintf(item->detail, sizeof item->detail, "%s%s%s", thaw[k].message,
+             thaw[k].detail && *thaw[k].detail ? ": " : "", thaw[k].detail ? thaw[k].detail : "");
+    strlcpy(item->hint,
+            thaw[k].hint && *thaw[k].hint
+                ? thaw[k].hint
+                : "The store refused to thaw this table's archived objects; see the detail.",
+            sizeof item->hint);
+  }
+  if (summary.thawing == 0) return true;
+  ereport(NOTICE,
+          (errmsg("%d of %d archived objects of run %lld are thawing; nothing was restored",
+                  summary.thawing, summary.archived, static_cast<long long>(options.run_id)),
+           errdetail("%d thaw requests were sent now (tier %s, readable for %d days).",
+                     summary.requested, summary.tier, summary.days),
+           errhint("%s", ThawPendingHint("cdw_backup_restore()"))));
+  for (int k = 0; k < count; k++) {
+    RestoreItem *item = &job->items[k];
+    if (!item->selected) continue;
+    bool thawing = thaw[k].thawing > 0;
+    bool failed = item->status == static_cast<int>(RestoreStatus::kFailed);
+    Datum row[7];
+    bool nulls[7] = {false, false, false, false, true, false, false};
+    row[0] = CStringGetTextDatum(item->source_schema);
+    row[1] = CStringGetTextDatum(item->source_table);
+    row[2] = CStringGetTextDatum(
+        psprintf("%s.%s", quote_identifier(into_database),
+                 quote_qualified_identifier(item->dest_schema, item->dest_table)));
+    row[3] = CStringGetTextDatum(thawing ? "thawing" : failed ? "failed" : "not restored");
+    row[4] = (Datum)0;
+    row[5] = CStringGetTextDatum(
+        thawing  ? ThawPendingDetail(summary, thaw[k].thawing, thaw[k].archived)
+        : failed ? item->detail
+                 : "Its objects are readable; it is restored with the others once they are "
+                   "thawed.");
+    row[6] = CStringGetTextDatum(failed ? item->hint : ThawPendingHint("cdw_backup_restore()"));
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
+  }
+  return false;
+}
+
 // Restores one database of the run into `into_database` (which exists) in a
-// restore worker and adds its result rows. Inside SPI.
-void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatabase *source,
+// restore worker and adds its result rows. Inside SPI. False when nothing
+// was restored because archived objects are still thawing (wait => false).
+bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatabase *source,
                      const RestoreOptions &options, const char *into_database, Oid database_id) {
   using namespace cdw::bgworker;
   int64 run_id = options.run_id;
@@ -910,6 +1048,10 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     }
   }
 
+  if (!ThawForRestore(rsinfo, target, job, options, database, into_database)) {
+    dsm_detach(segment);
+    return false;
+  }
   RunDynamicWorkerToEnd("cdw_backup_restore_worker", "cdw_backup restore",
                         psprintf("cdw_backup restore of run %lld into %s",
                                  static_cast<long long>(run_id), into_database),
@@ -1006,6 +1148,7 @@ void RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, row_nulls);
   }
   dsm_detach(segment);
+  return true;
 }
 
 // The CREATE DATABASE that recreates a backed-up database as its manifest
@@ -1113,6 +1256,7 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
   options.schema_name = PG_ARGISNULL(10) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(10));
   options.allow_unauthenticated = !PG_ARGISNULL(11) && PG_GETARG_BOOL(11);
   options.create_roles = !PG_ARGISNULL(12) && PG_GETARG_BOOL(12);
+  options.thaw = ThawArgumentsFrom(fcinfo, 13);
   if (options.schema_name && options.table_name)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("table_name and schema cannot be used together"),
@@ -1180,9 +1324,10 @@ CDW_SQL_FUNCTION(cdw_backup_restore) {
     const char *destination = database ? into_database : source->name;
     bool created = false;
     Oid database_id = DestinationDatabase(target, source, options, destination, &created);
-    RestoreDatabase(rsinfo, target, source, options, destination, database_id);
-    // A dry run leaves nothing behind, not even the database it checked in.
-    if (created && options.dry_run)
+    bool done = RestoreDatabase(rsinfo, target, source, options, destination, database_id);
+    // A dry run leaves nothing behind, not even the database it checked in;
+    // nor does a restore that waits for a thaw (the next call creates it).
+    if (created && (options.dry_run || !done))
       cdw::bgworker::restore::RunDatabaseCommand(
           psprintf("DROP DATABASE %s", quote_identifier(destination)),
           "The dry run created it to check the restore in; drop it with DROP DATABASE.");

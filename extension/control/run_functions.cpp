@@ -245,12 +245,13 @@ CDW_SQL_FUNCTION(cdw_backup_progress) {
   LWLockAcquire(shared->lock, LW_SHARED);
   for (const auto &slot : shared->progress) {
     if (!slot.in_use) continue;
-    if (!sees_all) {
+    if (!sees_all && slot.thaw && slot.role_id != user) continue;
+    if (!sees_all && !slot.thaw) {
       int run = FindRunSlot(slot.run_id);
       if (run < 0 || shared->runs[run].request.role_id != user) continue;
     }
-    Datum values[8];
-    bool nulls[8] = {false};
+    Datum values[11];
+    bool nulls[11] = {false};
     values[0] = Int64GetDatum(slot.run_id);
     values[1] = Int32GetDatum(slot.pid);
     values[2] = DirectFunctionCall1(namein, CStringGetDatum(slot.database));
@@ -261,6 +262,18 @@ CDW_SQL_FUNCTION(cdw_backup_progress) {
     values[6] = Int64GetDatum(
         static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&slot.bytes_raw))));
     values[7] = TimestampTzGetDatum(slot.started_at);
+    // A restore or verify waiting for archived objects to thaw.
+    values[8] = CStringGetTextDatum(slot.thaw ? "thaw" : "export");
+    values[9] = Int64GetDatum(static_cast<int64>(
+        pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&slot.objects_thawed))));
+    values[10] = Int64GetDatum(static_cast<int64>(
+        pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&slot.objects_total))));
+    if (slot.thaw) {
+      nulls[2] = slot.database[0] == '\0';
+      nulls[3] = nulls[4] = nulls[5] = nulls[6] = true;
+    } else {
+      nulls[9] = nulls[10] = true;
+    }
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   LWLockRelease(shared->lock);

@@ -685,5 +685,145 @@ TEST(S3FaultTest, KmsHeadersOnObjectCreationOnly) {
   EXPECT_EQ(creations, 2);
 }
 
+// Storage classes go out in each provider's own header: data objects get
+// storage_class (single PUT and Initiate Multipart Upload), metadata objects
+// manifest_storage_class. Against a recording server, so the test fails
+// when a header stops being sent or is misnamed.
+TEST(S3FaultTest, StorageClassHeadersPerProviderAndObjectKind) {
+  auto handler = [&](const FakeRequest &r) {
+    if (IsProbe(r)) return S3Error(404, "NoSuchKey");
+    if (r.method == "POST" && r.query == "uploads")
+      return Ok(
+          "<InitiateMultipartUploadResult><UploadId>UP5</UploadId>"
+          "</InitiateMultipartUploadResult>");
+    if (r.method == "PUT") return Ok({}, {{"ETag", "\"e\""}});
+    if (r.method == "POST") return Ok("<CompleteMultipartUploadResult/>");
+    return S3Error(400, "Unexpected");
+  };
+  for (bool cos : {false, true}) {
+    FakeS3Server server(handler);
+    StoreOptions options = {{"storage_class", cos ? "ARCHIVE" : "DEEP_ARCHIVE"},
+                            {"part_size", "5MB"}};
+    std::string location = "s3://bucket/root";
+    if (cos) {
+      location = "cos://b-1250000000.cos.ap-guangzhou.myqcloud.com/root";
+      options["https"] = "false";
+      options["connect_to"] =
+          "127.0.0.1:" + server.endpoint().substr(server.endpoint().rfind(':') + 1);
+    } else {
+      options["endpoint"] = server.endpoint();
+    }
+    S3Store store(ParseS3Location(location, options), kCredentials);
+    const std::string header = cos ? "x-cos-storage-class" : "x-amz-storage-class";
+    const std::string other = cos ? "x-amz-storage-class" : "x-cos-storage-class";
+    const std::string data_class = cos ? "ARCHIVE" : "DEEP_ARCHIVE";
+    auto small = store.Create("part-1.csv.gz");
+    small->Write("abc", 3);
+    small->Finish();
+    small->Commit();
+    auto manifest = store.Create("manifest.json", ObjectKind::kMetadata);
+    manifest->Write("{}", 2);
+    manifest->Finish();
+    manifest->Commit();
+    auto big = store.Create("part-2.csv.gz");
+    std::string bytes(6 * kMiB, 'x');
+    big->Write(bytes.data(), bytes.size());
+    big->Finish();
+    big->Commit();
+    int checked = 0;
+    for (const auto &r : server.requests()) {
+      if (IsProbe(r)) continue;
+      bool initiate = r.method == "POST" && r.query == "uploads";
+      bool single_put = r.method == "PUT" && r.query.empty();
+      EXPECT_EQ(r.headers.count(other), 0u) << r.method << " " << r.path;
+      if (initiate || single_put) {
+        checked++;
+        std::string expected =
+            r.path.find("manifest.json") != std::string::npos ? "STANDARD" : data_class;
+        ASSERT_EQ(r.headers.count(header), 1u) << r.method << " " << r.path;
+        EXPECT_EQ(r.headers.at(header), expected) << r.path;
+        // Signed like every header we add.
+        EXPECT_NE(r.headers.at("authorization").find(header), std::string::npos);
+      } else {
+        // Parts and the completion carry no class (S3 takes it from the initiate).
+        EXPECT_EQ(r.headers.count(header), 0u) << r.method << " " << r.path << "?" << r.query;
+      }
+    }
+    EXPECT_EQ(checked, 3) << (cos ? "cos" : "s3");
+  }
+}
+
+TEST(S3FaultTest, ThawStatusFromHeadAndRestoreRequest) {
+  std::atomic<int> restores{0};
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (r.method == "HEAD" && r.path == "/bucket/root/cold")
+      return Ok({}, {{"x-amz-storage-class", "GLACIER"}});
+    if (r.method == "HEAD" && r.path == "/bucket/root/thawing")
+      return Ok({}, {{"x-amz-storage-class", "DEEP_ARCHIVE"},
+                     {"x-amz-restore", "ongoing-request=\"true\""}});
+    if (r.method == "HEAD" && r.path == "/bucket/root/thawed")
+      return Ok({}, {{"x-amz-storage-class", "GLACIER"},
+                     {"x-amz-restore",
+                      "ongoing-request=\"false\", expiry-date=\"Fri, 23 Dec 2012 00:00:00 GMT\""}});
+    if (r.method == "HEAD" && r.path == "/bucket/root/cos-cold")
+      return Ok({}, {{"x-cos-storage-class", "ARCHIVE"}});
+    if (r.method == "HEAD" && r.path == "/bucket/root/hot") return Ok();
+    if (r.method == "POST" && r.query == "restore" && r.path == "/bucket/root/cold") {
+      restores++;
+      FakeResponse accepted;
+      accepted.status = 202;
+      return accepted;
+    }
+    if (r.method == "POST" && r.query == "restore") return S3Error(403, "AccessDenied", "denied");
+    return S3Error(404, "NoSuchKey");
+  });
+  auto store = StoreFor(server);
+  std::string storage_class;
+  EXPECT_EQ(store->Archive("cold", &storage_class), ArchiveState::kArchived);
+  EXPECT_EQ(storage_class, "GLACIER");
+  EXPECT_EQ(store->Archive("thawing"), ArchiveState::kThawing);
+  EXPECT_EQ(store->Archive("thawed"), ArchiveState::kReadable);
+  EXPECT_EQ(store->Archive("cos-cold"), ArchiveState::kArchived);
+  EXPECT_EQ(store->Archive("hot", &storage_class), ArchiveState::kReadable);
+  EXPECT_EQ(storage_class, "");
+  EXPECT_THROW(store->Archive("missing"), Error);
+
+  EXPECT_EQ(store->RequestThaw("cold", ThawRequest{"Bulk", 4}), ArchiveState::kThawing);
+  EXPECT_EQ(restores.load(), 1);
+  for (const auto &r : server.requests()) {
+    if (r.method != "POST") continue;
+    EXPECT_NE(r.body.find("<Days>4</Days><GlacierJobParameters><Tier>Bulk</Tier>"),
+              std::string::npos)
+        << r.body;
+    EXPECT_EQ(r.headers.at("content-md5"), ContentMd5Base64(r.body.data(), r.body.size()));
+  }
+  // A refusal carries the store's code and the action to allow.
+  try {
+    store->RequestThaw("other", ThawRequest{"Standard", 1});
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("could not thaw object"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("AccessDenied"), std::string::npos) << e.what();
+    EXPECT_NE(e.hint().find("s3:RestoreObject"), std::string::npos) << e.hint();
+  }
+}
+
+TEST(S3FaultTest, ReadingAnArchivedObjectNamesTheThawArguments) {
+  FakeS3Server server([&](const FakeRequest &) {
+    return S3Error(403, "InvalidObjectState",
+                   "The operation is not valid for the object's storage class");
+  });
+  auto store = StoreFor(server);
+  try {
+    store->Open("cold");
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("InvalidObjectState"), std::string::npos);
+    EXPECT_NE(e.hint().find("must be thawed"), std::string::npos) << e.hint();
+    EXPECT_NE(e.hint().find("restore_tier"), std::string::npos) << e.hint();
+    EXPECT_NE(e.hint().find("wait => false"), std::string::npos) << e.hint();
+  }
+}
+
 }  // namespace
 }  // namespace cdw::s3
