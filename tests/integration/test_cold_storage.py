@@ -29,7 +29,8 @@ import urllib.request
 
 from harness import hint_of, json_rows, qualified, sqlstate_of, wait_until
 from harness import quote_literal as literal
-from test_s3 import BUCKET, COS_HOST, S3TestCase, split_url
+from s3_server import MotoServer
+from test_s3 import BUCKET, COS_HOST, S3TestCase
 
 # One table big enough for a multipart upload (compression 'none', > 5 MiB),
 # one small table (a single PUT) and an empty one.
@@ -43,8 +44,12 @@ CREATE TABLE empty (id int);
 
 
 class ColdTestCase(S3TestCase):
+    # moto: it records storage classes and implements RestoreObject.
+    server_class = MotoServer
+
     @classmethod
     def prepare(cls):
+        cls.moto = cls.server
         c = cls.cluster
         c.sql("CREATE EXTENSION cdw_backup")
         c.sql("CREATE DATABASE cold")
