@@ -120,6 +120,10 @@ bool RecordRun(Run *run, DatabaseList *databases) {
              errdetail("Writing server files through a file:// location requires superuser or "
                        "pg_write_server_files."),
              errhint("GRANT pg_write_server_files TO %s;", quote_identifier(req.role_name))));
+  bool server_credentials = pg::CallCpp([&] {
+    return needs_credentials && UsesServerCredentials(ParseStoreOptionLines(run->store_options));
+  });
+  if (server_credentials) control::RequireServerCredentialsPrivilege(req.role_id, req.target);
 
   run->run_prefix = MemoryContextStrdup(
       TopMemoryContext,

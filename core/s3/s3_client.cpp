@@ -49,6 +49,13 @@ const char *SqlstateFor(const std::string &code, long status) {
   return sqlstate::kIoError;
 }
 
+// Codes with which a service refuses credentials that have lapsed (or that
+// it no longer knows, as after a rotation).
+bool IsCredentialRefusal(const std::string &code) {
+  return code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired" ||
+         code == "InvalidAccessKeyId";
+}
+
 // "bytes 0-0/1234" -> 1234; "bytes */0" -> 0.
 bool ParseContentRangeTotal(const std::string &value, uint64_t *total) {
   size_t slash = value.rfind('/');
@@ -129,6 +136,16 @@ std::string HintForS3Error(const std::string &code, long status, const std::stri
            "thawed before it is read: cdw_backup_restore() and cdw_backup_verify() request the "
            "thaw and wait for it (arguments wait, thaw_timeout, restore_tier, restore_days; "
            "wait => false returns at once).";
+  const CredentialSource source = location.credential_settings.source;
+  if (source != CredentialSource::kStatic &&
+      (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" ||
+       IsCredentialRefusal(code)))
+    return source == CredentialSource::kEnv
+               ? "Check the credentials in the database server's environment "
+                 "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or its shared "
+                 "credentials file; PostgreSQL reads its environment when it starts."
+               : "The instance's role credentials were refused: check the role attached to the "
+                 "instance and the database server's clock (NTP).";
   if (code == "SignatureDoesNotMatch")
     return "Check secret_key: it does not belong to secret_id (set both on the user mapping or "
            "the backup target).";
@@ -163,19 +180,14 @@ std::string HintForS3Error(const std::string &code, long status, const std::stri
 
 S3Client::S3Client(S3Location location, Credentials credentials)
     : location_(std::move(location)),
+      provider_(MakeCredentialProvider(location_.credential_settings, credentials,
+                                       location_.DisplayUrl(location_.prefix))),
       credentials_(std::move(credentials)),
       http_(HttpSettingsFor(location_)),
       now_([] { return static_cast<long long>(std::time(nullptr)); }) {
   InitXmlParser();
   customer_key_ = ParseSseCustomerKey(credentials_.sse_customer_key);
   CheckSseCombination(location_.sse, customer_key_);
-  if (credentials_.access_key_id.empty() || credentials_.secret_access_key.empty())
-    throw Error(sqlstate::kFdwInvalidOptionValue,
-                "object storage location " + location_.DisplayUrl(location_.prefix) +
-                    " needs secret_id and secret_key",
-                "Credentials are accepted only on user mappings and backup targets.",
-                "CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (secret_id '...', "
-                "secret_key '...');");
 }
 
 std::string S3Client::Scrub(std::string text) const {
@@ -265,8 +277,15 @@ S3Client::Result S3Client::Execute(const Call &call, const AbortCheck &abort) {
   const std::string payload_hash =
       has_body ? Sha256Hex(call.body ? call.body : "", call.body_size) : kEmptyPayloadSha256;
 
+  bool renewed = false;  // credentials refused as expired: renewed and retried once
   for (int attempt = 1;; attempt++) {
     if (abort && abort()) throw Interrupted();
+    {
+      // The provider's current set; the SSE-C key stays the one given.
+      Credentials current = provider_->Get(abort);
+      current.sse_customer_key = std::move(credentials_.sse_customer_key);
+      credentials_ = std::move(current);
+    }
     SigningInput input;
     input.method = call.method;
     input.raw_path = raw_path;
@@ -278,8 +297,12 @@ S3Client::Result S3Client::Execute(const Call &call, const AbortCheck &abort) {
     input.secret_access_key = credentials_.secret_access_key;
     input.headers = {
         {"host", host}, {"x-amz-content-sha256", payload_hash}, {"x-amz-date", input.amz_date}};
-    if (!credentials_.session_token.empty())
+    if (!credentials_.session_token.empty()) {
       input.headers.emplace_back("x-amz-security-token", credentials_.session_token);
+      // COS reads temporary keys' tokens from its own header (both are signed).
+      if (location_.cos)
+        input.headers.emplace_back("x-cos-security-token", credentials_.session_token);
+    }
     for (const auto &header : call.headers) input.headers.push_back(header);
     SignedRequest signed_request = SignV4(input);
 
@@ -312,6 +335,10 @@ S3Client::Result S3Client::Execute(const Call &call, const AbortCheck &abort) {
       if (std::find(call.accepted_codes.begin(), call.accepted_codes.end(), info.code) !=
           call.accepted_codes.end())
         return Result{std::move(response), info};
+      if (!renewed && IsCredentialRefusal(info.code) && provider_->Invalidate(credentials_)) {
+        renewed = true;  // temporary credentials that lapsed early: once more with new ones
+        continue;
+      }
       if (!RetryPolicy::IsRetryableHttp(response.status, info.code))
         ThrowHttpError(call, response, info, attempt);
     }

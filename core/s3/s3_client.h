@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "s3/credential_provider.h"
 #include "s3/http_client.h"
 #include "s3/s3_location.h"
 #include "s3/s3_xml.h"
@@ -34,11 +35,14 @@
 
 namespace cdw::s3 {
 
-using AbortCheck = std::function<bool()>;
-
 class S3Client {
  public:
-  // Throws cdw::Error when the credentials are incomplete.
+  // `credentials` are the static ones (location().credential_settings says
+  // where they come from otherwise; see credential_provider.h). Throws
+  // cdw::Error when static credentials are incomplete, or given for another
+  // source. Each request (each attempt) is signed with the provider's
+  // current credentials, so temporary ones are renewed in the middle of a
+  // multipart upload.
   S3Client(S3Location location, Credentials credentials);
 
   // Size of an object, or nullopt when there is none (a 1-byte ranged GET,
@@ -141,8 +145,9 @@ class S3Client {
   std::string Scrub(std::string text) const;
 
   S3Location location_;
-  Credentials credentials_;
-  SseCustomerKey customer_key_;  // from credentials_.sse_customer_key
+  std::shared_ptr<CredentialProvider> provider_;
+  Credentials credentials_;      // the last ones used (and the SSE-C key), for Scrub()
+  SseCustomerKey customer_key_;  // from the given credentials' sse_customer_key
   HttpClient http_;
   std::function<long long()> now_;
 };

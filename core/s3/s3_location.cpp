@@ -265,6 +265,7 @@ const std::vector<std::string> &S3OptionNames() {
                                       "restore_tier",
                                       "restore_days"};
     for (const auto &name : SseOptionNames()) names.push_back(name);
+    for (const auto &name : CredentialOptionNames()) names.push_back(name);
     return names;
   }();
   return kNames;
@@ -483,6 +484,7 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
     loc.restore_tier = ParseRestoreTier("restore_tier", *value);
   if (const auto *value = option("restore_days"))
     loc.restore_days = ParseRestoreDays("restore_days", *value);
+  loc.credential_settings = ParseCredentialSettings(options, cos);
   return loc;
 }
 

@@ -35,12 +35,15 @@
 //       storage_class       storage class of data objects (s3/storage_class.h lists them)
 //       manifest_storage_class  of manifests, their .hmac and the run index (default STANDARD)
 //       restore_tier, restore_days  how archived objects are thawed for a restore or verify
+//       credentials, profile, role, metadata_endpoint: where credentials come from
+//                           (see credentials.h)
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "s3/credentials.h"
 #include "s3/retry_policy.h"
 #include "s3/sse.h"
 #include "storage/store_factory.h"
@@ -83,6 +86,8 @@ struct S3Location {
   // verify call says otherwise.
   std::string restore_tier = "Standard";
   int restore_days = 1;
+  // Where the credentials come from (option credentials; static by default).
+  CredentialSettings credential_settings;
 
   // TLS and proxy (see HttpSettings).
   std::string ca_file;

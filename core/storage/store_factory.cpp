@@ -1,5 +1,7 @@
 #include "storage/store_factory.h"
 
+#include <cctype>
+
 #include "common/error.h"
 #include "common/rate_limiter.h"
 #include "s3/s3_location.h"
@@ -61,6 +63,14 @@ bool LocationSkipsTlsVerification(const std::string &location, const StoreOption
 
 bool LocationNeedsCredentials(const std::string &location) {
   return ParseLocationScheme(location) != LocationScheme::kFile;
+}
+
+bool UsesServerCredentials(const StoreOptions &options) {
+  auto it = options.find("credentials");
+  if (it == options.end()) return false;
+  std::string value = it->second;
+  for (auto &c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return value != "static";
 }
 
 void ValidateLocation(const std::string &location, const StoreOptions &options) {

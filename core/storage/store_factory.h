@@ -67,6 +67,13 @@ void ValidateSseCustomerKey(const std::string &location, const StoreOptions &opt
 // Whether the location's scheme needs credentials (object storage does).
 bool LocationNeedsCredentials(const std::string &location);
 
+// Whether the options take an object storage location's credentials from
+// the database server itself (option credentials 'env', 'imds', 'cvm' or
+// 'instance'): its environment, its files or its instance role. Using them
+// needs the privileges of pg_read_server_files, as reading the server's
+// ~/.aws/credentials would.
+bool UsesServerCredentials(const StoreOptions &options);
+
 // Cleanups that could not finish in time when they were due (aborting a
 // multipart upload while the server stalled) are retried here, within
 // `budget_ms`. Returns how many remain (named in `remaining`, see

@@ -75,7 +75,8 @@ StoreOptions OptionsFromJsonb(Datum options) {
 
 struct TargetCheck {
   bool needs_credentials;
-  size_t option_bytes;  // as "key\tvalue\n" lines
+  bool server_credentials;  // option credentials: env / imds / cvm / instance
+  size_t option_bytes;      // as "key\tvalue\n" lines
   bool skips_tls_verify;
 };
 
@@ -103,7 +104,8 @@ TargetCheck CheckTarget(const char *location, Datum options, const char *custome
   ValidateSseCustomerKey(location, parsed, customer_key ? customer_key : "");
   size_t bytes = 0;
   for (const auto &[key, value] : parsed) bytes += key.size() + value.size() + 2;
-  return {LocationNeedsCredentials(location), bytes,
+  bool needs_credentials = LocationNeedsCredentials(location);
+  return {needs_credentials, needs_credentials && UsesServerCredentials(parsed), bytes,
           LocationSkipsTlsVerification(location, parsed)};
 }
 
@@ -219,13 +221,23 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
   CheckTargetLengths(location, check.option_bytes);
   if (check.skips_tls_verify) cdw::pg::WarnTlsVerifyOff(psprintf("target \"%s\"", name));
   bool needs_credentials = check.needs_credentials;
-  if (needs_credentials && (!has_id || !has_key))
+  if (check.server_credentials) {
+    if (has_id || has_key)
+      ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                      errmsg("target \"%s\" takes its credentials from the database server", name),
+                      errdetail("With option credentials, secret_id and secret_key are not used."),
+                      errhint("Drop secret_id and secret_key, or drop the credentials option.")));
+    RequireServerCredentialsPrivilege(GetUserId(), name);
+  } else if (needs_credentials && (!has_id || !has_key)) {
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("target \"%s\" needs credentials", name),
-                    errdetail("Object storage locations need a secret_id and a secret_key."),
+                    errdetail("Object storage locations need a secret_id and a secret_key, or "
+                              "option credentials naming where the server finds them ('env', "
+                              "'imds', 'cvm', 'instance')."),
                     errhint("SELECT cdw_backup_add_target('%s', '%s', secret_id => '...', "
                             "secret_key => '...');",
                             name, location)));
+  }
   if (!needs_credentials && !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("permission denied to back up to \"%s\"", location),

@@ -68,7 +68,24 @@ Target *LoadTarget(const char *name, Oid role_id) {
   return target;
 }
 
+void RequireServerCredentialsPrivilege(Oid role_id, const char *target) {
+  if (has_privs_of_role(role_id, ROLE_PG_READ_SERVER_FILES)) return;
+  ereport(ERROR,
+          (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+           errmsg("permission denied to use the database server's credentials for target \"%s\"",
+                  target),
+           errdetail("Option credentials takes them from the server's environment, files or "
+                     "instance role; that requires superuser or pg_read_server_files."),
+           errhint("GRANT pg_read_server_files TO %s;",
+                   quote_identifier(GetUserNameFromId(role_id, false)))));
+}
+
 void RequireReadableTarget(const Target *target) {
+  bool server_credentials = pg::CallCpp([&] {
+    return LocationNeedsCredentials(target->location) &&
+           UsesServerCredentials(ParseStoreOptionLines(target->options));
+  });
+  if (server_credentials) RequireServerCredentialsPrivilege(GetUserId(), target->name);
   bool is_file = pg::CallCpp([&] { return !LocationNeedsCredentials(target->location); });
   if (!is_file || has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES)) return;
   ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

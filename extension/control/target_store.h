@@ -50,4 +50,11 @@ Target *LoadTarget(const char *name, Oid role_id);
 // GRANT otherwise), as pg_read_file() and COPY FROM a file do.
 void RequireReadableTarget(const Target *target);
 
+// Targets whose option credentials takes them from the database server
+// ('env', 'imds', 'cvm', 'instance') act with the server's own identity:
+// adding, running, listing, verifying or restoring one needs the privileges
+// of pg_read_server_files (42501 with the GRANT otherwise). `target` names it
+// in the error.
+void RequireServerCredentialsPrivilege(Oid role_id, const char *target);
+
 }  // namespace cdw::control

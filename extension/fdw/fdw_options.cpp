@@ -169,6 +169,25 @@ bool MayUseServerFiles(std::string *user_name) {
   return allowed;
 }
 
+// Credentials from the database server itself (option credentials 'env',
+// 'imds', 'cvm', 'instance') need the privileges of pg_read_server_files,
+// when a server is created with them and whenever a table of it is used.
+void RequireServerCredentialsPrivilege(const std::string &what) {
+  bool allowed = false;
+  const char *name = nullptr;
+  pg::PgCall([&] {
+    Oid user = GetUserId();
+    allowed = has_privs_of_role(user, ROLE_PG_READ_SERVER_FILES);
+    name = quote_identifier(GetUserNameFromId(user, false));
+  });
+  if (allowed) return;
+  throw Error(sqlstate::kInsufficientPrivilege,
+              "permission denied to use the database server's credentials for " + what,
+              "Option credentials takes them from the server's environment, files or instance "
+              "role; that requires superuser or pg_read_server_files.",
+              "GRANT pg_read_server_files TO " + std::string(name) + ";");
+}
+
 // Returns whether a server's location skips TLS verification (to warn).
 bool ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
   std::vector<std::string> valid = ValidNames(catalog);
@@ -222,6 +241,8 @@ bool ValidateOptions(const std::vector<DefElemView> &options, Oid catalog) {
           sqlstate::kFdwInvalidOptionValue, "a cdw_backup_fdw server needs a location", {},
           "Add OPTIONS (location 'file:///var/backups/pg') or an s3:// or cos:// location.");
     ValidateLocation(location, store_options);
+    if (LocationNeedsCredentials(location) && UsesServerCredentials(store_options))
+      RequireServerCredentialsPrivilege("a cdw_backup_fdw server");
     std::string user;
     if (!LocationNeedsCredentials(location) && !MayUseServerFiles(&user))
       throw Error(sqlstate::kInsufficientPrivilege,
@@ -330,7 +351,13 @@ TableOptions ResolveTableOptions(ForeignServer *server, List *table_options, con
   if (options.credentials.empty() && g_process_credentials.set &&
       g_process_credentials.location == options.location)
     options.credentials = g_process_credentials.credentials;
-  if (LocationNeedsCredentials(options.location) && options.credentials.empty()) {
+  const bool server_credentials =
+      LocationNeedsCredentials(options.location) && UsesServerCredentials(options.store_options);
+  if (server_credentials)
+    RequireServerCredentialsPrivilege("cdw_backup_fdw server \"" + std::string(server->servername) +
+                                      "\"");
+  if (LocationNeedsCredentials(options.location) && options.credentials.empty() &&
+      !server_credentials) {
     const char *quoted = nullptr;
     pg::PgCall([&] { quoted = quote_identifier(server->servername); });
     throw Error(

@@ -34,7 +34,11 @@ WRITE_POLICY = {"Version": "2012-10-17",
 READ_POLICY = {"Version": "2012-10-17",
                "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
                               "Resource": "*"}]}
-USERS = (("writer", WRITE_POLICY), ("reader", READ_POLICY))
+# "admin" runs the fake metadata service (metadata_server.py): it creates
+# roles and assumes them with STS.
+ADMIN_POLICY = {"Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+USERS = (("writer", WRITE_POLICY), ("reader", READ_POLICY), ("admin", ADMIN_POLICY))
 IAM_CALLS_PER_USER = 3  # create_user, put_user_policy, create_access_key
 
 
