@@ -38,7 +38,8 @@ READ_POLICY = {"Version": "2012-10-17",
 # roles and assumes them with STS.
 ADMIN_POLICY = {"Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-USERS = (("writer", WRITE_POLICY), ("reader", READ_POLICY), ("admin", ADMIN_POLICY))
+USERS = (("writer", WRITE_POLICY), ("reader", READ_POLICY))
+MOTO_USERS = USERS + (("admin", ADMIN_POLICY),)
 IAM_CALLS_PER_USER = 3  # create_user, put_user_policy, create_access_key
 
 
@@ -192,14 +193,14 @@ class MotoServer(S3Reader):
     # -- set-up -------------------------------------------------------------
 
     def setup_calls(self):
-        return IAM_CALLS_PER_USER * len(USERS) + len(self.buckets)
+        return IAM_CALLS_PER_USER * len(MOTO_USERS) + len(self.buckets)
 
     def setup(self):
         """Exactly setup_calls() unsigned calls, then proves signatures are checked."""
         iam = make_client(self.endpoint, "setup", "setup", service="iam")
         s3 = make_client(self.endpoint, "setup", "setup")
         self.keys = {}
-        for user, policy in USERS:
+        for user, policy in MOTO_USERS:
             iam.create_user(UserName=f"cdw-{user}")
             iam.put_user_policy(UserName=f"cdw-{user}", PolicyName="s3",
                                 PolicyDocument=json.dumps(policy))
