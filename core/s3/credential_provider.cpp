@@ -175,6 +175,10 @@ class MetadataProvider : public CredentialProvider {
     HttpSettings settings;
     settings.connect_timeout_ms = 2000;  // a link-local service answers at once or not at all
     settings.low_speed_seconds = 5;
+    // Never through a proxy (http_proxy of the postmaster): the metadata
+    // service is the instance's own, and a proxy would answer with its own role.
+    settings.proxy_set = true;
+    settings.proxy = "";
     return settings;
   }
 
