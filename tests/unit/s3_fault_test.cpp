@@ -654,223 +654,224 @@ TEST(S3FaultTest, KmsHeadersOnObjectCreationOnly) {
           "<InitiateMultipartUploadResult><UploadId>UPK</UploadId>"
           "</InitiateMultipartUploadResult>");
     if (r.method == "PUT") return Ok({}, {{"ETag", "\"e\""}});
-
-    // --- credentials from instance metadata (the same fake server plays IMDS) ---
-
-    std::atomic<long long> g_fake_now{0};
-    long long FakeNow() {
-      return g_fake_now.load();
-    }
-
-    std::string Iso8601(long long t) {
-      time_t tt = static_cast<time_t>(t);
-      struct tm tm;
-      gmtime_r(&tt, &tm);
-      char buffer[32];
-      strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-      return buffer;
-    }
-
-    struct ClockGuard {
-      ClockGuard() {
-        g_fake_now = 1800000000;
-        SetCredentialClockForTest(FakeNow);
-        ResetCredentialProvidersForTest();
-      }
-      ~ClockGuard() {
-        SetCredentialClockForTest(nullptr);
-        ResetCredentialProvidersForTest();
-      }
-    };
-
-    // IMDSv2 on `server`: each credentials document is a new set "ASIAGEN<n>"
-    // (token "TOKEN<n>") valid for 20 s from the fake clock.
-    FakeResponse Imds(const FakeRequest &r, std::atomic<int> *generation) {
-      if (r.method == "PUT" && r.path == "/latest/api/token") {
-        if (!r.headers.count("x-aws-ec2-metadata-token-ttl-seconds")) return S3Error(400, "NoTtl");
-        return Ok("IMDSTOKEN");
-      }
-      if (!r.headers.count("x-aws-ec2-metadata-token") ||
-          r.headers.at("x-aws-ec2-metadata-token") != "IMDSTOKEN")
-        return S3Error(401, "Unauthorized");
-      if (r.path == "/latest/meta-data/iam/security-credentials/") return Ok("backup-role\n");
-      if (r.path != "/latest/meta-data/iam/security-credentials/backup-role")
-        return S3Error(404, "NotFound");
-      int n = ++*generation;
-      return Ok("{\"Code\":\"Success\",\"AccessKeyId\":\"ASIAGEN" + std::to_string(n) +
-                "\",\"SecretAccessKey\":\"SECRET" + std::to_string(n) + "\",\"Token\":\"TOKEN" +
-                std::to_string(n) + "\",\"Expiration\":\"" + Iso8601(g_fake_now + 20) + "\"}");
-    }
-
-    bool IsMetadata(const FakeRequest &r) {
-      return r.path.rfind("/latest/", 0) == 0;
-    }
-
-    TEST(S3CredentialRenewalTest, MultipartUploadSignsEachPartWithCurrentCredentials) {
-      ClockGuard clock;
-      std::atomic<int> generation{0};
-      FakeS3Server server([&](const FakeRequest &r) {
-        if (IsMetadata(r)) return Imds(r, &generation);
-        if (IsProbe(r)) return S3Error(404, "NoSuchKey");
-        if (r.method == "POST" && r.query == "uploads")
-          return Ok(
-              "<InitiateMultipartUploadResult><UploadId>UPR</UploadId>"
-              "</InitiateMultipartUploadResult>");
-        if (r.method == "PUT") return Ok({}, {{"ETag", "\"p\""}});
-        if (r.method == "POST") return Ok("<CompleteMultipartUploadResult/>");
-        return S3Error(400, "Unexpected");
-      });
-      S3Location loc =
-          ParseS3Location("s3://bucket/root", {{"endpoint", server.endpoint()},
-                                               {"part_size", "5MB"},
-                                               {"sse", "aws:kms"},
-                                               {"sse_kms_key_id", "alias/cdw"},
-                                               {"sse_kms_context", "{\"app\": \"cdw\"}"}});
-      S3Store store(loc, kCredentials);
-      std::string big(6 * kMiB, 'm');
-      for (const char *name : {"small", "big"}) {
-        auto writer = store.Create(name);
-        writer->Write(big.data(), std::string(name) == "big" ? big.size() : 10);
-        writer->Finish();
-        writer->Commit();
-      }
-      int creations = 0;
-      for (const auto &r : server.requests()) {
-        SCOPED_TRACE(r.method + " " + r.path + "?" + r.query);
-        bool creates = (r.method == "PUT" && r.query.empty()) || r.query == "uploads";
-        creations += creates;
-        if (creates) {
-          EXPECT_EQ(r.headers.at("x-amz-server-side-encryption"), "aws:kms");
-          EXPECT_EQ(r.headers.at("x-amz-server-side-encryption-aws-kms-key-id"), "alias/cdw");
-          EXPECT_EQ(r.headers.at("x-amz-server-side-encryption-context"), "eyJhcHAiOiAiY2R3In0=");
-        } else {
-          EXPECT_EQ(r.headers.count("x-amz-server-side-encryption"), 0u);
-          EXPECT_EQ(r.headers.count("x-amz-server-side-encryption-aws-kms-key-id"), 0u);
-        }
-      }
-      EXPECT_EQ(creations, 2);
-
-      {"credentials", "imds"}, {
-        "metadata_endpoint", server.endpoint()
-      }
-    });
-    S3Store store(loc, Credentials{});
-    auto writer = store.Create("big.csv");
-    std::string chunk(5 * 1024 * 1024, 'x');
-    // Parts upload on helper threads: the clock moves only once the part
-    // before has reached the server (signed).
-    auto arrived = [&](const std::string &part) {
-      auto deadline = Clock::now() + std::chrono::seconds(30);
-      while (server.Count("PUT", part) == 0 && Clock::now() < deadline)
-        std::this_thread::sleep_for(milliseconds(2));
-      return server.Count("PUT", part) == 1;
-    };
-    writer->Write(chunk.data(), chunk.size());
-    writer->Write(chunk.data(), chunk.size());  // part 1 goes
-    ASSERT_TRUE(arrived("partNumber=1&"));
-    g_fake_now += 16;                           // within the renewal window of set 1 (20 s)
-    writer->Write(chunk.data(), chunk.size());  // part 2 goes
-    ASSERT_TRUE(arrived("partNumber=2&"));
-    g_fake_now += 30;  // set 2 has expired
-    writer->Write("tail", 4);
-    writer->Finish();  // part 3 goes
+    if (r.method == "POST") return Ok("<CompleteMultipartUploadResult/>");
+    return S3Error(400, "Unexpected");
+  });
+  S3Location loc = ParseS3Location("s3://bucket/root", {{"endpoint", server.endpoint()},
+                                                        {"part_size", "5MB"},
+                                                        {"sse", "aws:kms"},
+                                                        {"sse_kms_key_id", "alias/cdw"},
+                                                        {"sse_kms_context", "{\"app\": \"cdw\"}"}});
+  S3Store store(loc, kCredentials);
+  std::string big(6 * kMiB, 'm');
+  for (const char *name : {"small", "big"}) {
+    auto writer = store.Create(name);
+    writer->Write(big.data(), std::string(name) == "big" ? big.size() : 10);
+    writer->Finish();
     writer->Commit();
-    std::map<std::string, std::string> key_of_part;
-    for (const auto &r : server.requests()) {
-      if (IsMetadata(r)) continue;
-      const std::string &auth = r.headers.at("authorization");
-      size_t at = auth.find("Credential=") + 11;
-      std::string key = auth.substr(at, auth.find('/', at) - at);
-      // The session token sent is the one of the key that signed.
-      EXPECT_EQ(r.headers.at("x-amz-security-token"), "TOKEN" + key.substr(7)) << key;
-      if (r.method == "PUT") key_of_part[r.query.substr(0, r.query.find('&'))] = key;
+  }
+  int creations = 0;
+  for (const auto &r : server.requests()) {
+    SCOPED_TRACE(r.method + " " + r.path + "?" + r.query);
+    bool creates = (r.method == "PUT" && r.query.empty()) || r.query == "uploads";
+    creations += creates;
+    if (creates) {
+      EXPECT_EQ(r.headers.at("x-amz-server-side-encryption"), "aws:kms");
+      EXPECT_EQ(r.headers.at("x-amz-server-side-encryption-aws-kms-key-id"), "alias/cdw");
+      EXPECT_EQ(r.headers.at("x-amz-server-side-encryption-context"), "eyJhcHAiOiAiY2R3In0=");
+    } else {
+      EXPECT_EQ(r.headers.count("x-amz-server-side-encryption"), 0u);
+      EXPECT_EQ(r.headers.count("x-amz-server-side-encryption-aws-kms-key-id"), 0u);
     }
-    EXPECT_EQ(key_of_part["partNumber=1"], "ASIAGEN1");
-    EXPECT_EQ(key_of_part["partNumber=2"], "ASIAGEN2");
-    EXPECT_EQ(key_of_part["partNumber=3"], "ASIAGEN3");
-    EXPECT_EQ(generation.load(), 3);
-    int token_requests = 0;
-    for (const auto &r : server.requests()) token_requests += r.path == "/latest/api/token";
-    EXPECT_EQ(token_requests, 3);  // a fresh IMDSv2 token for each renewal
+  }
+  EXPECT_EQ(creations, 2);
+}
+
+// --- credentials from instance metadata (the same fake server plays IMDS) ---
+
+std::atomic<long long> g_fake_now{0};
+long long FakeNow() {
+  return g_fake_now.load();
+}
+
+std::string Iso8601(long long t) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  char buffer[32];
+  strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+struct ClockGuard {
+  ClockGuard() {
+    g_fake_now = 1800000000;
+    SetCredentialClockForTest(FakeNow);
+    ResetCredentialProvidersForTest();
+  }
+  ~ClockGuard() {
+    SetCredentialClockForTest(nullptr);
+    ResetCredentialProvidersForTest();
+  }
+};
+
+// IMDSv2 on `server`: each credentials document is a new set "ASIAGEN<n>"
+// (token "TOKEN<n>") valid for 20 s from the fake clock.
+FakeResponse Imds(const FakeRequest &r, std::atomic<int> *generation) {
+  if (r.method == "PUT" && r.path == "/latest/api/token") {
+    if (!r.headers.count("x-aws-ec2-metadata-token-ttl-seconds")) return S3Error(400, "NoTtl");
+    return Ok("IMDSTOKEN");
+  }
+  if (!r.headers.count("x-aws-ec2-metadata-token") ||
+      r.headers.at("x-aws-ec2-metadata-token") != "IMDSTOKEN")
+    return S3Error(401, "Unauthorized");
+  if (r.path == "/latest/meta-data/iam/security-credentials/") return Ok("backup-role\n");
+  if (r.path != "/latest/meta-data/iam/security-credentials/backup-role")
+    return S3Error(404, "NotFound");
+  int n = ++*generation;
+  return Ok("{\"Code\":\"Success\",\"AccessKeyId\":\"ASIAGEN" + std::to_string(n) +
+            "\",\"SecretAccessKey\":\"SECRET" + std::to_string(n) + "\",\"Token\":\"TOKEN" +
+            std::to_string(n) + "\",\"Expiration\":\"" + Iso8601(g_fake_now + 20) + "\"}");
+}
+
+bool IsMetadata(const FakeRequest &r) {
+  return r.path.rfind("/latest/", 0) == 0;
+}
+
+TEST(S3CredentialRenewalTest, MultipartUploadSignsEachPartWithCurrentCredentials) {
+  ClockGuard clock;
+  std::atomic<int> generation{0};
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsMetadata(r)) return Imds(r, &generation);
+    if (IsProbe(r)) return S3Error(404, "NoSuchKey");
+    if (r.method == "POST" && r.query == "uploads")
+      return Ok(
+          "<InitiateMultipartUploadResult><UploadId>UPR</UploadId>"
+          "</InitiateMultipartUploadResult>");
+    if (r.method == "PUT") return Ok({}, {{"ETag", "\"p\""}});
+    if (r.method == "POST") return Ok("<CompleteMultipartUploadResult/>");
+    return S3Error(400, "Unexpected");
+  });
+  S3Location loc = ParseS3Location("s3://bucket/root", {{"endpoint", server.endpoint()},
+                                                        {"part_size", "5MB"},
+                                                        {"credentials", "imds"},
+                                                        {"metadata_endpoint", server.endpoint()}});
+  S3Store store(loc, Credentials{});
+  auto writer = store.Create("big.csv");
+  std::string chunk(5 * 1024 * 1024, 'x');
+  // Parts upload on helper threads: the clock moves only once the part
+  // before has reached the server (signed).
+  auto arrived = [&](const std::string &part) {
+    auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (server.Count("PUT", part) == 0 && Clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(2));
+    return server.Count("PUT", part) == 1;
+  };
+  writer->Write(chunk.data(), chunk.size());
+  writer->Write(chunk.data(), chunk.size());  // part 1 goes
+  ASSERT_TRUE(arrived("partNumber=1&"));
+  g_fake_now += 16;                           // within the renewal window of set 1 (20 s)
+  writer->Write(chunk.data(), chunk.size());  // part 2 goes
+  ASSERT_TRUE(arrived("partNumber=2&"));
+  g_fake_now += 30;  // set 2 has expired
+  writer->Write("tail", 4);
+  writer->Finish();  // part 3 goes
+  writer->Commit();
+  std::map<std::string, std::string> key_of_part;
+  for (const auto &r : server.requests()) {
+    if (IsMetadata(r)) continue;
+    const std::string &auth = r.headers.at("authorization");
+    size_t at = auth.find("Credential=") + 11;
+    std::string key = auth.substr(at, auth.find('/', at) - at);
+    // The session token sent is the one of the key that signed.
+    EXPECT_EQ(r.headers.at("x-amz-security-token"), "TOKEN" + key.substr(7)) << key;
+    if (r.method == "PUT") key_of_part[r.query.substr(0, r.query.find('&'))] = key;
+  }
+  EXPECT_EQ(key_of_part["partNumber=1"], "ASIAGEN1");
+  EXPECT_EQ(key_of_part["partNumber=2"], "ASIAGEN2");
+  EXPECT_EQ(key_of_part["partNumber=3"], "ASIAGEN3");
+  EXPECT_EQ(generation.load(), 3);
+  int token_requests = 0;
+  for (const auto &r : server.requests()) token_requests += r.path == "/latest/api/token";
+  EXPECT_EQ(token_requests, 3);  // a fresh IMDSv2 token for each renewal
 }
 
 TEST(S3CredentialRenewalTest, ExpiredTokenIsRenewedAndRetriedOnce) {
-    ClockGuard clock;
-    std::atomic<int> generation{0};
-    FakeS3Server server([&](const FakeRequest &r) {
-      if (IsMetadata(r)) return Imds(r, &generation);
-      if (r.headers.at("x-amz-security-token") == "TOKEN1")
-        return S3Error(400, "ExpiredToken", "The provided token has expired.");
-      return Ok("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
-    });
-    S3Location loc =
-        ParseS3Location("s3://bucket/root", {{"endpoint", server.endpoint()},
-                                             {"credentials", "imds"},
-                                             {"metadata_endpoint", server.endpoint()}});
-    S3Store store(loc, Credentials{});
-    EXPECT_TRUE(store.List("").empty());
-    EXPECT_EQ(generation.load(), 2);
+  ClockGuard clock;
+  std::atomic<int> generation{0};
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsMetadata(r)) return Imds(r, &generation);
+    if (r.headers.at("x-amz-security-token") == "TOKEN1")
+      return S3Error(400, "ExpiredToken", "The provided token has expired.");
+    return Ok("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+  });
+  S3Location loc = ParseS3Location("s3://bucket/root", {{"endpoint", server.endpoint()},
+                                                        {"credentials", "imds"},
+                                                        {"metadata_endpoint", server.endpoint()}});
+  S3Store store(loc, Credentials{});
+  EXPECT_TRUE(store.List("").empty());
+  EXPECT_EQ(generation.load(), 2);
 }
 
 TEST(S3CredentialRenewalTest, UnreachableMetadataIsAClearErrorWithoutSecrets) {
-    ClockGuard clock;
-    std::string endpoint;
-    {
-      FakeS3Server gone([](const FakeRequest &) { return Ok(); });
-      endpoint = gone.endpoint();
-    }  // nothing listens there any more
-    S3Location loc = ParseS3Location(
-        "cos://backup-1250000000.cos.ap-guangzhou.myqcloud.com/p",
-        {{"credentials", "instance"}, {"role", "cdw"}, {"metadata_endpoint", endpoint}});
-    S3Store store(loc, Credentials{});
-    try {
-      store.List("");
-      ADD_FAILURE() << "no error";
-    } catch (const Error &e) {
-      EXPECT_EQ(e.sqlstate(), "08006");
-      EXPECT_NE(std::string(e.what()).find("Tencent CVM instance metadata at " + endpoint),
-                std::string::npos)
-          << ErrorText(e);
-      EXPECT_NE(e.detail().find("GET /latest/meta-data/cam/security-credentials/cdw"),
-                std::string::npos)
-          << ErrorText(e);
-      EXPECT_NE(e.hint().find("CAM role"), std::string::npos) << ErrorText(e);
-    }
+  ClockGuard clock;
+  std::string endpoint;
+  {
+    FakeS3Server gone([](const FakeRequest &) { return Ok(); });
+    endpoint = gone.endpoint();
+  }  // nothing listens there any more
+  S3Location loc = ParseS3Location(
+      "cos://backup-1250000000.cos.ap-guangzhou.myqcloud.com/p",
+      {{"credentials", "instance"}, {"role", "cdw"}, {"metadata_endpoint", endpoint}});
+  S3Store store(loc, Credentials{});
+  try {
+    store.List("");
+    ADD_FAILURE() << "no error";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.sqlstate(), "08006");
+    EXPECT_NE(std::string(e.what()).find("Tencent CVM instance metadata at " + endpoint),
+              std::string::npos)
+        << ErrorText(e);
+    EXPECT_NE(e.detail().find("GET /latest/meta-data/cam/security-credentials/cdw"),
+              std::string::npos)
+        << ErrorText(e);
+    EXPECT_NE(e.hint().find("CAM role"), std::string::npos) << ErrorText(e);
+  }
 }
 
 TEST(S3CredentialRenewalTest, CvmRoleAndCosSecurityToken) {
-    ClockGuard clock;
-    std::atomic<int> documents{0};
-    FakeS3Server server([&](const FakeRequest &r) {
-      if (r.path == "/latest/meta-data/cam/security-credentials/") return Ok("cvm-role");
-      if (r.path == "/latest/meta-data/cam/security-credentials/cvm-role") {
-        ++documents;
-        return Ok(
-            "{\"TmpSecretId\":\"AKIDTMP\",\"TmpSecretKey\":\"TMPKEY\",\"Token\":\"CVMTOKEN\","
-            "\"ExpiredTime\":" +
-            std::to_string(g_fake_now + 7200) + ",\"Code\":\"Success\"}");
-      }
-      return Ok("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
-    });
-    S3Location loc = ParseS3Location("cos://backup-1250000000.cos.ap-guangzhou.myqcloud.com/p",
-                                     {{"endpoint", server.endpoint()},
-                                      {"path_style", "true"},
-                                      {"credentials", "cvm"},
-                                      {"metadata_endpoint", server.endpoint()}});
-    S3Store store(loc, Credentials{});
-    store.List("");
-    store.List("");
-    EXPECT_EQ(documents.load(), 1);  // valid for two hours: fetched once
-    int signed_requests = 0;
-    for (const auto &r : server.requests()) {
-      if (IsMetadata(r)) continue;
-      signed_requests++;
-      EXPECT_EQ(r.headers.at("x-amz-security-token"), "CVMTOKEN");
-      EXPECT_EQ(r.headers.at("x-cos-security-token"), "CVMTOKEN");
-      EXPECT_NE(r.headers.at("authorization").find("x-cos-security-token"), std::string::npos);
-      EXPECT_NE(r.headers.at("authorization").find("Credential=AKIDTMP/"), std::string::npos);
+  ClockGuard clock;
+  std::atomic<int> documents{0};
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (r.path == "/latest/meta-data/cam/security-credentials/") return Ok("cvm-role");
+    if (r.path == "/latest/meta-data/cam/security-credentials/cvm-role") {
+      ++documents;
+      return Ok(
+          "{\"TmpSecretId\":\"AKIDTMP\",\"TmpSecretKey\":\"TMPKEY\",\"Token\":\"CVMTOKEN\","
+          "\"ExpiredTime\":" +
+          std::to_string(g_fake_now + 7200) + ",\"Code\":\"Success\"}");
     }
-    EXPECT_EQ(signed_requests, 2);
+    return Ok("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+  });
+  S3Location loc = ParseS3Location("cos://backup-1250000000.cos.ap-guangzhou.myqcloud.com/p",
+                                   {{"endpoint", server.endpoint()},
+                                    {"path_style", "true"},
+                                    {"credentials", "cvm"},
+                                    {"metadata_endpoint", server.endpoint()}});
+  S3Store store(loc, Credentials{});
+  store.List("");
+  store.List("");
+  EXPECT_EQ(documents.load(), 1);  // valid for two hours: fetched once
+  int signed_requests = 0;
+  for (const auto &r : server.requests()) {
+    if (IsMetadata(r)) continue;
+    signed_requests++;
+    EXPECT_EQ(r.headers.at("x-amz-security-token"), "CVMTOKEN");
+    EXPECT_EQ(r.headers.at("x-cos-security-token"), "CVMTOKEN");
+    EXPECT_NE(r.headers.at("authorization").find("x-cos-security-token"), std::string::npos);
+    EXPECT_NE(r.headers.at("authorization").find("Credential=AKIDTMP/"), std::string::npos);
+  }
+  EXPECT_EQ(signed_requests, 2);
 }
 
 // Storage classes go out in each provider's own header: data objects get
