@@ -29,7 +29,8 @@ class BackupCrashTest(BackupTestCase):
         c.sql("CREATE TABLE s (id int, v text); "
               "INSERT INTO s SELECT g, 'v' || g FROM generate_series(1, 1000) g", db="small")
         create_slow_database(c)
-        # Databases are exported in name order: a_slow, then small.
+        # Both databases are exported at once (databases run in parallel):
+        # small ends early, a_slow is still being exported when it is hit.
         cls.databases = f"ARRAY['{SLOW_DATABASE}', 'small']"
 
     def start_slow_run(self):
@@ -39,12 +40,13 @@ class BackupCrashTest(BackupTestCase):
 
         def exporting():
             recorded = self.cluster.value(
-                f"SELECT count(*) FROM cdw_backup.run_tables WHERE run_id = {run_id}")
+                f"SELECT count(*) FROM cdw_backup.run_tables WHERE run_id = {run_id} "
+                f"AND database = '{SLOW_DATABASE}'")
             if recorded != str(len(SLOW_TABLES)):
                 return None
             return self.cluster.value(
                 f"SELECT pid FROM cdw_backup.progress WHERE run_id = {run_id} AND rows > 0 "
-                f"LIMIT 1")
+                f"AND database = '{SLOW_DATABASE}' LIMIT 1")
         pid = int(wait_until(exporting, timeout=60, what="a table being exported"))
         backend = self.cluster.value(f"SELECT backend_type FROM pg_stat_activity WHERE pid = {pid}")
         self.assertEqual(backend, "cdw_backup database worker")
