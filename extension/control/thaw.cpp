@@ -211,8 +211,9 @@ TableThaw *ThawTables(const Target &target, int count, char *const *prefixes,
     owned->request.tier = args.tier ? std::string(args.tier) : location.restore_tier;
     owned->request.days = args.days > 0 ? args.days : location.restore_days;
     tier = pg::PallocCopy(owned->request.tier);
-    owned->store = pg::OpenTargetStore(target.location, target.options, target.secret_id,
-                                       target.secret_key, target.session_token);
+    owned->store =
+        pg::OpenTargetStore(target.location, target.options, target.secret_id, target.secret_key,
+                            target.session_token, target.sse_customer_key);
     for (int t = 0; t < count; t++) {
       if (!prefixes[t]) continue;
       const std::string prefix = prefixes[t];
