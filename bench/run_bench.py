@@ -18,6 +18,7 @@ same machine, and prints one table of MB/s and ratios against the goals:
   9. (--eta, issue 16 goal 4) the ETA cdw_backup.run_progress shows when a run of database
      bench is half done is within +-25% of the time the run then actually takes
      (--only-eta measures just that: --scale 7 is ~2 GB of CSV)
+  10. gzip + encryption (encryption => 'on', age) >= 0.9x gzip alone
 
 "MB" is 10^6 bytes, and every rate is CSV bytes (what COPY ... (FORMAT csv)
 produces for the tables) divided by wall-clock seconds, whatever the
@@ -684,7 +685,8 @@ class RssSampler(threading.Thread):
         }
 
 
-def our_run(cluster, target_dir, db, compression, timeout, sample_rss=False, max_rate=None):
+def our_run(cluster, target_dir, db, compression, timeout, sample_rss=False, max_rate=None,
+            target="bench"):
     """One cdw_backup_run() into the file:// target, timed wall-clock.
 
     cdw_backup_wait(cdw_backup_run(..., wait => false), timeout) is what
@@ -697,7 +699,7 @@ def our_run(cluster, target_dir, db, compression, timeout, sample_rss=False, max
     if sampler:
         sampler.start()
     clock, status = timed(lambda: cluster.value(f"""
-        SELECT cdw_backup_wait(cdw_backup_run(target => 'bench', databases => '{{{db}}}',
+        SELECT cdw_backup_wait(cdw_backup_run(target => '{target}', databases => '{{{db}}}',
                                               compression => '{compression}', wait => false
                                               {f", max_rate => '{max_rate}'" if max_rate else ""}),
                                interval '{timeout} seconds')"""))
@@ -978,6 +980,11 @@ def build_rows(r, args):
                 row("4", f"bench_one ({one['table']}) {compression}, {w} workers", multi,
                     csv=one["csv_bytes"], ratio=ratio, threshold="(info: 1 worker = 2 threads)",
                     also=[single])
+    enc = r.get("gzip_encrypted")
+    if enc and "gzip" in o:
+        ratio = rate(enc) / rate(o["gzip"])
+        row("10", "cdw_backup gzip + encryption", enc, ratio=ratio, threshold=">= 0.9x gzip",
+            passed=ratio >= 0.9, also=[o["gzip"]])
     many = r.get("many_tables")
     if many:
         limit = 60.0 * args.many_tables / 10000  # the issue's 60 s are for 10,000 tables
@@ -1199,6 +1206,18 @@ def run_all(cluster, args, work_dirs):
     cluster.sql("SELECT cdw_backup_drop_target('bench') FROM cdw_backup.targets "
                 "WHERE name = 'bench'")
     cluster.sql(f"SELECT cdw_backup_add_target('bench', 'file://{target_dir}')")
+    # Goal 8: the same target directory, encrypted to a fresh age identity
+    # (a passphrase when age-keygen is missing).
+    try:
+        key = next(line for line in subprocess.run(["age-keygen"], capture_output=True, text=True,
+                                                   check=True).stdout.splitlines()
+                   if line.startswith("AGE-SECRET-KEY-1"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        key = "bench passphrase " + str(os.getpid())
+    cluster.sql("SELECT cdw_backup_drop_target('bench_enc') FROM cdw_backup.targets "
+                "WHERE name = 'bench_enc'")
+    cluster.sql(f"SELECT cdw_backup_add_target('bench_enc', 'file://{target_dir}', "
+                f"options => '{{\"encryption\": \"on\"}}', encryption_key => '{key}')")
 
     w = args.workers
     b = results["baselines"] = {}
@@ -1220,6 +1239,9 @@ def run_all(cluster, args, work_dirs):
         if o[compression]["bytes_raw"] != results["csv_bytes_total"]:
             log(f"  note: bytes_raw {o[compression]['bytes_raw']} != CSV bytes "
                 f"{results['csv_bytes_total']}")
+    log("cdw_backup_run, compression gzip, encryption on ...")
+    results["gzip_encrypted"] = best_of(n, lambda: our_run(cluster, target_dir, "bench", "gzip",
+                                                           args.timeout, target="bench_enc"))
 
     if args.max_rate_mb >= 0 and o["none"]["status"] == "succeeded":
         free = o["none"]["stored_bytes"] / o["none"]["history_seconds"]

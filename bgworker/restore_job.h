@@ -93,6 +93,7 @@ struct RestoreJob {
   char secret_key[256];
   char session_token[2048];
   char sse_customer_key[65];
+  char encryption_keys[2048];  // the target's key ring (encryption => 'on'), one a line
   char compression[16];
   int text_encoding;                // of the job's strings (pg_enc)
   char data_encoding[NAMEDATALEN];  // of the parts' text: the manifest's "encoding"

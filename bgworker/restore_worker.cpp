@@ -366,7 +366,7 @@ extern "C" void cdw_backup_restore_worker(Datum job_handle) {
     cdw::pg::CallCpp([&] {
       cdw::Credentials credentials{g_restore->secret_id, g_restore->secret_key,
                                    g_restore->session_token, g_restore->sse_customer_key};
-      cdw::fdw::SetProcessCredentials(location, credentials);
+      cdw::fdw::SetProcessCredentials(location, credentials, g_restore->encryption_keys);
     });
     EnsureExtension();
   }

@@ -38,6 +38,7 @@ struct RunTarget {
   const char *secret_key;
   const char *session_token;
   const char *sse_customer_key;
+  const char *encryption_keys;  // the key ring, one key a line
 };
 
 // The key of `url` relative to `root` (a target location), or NULL when the
@@ -93,7 +94,7 @@ Outcome Sweep(const RunTarget &target, const char *run_key, char **manifest_keys
   try {
     auto store =
         pg::OpenTargetStore(target.location, target.options, target.secret_id, target.secret_key,
-                            target.session_token, target.sse_customer_key);
+                            target.session_token, target.sse_customer_key, target.encryption_keys);
     std::vector<KeptDatabase> databases;
     std::string error;
     for (int d = 0; d < manifest_count; d++) {
@@ -259,8 +260,9 @@ int CleanUpSettledRuns(long budget_ms) {
     } else if (std::chrono::steady_clock::now() >= deadline) {
       pending++;  // next time
     } else {
-      RunTarget target{found->location,   found->options,       found->secret_id,
-                       found->secret_key, found->session_token, found->sse_customer_key};
+      RunTarget target{found->location,       found->options,       found->secret_id,
+                       found->secret_key,     found->session_token, found->sse_customer_key,
+                       found->encryption_keys};
       CleanUpRun(run_id, run_url, target, deadline, &out_of_time);
       if (out_of_time) pending++;
     }

@@ -213,9 +213,9 @@ bool DeleteRunObjects(const control::Target &target, const char *run_location) {
   return pg::CallCppOrWarn(
       psprintf("cdw_backup could not delete expired backup %s", run_location),
       [&] {
-        auto store =
-            pg::OpenTargetStore(target.location, target.options, target.secret_id,
-                                target.secret_key, target.session_token, target.sse_customer_key);
+        auto store = pg::OpenTargetStore(target.location, target.options, target.secret_id,
+                                         target.secret_key, target.session_token,
+                                         target.sse_customer_key, target.encryption_keys);
         // The manifests first: a half-deleted run must not look complete.
         auto objects = store->List(prefix);
         for (const auto &object : objects)

@@ -8,8 +8,9 @@ packages=(build-essential cmake pkg-config postgresql-15 postgresql-server-dev-1
 if [[ "${1:-}" == "--test" ]]; then
   # radosgw ceph-mon ceph-osd ceph-common: Ceph RADOS Gateway, the second S3
   # server of the integration tests (tests/integration/s3_server.py RGWServer);
-  # openssl: the tests' throwaway CA.
-  packages+=(libgtest-dev gzip zstd clang-format python3 radosgw ceph-mon ceph-osd ceph-common openssl)
+  # openssl: the tests' throwaway CA; age: decrypting an encrypted part by hand
+  # (tests/integration/test_encryption.py).
+  packages+=(libgtest-dev gzip zstd clang-format python3 radosgw ceph-mon ceph-osd ceph-common openssl age)
 fi
 
 missing=()

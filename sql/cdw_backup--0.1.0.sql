@@ -37,7 +37,12 @@ CREATE TABLE cdw_backup.target_store (
   -- The 32-byte key that authenticates the manifests and run indexes this
   -- target holds (HMAC-SHA-256, see README "The target's key"). Never
   -- written to the target; cdw_backup_target_key() exports it.
-  manifest_key bytea NOT NULL
+  manifest_key bytea NOT NULL,
+  -- encryption => 'on': the key ring, one key a line (an age identity
+  -- AGE-SECRET-KEY-1... or a passphrase), the first the one new objects are
+  -- encrypted to, the others kept to read older runs (README "Encryption").
+  -- Never written to the target.
+  encryption_keys text
 );
 REVOKE ALL ON cdw_backup.target_store FROM PUBLIC;
 
@@ -163,8 +168,18 @@ CREATE FUNCTION cdw_backup_check_location(location text, options jsonb DEFAULT '
 -- location, so this cluster can read its backups; NULL creates a new key.
 CREATE FUNCTION cdw_backup_add_target(name text, location text, secret_id text DEFAULT NULL,
                                       secret_key text DEFAULT NULL, options jsonb DEFAULT '{}',
-                                      manifest_key text DEFAULT NULL)
+                                      manifest_key text DEFAULT NULL,
+                                      encryption_key text DEFAULT NULL)
   RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_add_target' LANGUAGE C;
+
+-- Encryption keys of a target with encryption => 'on' (README "Encryption"):
+-- rotate_key makes new_key the one new runs are encrypted to and keeps the
+-- old keys to read older runs; add_decryption_key adds a key for reading
+-- only (the key of runs written elsewhere or before a re-added target).
+CREATE FUNCTION cdw_backup_rotate_key(target text, new_key text)
+  RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_rotate_key' LANGUAGE C;
+CREATE FUNCTION cdw_backup_add_decryption_key(target text, key text)
+  RETURNS void AS 'MODULE_PATHNAME', 'cdw_backup_add_decryption_key' LANGUAGE C;
 
 -- The target's manifest key as 64 hex digits, for its owner or a superuser
 -- to keep somewhere safe (without it, a fresh cluster cannot authenticate

@@ -148,6 +148,7 @@ struct DatabaseJob {
   char session_token[2048];
   char sse_customer_key[65];
   char manifest_key[65];       // the target's key (hex) that authenticates the manifest
+  char encryption_keys[2048];  // the target's key ring (encryption => 'on'), one a line
   char database_prefix[2048];  // key of the database on the target, ends in '/'
   int lock_wait_timeout_ms;    // cdw_backup.lock_wait_timeout when the run started
   RunFilters filters;          // the run's, in text_encoding

@@ -36,6 +36,7 @@ extern "C" {
 #include "extension/control/spi_util.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
+#include "crypto/age.h"
 #include "format/layout.h"
 #include "common/hmac_sha256.h"
 #include "manifest/authentication.h"
@@ -188,7 +189,18 @@ void WriteManifest(const char *schema) {
     }
     auto store =
         pg::OpenTargetStore(location, g_job->store_options, g_job->secret_id, g_job->secret_key,
-                            g_job->session_token, g_job->sse_customer_key);
+                            g_job->session_token, g_job->sse_customer_key, g_job->encryption_keys);
+    // An encrypted run says so (and to which key) in its manifest: runs
+    // that reuse its objects must be encrypted the same way.
+    if (!store->EncryptionLabel().empty()) {
+      JsonWriter encryption;
+      encryption.BeginObject();
+      encryption.Key("format").String(store->EncryptionLabel());
+      encryption.Key("key").String(
+          age::KeyLabel(age::ParseKeyRing(g_job->encryption_keys).front()));
+      encryption.EndObject();
+      manifest.extra.emplace_back("encryption", encryption.str());
+    }
     for (int i = 0; i < g_tables->count; i++) {
       const TableEntry &entry = g_tables->entries[i];
       if (entry.range_index != 0) continue;  // described with its range 0

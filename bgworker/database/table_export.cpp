@@ -388,7 +388,7 @@ void CreateServer() {
   pg::CallCpp([&] {
     Credentials credentials{g_job->secret_id, g_job->secret_key, g_job->session_token,
                             g_job->sse_customer_key};
-    fdw::SetProcessCredentials(location_utf8, credentials);
+    fdw::SetProcessCredentials(location_utf8, credentials, g_job->encryption_keys);
   });
 }
 

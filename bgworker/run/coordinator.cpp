@@ -260,6 +260,8 @@ bool StartDatabase(Run *run, const DatabaseToRun &database, int helpers) {
   pg::CopyBounded(job->sse_customer_key, sizeof job->sse_customer_key, run->sse_customer_key,
                   "sse_customer_key");
   pg::CopyBounded(job->manifest_key, sizeof job->manifest_key, run->manifest_key, "manifest key");
+  pg::CopyBounded(job->encryption_keys, sizeof job->encryption_keys, run->encryption_keys,
+                  "encryption keys");
   // Keys are UTF-8; the job's text is this database's (database_job.h).
   job->text_encoding = GetDatabaseEncoding();
   char *database_utf8 = pg::ServerToUtf8(database.name, "the database name");

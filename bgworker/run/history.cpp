@@ -111,6 +111,7 @@ bool RecordRun(Run *run, DatabaseList *databases) {
   run->sse_customer_key = MemoryContextStrdup(TopMemoryContext, target->sse_customer_key);
   run->store_options = MemoryContextStrdup(TopMemoryContext, target->options);
   run->manifest_key = MemoryContextStrdup(TopMemoryContext, target->manifest_key);
+  run->encryption_keys = MemoryContextStrdup(TopMemoryContext, target->encryption_keys);
 
   bool needs_credentials = pg::CallCpp([&] { return LocationNeedsCredentials(run->location); });
   if (!needs_credentials && !has_privs_of_role(req.role_id, ROLE_PG_WRITE_SERVER_FILES))

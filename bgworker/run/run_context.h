@@ -22,8 +22,9 @@ struct Run {
   char *secret_key;
   char *session_token;
   char *sse_customer_key;
-  char *manifest_key;  // hex; authenticates the manifests and the run index
-  char *run_prefix;    // key of the run on the target
+  char *manifest_key;     // hex; authenticates the manifests and the run index
+  char *encryption_keys;  // the key ring (encryption => 'on'), one key a line
+  char *run_prefix;       // key of the run on the target
   bool cancelled;
   bool cancel_sent;  // its databases' workers were told to stop
   // Which filter patterns matched in some database (for runs.warnings).

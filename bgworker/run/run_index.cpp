@@ -74,8 +74,9 @@ bool WriteRunIndex(Run *run, pg::PendingError *pending) {
       index.databases.push_back(std::move(database));
     }
     std::string json = SerializeRunIndex(index);
-    auto store = pg::OpenTargetStore(run->location, run->store_options, run->secret_id,
-                                     run->secret_key, run->session_token, run->sse_customer_key);
+    auto store =
+        pg::OpenTargetStore(run->location, run->store_options, run->secret_id, run->secret_key,
+                            run->session_token, run->sse_customer_key, run->encryption_keys);
     // A cancel or a terminate ends the run within seconds whatever the
     // storage does: the index of a run that holds no backup (cancelled,
     // failed) is only a record (settling removes what the run left), so it

@@ -16,10 +16,14 @@ std::string NormalizeTablePrefix(const std::string &path) {
 PartWriter::PartWriter(ObjectStore *store, const std::string &key, Compression compression,
                        int level)
     : key_(key) {
-  object_ = store->Create(key);
+  // Stored bytes are measured after encryption (when the target encrypts):
+  // the manifest's size and SHA-256 cover what is stored.
+  object_ = store->CreateStored(key);
   measure_ = std::make_unique<MeasuringSink>(object_.get());
+  encryptor_ = store->EncryptTo(measure_.get());
   // Compression runs on its own thread, overlapped with scanning.
-  compressor_ = MakeThreadedCompressor(compression, level, measure_.get());
+  compressor_ =
+      MakeThreadedCompressor(compression, level, encryptor_ ? encryptor_.get() : measure_.get());
   encoder_ = std::make_unique<CsvEncoder>(compressor_.get());
 }
 

@@ -2,8 +2,8 @@
 //
 // A table's data lives under a prefix as parts named
 // part-<unique>.csv[.gz|.zst]. PartWriter chains CSV encoder -> compressor ->
-// measuring sink -> object writer; PartReader walks every complete part
-// under a prefix in key order and decodes records.
+// [encryption, when the store encrypts] -> measuring sink -> object writer; PartReader walks every
+// complete part under a prefix in key order and decodes records.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +48,7 @@ class PartWriter {
   std::string key_;
   std::unique_ptr<ObjectWriter> object_;
   std::unique_ptr<MeasuringSink> measure_;
+  std::unique_ptr<ByteSink> encryptor_;  // null unless the store encrypts
   std::unique_ptr<ByteSink> compressor_;
   std::unique_ptr<CsvEncoder> encoder_;
   uint64_t rows_ = 0;

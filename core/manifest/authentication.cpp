@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/hmac_sha256.h"
+#include "storage/encrypted_store.h"
 #include "storage/object_store.h"
 
 namespace cdw {
@@ -66,18 +67,22 @@ MacVerdict CheckMac(const std::string &key, const std::string &object_key, const
 void WriteAuthenticatedObject(ObjectStore *store, const std::string &key,
                               const std::string &object_key, const std::string &bytes) {
   auto put = [&](const std::string &name, const std::string &data) {
-    auto writer = store->Create(name, ObjectKind::kMetadata);
+    auto writer = store->CreateStored(name, ObjectKind::kMetadata);
     writer->Write(data.data(), data.size());
     writer->Finish();
     writer->Commit();
   };
-  put(object_key + kMacSuffix, MacObject(key, object_key, bytes));
-  put(object_key, bytes);
+  // On an encrypted target the object is stored encrypted and the MAC
+  // covers the stored (encrypted) bytes; the ".hmac" object is stored as
+  // is (a MAC reveals nothing of the object).
+  std::string stored = SealForStore(store, bytes);
+  put(object_key + kMacSuffix, MacObject(key, object_key, stored));
+  put(object_key, stored);
 }
 
 namespace {
 std::string ReadAll(ObjectStore *store, const std::string &key, size_t limit) {
-  auto source = store->Open(key);
+  auto source = store->OpenStored(key);
   std::string data;
   char buffer[1 << 16];
   while (size_t n = source->Read(buffer, sizeof buffer)) {
@@ -101,6 +106,11 @@ AuthenticatedRead ReadAuthenticatedObject(ObjectStore *store, const std::string 
   if (read.has_mac)
     read.verdict =
         CheckMac(key, object_key, read.bytes, ReadAll(store, mac_key, 4096), &read.other_key_id);
+  // Decrypted once the stored bytes are known to be ours (or when there is
+  // no MAC, for allow_unauthenticated); an object that fails its MAC is
+  // left as stored for the caller's verdict, which uses none of it.
+  if (read.has_mac ? read.verdict == MacVerdict::kValid : !store->EncryptionLabel().empty())
+    read.bytes = OpenFromStore(store, read.bytes, object_key);
   return read;
 }
 

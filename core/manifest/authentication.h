@@ -64,8 +64,10 @@ struct AuthenticatedRead {
 };
 
 // Reads an object and its MAC (one listing, two reads) and checks them. The
-// caller decides what to do with anything but a kValid verdict; `bytes` are
-// exactly the bytes checked.
+// caller decides what to do with anything but a kValid verdict. The MAC
+// covers the stored bytes; on an encrypted store `bytes` are their
+// plaintext once the MAC verified (decryption errors are thrown), the
+// stored bytes otherwise.
 AuthenticatedRead ReadAuthenticatedObject(ObjectStore *store, const std::string &key,
                                           const std::string &object_key);
 

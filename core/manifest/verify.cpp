@@ -54,11 +54,15 @@ std::vector<VerifyProblem> VerifyTable(ObjectStore *store, const std::string &ta
     Sha256 hash;
     uint64_t bytes = 0;
     int64_t rows = 0;
-    auto hashing_owned = std::make_unique<HashingSource>(store->Open(table_prefix + object.key));
+    // The stored bytes are hashed; decryption (when the target encrypts)
+    // and decompression follow.
+    auto hashing_owned =
+        std::make_unique<HashingSource>(store->OpenStored(table_prefix + object.key));
     HashingSource *hashing = hashing_owned.get();
     hashing->hash_ = &hash;
     hashing->bytes_ = &bytes;
-    auto decompressed = MakeDecompressor(compression, std::move(hashing_owned), url);
+    auto decompressed = MakeDecompressor(
+        compression, store->DecryptFrom(std::move(hashing_owned), table_prefix + object.key), url);
     bool corrupt = false;
     try {
       CsvDecoder decoder(decompressed.get());
@@ -68,8 +72,8 @@ std::vector<VerifyProblem> VerifyTable(ObjectStore *store, const std::string &ta
       throw;
     } catch (const Error &e) {
       if (e.sqlstate() == sqlstate::kConnectionFailure) throw;
-      problems.push_back(
-          {"corrupt_data", std::string(e.what()) + (e.detail().empty() ? "" : ": ") + e.detail()});
+      problems.push_back({e.sqlstate() == "28000" ? "wrong_key" : "corrupt_data",
+                          std::string(e.what()) + (e.detail().empty() ? "" : ": ") + e.detail()});
       corrupt = true;
       rows_known = false;
       // Read the rest of the stored bytes so size and checksum are reported too.

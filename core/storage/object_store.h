@@ -96,7 +96,33 @@ class ObjectStore {
   // credentials.
   virtual std::string Url(const std::string &key) const = 0;
 
-  void SetInterruptCheck(InterruptCheck check) { interrupt_check_ = std::move(check); }
+  // Client-side encryption (storage/encrypted_store.h). Create() and Open()
+  // speak plaintext; the Stored variants the bytes as stored (what manifest
+  // checksums and MACs cover). A store that does not encrypt stores what it
+  // is given: EncryptTo() returns nullptr and DecryptFrom() its argument.
+  virtual std::unique_ptr<ObjectWriter> CreateStored(const std::string &key,
+                                                     ObjectKind kind = ObjectKind::kData) {
+    return Create(key, kind);
+  }
+  virtual std::unique_ptr<ByteSource> OpenStored(const std::string &key) { return Open(key); }
+  // A sink encrypting into `stored` (not owned) as this store stores
+  // objects; its Finish() finishes `stored`.
+  virtual std::unique_ptr<ByteSink> EncryptTo(ByteSink *stored) {
+    (void)stored;
+    return nullptr;
+  }
+  // The plaintext of stored bytes read from `stored`; `key` names the
+  // object in errors.
+  virtual std::unique_ptr<ByteSource> DecryptFrom(std::unique_ptr<ByteSource> stored,
+                                                  const std::string &key) {
+    (void)key;
+    return stored;
+  }
+  // "age" when objects are stored encrypted, "" otherwise; what manifests
+  // record (see ManifestEncryption()).
+  virtual std::string EncryptionLabel() const { return {}; }
+
+  virtual void SetInterruptCheck(InterruptCheck check) { interrupt_check_ = std::move(check); }
 
  protected:
   void CheckInterrupts() const;

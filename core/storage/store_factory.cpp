@@ -6,6 +6,7 @@
 #include "common/rate_limiter.h"
 #include "s3/s3_location.h"
 #include "s3/s3_store.h"
+#include "storage/encrypted_store.h"
 #include "storage/file_store.h"
 
 namespace cdw {
@@ -24,6 +25,7 @@ const std::vector<std::string> &StoreOptionNames() {
   static const std::vector<std::string> kNames = [] {
     std::vector<std::string> names = s3::S3OptionNames();
     names.push_back("max_rate");
+    names.push_back(kEncryptionOption);  // storage/encrypted_store.h
     return names;
   }();
   return kNames;

@@ -54,7 +54,7 @@ namespace {
 
 std::unique_ptr<ObjectStore> Open(const Target &target) {
   return pg::OpenTargetStore(target.location, target.options, target.secret_id, target.secret_key,
-                             target.session_token, target.sse_customer_key);
+                             target.session_token, target.sse_customer_key, target.encryption_keys);
 }
 
 // Reads a manifest or run index with its MAC (palloc'd); NULL when
@@ -964,6 +964,8 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   CopyBounded(job->session_token, sizeof job->session_token, target.session_token, "session_token");
   CopyBounded(job->sse_customer_key, sizeof job->sse_customer_key, target.sse_customer_key,
               "sse_customer_key");
+  CopyBounded(job->encryption_keys, sizeof job->encryption_keys, target.encryption_keys,
+              "encryption keys");
   // What an unauthenticated manifest says is never turned into DDL.
   job->unauthenticated = !options.index_authenticated || !manifest_authenticated;
   CopyBounded(job->compression, sizeof job->compression, cells[0][0], "manifest compression");

@@ -27,7 +27,9 @@ extern "C" {
 #include "extension/pg/open_store.h"
 #include "manifest/authentication.h"
 #include "extension/pg/search_path.h"
+#include "crypto/age.h"
 #include "s3/sse.h"
+#include "storage/encrypted_store.h"
 #include "storage/store_factory.h"
 
 namespace cdw::control {
@@ -78,6 +80,7 @@ struct TargetCheck {
   bool server_credentials;  // option credentials: env / imds / cvm / instance
   size_t option_bytes;      // as "key\tvalue\n" lines
   bool skips_tls_verify;
+  bool encrypted;  // encryption => 'on'
 };
 
 // The SSE-C key is a secret: it is split off the options (*options loses
@@ -106,7 +109,7 @@ TargetCheck CheckTarget(const char *location, Datum options, const char *custome
   for (const auto &[key, value] : parsed) bytes += key.size() + value.size() + 2;
   bool needs_credentials = LocationNeedsCredentials(location);
   return {needs_credentials, needs_credentials && UsesServerCredentials(parsed), bytes,
-          LocationSkipsTlsVerification(location, parsed)};
+          LocationSkipsTlsVerification(location, parsed), EncryptionRequested(parsed)};
 }
 
 // What a worker receives in fixed-size fields: refused here if too long.
@@ -160,8 +163,94 @@ bytea *ManifestKeyFromHex(Datum hex_text) {
   return key;
 }
 
+constexpr size_t kMaxEncryptionKeyBytes = 255;
+
+// Checks an encryption key (an age identity or a passphrase). The error
+// never repeats the key.
+void CheckEncryptionKey(const char *key) {
+  if (strlen(key) > kMaxEncryptionKeyBytes)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("encryption key is too long"),
+                    errdetail("It has %zu bytes; at most %zu are supported.", strlen(key),
+                              kMaxEncryptionKeyBytes),
+                    errhint("Use an age identity (age-keygen writes one) or a shorter "
+                            "passphrase.")));
+  pg::CallCpp([&] { age::ParseKey(key); });
+}
+
+// The call's text holds a secret: hide it from pg_stat_activity and from
+// the STATEMENT line PostgreSQL logs with any error raised below.
+void HideStatement(const char *function) {
+  char *hidden = psprintf("SELECT %s(...)  -- arguments hidden", function);
+  pgstat_report_activity(STATE_RUNNING, hidden);
+  debug_query_string = hidden;
+}
+
+// rotate_key (make_current) and add_decryption_key: a new key ring for an
+// encrypted target, written as the extension owner.
+void ChangeKeyRing(FunctionCallInfo fcinfo, const char *function, bool make_current) {
+  HideStatement(function);
+  int search_path = pg::PinSearchPath();
+  RequireOperator("manage backup targets");
+  RequireHomeDatabase(psprintf("%s()", function));
+  char *example =
+      psprintf("SELECT %s('default', '<AGE-SECRET-KEY-1... or passphrase>');", function);
+  char *name = NameArgument(fcinfo, 0, "target name", example);
+  RequireArgument(fcinfo, 1, make_current ? "new_key" : "key", example);
+  char *key = TextArgument(fcinfo, 1, nullptr);
+  CheckEncryptionKey(key);
+  SPI_connect();
+  Target *target = LoadTarget(name, GetUserId());
+  bool encrypted =
+      pg::CallCpp([&] { return EncryptionRequested(ParseStoreOptionLines(target->options)); });
+  if (!encrypted)
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("target \"%s\" is not encrypted", name),
+             errdetail("Its objects are stored as written; there is no key to rotate."),
+             errhint("Add an encrypted target: SELECT cdw_backup_add_target('%s-encrypted', "
+                     "'<location>', options => '{\"encryption\": \"on\"}', encryption_key => "
+                     "'<AGE-SECRET-KEY-1... or passphrase>');",
+                     name)));
+  // One key a line; the given key is moved to the front (rotate) or added
+  // at the end (decryption only), never twice.
+  StringInfoData ring;
+  initStringInfo(&ring);
+  if (make_current) appendStringInfo(&ring, "%s\n", key);
+  char *old = pstrdup(target->encryption_keys);
+  for (char *line = strtok(old, "\n"); line; line = strtok(nullptr, "\n"))
+    if (strcmp(line, key) != 0) appendStringInfo(&ring, "%s\n", line);
+  if (!make_current) appendStringInfo(&ring, "%s\n", key);
+  if (static_cast<size_t>(ring.len) > kMaxEncryptionKeysBytes)
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("the key ring of target \"%s\" is full", name),
+                    errdetail("It would take %d bytes; at most %zu are supported.", ring.len,
+                              kMaxEncryptionKeysBytes),
+                    errhint("Back up to a new target, or delete the runs that need the oldest "
+                            "keys and add the target again with the current key.")));
+  SpiParams params;
+  params.Text(name).Text(ring.data);
+  SavedUser saved = BecomeExtensionOwner();
+  SpiRun(
+      "UPDATE cdw_backup.target_store SET encryption_keys = $2 "
+      "WHERE name OPERATOR(pg_catalog.=) $1",
+      params);
+  RestoreUser(saved);
+  SPI_finish();
+  pg::UnpinSearchPath(search_path);
+}
+
 }  // namespace
 }  // namespace cdw::control
+
+CDW_SQL_FUNCTION(cdw_backup_rotate_key) {
+  cdw::control::ChangeKeyRing(fcinfo, "cdw_backup_rotate_key", true);
+  PG_RETURN_VOID();
+}
+
+CDW_SQL_FUNCTION(cdw_backup_add_decryption_key) {
+  cdw::control::ChangeKeyRing(fcinfo, "cdw_backup_add_decryption_key", false);
+  PG_RETURN_VOID();
+}
 
 CDW_SQL_FUNCTION(cdw_backup_check_location) {
   using namespace cdw::control;
@@ -214,12 +303,27 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
   if (has_key)
     cdw::pg::CheckTextLength(TextArgument(fcinfo, 3, nullptr), kMaxSecretKeyBytes, "secret_key");
   Datum options = PG_ARGISNULL(4) ? EmptyOptions() : PG_GETARG_DATUM(4);
+  bool has_encryption_key = PG_NARGS() > 6 && !PG_ARGISNULL(6);
+  char *encryption_key = has_encryption_key ? TextArgument(fcinfo, 6, nullptr) : nullptr;
+  if (has_encryption_key) CheckEncryptionKey(encryption_key);
   SPI_connect();
   char *customer_key = SplitCustomerKey(&options);
   TargetCheck check =
       cdw::pg::CallCpp([&] { return CheckTarget(location, options, customer_key); });
   CheckTargetLengths(location, check.option_bytes);
   if (check.skips_tls_verify) cdw::pg::WarnTlsVerifyOff(psprintf("target \"%s\"", name));
+  if (check.encrypted && !has_encryption_key)
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+             errmsg("target \"%s\" is encrypted but has no encryption_key", name),
+             errdetail("Option encryption => 'on' encrypts every object to a key of yours."),
+             errhint("Pass encryption_key => '<AGE-SECRET-KEY-1... as age-keygen writes it, or "
+                     "a passphrase>'.")));
+  if (has_encryption_key && !check.encrypted)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("encryption_key given for target \"%s\", which is not encrypted", name),
+                    errhint("Add options => '{\"encryption\": \"on\"}', or leave out "
+                            "encryption_key.")));
   bool needs_credentials = check.needs_credentials;
   if (check.server_credentials) {
     if (has_id || has_key)
@@ -253,15 +357,19 @@ CDW_SQL_FUNCTION(cdw_backup_add_target) {
       .Text(customer_key)
       .Add(OIDOID, ObjectIdGetDatum(GetUserId()))
       .Add(BYTEAOID, PointerGetDatum(PG_ARGISNULL(5) ? NewManifestKey()
-                                                     : ManifestKeyFromHex(PG_GETARG_DATUM(5))));
+                                                     : ManifestKeyFromHex(PG_GETARG_DATUM(5))))
+      .Add(TEXTOID,
+           has_encryption_key ? PointerGetDatum(cstring_to_text(psprintf("%s\n", encryption_key)))
+                              : (Datum)0,
+           !has_encryption_key);
   if (FindTarget(name))
     ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("target \"%s\" already exists", name),
                     errhint("SELECT cdw_backup_drop_target('%s'); first to replace it.", name)));
   SavedUser saved = BecomeExtensionOwner();
   SpiRun(
       "INSERT INTO cdw_backup.target_store (name, location, options, secret_id, secret_key, "
-      "sse_customer_key, owner, manifest_key) VALUES ($1, $2, $3, $4, $5, $6, "
-      "$7::pg_catalog.regrole, $8)",
+      "sse_customer_key, owner, manifest_key, encryption_keys) VALUES ($1, $2, $3, $4, $5, $6, "
+      "$7::pg_catalog.regrole, $8, $9)",
       params);
   RestoreUser(saved);
   SPI_finish();

@@ -32,7 +32,8 @@ Target *FindTarget(const char *name) {
       "OPERATOR(pg_catalog.||) e.value OPERATOR(pg_catalog.||) E'\\n', '' ORDER BY e.key) "
       "FROM pg_catalog.jsonb_each_text(t.options) e), "
       "t.secret_id, t.secret_key, t.session_token, t.owner::pg_catalog.text, "
-      "pg_catalog.encode(t.manifest_key, 'hex'), t.owner::pg_catalog.oid, t.sse_customer_key "
+      "pg_catalog.encode(t.manifest_key, 'hex'), t.owner::pg_catalog.oid, t.sse_customer_key, "
+      "t.encryption_keys "
       "FROM cdw_backup.target_store t WHERE t.name OPERATOR(pg_catalog.=) $1",
       params, true);
   RestoreUser(saved);
@@ -48,6 +49,7 @@ Target *FindTarget(const char *name) {
   target->manifest_key = OrEmpty(SpiText(0, 7));
   target->owner_id = static_cast<Oid>(strtoul(OrEmpty(SpiText(0, 8)), nullptr, 10));
   target->sse_customer_key = OrEmpty(SpiText(0, 9));
+  target->encryption_keys = OrEmpty(SpiText(0, 10));
   return target;
 }
 

@@ -18,7 +18,8 @@ constexpr size_t kMaxStoreOptionsBytes = 2047;  // as "key\tvalue\n" lines
 constexpr size_t kMaxSecretIdBytes = 255;
 constexpr size_t kMaxSecretKeyBytes = 255;
 constexpr size_t kMaxSessionTokenBytes = 2047;
-constexpr size_t kMaxSseCustomerKeyBytes = 64;  // 64 hex digits or 44 of base64
+constexpr size_t kMaxSseCustomerKeyBytes = 64;    // 64 hex digits or 44 of base64
+constexpr size_t kMaxEncryptionKeysBytes = 2047;  // the key ring, one key a line
 
 // A target row, palloc'd in the current memory context. Secrets and options
 // are "" when absent; options are "key\tvalue\n" lines.
@@ -33,6 +34,7 @@ struct Target {
   char *owner;             // the owning role's name (its OID while the role is gone)
   Oid owner_id;            // ownership is by OID
   char *manifest_key;      // hex: authenticates the target's manifests and run indexes
+  char *encryption_keys;   // key ring (one key a line, the current first); "" if none
 };
 
 // Reads target `name` (the store is readable only by the extension owner;

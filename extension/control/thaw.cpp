@@ -213,7 +213,7 @@ TableThaw *ThawTables(const Target &target, int count, char *const *prefixes,
     tier = pg::PallocCopy(owned->request.tier);
     owned->store =
         pg::OpenTargetStore(target.location, target.options, target.secret_id, target.secret_key,
-                            target.session_token, target.sse_customer_key);
+                            target.session_token, target.sse_customer_key, target.encryption_keys);
     for (int t = 0; t < count; t++) {
       if (!prefixes[t]) continue;
       const std::string prefix = prefixes[t];

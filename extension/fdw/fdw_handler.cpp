@@ -43,6 +43,7 @@ extern "C" {
 #include "extension/pg/open_store.h"
 #include "extension/pg/text_encoding.h"
 #include "format/part_io.h"
+#include "storage/encrypted_store.h"
 #include "storage/store_factory.h"
 
 namespace cdw::fdw {
@@ -86,8 +87,12 @@ std::shared_ptr<ObjectStore> OpenStore(const TableOptions &options) {
   auto store = OpenObjectStore(options.location, options.store_options, options.credentials);
   store->SetInterruptCheck(pg::InterruptsPending);
   pg::WarnTlsVerifyOffOnce(options.location, options.store_options);
-  // Within a run, the run's shared limit; else the server's max_rate.
-  return pg::ApplyRateLimit(std::move(store), options.store_options);
+  // Within a run, the run's shared limit; else the server's max_rate. The
+  // limit paces the stored bytes: encryption wraps the throttled store.
+  std::shared_ptr<ObjectStore> encrypted =
+      WithEncryption(pg::ApplyRateLimit(std::move(store), options.store_options),
+                     options.store_options, options.encryption_keys);
+  return encrypted;
 }
 
 // Deletes a C++ object when the memory context holding its owner goes away

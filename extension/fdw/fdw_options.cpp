@@ -52,11 +52,12 @@ constexpr OptionSpec kFixedOptions[] = {
     {"secret_key", UserMappingRelationId},
     {"session_token", UserMappingRelationId},
     {"sse_customer_key", UserMappingRelationId},
+    {"encryption_key", UserMappingRelationId},  // servers with encryption 'on'
 };
 
 bool IsSecretOption(const std::string &name) {
   return name == "secret_id" || name == "secret_key" || name == "session_token" ||
-         name == s3::kSseCustomerKeyOption;
+         name == s3::kSseCustomerKeyOption || name == "encryption_key";
 }
 
 const char *CatalogNoun(Oid catalog) {
@@ -269,6 +270,7 @@ struct ProcessCredentials {
   std::string location;
   Credentials credentials;
   bool set = false;
+  std::string encryption_keys;
 };
 ProcessCredentials g_process_credentials;
 
@@ -300,8 +302,9 @@ char *CreateServerStatement(const char *server_name, const char *location,
   return sql.data;
 }
 
-void SetProcessCredentials(const std::string &location, const Credentials &credentials) {
-  g_process_credentials = {location, credentials, true};
+void SetProcessCredentials(const std::string &location, const Credentials &credentials,
+                           const std::string &encryption_keys) {
+  g_process_credentials = {location, credentials, true, encryption_keys};
 }
 
 void ClearProcessCredentials() {
@@ -346,11 +349,14 @@ TableOptions ResolveTableOptions(ForeignServer *server, List *table_options, con
       if (option.name == "session_token") options.credentials.session_token = option.value;
       if (option.name == s3::kSseCustomerKeyOption)
         options.credentials.sse_customer_key = option.value;
+      if (option.name == "encryption_key") options.encryption_keys = option.value;
     }
   }
-  if (options.credentials.empty() && g_process_credentials.set &&
-      g_process_credentials.location == options.location)
-    options.credentials = g_process_credentials.credentials;
+  if (g_process_credentials.set && g_process_credentials.location == options.location) {
+    if (options.credentials.empty()) options.credentials = g_process_credentials.credentials;
+    if (options.encryption_keys.empty())
+      options.encryption_keys = g_process_credentials.encryption_keys;
+  }
   const bool server_credentials =
       LocationNeedsCredentials(options.location) && UsesServerCredentials(options.store_options);
   if (server_credentials)

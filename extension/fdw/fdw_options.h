@@ -28,6 +28,9 @@ struct TableOptions {
   // UTF8 unless the table says otherwise (extension/pg/text_encoding.h).
   int encoding = PG_UTF8;
   Credentials credentials;
+  // Servers with encryption 'on': the key ring (one key a line), from the
+  // user mapping's encryption_key or the worker's process credentials.
+  std::string encryption_keys;
 };
 
 // Reads the options of foreign table `relid` (and its server and the current
@@ -59,7 +62,9 @@ inline constexpr char kCreateFdwExtension[] =
 // Backup workers hand credentials to the FDW in process memory rather than
 // through a user mapping, so secrets never reach a catalog of the database
 // being backed up. Cleared by the worker when it is done.
-void SetProcessCredentials(const std::string &location, const Credentials &credentials);
+// With them the key ring of an encrypted target (one key a line).
+void SetProcessCredentials(const std::string &location, const Credentials &credentials,
+                           const std::string &encryption_keys);
 void ClearProcessCredentials();
 
 // Fails with 42501 and a GRANT hint unless the current user may read

@@ -4,6 +4,7 @@ extern "C" {
 
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
+#include "storage/encrypted_store.h"
 #include "storage/store_factory.h"
 #include "storage/throttled_store.h"
 
@@ -60,14 +61,17 @@ void WarnTlsVerifyOffOnce(const std::string &location, const StoreOptions &optio
 std::unique_ptr<ObjectStore> OpenTargetStore(const char *location, const char *option_lines,
                                              const char *secret_id, const char *secret_key,
                                              const char *session_token,
-                                             const char *sse_customer_key) {
+                                             const char *sse_customer_key,
+                                             const char *encryption_keys) {
   Credentials credentials{OrEmpty(secret_id), OrEmpty(secret_key), OrEmpty(session_token),
                           OrEmpty(sse_customer_key)};
   StoreOptions options = ParseStoreOptionLines(OrEmpty(option_lines));
   auto store = OpenObjectStore(location, options, credentials);
   store->SetInterruptCheck(InterruptsPending);
   WarnTlsVerifyOffOnce(location, options);
-  return ApplyRateLimit(std::move(store), options);
+  // The limit paces the stored bytes: encryption wraps the throttled store.
+  return WithEncryption(ApplyRateLimit(std::move(store), options), options,
+                        OrEmpty(encryption_keys));
 }
 
 }  // namespace cdw::pg

@@ -23,11 +23,15 @@ void WarnTlsVerifyOff(const char *what);
 void WarnTlsVerifyOffOnce(const std::string &location, const StoreOptions &options);
 
 // NULL option lines or secrets count as empty. Warns (WarnTlsVerifyOff) once
-// per process and location when the location skips TLS verification.
+// per process and location when the location skips TLS verification. With
+// the option encryption => 'on' the store encrypts to the first key of
+// `encryption_keys` (one key a line) and decrypts with any of them
+// (storage/encrypted_store.h).
 std::unique_ptr<ObjectStore> OpenTargetStore(const char *location, const char *option_lines,
                                              const char *secret_id, const char *secret_key,
                                              const char *session_token,
-                                             const char *sse_customer_key);
+                                             const char *sse_customer_key,
+                                             const char *encryption_keys);
 
 // The bandwidth limit of every store this process opens from now on
 // (OpenTargetStore and the FDW): the run's bucket in shared memory
