@@ -17,14 +17,6 @@ namespace {
 constexpr size_t kChunkBytes = 1 << 20;
 constexpr size_t kMaxChunksInFlight = 3;
 
-// Collects what the compressor writes for one chunk.
-class StringSink : public ByteSink {
- public:
-  void Write(const char *data, size_t len) override { out->append(data, len); }
-  void Finish() override {}
-  std::string *out = nullptr;
-};
-
 class ThreadedCompressor : public ByteSink {
  public:
   ThreadedCompressor(Compression compression, int level, ByteSink *downstream)
@@ -149,7 +141,7 @@ class ThreadedCompressor : public ByteSink {
         pending_.pop_front();
       }
       try {
-        collector_.out = &chunk.output;
+        collector_.Retarget(&chunk.output);
         if (!chunk.input.empty()) compressor_->Write(chunk.input.data(), chunk.input.size());
         if (chunk.last) compressor_->Finish();
       } catch (...) {
@@ -168,7 +160,7 @@ class ThreadedCompressor : public ByteSink {
   }
 
   ByteSink *downstream_;
-  StringSink collector_;
+  StringSink collector_;                  // what the compressor writes for one chunk
   std::unique_ptr<ByteSink> compressor_;  // used by the thread only
   std::string input_;
   std::vector<std::string> spare_inputs_;  // used by the calling thread only

@@ -1,7 +1,5 @@
 #include "storage/encrypted_store.h"
 
-#include <cstring>
-
 #include "common/error.h"
 
 namespace cdw {
@@ -33,31 +31,6 @@ class EncryptingWriter : public ObjectWriter {
  private:
   std::unique_ptr<ObjectWriter> inner_;
   std::unique_ptr<ByteSink> sink_;
-};
-
-class StringSink : public ByteSink {
- public:
-  explicit StringSink(std::string *out) : out_(out) {}
-  void Write(const char *data, size_t len) override { out_->append(data, len); }
-  void Finish() override {}
-
- private:
-  std::string *out_;
-};
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(const std::string &data) : data_(data) {}
-  size_t Read(char *buffer, size_t capacity) override {
-    size_t n = std::min(capacity, data_.size() - offset_);
-    memcpy(buffer, data_.data() + offset_, n);
-    offset_ += n;
-    return n;
-  }
-
- private:
-  const std::string &data_;
-  size_t offset_ = 0;
 };
 
 }  // namespace
@@ -113,10 +86,7 @@ std::string SealForStore(ObjectStore *store, const std::string &plaintext) {
 
 std::string OpenFromStore(ObjectStore *store, const std::string &stored, const std::string &key) {
   auto source = store->DecryptFrom(std::make_unique<StringSource>(stored), key);
-  std::string plaintext;
-  char buffer[1 << 16];
-  while (size_t n = source->Read(buffer, sizeof buffer)) plaintext.append(buffer, n);
-  return plaintext;
+  return ReadToString(source.get());
 }
 
 }  // namespace cdw

@@ -6,33 +6,11 @@
 #include <random>
 #include <string>
 
+#include "common/byte_stream.h"
 #include "common/error.h"
 
 namespace cdw {
 namespace {
-
-class StringSink : public ByteSink {
- public:
-  void Write(const char *data, size_t len) override { out.append(data, len); }
-  void Finish() override { finished = true; }
-  std::string out;
-  bool finished = false;
-};
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  size_t Read(char *buffer, size_t capacity) override {
-    size_t n = std::min(capacity, data_.size() - pos_);
-    memcpy(buffer, data_.data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
-};
 
 std::string Compress(Compression c, const std::string &input, size_t write_chunk = 1000) {
   StringSink sink;

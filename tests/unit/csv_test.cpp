@@ -6,33 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "common/byte_stream.h"
+
 namespace cdw {
 namespace {
-
-class StringSink : public ByteSink {
- public:
-  void Write(const char *data, size_t len) override { out.append(data, len); }
-  void Finish() override { finished = true; }
-  std::string out;
-  bool finished = false;
-};
-
-// Hands out a string a few bytes at a time, so records straddle reads.
-class ChunkedSource : public ByteSource {
- public:
-  ChunkedSource(std::string data, size_t chunk) : data_(std::move(data)), chunk_(chunk) {}
-  size_t Read(char *buffer, size_t capacity) override {
-    size_t n = std::min({capacity, chunk_, data_.size() - pos_});
-    memcpy(buffer, data_.data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
-
- private:
-  std::string data_;
-  size_t chunk_;
-  size_t pos_ = 0;
-};
 
 struct Value {
   std::string text;
@@ -53,7 +30,7 @@ std::string Encode(const std::vector<std::vector<Value>> &rows) {
 }
 
 std::vector<std::vector<Value>> Decode(const std::string &csv, size_t chunk) {
-  ChunkedSource source(csv, chunk);
+  StringSource source(csv, chunk);  // records straddle reads
   CsvDecoder decoder(&source, 7);
   std::vector<std::vector<Value>> rows;
   std::vector<CsvField> fields;

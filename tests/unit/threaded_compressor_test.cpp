@@ -7,35 +7,20 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/byte_stream.h"
+
 namespace cdw {
 namespace {
 
-class StringSink : public ByteSink {
+// A StringSink that fails once it holds more than `fail_after` bytes.
+class FailingSink : public StringSink {
  public:
   void Write(const char *data, size_t len) override {
     if (fail_after >= 0 && static_cast<long>(out.size()) > fail_after)
       throw std::runtime_error("storage full");
-    out.append(data, len);
+    StringSink::Write(data, len);
   }
-  void Finish() override { finished = true; }
-  std::string out;
-  bool finished = false;
   long fail_after = -1;
-};
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  size_t Read(char *buffer, size_t capacity) override {
-    size_t n = std::min(capacity, data_.size() - pos_);
-    memcpy(buffer, data_.data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
 };
 
 std::string Sample(size_t bytes) {
@@ -72,7 +57,7 @@ TEST_P(ThreadedCompressorTest, SameBytesBackAtAnySize) {
 }
 
 TEST_P(ThreadedCompressorTest, DownstreamErrorsReachTheCaller) {
-  StringSink sink;
+  FailingSink sink;
   sink.fail_after = 1000;
   auto compressor = MakeThreadedCompressor(GetParam(), DefaultCompressionLevel(GetParam()), &sink);
   std::string input = Sample(8 << 20);
