@@ -459,31 +459,6 @@ class EncryptingSink : public ByteSink {
   Aead aead_;
 };
 
-class StringSink : public ByteSink {
- public:
-  explicit StringSink(std::string *out) : out_(out) {}
-  void Write(const char *data, size_t len) override { out_->append(data, len); }
-  void Finish() override {}
-
- private:
-  std::string *out_;
-};
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(const std::string &data) : data_(data) {}
-  size_t Read(char *buffer, size_t capacity) override {
-    size_t n = std::min(capacity, data_.size() - offset_);
-    memcpy(buffer, data_.data() + offset_, n);
-    offset_ += n;
-    return n;
-  }
-
- private:
-  const std::string &data_;
-  size_t offset_ = 0;
-};
-
 }  // namespace
 
 Encryptor::Encryptor(const Key &key, int scrypt_log_n) : key_(key), scrypt_log_n_(scrypt_log_n) {}
@@ -768,16 +743,6 @@ class DecryptingSource : public ByteSource {
   Aead aead_;
 };
 
-class OwnedStringSource : public ByteSource {
- public:
-  explicit OwnedStringSource(std::string data) : data_(std::move(data)), source_(data_) {}
-  size_t Read(char *buffer, size_t capacity) override { return source_.Read(buffer, capacity); }
-
- private:
-  std::string data_;
-  StringSource source_;
-};
-
 }  // namespace
 
 std::unique_ptr<ByteSource> Decryptor::Decrypt(std::unique_ptr<ByteSource> upstream,
@@ -786,10 +751,81 @@ std::unique_ptr<ByteSource> Decryptor::Decrypt(std::unique_ptr<ByteSource> upstr
 }
 
 std::string Decryptor::DecryptString(const std::string &ciphertext, const std::string &what) {
-  auto source = Decrypt(std::make_unique<OwnedStringSource>(ciphertext), what);
+  auto source = Decrypt(std::make_unique<StringSource>(ciphertext), what);
+  return ReadToString(source.get());
+}
+
+RangeDecryptor::RangeDecryptor(Decryptor *decryptor, RandomAccessSource *source, std::string what)
+    : source_(source), what_(std::move(what)) {
+  const uint64_t size = source_->Size();
+  // The header ends with the line "--- <43 base64>\n": read until it is in.
+  std::string head;
+  for (size_t want = 4096;; want *= 2) {
+    want = std::min<uint64_t>({want, size, kMaxHeaderBytes + 64});
+    head.resize(want);
+    head.resize(source_->ReadAt(0, head.data(), want));
+    if (!LooksLikeAge(head))
+      Damaged(what_, "It is not an age file (it is not encrypted, or it was replaced).");
+    size_t mac = head.find("\n---");
+    if (mac != std::string::npos && head.find('\n', mac + 1) != std::string::npos) break;
+    if (head.size() < want || want == size) Damaged(what_, "Its header is cut short.");
+    if (want > kMaxHeaderBytes) Damaged(what_, "Its header is longer than 1 MiB.");
+  }
+  size_t header_bytes = 0;
+  std::string file_key = decryptor->UnwrapFileKey(head, what_, &header_bytes);
+  header_bytes_ = header_bytes;
+  std::string nonce(kNonceSize, '\0');
+  if (size < header_bytes_ + kNonceSize ||
+      source_->ReadAt(header_bytes_, nonce.data(), kNonceSize) != kNonceSize) {
+    OPENSSL_cleanse(file_key.data(), file_key.size());
+    Damaged(what_, "Its payload nonce is cut short.");
+  }
+  payload_key_ = HkdfSha256(file_key, nonce, "payload", 32);
+  OPENSSL_cleanse(file_key.data(), file_key.size());
+  // The chunk framing follows from the size: every chunk but the last is
+  // sealed full (64 KiB + tag); the last holds at least a tag, and at least
+  // one byte unless it is the only chunk.
+  const uint64_t sealed = kChunkSize + kTagSize;
+  const uint64_t payload = size - header_bytes_ - kNonceSize;
+  if (payload == 0) Damaged(what_, "Its payload has no final chunk (it was cut short).");
+  chunks_ = (payload + sealed - 1) / sealed;
+  last_sealed_ = payload - (chunks_ - 1) * sealed;
+  if (last_sealed_ < kTagSize || (chunks_ > 1 && last_sealed_ == kTagSize))
+    Damaged(what_, "Its size does not end on a chunk (it was cut short or extended).");
+  plaintext_size_ = (chunks_ - 1) * kChunkSize + last_sealed_ - kTagSize;
+}
+
+RangeDecryptor::~RangeDecryptor() {
+  OPENSSL_cleanse(payload_key_.data(), payload_key_.size());
+}
+
+std::string RangeDecryptor::Read(uint64_t offset, size_t len) {
   std::string out;
-  char buffer[1 << 16];
-  while (size_t n = source->Read(buffer, sizeof buffer)) out.append(buffer, n);
+  if (offset >= plaintext_size_ || len == 0) return out;
+  const uint64_t end =
+      std::min<uint64_t>(plaintext_size_, offset + std::min<uint64_t>(len, plaintext_size_));
+  out.reserve(end - offset);
+  Aead aead;
+  std::string sealed(kChunkSize + kTagSize, '\0'), plain;
+  for (uint64_t i = offset / kChunkSize; i * kChunkSize < end; i++) {
+    const bool last = i + 1 == chunks_;
+    const size_t want = last ? last_sealed_ : kChunkSize + kTagSize;
+    if (source_->ReadAt(PayloadChunkOffset(header_bytes_, i), sealed.data(), want) != want)
+      Damaged(what_, "Chunk " + std::to_string(i) +
+                         " of its payload is cut short (the object "
+                         "changed while it was read).");
+    std::string nonce = ChunkNonce(i, last);
+    if (!aead.Open(payload_key_, reinterpret_cast<const unsigned char *>(nonce.data()),
+                   sealed.data(), want, &plain))
+      Damaged(what_,
+              "Chunk " + std::to_string(i) +
+                  " of its payload does not verify (changed, moved, cut short or extended).");
+    const uint64_t chunk_start = i * kChunkSize;
+    const uint64_t from = std::max(offset, chunk_start) - chunk_start;
+    const uint64_t to = std::min<uint64_t>(end - chunk_start, plain.size());
+    out.append(plain, from, to - from);
+  }
+  OPENSSL_cleanse(plain.data(), plain.size());
   return out;
 }
 

@@ -14,8 +14,9 @@
 // bounded memory: one 64 KiB chunk is buffered in each direction, and a
 // chunk is handed on only after its tag verified, so a changed byte is an
 // error, never wrong data. Chunk i of the payload starts at
-// header size + 16 + i * (64 KiB + 16), so a ranged read can start at any
-// chunk boundary (PayloadChunkOffset).
+// header size + 16 + i * (64 KiB + 16) (PayloadChunkOffset), so a ranged read
+// can start mid-object: RangeDecryptor reads the header and then only the
+// chunks of the range.
 //
 // Built on OpenSSL: X25519, HKDF-SHA-256, ChaCha20-Poly1305, HMAC, scrypt.
 #pragma once
@@ -126,6 +127,38 @@ class Decryptor {
 inline uint64_t PayloadChunkOffset(uint64_t header_bytes, uint64_t index) {
   return header_bytes + kNonceSize + index * (kChunkSize + kTagSize);
 }
+
+// Decrypts any plaintext range of an age file while reading only its header
+// and the STREAM chunks that hold the range. Chunk i is stored at
+// PayloadChunkOffset(header, i) and sealed under the nonce i (11 bytes, big
+// endian) followed by 1 for the last chunk and 0 for the others; which chunk
+// is last follows from the object's size, so an object cut short or
+// extended fails its last chunk's tag instead of giving other plaintext.
+// Every chunk read is verified before any of its bytes is returned. A range
+// that does not reach a changed chunk still decrypts: only the bytes
+// returned are authenticated (they are the plaintext at that position).
+class RangeDecryptor {
+ public:
+  // Reads the header and checks its MAC at once; `decryptor` (its key ring)
+  // and `source` must outlive this. Errors as Decryptor::Decrypt's: 28000
+  // for no key of the ring, XX001 for a damaged header or a size that no
+  // age file of this header can have.
+  RangeDecryptor(Decryptor *decryptor, RandomAccessSource *source, std::string what);
+  ~RangeDecryptor();
+  RangeDecryptor(const RangeDecryptor &) = delete;
+  RangeDecryptor &operator=(const RangeDecryptor &) = delete;
+
+  uint64_t PlaintextSize() const { return plaintext_size_; }
+  // The plaintext bytes [offset, offset + len), cut at PlaintextSize() (so
+  // empty from there on). XX001 when a chunk of the range does not verify.
+  std::string Read(uint64_t offset, size_t len);
+
+ private:
+  RandomAccessSource *source_;
+  std::string what_;
+  std::string payload_key_;
+  uint64_t header_bytes_ = 0, chunks_ = 0, last_sealed_ = 0, plaintext_size_ = 0;
+};
 
 // Whether `prefix` (the first bytes of an object) starts like an age file.
 bool LooksLikeAge(const std::string &prefix);

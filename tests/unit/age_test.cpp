@@ -1,12 +1,11 @@
-// The age format (crypto/age.h): round trips, files the age command wrote,
-// the C2SP/CCTV test vectors (when CDW_AGE_TESTKIT names their directory),
-// tampering and wrong keys, and the encrypting store.
+// The age format (crypto/age.h): round trips, vectors the reference
+// implementation (the age command) wrote, good and tampered
+// (data/age/make_vectors.sh), ranged reads mid-object, wrong keys, and the
+// encrypting store.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <fstream>
 #include <sstream>
 
@@ -29,34 +28,21 @@ std::string ReadFile(const std::string &path) {
   return s.str();
 }
 
+// A committed test data file: fails the test when it is missing.
+std::string DataFile(const std::string &name) {
+  std::string path = std::string(CDW_TEST_DATA_DIR) + "/age/" + name;
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "missing test data " << path;
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 std::string Pattern(size_t n) {
   std::string s(n, '\0');
   for (size_t i = 0; i < n; i++) s[i] = static_cast<char>((i * 7 + i / 251) & 0xff);
   return s;
 }
-
-// Reads a source in odd-sized pieces.
-std::string Drain(ByteSource *source) {
-  std::string out;
-  char buffer[7777];
-  while (size_t n = source->Read(buffer, sizeof buffer)) out.append(buffer, n);
-  return out;
-}
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  size_t Read(char *buffer, size_t capacity) override {
-    size_t n = std::min(capacity, data_.size() - offset_);
-    memcpy(buffer, data_.data() + offset_, n);
-    offset_ += n;
-    return n;
-  }
-
- private:
-  std::string data_;
-  size_t offset_ = 0;
-};
 
 const char kFixtureIdentity[] =
     "AGE-SECRET-KEY-1JMCQNHF83J4ZW4XW0N7QJ5Y0N2X9N4CYDUR0UF2LWG27CNVZ3W0SD9ES7M";
@@ -96,8 +82,9 @@ TEST(Age, DecryptsWhatTheAgeCommandWrote) {
   Decryptor decryptor({ParseKey(kFixtureIdentity)});
   std::string file = ReadFile(std::string(CDW_TEST_DATA_DIR) + "/age/x25519_150k.age");
   ASSERT_FALSE(file.empty());
-  auto source = decryptor.Decrypt(std::make_unique<StringSource>(file), "fixture");
-  EXPECT_EQ(Drain(source.get()), Pattern(150000));
+  // Read in odd-sized pieces.
+  auto source = decryptor.Decrypt(std::make_unique<StringSource>(file, 7777), "fixture");
+  EXPECT_EQ(ReadToString(source.get()), Pattern(150000));
 }
 
 TEST(Age, RoundTripsEverySizeAroundChunkBoundaries) {
@@ -203,77 +190,197 @@ TEST(Age, DecryptionIsStreamingWithBoundedReads) {
   EXPECT_LT(consumed, 3 * (kChunkSize + kTagSize));  // not the whole 2.6 MB
 }
 
-// --- C2SP/CCTV age test vectors ------------------------------------------
+// --- vectors of the reference implementation ------------------------------
+//
+// data/age/vectors.txt: "<file> <key> <expect> <size> <sha256>" per line,
+// made by data/age/make_vectors.sh with Debian's age 1.1.1, which also
+// checked that age -d accepts the good ones and rejects the tampered ones.
 
-std::string Inflate(const std::string &in) {
-  std::string out;
-  z_stream z{};
-  inflateInit(&z);
-  z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  char buffer[1 << 16];
-  int rc;
-  do {
-    z.next_out = reinterpret_cast<Bytef *>(buffer);
-    z.avail_out = sizeof buffer;
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buffer, sizeof buffer - z.avail_out);
-  } while (rc == Z_OK);
-  inflateEnd(&z);
-  return out;
+struct Vector {
+  std::string file, key, expect;
+  size_t size = 0;
+  std::string sha256;
+};
+
+std::vector<Vector> Vectors() {
+  std::vector<Vector> vectors;
+  std::istringstream lines(DataFile("vectors.txt"));
+  for (std::string line; std::getline(lines, line);) {
+    Vector v;
+    std::istringstream fields(line);
+    fields >> v.file >> v.key >> v.expect >> v.size >> v.sha256;
+    EXPECT_FALSE(fields.fail()) << line;
+    vectors.push_back(v);
+  }
+  return vectors;
 }
 
-TEST(Age, TestkitVectors) {
-  const char *dir = getenv("CDW_AGE_TESTKIT");
-  if (!dir) GTEST_SKIP() << "set CDW_AGE_TESTKIT to the testdata directory of C2SP/CCTV age";
-  DIR *d = opendir(dir);
-  ASSERT_NE(d, nullptr);
-  int checked = 0;
-  while (dirent *entry = readdir(d)) {
-    std::string name = entry->d_name;
-    if (name[0] == '.') continue;
-    std::string file = ReadFile(std::string(dir) + "/" + name);
-    size_t blank = file.find("\n\n");
-    ASSERT_NE(blank, std::string::npos) << name;
-    std::map<std::string, std::vector<std::string>> fields;
-    std::istringstream header(file.substr(0, blank));
-    for (std::string line; std::getline(header, line);) {
-      size_t colon = line.find(": ");
-      fields[line.substr(0, colon)].push_back(line.substr(colon + 2));
+Key VectorIdentity() {
+  std::istringstream lines(DataFile("identity.txt"));
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("AGE-SECRET-KEY-1", 0) == 0) return ParseKey(line);
+  ADD_FAILURE() << "no identity in identity.txt";
+  return {};
+}
+
+Key VectorPassphrase() {
+  std::string text = DataFile("passphrase.txt");
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return ParseKey(text);
+}
+
+TEST(Age, ReferenceVectors) {
+  std::vector<Vector> vectors = Vectors();
+  // Both kinds of recipient at every size, and every kind of tampering.
+  ASSERT_EQ(vectors.size(), 13u);
+  Decryptor decryptor({VectorIdentity(), VectorPassphrase()});
+  std::map<std::string, int> seen;
+  for (const Vector &v : vectors) {
+    SCOPED_TRACE(v.file);
+    std::string file = DataFile(v.file);
+    ASSERT_FALSE(file.empty());
+    seen[v.key + " " + v.expect]++;
+    if (v.expect == "success") {
+      // Streaming, in odd-sized reads, and in one piece.
+      auto source = decryptor.Decrypt(std::make_unique<StringSource>(file, 7777), v.file);
+      std::string plain = ReadToString(source.get());
+      EXPECT_EQ(plain.size(), v.size);
+      EXPECT_EQ(Sha256::HexOf(plain.data(), plain.size()), v.sha256);
+      EXPECT_EQ(plain, Pattern(v.size));
+      EXPECT_EQ(decryptor.DecryptString(file, v.file), plain);
+      continue;
     }
-    if (fields.count("armored") || name.rfind("hybrid", 0) == 0) continue;  // not supported
-    std::string body = file.substr(blank + 2);
-    if (fields.count("compressed")) body = Inflate(body);
-    std::vector<Key> ring;
-    bool post_quantum = false;
-    for (const auto &id : fields["identity"]) {
-      if (id.rfind("AGE-SECRET-KEY-PQ-", 0) == 0)
-        post_quantum = true;  // ML-KEM hybrids are not supported
-      else
-        ring.push_back(ParseKey(id));
-    }
-    if (post_quantum) continue;
-    // The vectors' passphrases may be shorter than we accept for targets.
-    for (const auto &p : fields["passphrase"]) ring.push_back({Key::Kind::kPassphrase, p, {}});
-    const std::string expect = fields["expect"].at(0);
-    Decryptor decryptor(ring);
-    bool ok = false;
-    std::string plain;
+    ASSERT_TRUE(v.expect == "damaged" || v.expect == "wrong_key") << v.expect;
     try {
-      plain = decryptor.DecryptString(body, name);
-      ok = true;
-    } catch (const Error &) {
+      decryptor.DecryptString(file, v.file);
+      ADD_FAILURE() << "decrypted";
+    } catch (const Error &e) {
+      EXPECT_EQ(e.sqlstate(), v.expect == "damaged" ? "XX001" : "28000") << e.what();
+      EXPECT_NE(std::string(e.what()).find(v.file), std::string::npos) << e.what();
     }
-    if (expect == "success") {
-      ASSERT_TRUE(ok) << name;
-      EXPECT_EQ(Sha256::HexOf(plain.data(), plain.size()), fields["payload"].at(0)) << name;
-    } else {
-      EXPECT_FALSE(ok) << name << " (expect " << expect << ")";
-    }
-    checked++;
   }
-  closedir(d);
-  EXPECT_GT(checked, 80);
+  EXPECT_EQ(seen["identity success"], 4);
+  EXPECT_EQ(seen["passphrase success"], 4);
+  EXPECT_EQ(seen["identity damaged"], 4);
+  EXPECT_EQ(seen["identity wrong_key"], 1);
+}
+
+// --- ranged reads mid-object ------------------------------------------------
+
+class AgeRange : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    decryptor_ = new Decryptor({VectorIdentity(), VectorPassphrase()});
+  }
+  static void TearDownTestSuite() {
+    delete decryptor_;
+    decryptor_ = nullptr;
+  }
+  static Decryptor *decryptor_;
+};
+
+Decryptor *AgeRange::decryptor_ = nullptr;
+
+TEST_F(AgeRange, EveryRangeIsThePlaintextAtThatOffset) {
+  for (const char *name : {"x25519_multi.age", "scrypt_multi.age", "x25519_64k.age",
+                           "x25519_64k1.age", "x25519_empty.age"}) {
+    SCOPED_TRACE(name);
+    StringRandomAccess file(DataFile(name));
+    RangeDecryptor range(decryptor_, &file, name);
+    const size_t size = range.PlaintextSize();
+    const std::string plain = Pattern(size);
+    ASSERT_EQ(plain.size(), size);
+    struct Case {
+      uint64_t offset;
+      size_t len;
+    };
+    for (Case c : std::vector<Case>{{0, 0},
+                                    {0, 1},
+                                    {0, size},
+                                    {0, SIZE_MAX},
+                                    {kChunkSize - 3, 10},  // across a chunk boundary
+                                    {kChunkSize, 1},
+                                    {2 * kChunkSize + 5, 900},  // in the last chunk
+                                    {1000, 2 * kChunkSize},     // across both boundaries
+                                    {size > 0 ? size - 1 : 0, 10},
+                                    {size, 1},
+                                    {size + 100000, 5}}) {
+      std::string expected = c.offset < size ? plain.substr(c.offset, c.len) : "";
+      EXPECT_EQ(range.Read(c.offset, c.len), expected) << c.offset << "+" << c.len;
+    }
+  }
+}
+
+TEST_F(AgeRange, ReadsOnlyTheHeaderAndTheChunksOfTheRange) {
+  std::string data = DataFile("x25519_multi.age");
+  StringRandomAccess file(data);
+  RangeDecryptor range(decryptor_, &file, "x25519_multi.age");
+  EXPECT_EQ(range.PlaintextSize(), 2 * kChunkSize + 1000);
+  uint64_t header = file.bytes_read;
+  EXPECT_LE(header, 4096u + kNonceSize);
+  // A range in the last chunk: that chunk alone (1000 bytes and its tag).
+  EXPECT_EQ(range.Read(2 * kChunkSize + 10, 20),
+            Pattern(2 * kChunkSize + 30).substr(2 * kChunkSize + 10));
+  EXPECT_EQ(file.bytes_read - header, 1000 + kTagSize);
+  // A range across the first boundary: chunks 0 and 1, never chunk 2.
+  uint64_t before = file.bytes_read;
+  EXPECT_EQ(range.Read(kChunkSize - 1, 2), Pattern(kChunkSize + 1).substr(kChunkSize - 1));
+  EXPECT_EQ(file.bytes_read - before, 2 * (kChunkSize + kTagSize));
+}
+
+TEST_F(AgeRange, ATamperedChunkInTheRangeIsAnError) {
+  auto expect_damaged = [](RangeDecryptor *range, uint64_t offset, size_t len) {
+    try {
+      range->Read(offset, len);
+      ADD_FAILURE() << "no error for " << offset << "+" << len;
+    } catch (const Error &e) {
+      EXPECT_EQ(e.sqlstate(), "XX001") << e.what();
+      EXPECT_NE(e.detail().find("does not verify"), std::string::npos) << e.detail();
+    }
+  };
+  {
+    // A byte of chunk 0 flipped: chunk 1 still reads, anything in chunk 0 fails.
+    StringRandomAccess file(DataFile("tampered_payload_byte.age"));
+    RangeDecryptor range(decryptor_, &file, "tampered_payload_byte.age");
+    EXPECT_EQ(range.Read(kChunkSize, 1), Pattern(kChunkSize + 1).substr(kChunkSize));
+    expect_damaged(&range, 1000, 1);
+    expect_damaged(&range, 10, 5);  // the same chunk, far from the flipped byte
+    expect_damaged(&range, kChunkSize - 1, 2);
+  }
+  {
+    // The middle chunk dropped: the last one is now read as chunk 1.
+    StringRandomAccess file(DataFile("tampered_chunk_dropped.age"));
+    RangeDecryptor range(decryptor_, &file, "tampered_chunk_dropped.age");
+    EXPECT_EQ(range.Read(0, 10), Pattern(10));
+    expect_damaged(&range, kChunkSize, 10);
+  }
+  {
+    // Two chunks and a last one cut short: the last tag fails.
+    std::string data = DataFile("x25519_multi.age");
+    StringRandomAccess file(data.substr(0, data.size() - 5));
+    RangeDecryptor range(decryptor_, &file, "cut");
+    expect_damaged(&range, 2 * kChunkSize, 1);
+    // Cut at a chunk boundary: chunk 1 is read as the last one and fails.
+    StringRandomAccess at_boundary(data.substr(0, data.size() - 1000 - kTagSize));
+    RangeDecryptor boundary(decryptor_, &at_boundary, "cut");
+    expect_damaged(&boundary, kChunkSize, 1);
+  }
+  // A header MAC changed, a size no age file has, another recipient.
+  for (auto [name, state] :
+       std::vector<std::pair<std::string, std::string>>{{"tampered_header_mac.age", "XX001"},
+                                                        {"tampered_truncated.age", "XX001"},
+                                                        {"wrong_key.age", "28000"}}) {
+    StringRandomAccess file(DataFile(name));
+    try {
+      RangeDecryptor range(decryptor_, &file, name);
+      range.Read(0, 1 << 20);
+      ADD_FAILURE() << name;
+    } catch (const Error &e) {
+      EXPECT_EQ(e.sqlstate(), state) << name << ": " << e.what();
+    }
+  }
+  StringRandomAccess plain("id,name\n1,x\n");
+  EXPECT_THROW(RangeDecryptor(decryptor_, &plain, "plain"), Error);
 }
 
 // --- the encrypting store ---------------------------------------------------
@@ -350,7 +457,8 @@ TEST_F(EncryptedStoreTest, ManifestMacCoversTheStoredBytes) {
 }
 
 TEST_F(EncryptedStoreTest, TheAgeCommandDecryptsWhatWeStore) {
-  if (system("age --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no age command";
+  // scripts/install-deps.sh --test installs the age command.
+  ASSERT_EQ(system("age --version >/dev/null 2>&1"), 0) << "the age command is missing";
   auto store = Store(kFixtureIdentity);
   std::string plain = Pattern(3 * kChunkSize + 5);
   auto writer = store->Create("obj");
