@@ -248,10 +248,15 @@ def json_rows(cluster, sql, db="postgres"):
     return json.loads(out)
 
 
-def backup(cluster, databases):
-    """A waited-for run of `databases` that must succeed; its run id."""
-    run_id = cluster.value("SELECT cdw_backup_run(databases => ARRAY[%s], wait => true)"
-                           % ", ".join(quote_literal(d) for d in databases))
+def backup(cluster, databases, target=None, compression=None):
+    """A waited-for run of `databases` (to `target`, with `compression`, when
+    given) that must succeed; its run id."""
+    args = "databases => ARRAY[%s]" % ", ".join(quote_literal(d) for d in databases)
+    if target is not None:
+        args += f", target => {quote_literal(target)}"
+    if compression is not None:
+        args += f", compression => {quote_literal(compression)}"
+    run_id = cluster.value(f"SELECT cdw_backup_run({args}, wait => true)")
     status = cluster.value(f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}")
     if status != "succeeded":
         raise AssertionError(f"run {run_id} ended {status}: " + cluster.sql(
@@ -288,3 +293,33 @@ def rewrite(path, data):
     """Replaces a file's content in place (keeps its owner and mode)."""
     with open(path, "wb") as f:
         f.write(data)
+
+
+def visible_texts(cluster):
+    """Where a secret must never show, each as one text: the server log, the
+    history (runs, run_databases, run_tables), the targets view and every
+    pg_stat_activity query and application_name."""
+    return {
+        "server log": cluster.server_log(),
+        "history": cluster.sql("""
+            SELECT (SELECT coalesce(json_agg(r)::text, '') FROM cdw_backup.runs r)
+                || (SELECT coalesce(json_agg(d)::text, '') FROM cdw_backup.run_databases d)
+                || (SELECT coalesce(json_agg(t)::text, '') FROM cdw_backup.run_tables t)"""),
+        "targets view": cluster.sql(
+            "SELECT coalesce(json_agg(t)::text, '') FROM cdw_backup.targets t"),
+        "pg_stat_activity": cluster.sql(
+            "SELECT coalesce(string_agg(coalesce(query, '') || ' ' || coalesce(application_name, ''),"
+            " E'\\n'), '') FROM pg_stat_activity"),
+    }
+
+
+def assert_secrets_nowhere(test, cluster, secrets, extra_texts=(), what="secret"):
+    """Fails `test` when any of `secrets` is in visible_texts(cluster) or in
+    one of `extra_texts` (error messages the test collected)."""
+    texts = visible_texts(cluster)
+    for i, text in enumerate(extra_texts):
+        texts[f"extra text {i}"] = text
+    for secret in secrets:
+        test.assertGreaterEqual(len(secret), 8, "too short to search for")
+        for where, text in texts.items():
+            test.assertNotIn(secret, text, f"the {what} is in the {where}")

@@ -27,7 +27,8 @@ import os
 import threading
 import unittest
 
-from harness import ClusterTestCase, hint_of, json_rows, sqlstate_of, wait_until
+from harness import (ClusterTestCase, assert_secrets_nowhere, backup, hint_of, json_rows,
+                     sqlstate_of, wait_until)
 from harness import quote_literal as literal
 import s3_server
 from s3_server import MotoServer
@@ -141,33 +142,11 @@ class SseTestCase(ClusterTestCase):
     settings = {"log_min_messages": "warning", "log_min_error_statement": "error"}
 
     def run_backup(self, target, compression="none"):
-        run_id = int(self.cluster.value(
-            f"SELECT cdw_backup_run(target => {literal(target)}, databases => ARRAY['postgres'], "
-            f"compression => {literal(compression)}, wait => true)"))
-        status = self.cluster.value(f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}")
-        self.assertEqual(status, "succeeded", self.cluster.sql(
-            f"SELECT error, hint FROM cdw_backup.runs WHERE run_id = {run_id}"))
-        return run_id
-
-    def history_text(self):
-        return self.cluster.sql("""
-            SELECT (SELECT coalesce(json_agg(r)::text, '') FROM cdw_backup.runs r)
-                || (SELECT coalesce(json_agg(d)::text, '') FROM cdw_backup.run_databases d)
-                || (SELECT coalesce(json_agg(t)::text, '') FROM cdw_backup.run_tables t)""")
+        return backup(self.cluster, ["postgres"], target=target, compression=compression)
 
     def assert_key_nowhere(self, key, extra_texts=()):
-        forms = {key, base64.b64encode(bytes.fromhex(key)).decode()} if len(key) == 64 else {key}
-        texts = {"server log": self.cluster.server_log(), "history": self.history_text(),
-                 "targets view": self.cluster.sql(
-                     "SELECT coalesce(json_agg(t)::text, '') FROM cdw_backup.targets t"),
-                 "pg_stat_activity": self.cluster.sql(
-                     "SELECT coalesce(string_agg(coalesce(query, ''), E'\\n'), '') "
-                     "FROM pg_stat_activity")}
-        for i, text in enumerate(extra_texts):
-            texts[f"extra text {i}"] = text
-        for form in forms:
-            for where, text in texts.items():
-                self.assertNotIn(form, text, f"the SSE-C key is in the {where}")
+        forms = [key, base64.b64encode(bytes.fromhex(key)).decode()] if len(key) == 64 else [key]
+        assert_secrets_nowhere(self, self.cluster, forms, extra_texts, what="SSE-C key")
 
     def restored_matches(self, run_id, target, table):
         self.cluster.sql("DROP DATABASE IF EXISTS restored")
