@@ -558,6 +558,27 @@ class FiringTest(ScheduleCase):
                    what="the run due 6 seconds after the schedule was committed")
         self.assertEqual(self.wait_run(self.last_run_id("soon")), "succeeded")
 
+    def test_6_fired_run_keeps_the_schedules_filters(self):
+        """A run the launcher starts applies the schedule's table filters
+        (tables / exclude_* options), as cdw_backup_run_schedule() does."""
+        c = self.cluster
+        c.sql("CREATE DATABASE filtered")
+        c.sql("CREATE TABLE keep_me AS SELECT 1 AS x; CREATE TABLE scratch_a AS SELECT 2 AS x; "
+              "CREATE TABLE audit AS SELECT 3 AS x", db="filtered")
+        self.schedule("filtered", "0 4 * * *", databases="{filtered}",
+                      exclude_tables="{public.scratch_*}", exclude_table_data="{audit}")
+        run_id = self.fire("filtered")
+        self.assertEqual(self.wait_run(run_id), "succeeded")
+        tables = {r[0]: r[1:] for r in c.rows(
+            "SELECT table_name, status, rows, coalesce(excluded_by, '') FROM cdw_backup.run_tables "
+            f"WHERE run_id = {run_id}")}
+        self.assertEqual(tables, {
+            "keep_me": ["succeeded", "1", ""],
+            "scratch_a": ["excluded", "", 'exclude_tables pattern "public.scratch_*"'],
+            "audit": ["succeeded", "0", 'exclude_table_data pattern "audit"']}, tables)
+        self.assertEqual(c.value("SELECT filters->>'exclude_tables' FROM cdw_backup.runs "
+                                 f"WHERE run_id = {run_id}"), '["public.scratch_*"]')
+
 
 # ---------------------------------------------------------------------------
 # 5. Retention
