@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <mutex>
+#include <set>
+#include <vector>
 
 #include "common/error.h"
 
@@ -47,6 +50,34 @@ void FsyncPath(const std::string &path, bool directory) {
   ::close(fd);
 }
 
+// SetDeferredFileSync: the files and directories still to fsync.
+struct DeferredSyncs {
+  std::mutex mutex;
+  bool on = false;
+  std::vector<std::string> files;
+  std::set<std::string> directories;
+};
+
+DeferredSyncs &Deferred() {
+  static DeferredSyncs deferred;
+  return deferred;
+}
+
+// fsync, but a path removed since (a part rolled back) is not an error.
+void FsyncIfExists(const std::string &path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) {
+    if (errno == ENOENT) return;
+    ThrowIo("open", path, errno);
+  }
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowIo("fsync", path, err);
+  }
+  ::close(fd);
+}
+
 // mkdir -p; directories are created with 0700 like PostgreSQL's own.
 void MakeDirectories(const std::string &path) {
   std::string partial;
@@ -67,8 +98,8 @@ std::string ParentOf(const std::string &path) {
 
 class FileWriter : public ObjectWriter {
  public:
-  FileWriter(std::string final_path, std::string temp_path)
-      : final_path_(std::move(final_path)), temp_path_(std::move(temp_path)) {
+  FileWriter(std::string final_path, std::string temp_path, bool deferred)
+      : final_path_(std::move(final_path)), temp_path_(std::move(temp_path)), deferred_(deferred) {
     MakeDirectories(ParentOf(final_path_));
     struct stat st;
     if (::lstat(final_path_.c_str(), &st) == 0)
@@ -120,6 +151,7 @@ class FileWriter : public ObjectWriter {
     }
   }
   void Finish() override {
+    if (deferred_) return;  // SyncDeferredFiles()
     if (::fsync(fd_) != 0) ThrowIo("fsync file", temp_path_, errno);
   }
   void Commit() override {
@@ -134,6 +166,17 @@ class FileWriter : public ObjectWriter {
       ThrowIo("rename file", temp_path_, errno);
     ::unlink(temp_path_.c_str());
     committed_ = true;
+    if (deferred_) {
+      // The file, its directory and the directory above (a table's
+      // directory is new in its database's).
+      DeferredSyncs &d = Deferred();
+      std::lock_guard<std::mutex> guard(d.mutex);
+      d.files.push_back(final_path_);
+      std::string parent = ParentOf(final_path_);
+      d.directories.insert(ParentOf(parent));
+      d.directories.insert(std::move(parent));
+      return;
+    }
     FsyncPath(ParentOf(final_path_), true);
   }
   void Abort() noexcept override {
@@ -147,6 +190,7 @@ class FileWriter : public ObjectWriter {
 
   std::string final_path_;
   std::string temp_path_;
+  bool deferred_;
   int fd_ = -1;
   bool committed_ = false;
   uint64_t written_ = 0;
@@ -252,12 +296,37 @@ std::string FileStore::PathOf(const std::string &key) const {
   return path;
 }
 
-std::unique_ptr<ObjectWriter> FileStore::Create(const std::string &key, ObjectKind /*kind*/) {
+std::unique_ptr<ObjectWriter> FileStore::Create(const std::string &key, ObjectKind kind) {
   std::string final_path = PathOf(key);
   auto slash = final_path.rfind('/');
   std::string temp_path =
       final_path.substr(0, slash + 1) + kTemporaryPrefix + final_path.substr(slash + 1);
-  return std::make_unique<FileWriter>(final_path, temp_path);
+  bool deferred = false;
+  if (kind == ObjectKind::kData) {
+    DeferredSyncs &d = Deferred();
+    std::lock_guard<std::mutex> guard(d.mutex);
+    deferred = d.on;
+  }
+  return std::make_unique<FileWriter>(final_path, temp_path, deferred);
+}
+
+void SetDeferredFileSync(bool on) {
+  DeferredSyncs &d = Deferred();
+  std::lock_guard<std::mutex> guard(d.mutex);
+  d.on = on;
+}
+
+void SyncDeferredFiles() {
+  DeferredSyncs &d = Deferred();
+  std::vector<std::string> files;
+  std::set<std::string> directories;
+  {
+    std::lock_guard<std::mutex> guard(d.mutex);
+    files.swap(d.files);
+    directories.swap(d.directories);
+  }
+  for (const auto &file : files) FsyncIfExists(file, false);
+  for (const auto &directory : directories) FsyncIfExists(directory, true);
 }
 
 std::unique_ptr<ByteSource> FileStore::Open(const std::string &key) {
