@@ -63,7 +63,7 @@ struct ListedTable {
 // lock_wait_timeout, so one busy table does not hold up the locking of the
 // rest.
 void LockListedTables(ListedTable *listed, int count) {
-  int wanted = 0;
+  volatile int wanted = 0;
   for (int i = 0; i < count; i++) {
     if (listed[i].excluded_by || listed[i].data_excluded_by) {
       listed[i].lock = LockState::kNotWanted;  // not exported: not locked
@@ -75,26 +75,43 @@ void LockListedTables(ListedTable *listed, int count) {
     if (listed[i].lock == LockState::kWanted) wanted++;
   }
   CheckLockBudget(wanted);
-  for (int i = 0; i < count; i++)
-    if (listed[i].lock == LockState::kWanted &&
-        ConditionalLockRelationOid(listed[i].relid, AccessShareLock))
-      listed[i].lock = LockState::kLocked;
-  auto *entry = static_cast<TableEntry *>(palloc0(sizeof(TableEntry)));
-  for (int i = 0; i < count; i++) {
-    if (listed[i].lock != LockState::kWanted) continue;
-    CHECK_FOR_INTERRUPTS();
-    entry->relid = listed[i].relid;
-    CopyText(entry->schema_name, NAMEDATALEN, listed[i].schema_name);
-    CopyText(entry->table_name, NAMEDATALEN, listed[i].table_name);
-    if (LockTableForRun(entry)) {
-      listed[i].lock = LockState::kLocked;
-      continue;
+  // The budget counts capacity; other sessions' locks may fill the lock
+  // table first ("out of shared memory"): then the error says what to set.
+  MemoryContext context = CurrentMemoryContext;
+  PG_TRY();
+  {
+    for (int i = 0; i < count; i++)
+      if (listed[i].lock == LockState::kWanted &&
+          ConditionalLockRelationOid(listed[i].relid, AccessShareLock))
+        listed[i].lock = LockState::kLocked;
+    auto *entry = static_cast<TableEntry *>(palloc0(sizeof(TableEntry)));
+    for (int i = 0; i < count; i++) {
+      if (listed[i].lock != LockState::kWanted) continue;
+      CHECK_FOR_INTERRUPTS();
+      entry->relid = listed[i].relid;
+      CopyText(entry->schema_name, NAMEDATALEN, listed[i].schema_name);
+      CopyText(entry->table_name, NAMEDATALEN, listed[i].table_name);
+      if (LockTableForRun(entry)) {
+        listed[i].lock = LockState::kLocked;
+        continue;
+      }
+      listed[i].lock = LockState::kFailed;
+      listed[i].sqlstate = pstrdup(entry->sqlstate);
+      listed[i].error = pstrdup(entry->error);
+      listed[i].hint = pstrdup(entry->hint);
     }
-    listed[i].lock = LockState::kFailed;
-    listed[i].sqlstate = pstrdup(entry->sqlstate);
-    listed[i].error = pstrdup(entry->error);
-    listed[i].hint = pstrdup(entry->hint);
   }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(context);
+    ErrorData *error = CopyErrorData();
+    if (error->sqlerrcode != ERRCODE_OUT_OF_MEMORY) PG_RE_THROW();
+    FlushErrorState();
+    int locked = 0;
+    for (int i = 0; i < count; i++) locked += listed[i].lock == LockState::kLocked;
+    RaiseLockTableFull(wanted, locked, error->message);
+  }
+  PG_END_TRY();
 }
 
 // A table truncated or rewritten after the snapshot and before its lock:

@@ -81,14 +81,44 @@ void DescribeLockTimeout(TableEntry *entry) {
   SetEntryError(entry, "55P03", error, RaiseTimeoutHint());
 }
 
+// max_locks_per_transaction for `needed` locks in the shared lock table,
+// with a quarter more for the other sessions.
+int64 SuggestedLocksPerTransaction(int64 needed) {
+  int64 slots = static_cast<int64>(MaxBackends) + max_prepared_xacts;
+  return (needed + needed / 4 + slots - 1) / slots;
+}
+
 }  // namespace
+
+void RaiseLockTableFull(int tables, int locked, const char *original_message) {
+  int64 slots = static_cast<int64>(MaxBackends) + max_prepared_xacts;
+  int64 capacity = static_cast<int64>(max_locks_per_xact) * slots;
+  // What the other sessions held when the table filled up, and all of ours.
+  int64 others = Max(capacity - locked, static_cast<int64>(0));
+  int64 suggested = Max(SuggestedLocksPerTransaction(tables + others + kLockHeadroom),
+                        static_cast<int64>(max_locks_per_xact) * 2);
+  ereport(ERROR,
+          (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+           errmsg("the server's lock table filled up after the backup of database %s locked %d "
+                  "of its %d tables",
+                  quote_identifier(g_job->database), locked, tables),
+           errdetail("A backup holds an ACCESS SHARE lock on every table of a database until "
+                     "the database is done, as pg_dump does; the lock table of all sessions "
+                     "holds about max_locks_per_transaction (%d) * %lld locks, and other "
+                     "sessions held some of them (%s).",
+                     max_locks_per_xact, static_cast<long long>(slots),
+                     original_message ? original_message : "out of shared memory"),
+           errhint("Set max_locks_per_transaction = %lld in postgresql.conf and restart the "
+                   "server.",
+                   static_cast<long long>(suggested))));
+}
 
 void CheckLockBudget(int tables) {
   int64 slots = static_cast<int64>(MaxBackends) + max_prepared_xacts;
   int64 capacity = static_cast<int64>(max_locks_per_xact) * slots;
   int64 needed = tables + kLockHeadroom;
   if (needed <= capacity) return;
-  int64 suggested = (needed + needed / 4 + slots - 1) / slots;
+  int64 suggested = SuggestedLocksPerTransaction(needed);
   ereport(ERROR,
           (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
            errmsg("database %s has more tables to back up (%d) than the server's lock table "

@@ -41,6 +41,10 @@ namespace cdw::bgworker::database_worker {
 // when `tables` locks and some headroom would not fit.
 void CheckLockBudget(int tables);
 
+// The same error (53400, with the value to set) when the lock table filled
+// up anyway (other sessions held locks) after `locked` of `tables` locks.
+void RaiseLockTableFull(int tables, int locked, const char *original_message);
+
 // lock_timeout = cdw_backup.lock_wait_timeout for the worker's transaction
 // (GUC_ACTION_LOCAL): no lock wait of a worker is unbounded.
 void BoundLockWaits();
