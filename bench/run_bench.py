@@ -19,6 +19,13 @@ same machine, and prints one table of MB/s and ratios against the goals:
      bench is half done is within +-25% of the time the run then actually takes
      (--only-eta measures just that: --scale 7 is ~2 GB of CSV)
   10. gzip + encryption (encryption => 'on', age) >= 0.9x gzip alone
+  11. (--databases N, issue 16 goal 1) N databases x 5 small tables (gzip) in <= 1.5x the time
+      of one database holding the same tables, and >= 5x faster than a shell loop of
+      pg_dump -Fd -jN -Z6 over the N databases
+  12. (--table-counts 1000,50000, issue 16 goal 2) one database of that many tiny tables
+      (gzip): <= 0.5x pg_dump -Fd -jN -Z6, worker RssAnon growth <= 64 MiB, and the time per
+      table at the largest count within +-30% of the smallest's
+      (--only-scale measures just 11 and 12)
 
 "MB" is 10^6 bytes, and every rate is CSV bytes (what COPY ... (FORMAT csv)
 produces for the tables) divided by wall-clock seconds, whatever the
@@ -50,6 +57,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "integration"))
+# --bindir: the PostgreSQL binaries (and the cdw_backup they load) to measure,
+# e.g. a private install; harness reads PG_BINDIR when imported.
+for _i, _arg in enumerate(sys.argv):
+    if _arg == "--bindir" and _i + 1 < len(sys.argv):
+        os.environ["PG_BINDIR"] = sys.argv[_i + 1]
+    elif _arg.startswith("--bindir="):
+        os.environ["PG_BINDIR"] = _arg.split("=", 1)[1]
 from harness import PG_BINDIR, Cluster, make_shared_dir, wait_until  # noqa: E402
 
 MB = 1e6
@@ -85,11 +99,21 @@ def cluster_settings(args):
         # Goal 5: one snapshot holds an ACCESS SHARE lock on each of the
         # 10,000 tables; the lock table holds max_locks_per_transaction *
         # (max_connections + workers) locks, 64 (default) is too few.
-        "max_locks_per_transaction": 256,
+        # Goal 12 needs more (the leader and pg_dump each lock every table).
+        "max_locks_per_transaction": locks_for(args),
         # COPY, pg_dump and our writer (which pins UTC) then print the same bytes.
         "timezone": "'UTC'",
         "max_wal_size": "'4GB'",  # no checkpoint storms while generating the data
     }
+
+
+def locks_for(args):
+    """max_locks_per_transaction for the largest count of tables in one
+    database: the lock table has max_locks_per_transaction * ~150 slots here
+    (max_connections 100 + 32 workers + ...), shared by our leader and by
+    pg_dump, each holding one lock per table; 256 at least."""
+    most = max([args.many_tables] + [int(n) for n in args.table_counts.split(",") if n])
+    return max(256, (most * 5 // 4) // 128 + 64)
 
 
 def attach_cluster(directory, args):
@@ -111,7 +135,7 @@ def attach_cluster(directory, args):
     wanted = cluster_settings(args)
     current = {k: cluster.value(f"SHOW {k}") for k in ("max_locks_per_transaction",
                                                        "shared_buffers", "max_worker_processes")}
-    if (current["max_locks_per_transaction"] != "256"
+    if (current["max_locks_per_transaction"] != str(locks_for(args))
             or current["max_worker_processes"] != "32"
             or current["shared_buffers"] != args.shared_buffers):
         with open(os.path.join(cluster.data, "postgresql.conf"), "a") as f:
@@ -1077,6 +1101,15 @@ def parse_args():
     p.add_argument("--max-rate-mb", type=int, default=0,
                    help="goal 8's max_rate in MiB/s (default: a third of the unthrottled rate of "
                         "compression none; -1 skips the goal)")
+    p.add_argument("--databases", type=int, default=0,
+                   help="goal 11: this many databases of 5 small tables (issue 16: 200; 0 skips)")
+    p.add_argument("--table-counts", default="",
+                   help="goal 12: comma-separated counts of tiny tables in one database, each "
+                        "measured (e.g. 1000,10000,50000; empty skips)")
+    p.add_argument("--only-scale", action="store_true",
+                   help="measure only goals 11 and 12 (no database bench)")
+    p.add_argument("--bindir", help="PostgreSQL bin directory to use (default: PG_BINDIR or "
+                                    "pg_config's); its server must have cdw_backup installed")
     p.add_argument("--shared-buffers", default="256MB")
     p.add_argument("--timeout", type=int, default=1800, help="seconds before a run is cancelled")
     p.add_argument("--keep", action="store_true", help="keep the cluster and its data")
@@ -1095,7 +1128,8 @@ def git_commit():
 
 def library_mtime():
     try:
-        libdir = subprocess.check_output(["pg_config", "--pkglibdir"], text=True).strip()
+        libdir = subprocess.check_output([os.path.join(PG_BINDIR, "pg_config"), "--pkglibdir"],
+                                         text=True).strip()
         return datetime.datetime.fromtimestamp(
             os.path.getmtime(os.path.join(libdir, "cdw_backup.so"))).isoformat()
     except (OSError, subprocess.CalledProcessError):
@@ -1114,6 +1148,19 @@ def main():
         log(f"cluster in {cluster.dir}, port {cluster.port}")
     work_dirs = []
     try:
+        if args.only_scale:
+            results = run_scale_only(cluster, args, work_dirs)
+            results["total_seconds"] = time.monotonic() - begun
+            results["load_average"] = {"before": load_before, "after": os.getloadavg()}
+            rows = scale_rows(results, args)
+            results["table"] = rows
+            print_table(rows)
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = os.path.join(args.results_dir, f"results-scale-{stamp}.json")
+            with open(path, "w") as f:
+                json.dump(results, f, indent=2, default=str)
+            print(f"results: {path}")
+            return
         if args.only_eta:
             results = run_eta_only(cluster, args, work_dirs)
             print(json.dumps({k: v for k, v in results["eta"].items() if k != "samples"},
@@ -1131,7 +1178,7 @@ def main():
     results["total_seconds"] = time.monotonic() - begun
     # Every figure assumes the machine does nothing else: say so when it did.
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
-    rows = build_rows(results, args)
+    rows = build_rows(results, args) + scale_rows(results, args)
     results["table"] = rows
     print()
     print(f"CSV: {results['csv_bytes_total'] / MB:.1f} MB in {len(results['csv_bytes'])} tables "
@@ -1285,6 +1332,208 @@ def run_all(cluster, args, work_dirs):
     if args.eta:
         log("goal 9: ETA at 50% of a run of database bench, gzip ...")
         results["eta"] = eta_goal(cluster, target_dir, "gzip", args.timeout)
+    scale_goals(cluster, args, target_dir, out_dir, results)
+    return results
+
+
+# ---------------------------------------------------------------------------
+# Goals 11 and 12 (issue 16): many databases, many tables
+# ---------------------------------------------------------------------------
+
+SMALL_TABLE = ("(id bigint PRIMARY KEY, name text, updated_at timestamptz, amount numeric(10,2))")
+SMALL_ROWS = ("SELECT g, ''item '' || g, timestamptz ''2024-01-01 00:00:00+00'' + g * "
+              "interval ''1 day'', g * 1.25 FROM generate_series(1, 20) g")
+
+
+def create_small_tables(cluster, db, names):
+    """Tables of 20 rows, 1,000 per transaction (no transaction needs too many locks)."""
+    for first in range(0, len(names), 1000):
+        batch = names[first:first + 1000]
+        cluster.sql(f"""
+            DO $$
+            DECLARE t text;
+            BEGIN
+              FOREACH t IN ARRAY {sql_array(batch)} LOOP
+                EXECUTE format('CREATE TABLE %I {SMALL_TABLE}', t);
+                EXECUTE format('INSERT INTO %I {SMALL_ROWS}', t);
+              END LOOP;
+            END $$;
+        """, db=db)
+
+
+def scale_database_names(n):
+    return [f"scale_db_{i:03d}" for i in range(1, n + 1)]
+
+
+def generate_scale_databases(cluster, args):
+    """Goal 11: --databases databases scale_db_NNN of 5 tables t1..t5 (copies
+    of template scale_tpl), and scale_one holding the same tables (dNNN_tK)."""
+    marker = dataset_marker(f"scale_dbs_{args.databases}", args)
+    if database_comment(cluster, "scale_one") == marker:
+        return
+    log(f"goal 11: creating {args.databases} databases x 5 tables ...")
+    started = time.monotonic()
+    existing = cluster.sql("SELECT datname FROM pg_database WHERE datname LIKE 'scale\_%'")
+    cluster.sql("".join(f'DROP DATABASE "{d}";\n' for d in existing.splitlines()))
+    cluster.sql("CREATE DATABASE scale_tpl")
+    create_small_tables(cluster, "scale_tpl", [f"t{k}" for k in range(1, 6)])
+    cluster.sql("VACUUM (FREEZE, ANALYZE)", db="scale_tpl")
+    cluster.sql("".join(f"CREATE DATABASE {d} TEMPLATE scale_tpl;\n"
+                        for d in scale_database_names(args.databases)))
+    cluster.sql("CREATE DATABASE scale_one")
+    create_small_tables(cluster, "scale_one", [f"d{i:03d}_t{k}" for i in range(1, args.databases + 1)
+                                               for k in range(1, 6)])
+    cluster.sql("VACUUM (FREEZE, ANALYZE)", db="scale_one")
+    cluster.sql("CHECKPOINT")
+    cluster.sql(f"COMMENT ON DATABASE scale_one IS '{marker}'")
+    log(f"  created in {time.monotonic() - started:.1f} s")
+
+
+def generate_scale_tables(cluster, args, count):
+    """Goal 12: database scale_many_N with N tables of 20 rows."""
+    db = f"scale_many_{count}"
+    marker = dataset_marker(db, args)
+    if database_comment(cluster, db) == marker:
+        return db
+    log(f"goal 12: creating {count} tables in {db} ...")
+    started = time.monotonic()
+    cluster.sql(f"DROP DATABASE IF EXISTS {db}")
+    cluster.sql(f"CREATE DATABASE {db}")
+    create_small_tables(cluster, db, [f"small_{t:05d}" for t in range(1, count + 1)])
+    cluster.sql("VACUUM (FREEZE, ANALYZE)", db=db)
+    cluster.sql("CHECKPOINT")
+    cluster.sql(f"COMMENT ON DATABASE {db} IS '{marker}'")
+    log(f"  created in {time.monotonic() - started:.1f} s")
+    return db
+
+
+def our_run_databases(cluster, target_dir, databases, timeout):
+    """One cdw_backup_run() of several databases, gzip, timed wall-clock."""
+    for name in os.listdir(target_dir):
+        shutil.rmtree(os.path.join(target_dir, name), ignore_errors=True)
+    clock, status = timed(lambda: cluster.value(f"""
+        SELECT cdw_backup_wait(cdw_backup_run(target => 'bench',
+                                              databases => {sql_array(databases)},
+                                              compression => 'gzip', wait => false),
+                               interval '{timeout} seconds')"""))
+    run = json.loads(cluster.value(
+        "SELECT row_to_json(r) FROM (SELECT run_id, status, tables_total, tables_failed, error "
+        "FROM cdw_backup.runs ORDER BY run_id DESC LIMIT 1) r"))
+    if status != "succeeded":
+        log(f"  run {run['run_id']} ended {status}: {run.get('error')}")
+    return {**clock, "status": status, "run_id": run["run_id"],
+            "tables_total": run["tables_total"], "target_bytes": du_bytes(target_dir)}
+
+
+def pg_dump_loop(cluster, databases, workers, out_dir):
+    """A shell loop of pg_dump -Fd -jN -Z6, one database after another."""
+    target = os.path.join(out_dir, "dump-loop")
+    os.makedirs(target, exist_ok=True)
+    script = (f'for db in {" ".join(databases)}; do "{PG_BINDIR}/pg_dump" -h "{cluster.dir}" '
+              f'-p {cluster.port} -U postgres -Fd -j{workers} -Z6 -f "{target}/$db" "$db" '
+              f'|| exit 1; done')
+    clock, _ = timed(lambda: subprocess.run(["sh", "-c", script], check=True))
+    shutil.rmtree(target, ignore_errors=True)
+    return clock
+
+
+def pg_dump_database(cluster, db, workers, out_dir):
+    target = os.path.join(out_dir, f"dump-{db}")
+    clock, _ = timed(lambda: subprocess.run(
+        [f"{PG_BINDIR}/pg_dump", "-h", cluster.dir, "-p", str(cluster.port), "-U", "postgres",
+         "-Fd", f"-j{workers}", "-Z6", "-f", target, db], check=True))
+    shutil.rmtree(target, ignore_errors=True)
+    return clock
+
+
+def scale_goals(cluster, args, target_dir, out_dir, results):
+    w, n = args.workers, args.repeat
+    if args.databases:
+        generate_scale_databases(cluster, args)
+        names = scale_database_names(args.databases)
+        g = results["databases"] = {"count": args.databases}
+        log(f"goal 11: cdw_backup_run of {args.databases} databases ...")
+        g["ours"] = best_of(n, lambda: our_run_databases(cluster, target_dir, names,
+                                                         args.timeout))
+        log("goal 11: cdw_backup_run of scale_one (the same tables in one database) ...")
+        g["one"] = best_of(n, lambda: our_run_databases(cluster, target_dir, ["scale_one"],
+                                                        args.timeout))
+        log(f"goal 11: a shell loop of pg_dump -Fd -j{w} -Z6 over {args.databases} databases ...")
+        g["pg_dump_loop"] = best_of(n, lambda: pg_dump_loop(cluster, names, w, out_dir))
+    counts = [int(c) for c in args.table_counts.split(",") if c]
+    if counts:
+        t = results["table_counts"] = {}
+        for count in counts:
+            db = generate_scale_tables(cluster, args, count)
+            log(f"goal 12: cdw_backup_run of {db} ...")
+            ours = best_of(n, lambda: our_run(cluster, target_dir, db, "gzip", args.timeout,
+                                              sample_rss=True))
+            ours.pop("largest_tables", None)
+            log(f"  {ours['seconds']:.1f} s; pg_dump -Fd -j{w} -Z6 of {db} ...")
+            dump = best_of(n, lambda: pg_dump_database(cluster, db, w, out_dir))
+            log(f"  {dump['seconds']:.1f} s")
+            t[str(count)] = {"ours": ours, "pg_dump": dump}
+
+
+def scale_rows(r, args):
+    rows = []
+    w = args.workers
+
+    def add(goal, name, seconds=None, ratio=None, threshold="", verdict="", others=None):
+        rows.append(dict(zip(COLUMNS, (goal, name, seconds, 0.0 if seconds else None, None,
+                                       ratio, threshold, verdict, others))))
+
+    def judge(passed, *runs):
+        if any(x.get("status", "succeeded") != "succeeded" for x in runs):
+            return "ERROR"
+        return "PASS" if passed else "FAIL"
+    g = r.get("databases")
+    if g:
+        ours, one, loop = g["ours"], g["one"], g["pg_dump_loop"]
+        add("11", f"{g['count']} databases x 5 tables, gzip", ours["seconds"],
+            others=ours.get("others_cpu"))
+        ratio = ours["seconds"] / one["seconds"]
+        add("11", f"  vs one database of the same {5 * g['count']} tables", one["seconds"], ratio,
+            "<= 1.5x", judge(ratio <= 1.5, ours, one), one.get("others_cpu"))
+        speedup = loop["seconds"] / ours["seconds"]
+        add("11", f"  vs shell loop of pg_dump -Fd -j{w} -Z6", loop["seconds"], speedup,
+            ">= 5x faster", judge(speedup >= 5, ours), loop.get("others_cpu"))
+    t = r.get("table_counts")
+    if t:
+        counts = sorted(t, key=int)
+        base = t[counts[0]]["ours"]["seconds"] / int(counts[0])
+        for count in counts:
+            ours, dump = t[count]["ours"], t[count]["pg_dump"]
+            ratio = ours["seconds"] / dump["seconds"]
+            add("12", f"{count} tables, gzip", ours["seconds"], ratio,
+                f"<= 0.5x pg_dump -j{w} -Z6 ({dump['seconds']:.1f} s)", judge(ratio <= 0.5, ours),
+                ours.get("others_cpu"))
+            per = ours["seconds"] / int(count)
+            add("12", f"  ms per table ({1000 * per:.2f})", None, per / base,
+                f"within +-30% of {counts[0]}'s", judge(abs(per / base - 1) <= 0.3, ours))
+            rss = ours.get("rss") or {}
+            if rss.get("max_anon_growth") is not None:
+                growth = rss["max_anon_growth"] / MIB
+                add("12", "  worker RssAnon growth (MiB)", None, growth, "<= 64 MiB",
+                    judge(growth <= 64, ours))
+    return rows
+
+
+def run_scale_only(cluster, args, work_dirs):
+    results = {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+               "commit": git_commit(), "library_built_at": library_mtime(),
+               "cpus": os.cpu_count(), "args": vars(args), "settings": cluster_settings(args)}
+    with open(os.path.join(cluster.data, "postmaster.pid")) as f:
+        METER.add_root(int(f.readline()))
+    cluster.sql("CREATE EXTENSION IF NOT EXISTS cdw_backup")
+    set_max_workers(cluster, args.workers)
+    out_dir = make_shared_dir("cdw_bench_out_")
+    target_dir = make_shared_dir("cdw_bench_target_")
+    work_dirs += [out_dir, target_dir]
+    cluster.sql("SELECT cdw_backup_drop_target('bench') FROM cdw_backup.targets "
+                "WHERE name = 'bench'")
+    cluster.sql(f"SELECT cdw_backup_add_target('bench', 'file://{target_dir}')")
+    scale_goals(cluster, args, target_dir, out_dir, results)
     return results
 
 
