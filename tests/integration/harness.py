@@ -179,6 +179,49 @@ class Cluster:
             return f.read()
 
 
+class Session:
+    """A psql session kept open (stdin a pipe): statements are sent one by
+    one, to hold a lock or LISTEN while a test watches. `name` is its
+    application_name (to find it in pg_stat_activity); `pid` its backend's.
+    Errors do not end it (ON_ERROR_STOP off)."""
+
+    def __init__(self, cluster, db="postgres", name=None):
+        self.cluster, self.name = cluster, name
+        env = dict(os.environ, PGAPPNAME=name) if name else None
+        self.proc = subprocess.Popen(
+            cluster.psql_args(db, "postgres") + ["-v", "ON_ERROR_STOP=0"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            bufsize=1, env=env)
+        self.send("SELECT pg_backend_pid();")
+        self.pid = int(self.proc.stdout.readline().strip())
+
+    def send(self, sql):
+        self.proc.stdin.write(sql + "\n")
+        self.proc.stdin.flush()
+
+    def ask(self, sql):
+        """Sends `sql` and returns the next line of output (its one value)."""
+        self.send(sql)
+        return self.proc.stdout.readline().strip()
+
+    def finish(self, sql="", timeout=60):
+        """Sends the last statements, ends the session; returns (stdout, stderr)."""
+        if self.proc.poll() is not None:
+            return "", ""
+        try:
+            return self.proc.communicate(sql + "\n" if sql else None, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    close = finish
+
+    def kill(self):
+        if self.proc.returncode is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
 class ClusterTestCase(unittest.TestCase):
     """One cluster per test class."""
     preload = True

@@ -31,7 +31,7 @@ import subprocess
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import (PG_BINDIR, ClusterTestCase, hint_of, sqlstate_of, wait_until)
+from harness import (ClusterTestCase, Session, hint_of, sqlstate_of, wait_until)
 from harness import quote_literal as literal
 from metadata_server import S3_POLICY, TRUST_POLICY, MetadataServer
 from s3_server import MotoServer, make_client
@@ -44,32 +44,6 @@ ROLE = "cdw-instance-role"
 GATE_LOCK = 4242
 ROWS, GATE_ROW = 60000, 30000  # ~16 MB of CSV: three 5 MB parts, the gate after the first
 ROW_SQL = "SELECT g::bigint AS id, repeat(md5(g::text), 8) AS v FROM generate_series(1, {n}) g"
-
-
-class Session:
-    """A psql session kept open (stdin a pipe), to hold a lock."""
-
-    def __init__(self, cluster, name, db):
-        self.cluster, self.name = cluster, name
-        env = dict(os.environ, PGAPPNAME=name)
-        self.proc = subprocess.Popen(
-            [f"{PG_BINDIR}/psql", "-h", cluster.dir, "-p", str(cluster.port), "-U", "postgres",
-             "-d", db, "-X", "--no-psqlrc", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=env)
-
-    def send(self, sql):
-        self.proc.stdin.write(sql + "\n")
-        self.proc.stdin.flush()
-
-    def finish(self, sql=""):
-        out, _ = self.proc.communicate(sql + "\n" if sql else None, timeout=60)
-        return out
-
-    def kill(self):
-        if self.proc.returncode is None:
-            self.proc.kill()
-            self.proc.communicate()
 
 
 def raw_copy(cluster, query, db):
@@ -164,7 +138,7 @@ class MetadataCredentialsTest(CredentialsCase):
 
     def test_1_multipart_upload_outlives_its_credentials(self):
         c = self.cluster
-        holder = Session(c, "cdw_test_gate", "fdwdb")
+        holder = Session(c, "fdwdb", name="cdw_test_gate")
         try:
             holder.send(f"SELECT pg_advisory_lock({GATE_LOCK});")
             wait_until(lambda: c.value(
@@ -218,7 +192,7 @@ class MetadataCredentialsTest(CredentialsCase):
               f"options => {literal(json.dumps(options))})")
         self.assertEqual(c.value("SELECT has_credentials FROM cdw_backup.targets "
                                  "WHERE name = 'cvm'"), "f")
-        holder = Session(c, "cdw_test_lock", "src2")
+        holder = Session(c, "src2", name="cdw_test_lock")
         try:
             holder.send("BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE;")
             wait_until(lambda: c.value(

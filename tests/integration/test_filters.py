@@ -9,10 +9,9 @@ warning on the run. Progress: cdw_backup.run_progress while a run waits on
 its second database, the cdw_backup.progress_log lines, and totals that add
 up when the run ends. One cluster for the file."""
 import re
-import subprocess
 import unittest
 
-from harness import (ClusterTestCase, hint_of, json_rows, make_shared_dir, quote_literal,
+from harness import (ClusterTestCase, Session, hint_of, json_rows, make_shared_dir, quote_literal,
                      restore, sqlstate_of, wait_until)
 
 SCHEMA = r"""
@@ -36,24 +35,6 @@ INSERT INTO "Sales"."Q1.2024" VALUES (1), (2), (3);
 CREATE TABLE "Sales".q1x2024 (x integer);
 INSERT INTO "Sales".q1x2024 VALUES (7);
 """
-
-
-class Session:
-    """A psql session kept open (holds a lock while the test watches)."""
-
-    def __init__(self, cluster, db):
-        self.proc = subprocess.Popen(cluster.psql_args(db, "postgres"), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     bufsize=1)
-
-    def send(self, sql):
-        self.proc.stdin.write(sql + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def finish(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
 
 
 class FilterTest(ClusterTestCase):
@@ -207,7 +188,7 @@ class FilterTest(ClusterTestCase):
         c.sql("CREATE TABLE t (x integer); INSERT INTO t SELECT generate_series(1, 1000); "
               "CREATE TABLE u (x integer)", db="zlast")
         holder = Session(c, "zlast")
-        self.assertEqual(holder.send("BEGIN; LOCK TABLE u IN ACCESS EXCLUSIVE MODE; SELECT 'locked';"),
+        self.assertEqual(holder.ask("BEGIN; LOCK TABLE u IN ACCESS EXCLUSIVE MODE; SELECT 'locked';"),
                          "locked")
         try:
             run_id = int(c.value("SELECT cdw_backup_run(databases => '{shop,zlast}')"))

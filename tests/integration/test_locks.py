@@ -21,42 +21,12 @@
 """
 import os
 import re
-import subprocess
 import time
 import unittest
 
-from harness import ClusterTestCase, make_shared_dir, wait_until
+from harness import ClusterTestCase, Session, make_shared_dir, wait_until
 
 LOCK_WAIT = 10  # seconds: cdw_backup.lock_wait_timeout of these clusters
-
-
-class Session:
-    """A psql session kept open: statements are sent one by one."""
-
-    def __init__(self, cluster, db):
-        self.proc = subprocess.Popen(
-            cluster.psql_args(db, "postgres") + ["-v", "ON_ERROR_STOP=0"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            bufsize=1)
-        self.send("SELECT pg_backend_pid();")
-        self.pid = int(self.proc.stdout.readline().strip())
-
-    def send(self, sql):
-        self.proc.stdin.write(sql + "\n")
-        self.proc.stdin.flush()
-
-    def finish(self, timeout=60):
-        """Ends the session; returns (stdout, stderr)."""
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-        try:
-            out = self.proc.stdout.read()
-            err = self.proc.stderr.read()
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
-        return out, err
 
 
 class LockTestCase(ClusterTestCase):

@@ -19,33 +19,11 @@ import csv
 import glob
 import io
 import os
-import subprocess
 import unittest
 
-from harness import ClusterTestCase, backup, json_rows, make_shared_dir, wait_until
+from harness import ClusterTestCase, Session, backup, json_rows, make_shared_dir, wait_until
 
 LOCK_WAIT = 60  # seconds: long enough that only the test's COMMIT ends the wait
-
-
-class Session:
-    """A psql session kept open: statements are sent one by one."""
-
-    def __init__(self, cluster, db):
-        self.proc = subprocess.Popen(
-            cluster.psql_args(db, "postgres") + ["-v", "ON_ERROR_STOP=0"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            bufsize=1)
-        self.send("SELECT pg_backend_pid();")
-        self.pid = int(self.proc.stdout.readline().strip())
-
-    def send(self, sql):
-        self.proc.stdin.write(sql + "\n")
-        self.proc.stdin.flush()
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=60)
 
 
 class ParallelDatabasesTest(ClusterTestCase):

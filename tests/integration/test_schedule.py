@@ -21,7 +21,8 @@ import shutil
 import subprocess
 import unittest
 
-from harness import (PG_BINDIR, Cluster, ClusterTestCase, files_under, hint_of, make_shared_dir, sqlstate_of,
+import harness
+from harness import (Cluster, ClusterTestCase, files_under, hint_of, make_shared_dir, sqlstate_of,
                      url_to_path, wait_until)
 
 SOURCE_DATABASE = "src"
@@ -37,21 +38,12 @@ def run_sql(cluster, sql, db="postgres", user="postgres"):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-class Session:
-    """A psql session kept open (stdin is a pipe): for LISTEN and for
-    holding locks. Identified in pg_stat_activity by its application_name."""
+class Session(harness.Session):
+    """harness.Session named `name` (its application_name), with a wait for
+    its statements; finish() returns its output."""
 
     def __init__(self, cluster, name, db="postgres"):
-        self.cluster, self.name = cluster, name
-        env = dict(os.environ, PGAPPNAME=name)
-        args = [f"{PG_BINDIR}/psql", "-h", cluster.dir, "-p", str(cluster.port), "-U", "postgres",
-                "-d", db, "-X", "--no-psqlrc", "-A", "-t"]
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env=env)
-
-    def send(self, sql):
-        self.proc.stdin.write(sql + "\n")
-        self.proc.stdin.flush()
+        super().__init__(cluster, db, name=name)
 
     def wait_idle_after(self, prefix):
         """Waits until the session has run a statement starting with `prefix`."""
@@ -60,15 +52,9 @@ class Session:
             f"'{self.name}' AND state IN ('idle', 'idle in transaction') "
             f"AND query LIKE '{prefix}%'") == "1", timeout=30, what=f"{self.name}: {prefix}")
 
-    def finish(self, sql=""):
-        """Sends the last statements, ends the session and returns its output."""
-        out, _ = self.proc.communicate(sql + "\n" if sql else None, timeout=60)
-        return out
-
-    def kill(self):
-        if self.proc.returncode is None:
-            self.proc.kill()
-            self.proc.communicate()
+    def finish(self, sql="", timeout=60):
+        out, err = super().finish(sql, timeout)
+        return out + err
 
 
 class LockHolder(Session):
