@@ -422,14 +422,24 @@ class EncryptingSink : public ByteSink {
     std::string start = header + nonce;
     downstream_->Write(start.data(), start.size());
     plain_.reserve(kChunkSize);
-    sealed_.reserve(kChunkSize + kTagSize);
+    sealed_.reserve(kOutputBatch + kChunkSize + kTagSize);
   }
 
   void Write(const char *data, size_t len) override {
     while (len > 0) {
       // A full chunk goes out only once more data follows it: the last
       // chunk (full or not) carries the last flag.
-      if (plain_.size() == kChunkSize) Emit(false);
+      if (plain_.size() == kChunkSize) {
+        Emit(plain_.data(), plain_.size(), false);
+        plain_.clear();
+      }
+      if (plain_.empty() && len > kChunkSize) {
+        // A whole chunk with more after it: sealed from the caller's bytes.
+        Emit(data, kChunkSize, false);
+        data += kChunkSize;
+        len -= kChunkSize;
+        continue;
+      }
       size_t n = std::min(len, kChunkSize - plain_.size());
       plain_.append(data, n);
       data += n;
@@ -438,18 +448,26 @@ class EncryptingSink : public ByteSink {
   }
 
   void Finish() override {
-    Emit(true);
+    Emit(plain_.data(), plain_.size(), true);
+    Flush();
     downstream_->Finish();
   }
 
  private:
-  void Emit(bool last) {
+  // Sealed chunks go downstream in batches of about 1 MiB (fewer, larger
+  // writes for the store), so at most that much is buffered.
+  static constexpr size_t kOutputBatch = 16 * (kChunkSize + kTagSize);
+
+  void Emit(const char *data, size_t len, bool last) {
     std::string nonce = ChunkNonce(counter_++, last);
+    aead_.Seal(payload_key_, reinterpret_cast<const unsigned char *>(nonce.data()), data, len,
+               &sealed_);
+    if (sealed_.size() >= kOutputBatch) Flush();
+  }
+
+  void Flush() {
+    if (!sealed_.empty()) downstream_->Write(sealed_.data(), sealed_.size());
     sealed_.clear();
-    aead_.Seal(payload_key_, reinterpret_cast<const unsigned char *>(nonce.data()), plain_.data(),
-               plain_.size(), &sealed_);
-    downstream_->Write(sealed_.data(), sealed_.size());
-    plain_.clear();
   }
 
   ByteSink *downstream_;

@@ -11,8 +11,9 @@
 //
 // Keys are X25519 identities ("AGE-SECRET-KEY-1...", as age-keygen writes
 // them) or passphrases (the scrypt recipient). Everything is streaming with
-// bounded memory: one 64 KiB chunk is buffered in each direction, and a
-// chunk is handed on only after its tag verified, so a changed byte is an
+// bounded memory: one 64 KiB chunk is buffered reading, and at most ~1 MiB
+// of sealed chunks writing (the store gets fewer, larger writes); a chunk
+// is handed on only after its tag verified, so a changed byte is an
 // error, never wrong data. Chunk i of the payload starts at
 // header size + 16 + i * (64 KiB + 16) (PayloadChunkOffset), so a ranged read
 // can start mid-object: RangeDecryptor reads the header and then only the

@@ -92,11 +92,20 @@ TEST(Age, RoundTripsEverySizeAroundChunkBoundaries) {
     Encryptor encryptor(key, 10);
     Decryptor decryptor({key});
     for (size_t size : {size_t{0}, size_t{1}, kChunkSize - 1, kChunkSize, kChunkSize + 1,
-                        2 * kChunkSize, 3 * kChunkSize + 17}) {
+                        2 * kChunkSize, 3 * kChunkSize + 17, 17 * kChunkSize + 5}) {
       std::string plain = Pattern(size);
       std::string sealed = encryptor.EncryptString(plain);
       EXPECT_TRUE(LooksLikeAge(sealed));
       EXPECT_EQ(decryptor.DecryptString(sealed, "x"), plain) << size;
+      // Written in odd pieces (buffered chunks) the same plaintext comes back.
+      StringSink pieces;
+      auto sink = encryptor.Encrypt(&pieces);
+      for (size_t at = 0; at < size; at += 7777)
+        sink->Write(plain.data() + at, std::min<size_t>(7777, size - at));
+      sink->Finish();
+      EXPECT_TRUE(pieces.finished);
+      EXPECT_EQ(pieces.out.size(), sealed.size());
+      EXPECT_EQ(decryptor.DecryptString(pieces.out, "x"), plain) << size;
       // Chunk arithmetic: the file is header + nonce + chunks with tags.
       size_t chunks = size == 0 ? 1 : (size + kChunkSize - 1) / kChunkSize;
       size_t header_bytes = 0;
