@@ -32,6 +32,11 @@ struct RestoreItem {
   char dest_table[kRestoreNameBytes];
   int64 expected_rows;
   uint32 path_offset;  // table prefix key on the target
+  // The manifest's objects (keys below the target's root, one a line, its
+  // references to earlier runs included): what the restore reads. Old
+  // manifests without an objects list read every part under the path.
+  bool has_parts;
+  uint32 parts_offset;
   // The manifest's columns, unchecked: column_count triples of
   // NUL-terminated strings (name, type as format_type() wrote it, "t"/"f"
   // for NOT NULL). The worker resolves every type before using it.

@@ -100,6 +100,11 @@ void LocalizeItem(const RestoreItem *shared, RestoreItem *item, StringInfo strin
   appendStringInfoString(strings, Local(RestoreString(g_shared, shared->path_offset),
                                         "the table's path on the target"));
   appendStringInfoChar(strings, '\0');
+  item->has_parts = shared->has_parts;
+  item->parts_offset = static_cast<uint32>(strings->len);
+  appendStringInfoString(strings, Local(RestoreString(g_shared, shared->parts_offset),
+                                        "the table's objects on the target"));
+  appendStringInfoChar(strings, '\0');
   item->columns_offset = static_cast<uint32>(strings->len);
   const char *p = RestoreString(g_shared, shared->columns_offset);
   for (int c = 0; c < shared->column_count * 3; c++) {

@@ -19,6 +19,7 @@ extern "C" {
 }
 
 #include <string>
+#include <vector>
 
 #include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
@@ -31,6 +32,8 @@ extern "C" {
 #include "extension/pg/search_path.h"
 #include "format/layout.h"
 #include "manifest/authentication.h"
+#include "manifest/manifest.h"
+#include "storage/run_cleanup.h"
 #include "schedule/cron_expression.h"
 #include "schedule/next_run.h"
 #include "schedule/time_zone.h"
@@ -204,28 +207,66 @@ void EnforceMaxRunTime(TimestampTz now) {
   }
 }
 
-// Deletes every object of an expired run from its target.
-bool DeleteRunObjects(const control::Target &target, const char *run_location) {
+// The part of a run's location below the target's root
+// ("<YYYYMMDD>/<HHMMSS>Z-run<id>/"), or NULL.
+const char *RunPrefixOf(const control::Target &target, const char *run_location) {
   size_t root = strlen(target.location);
   while (root > 0 && target.location[root - 1] == '/') root--;
-  if (strlen(run_location) <= root) return false;
-  const char *prefix = run_location + root + 1;  // "<YYYYMMDD>/<HHMMSS>Z-run<id>/"
+  if (strlen(run_location) <= root + 1 || strncmp(run_location, target.location, root) != 0)
+    return nullptr;
+  return run_location + root + 1;
+}
+
+// Expires a run on its target: its manifests and run index go first (a
+// half-deleted run must not look complete), then every object under the
+// prefixes of the target's expired runs (`expired_locations`, this one
+// among them) that no manifest left on the target references. Incremental
+// runs reference objects earlier runs wrote: those stay until the last run
+// referencing them expires too (README "Retention with references"). A
+// manifest that cannot be read keeps everything.
+bool DeleteRunObjects(const control::Target &target, const char *run_location,
+                      char **expired_locations, int expired_count) {
+  const char *prefix = RunPrefixOf(target, run_location);
+  if (!prefix) return false;
+  std::vector<const char *> expired;
+  for (int i = 0; i < expired_count; i++) {
+    const char *other = expired_locations[i] ? RunPrefixOf(target, expired_locations[i]) : nullptr;
+    if (other) expired.push_back(other);
+  }
   return pg::CallCppOrWarn(
       psprintf("cdw_backup could not delete expired backup %s", run_location),
       [&] {
-        auto store = pg::OpenTargetStore(target.location, target.options, target.secret_id,
-                                         target.secret_key, target.session_token,
-                                         target.sse_customer_key, target.encryption_keys);
-        // The manifests first: a half-deleted run must not look complete.
-        auto objects = store->List(prefix);
-        for (const auto &object : objects)
-          if (object.key.size() >= strlen(kManifestName) &&
-              object.key.compare(object.key.size() - strlen(kManifestName), std::string::npos,
-                                 kManifestName) == 0)
-            store->Remove(object.key);
+        auto store =
+            pg::OpenTargetStore(target.location, target.options, target.secret_id,
+                                target.secret_key, target.session_token, target.sse_customer_key,
+                                target.encryption_keys);
+        auto is_manifest = [](const std::string &key) {
+          size_t n = strlen(kManifestName);
+          return key.size() >= n &&
+                 key.compare(key.size() - n, std::string::npos, kManifestName) == 0;
+        };
+        for (const auto &object : store->List(prefix))
+          if (is_manifest(object.key)) store->Remove(object.key);
         store->Remove(RunIndexKey(prefix));
         store->Remove(RunIndexKey(prefix) + kMacSuffix);
-        for (const auto &object : objects) store->Remove(object.key);
+        // What the remaining manifests reference, own objects and references.
+        std::vector<std::string> referenced;
+        for (const auto &object : store->List(""))
+          if (is_manifest(object.key)) {
+            referenced.push_back(object.key);
+            referenced.push_back(object.key + kMacSuffix);
+            auto reader = store->Open(object.key);
+            std::string json;
+            char buffer[65536];
+            for (size_t n; (n = reader->Read(buffer, sizeof buffer)) > 0;) json.append(buffer, n);
+            DatabaseManifest manifest = ParseManifest(json);  // throws: nothing more is removed
+            for (auto &key : ManifestObjectKeys(manifest)) referenced.push_back(std::move(key));
+          }
+        std::vector<ObjectInfo> candidates = store->List(prefix);
+        for (const char *other : expired)
+          if (strcmp(other, prefix) != 0)
+            for (auto &object : store->List(other)) candidates.push_back(std::move(object));
+        for (const auto &key : UnreferencedObjects(candidates, referenced)) store->Remove(key);
       },
       /*raise_pg_errors=*/false);
 }
@@ -265,6 +306,9 @@ void ApplyRetention(TimestampTz now) {
       // while it is younger than keep_days; the newest good one always.
       "  WHERE k.latest_status OPERATOR(pg_catalog.=) 'succeeded'"
       "    AND k.run_id OPERATOR(pg_catalog.<>) k.newest_ok AND k.location IS NOT NULL"
+      // The base of a running incremental run stays until that run ends.
+      "    AND NOT EXISTS (SELECT FROM cdw_backup.runs b WHERE b.status OPERATOR(pg_catalog.=) "
+      "      'running' AND b.base_run_id OPERATOR(pg_catalog.=) k.run_id)"
       "    AND NOT (k.keep_runs IS NOT NULL AND k.newer_ok OPERATOR(pg_catalog.<) k.keep_runs)"
       // OPERATOR() binds as any other operator does: parenthesize.
       "    AND NOT (k.keep_days IS NOT NULL AND k.started_at OPERATOR(pg_catalog.>)"
@@ -276,7 +320,19 @@ void ApplyRetention(TimestampTz now) {
     if (!cells[i][1] || !cells[i][2]) continue;
     // A run whose target was dropped has nothing we could open: kept.
     control::Target *target = control::FindTarget(cells[i][2]);
-    if (!target || !DeleteRunObjects(*target, cells[i][1])) continue;
+    if (!target) continue;
+    // Earlier expired runs of the target may hold objects only this run
+    // still referenced.
+    control::SpiParams expired_params;
+    expired_params.Text(cells[i][2]);
+    SpiRun(
+        "SELECT location FROM cdw_backup.runs WHERE target OPERATOR(pg_catalog.=) $1 "
+        " AND status OPERATOR(pg_catalog.=) 'expired' AND location IS NOT NULL",
+        expired_params, true);
+    int expired_count = static_cast<int>(SPI_processed);
+    char **expired = static_cast<char **>(palloc(sizeof(char *) * Max(expired_count, 1)));
+    for (int e = 0; e < expired_count; e++) expired[e] = control::SpiText(e, 1);
+    if (!DeleteRunObjects(*target, cells[i][1], expired, expired_count)) continue;
     Oid run_types[1] = {INT8OID};
     Datum run_values[1] = {Int64GetDatum(strtoll(cells[i][0], nullptr, 10))};
     SpiRun("UPDATE cdw_backup.runs SET status = 'expired' WHERE run_id OPERATOR(pg_catalog.=) $1",

@@ -76,6 +76,9 @@ struct RunRequest {
   char schedule_name[NAMEDATALEN];
   bool has_databases;
   bool has_exclude;
+  // May reuse objects of an earlier run (cdw_backup_run's incremental; a
+  // schedule's run unless its full_every is due, see coordinator.cpp).
+  bool incremental;
   char databases[kListBytes];  // text[] literal
   char exclude[kListBytes];    // text[] literal
   // The run's bandwidth limit in bytes per second (0: none): max_rate of

@@ -84,8 +84,18 @@ CREATE TABLE cdw_backup.runs (
   leftover_objects text[],
   leftover_error text,
   filters pg_catalog.jsonb,
-  warnings text[]
+  warnings text[],
+  -- Incremental runs (README "Incremental runs"): whether the run could
+  -- reuse objects of an earlier run, the run whose manifests it compared
+  -- with (NULL: a full copy), and of bytes_stored what it uploaded and what
+  -- it references instead.
+  incremental boolean NOT NULL DEFAULT false,
+  base_run_id bigint,
+  bytes_written bigint NOT NULL DEFAULT 0,
+  bytes_reused bigint NOT NULL DEFAULT 0
 );
+COMMENT ON COLUMN cdw_backup.runs.bytes_reused IS
+  'Of bytes_stored, what this run did not write: objects of earlier runs its manifests reference because their content is unchanged';
 COMMENT ON COLUMN cdw_backup.runs.cleanup_pending IS
   'The run did not succeed and what it wrote that no manifest lists is still to be removed from the target (done when the run is settled)';
 COMMENT ON COLUMN cdw_backup.runs.leftover_objects IS
@@ -128,6 +138,8 @@ CREATE TABLE cdw_backup.run_tables (
   rows bigint,
   bytes_raw bigint,
   bytes_stored bigint,
+  bytes_written bigint,
+  bytes_reused bigint,
   location text,
   started_at timestamptz,
   finished_at timestamptz,
@@ -195,7 +207,8 @@ CREATE FUNCTION cdw_backup_run(target text DEFAULT 'default', databases text[] D
                                wait boolean DEFAULT false, max_rate text DEFAULT NULL,
                                tables text[] DEFAULT NULL, exclude_tables text[] DEFAULT NULL,
                                schemas text[] DEFAULT NULL, exclude_schemas text[] DEFAULT NULL,
-                               exclude_table_data text[] DEFAULT NULL)
+                               exclude_table_data text[] DEFAULT NULL,
+                               incremental boolean DEFAULT true)
   RETURNS bigint AS 'MODULE_PATHNAME', 'cdw_backup_run' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_wait(run_id bigint, timeout interval DEFAULT NULL)
@@ -292,6 +305,10 @@ CREATE TABLE cdw_backup.schedule_store (
   schemas text[],
   exclude_schemas text[],
   exclude_table_data text[],
+  -- Incremental runs: a run of the schedule copies everything again when
+  -- its last full copy (a good run that reused nothing) is older than this;
+  -- NULL: never forced.
+  full_every interval CHECK (full_every OPERATOR(pg_catalog.>) '0'::interval),
   enabled boolean NOT NULL DEFAULT true,
   disabled_reason text,
   owner pg_catalog.regrole NOT NULL,
@@ -316,6 +333,7 @@ CREATE VIEW cdw_backup.schedules WITH (security_barrier) AS
          s.keep_days, s.keep_runs, s.verify, s.catch_up_window, s.max_run_time, s.enabled,
          s.disabled_reason, s.owner, s.created_at, s.next_run_at, s.last_run_id, s.max_rate,
          s.tables, s.exclude_tables, s.schemas, s.exclude_schemas, s.exclude_table_data,
+         s.full_every,
          r.status AS last_status, r.started_at AS last_started_at, r.finished_at AS last_finished_at
     FROM cdw_backup.schedule_store s
     CROSS JOIN (SELECT a.oid, a.rolsuper FROM pg_catalog.pg_roles a
@@ -337,7 +355,8 @@ CREATE FUNCTION cdw_backup_schedule(name text, cron text, target text DEFAULT 'd
                                     exclude_tables text[] DEFAULT NULL,
                                     schemas text[] DEFAULT NULL,
                                     exclude_schemas text[] DEFAULT NULL,
-                                    exclude_table_data text[] DEFAULT NULL)
+                                    exclude_table_data text[] DEFAULT NULL,
+                                    full_every interval DEFAULT NULL)
   RETURNS timestamptz AS 'MODULE_PATHNAME', 'cdw_backup_schedule' LANGUAGE C;
 
 CREATE FUNCTION cdw_backup_unschedule(name text)

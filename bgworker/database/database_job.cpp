@@ -27,7 +27,7 @@ const char *TableStatusName(TableStatus status) {
 }
 
 TableOutcome CombineRanges(const TableEntry *first) {
-  TableOutcome outcome{TableStatus::kSucceeded, 0, 0, 0, 0, 0, nullptr};
+  TableOutcome outcome{TableStatus::kSucceeded, 0, 0, 0, 0, 0, 0, nullptr};
   for (int r = 0; r < first->range_count; r++) {
     const TableEntry *entry = first + r;
     auto status = static_cast<TableStatus>(entry->status);
@@ -42,6 +42,7 @@ TableOutcome CombineRanges(const TableEntry *first) {
     outcome.rows += entry->rows;
     outcome.bytes_raw += entry->bytes_raw;
     outcome.bytes_stored += entry->bytes_stored;
+    outcome.bytes_reused += entry->bytes_reused;
     if (entry->started_at && (!outcome.started_at || entry->started_at < outcome.started_at))
       outcome.started_at = entry->started_at;
     if (entry->finished_at > outcome.finished_at) outcome.finished_at = entry->finished_at;

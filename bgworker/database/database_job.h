@@ -44,7 +44,7 @@ const char *TableStatusName(TableStatus status);
 // its range 0): succeeded only if all succeeded; pending while any is.
 struct TableOutcome {
   TableStatus status;
-  int64 rows, bytes_raw, bytes_stored;
+  int64 rows, bytes_raw, bytes_stored, bytes_reused;
   TimestampTz started_at, finished_at;
   const struct TableEntry *failed;  // the first range that did not succeed
 };
@@ -68,6 +68,13 @@ struct PartRecord {
   uint64 rows;
   uint64 size;
   char sha256[65];
+  char content_sha256[65];  // of the CSV bytes
+  uint64 bytes_raw;
+  // Incremental runs: the part was not written because object
+  // reused_object of table reused_table of the base manifest (the job's
+  // base_prefix) holds the same CSV; -1 for a part this run wrote.
+  int32 reused_table;
+  int32 reused_object;
 };
 
 // Room for a name in another encoding: NAMEDATALEN - 1 bytes in the
@@ -93,6 +100,7 @@ struct TableEntry {
   int64 rows;
   int64 bytes_raw;
   int64 bytes_stored;
+  int64 bytes_reused;  // of bytes_stored, what references to earlier runs' objects hold
   TimestampTz started_at;
   TimestampTz finished_at;
   char sqlstate[6];
@@ -155,6 +163,11 @@ struct DatabaseJob {
   // Set by the leader: which patterns matched a table (or, for schema
   // lists, a schema) of this database.
   bool pattern_matched[kFilterKinds][kMaxFilterPatterns];
+  // Incremental runs: the database prefix of the earlier run whose manifest
+  // (authenticated with manifest_key) offers objects to reuse; "" for a full
+  // copy.
+  char base_prefix[2048];
+  int64 base_run_id;
   Latch *coordinator_latch;
 
   slock_t mutex;

@@ -31,6 +31,7 @@ extern "C" {
 
 #include "bgworker/database/database_job.h"
 #include "bgworker/database/manifest_writer.h"
+#include "bgworker/database/table_export.h"
 #include "bgworker/database/worker_state.h"
 #include "bgworker/database/worker_text.h"
 #include "extension/control/spi_util.h"
@@ -38,6 +39,7 @@ extern "C" {
 #include "extension/pg/open_store.h"
 #include "crypto/age.h"
 #include "format/layout.h"
+#include "common/error.h"
 #include "common/hmac_sha256.h"
 #include "manifest/authentication.h"
 #include "manifest/json_writer.h"
@@ -229,14 +231,44 @@ void WriteManifest(const char *schema) {
       for (int r = 0; r < entry.range_count; r++) {
         const TableEntry &range = (&entry)[r];
         for (int p = 0; p < range.part_count; p++) {
+          const PartRecord &part = range.parts[p];
+          const DatabaseManifest *base = BaseManifest();
+          bool reference = part.reused_table >= 0;
           if (!succeeded) {
             // Another range failed: this range's part is not a backup of the
-            // table, so it must not stay behind looking like one.
-            store->Remove(std::string(g_job->database_prefix) + table.path + range.parts[p].name);
+            // table, so it must not stay behind looking like one. (An
+            // earlier run's object it referenced is that run's.)
+            if (!reference)
+              store->Remove(std::string(g_job->database_prefix) + table.path + part.name);
             continue;
           }
-          table.objects.push_back({range.parts[p].name, range.parts[p].size, range.parts[p].sha256,
-                                   static_cast<int64_t>(range.parts[p].rows)});
+          if (reference) {
+            // Incremental: the base's object, resolved to the run that wrote
+            // it (references are never chained).
+            // A helper found it in its own copy of the base manifest: the
+            // leader's must hold the same object.
+            if (!base || static_cast<size_t>(part.reused_table) >= base->tables.size() ||
+                static_cast<size_t>(part.reused_object) >=
+                    base->tables[part.reused_table].objects.size() ||
+                base->tables[part.reused_table].objects[part.reused_object].content_sha256 !=
+                    part.content_sha256)
+              throw Error("XX000", "the base manifest of an incremental run changed during the run",
+                          {}, "Run the backup again, or with incremental => false.");
+            const ManifestTable &base_table = base->tables[part.reused_table];
+            ManifestObject object = base_table.objects[part.reused_object];
+            object.source = ObjectKey(base->path, base_table.path, object);
+            if (object.source_run == 0) object.source_run = base->run_id;
+            table.objects.push_back(std::move(object));
+            continue;
+          }
+          ManifestObject object;
+          object.key = part.name;
+          object.size = part.size;
+          object.sha256 = part.sha256;
+          object.rows = static_cast<int64_t>(part.rows);
+          object.content_sha256 = part.content_sha256;
+          object.bytes_raw = static_cast<int64_t>(part.bytes_raw);
+          table.objects.push_back(std::move(object));
         }
       }
       if (!succeeded && outcome.failed) {

@@ -45,8 +45,13 @@ extern "C" {
 #include "extension/fdw/part_receiver.h"
 #include "extension/fdw/part_registry.h"
 #include "extension/pg/cpp_boundary.h"
+#include "extension/pg/open_store.h"
 #include "format/layout.h"
+#include "common/error.h"
+#include "manifest/authentication.h"
 #include "storage/store_factory.h"
+
+#include <memory>
 
 namespace cdw::bgworker::database_worker {
 namespace {
@@ -55,7 +60,14 @@ int g_progress_slot = -1;
 const char *g_server_name = nullptr;      // quoted, for SQL
 const char *g_server_raw_name = nullptr;  // as the catalog has it
 
+// Incremental runs (see BaseManifest()).
+std::unique_ptr<DatabaseManifest> g_base;
+
 }  // namespace
+
+const DatabaseManifest *BaseManifest() {
+  return g_base.get();
+}
 
 void ReleaseProgressSlot() {
   SharedState *shared = Shared();
@@ -167,7 +179,7 @@ char *ColumnDefinitions(Oid relid) {
 void RecordParts(TableEntry *entry) {
   const auto &parts = fdw::RecentParts();
   entry->part_count = 0;
-  entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
+  entry->rows = entry->bytes_raw = entry->bytes_stored = entry->bytes_reused = 0;
   for (const auto &part : parts) {
     if (entry->part_count == kMaxPartsPerTable)
       ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -179,9 +191,85 @@ void RecordParts(TableEntry *entry) {
     record->rows = part.stats.rows;
     record->size = part.stats.bytes_stored;
     CopyText(record->sha256, sizeof record->sha256, part.stats.sha256.c_str());
+    CopyText(record->content_sha256, sizeof record->content_sha256,
+             part.stats.content_sha256.c_str());
+    record->bytes_raw = part.stats.bytes_raw;
+    record->reused_table = record->reused_object = -1;
     entry->bytes_raw += part.stats.bytes_raw;
     entry->bytes_stored += part.stats.bytes_stored;
   }
+}
+
+// Incremental runs: the base manifest's entry for the table, when its
+// objects can stand for this run's: the same compression and part encoding
+// (manifest-wide, checked when it was read), the same columns with the same
+// types, every object with its content hash. -1 otherwise.
+int BaseTableFor(const TableEntry *entry) {
+  if (!g_base) return -1;
+  char *schema = pg::ConvertLossy(g_to_utf8, entry->schema_name);
+  char *table = pg::ConvertLossy(g_to_utf8, entry->table_name);
+  Oid types[1] = {OIDOID};
+  Datum values[1] = {ObjectIdGetDatum(entry->relid)};
+  control::SpiRun(
+      "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+      "FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
+      "AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped ORDER BY a.attnum",
+      1, types, values, nullptr, true);
+  int count = static_cast<int>(SPI_processed);
+  char ***cells = control::SpiTextRows();
+  for (int c = 0; c < count; c++) {
+    cells[c][0] = pg::ConvertLossy(g_to_utf8, cells[c][0]);
+    cells[c][1] = pg::ConvertLossy(g_to_utf8, cells[c][1]);
+  }
+  return pg::CallCpp([&] {
+    const DatabaseManifest &base = *g_base;
+    for (size_t t = 0; t < base.tables.size(); t++) {
+      const ManifestTable &candidate = base.tables[t];
+      if (candidate.schema != schema || candidate.name != table) continue;
+      if (candidate.status != "succeeded" || candidate.columns.size() != static_cast<size_t>(count))
+        return -1;
+      for (int c = 0; c < count; c++)
+        if (candidate.columns[c].name != cells[c][0] || candidate.columns[c].type != cells[c][1])
+          return -1;
+      for (const auto &object : candidate.objects)
+        if (object.content_sha256.size() != 64 || object.bytes_raw < 0 || object.rows < 0)
+          return -1;
+      return static_cast<int>(t);
+    }
+    return -1;
+  });
+}
+
+// After a probe: the object of base table `base_table` holding exactly the
+// CSV the probe hashed (same SHA-256, rows and bytes), recorded as the
+// entry's part instead of writing it again. False when there is none.
+bool ReuseProbed(TableEntry *entry, int base_table) {
+  const PartStats *probe = fdw::RecentProbe();
+  if (!probe) return false;
+  int found = pg::CallCpp([&] {
+    const auto &objects = g_base->tables[base_table].objects;
+    for (size_t o = 0; o < objects.size(); o++)
+      if (objects[o].content_sha256 == probe->content_sha256 &&
+          objects[o].rows == static_cast<int64_t>(probe->rows) &&
+          objects[o].bytes_raw == static_cast<int64_t>(probe->bytes_raw))
+        return static_cast<int>(o);
+    return -1;
+  });
+  if (found < 0) return false;
+  const ManifestObject &object = g_base->tables[base_table].objects[found];
+  entry->part_count = 1;
+  PartRecord *record = &entry->parts[0];
+  CopyText(record->name, sizeof record->name, object.key.c_str());
+  record->rows = probe->rows;
+  record->size = object.size;
+  CopyText(record->sha256, sizeof record->sha256, object.sha256.c_str());
+  CopyText(record->content_sha256, sizeof record->content_sha256, object.content_sha256.c_str());
+  record->bytes_raw = probe->bytes_raw;
+  record->reused_table = base_table;
+  record->reused_object = found;
+  entry->bytes_raw = static_cast<int64>(probe->bytes_raw);
+  entry->bytes_stored = entry->bytes_reused = static_cast<int64>(object.size);
+  return true;
 }
 
 // The table's key prefix on the target (UTF-8, from its names) as this
@@ -212,7 +300,7 @@ void HandBack(TableEntry *entry) {
   entry->started_at = 0;
   entry->exporter_pid = 0;
   entry->part_count = 0;
-  entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
+  entry->rows = entry->bytes_raw = entry->bytes_stored = entry->bytes_reused = 0;
   entry->sqlstate[0] = entry->error[0] = entry->hint[0] = '\0';
   entry->status = static_cast<int>(TableStatus::kPending);
   ReleaseProgressSlot();
@@ -220,6 +308,27 @@ void HandBack(TableEntry *entry) {
   HandedBack(g_tables)[g_tables->handed_back++] = static_cast<uint32>(entry - g_tables->entries);
   SpinLockRelease(&g_job->mutex);
   WakeCoordinator();  // and the leader
+}
+
+// Runs `select` with its rows going to a part under `path` (or, with
+// `probe`, only hashed: nothing is compressed or written; part_registry.h's
+// RecentProbe() has the result). Returns the number of rows.
+uint64 ExportRows(const char *select, const char *source, const char *path, bool probe) {
+  DestReceiver *part =
+      fdw::CreatePartReceiver(g_server_raw_name, source, path, g_job->compression,
+                              pg_encoding_to_char(g_part_encoding), probe);
+  SPIExecuteOptions select_options;
+  memset(&select_options, 0, sizeof select_options);
+  select_options.read_only = true;
+  select_options.dest = part;
+  int result = SPI_execute_extended(select, &select_options);
+  // A SELECT whose rows go to a receiver other than SPI's own reports
+  // SPI_OK_UTILITY (_SPI_pquery); SPI_processed still counts the rows.
+  if (result != SPI_OK_SELECT && result != SPI_OK_UTILITY)
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg("exporting %s returned %s", source, SPI_result_code_string(result))));
+  part->rDestroy(part);
+  return SPI_processed;
 }
 
 // One table, in its own subtransaction (the pattern of a PL/pgSQL exception
@@ -259,8 +368,12 @@ void ExportTable(TableEntry *entry) {
     // INTO a foreign table would send them, but with no foreign table
     // (fdw/part_receiver.h). The parts' text is UTF-8 (or the database's
     // bytes where it cannot be: text_encoding.h's PartEncoding).
-    DestReceiver *part = fdw::CreatePartReceiver(
-        g_server_raw_name, source, path, g_job->compression, pg_encoding_to_char(g_part_encoding));
+    // Incremental runs probe first: the CSV this unit would write is hashed
+    // (nothing is compressed or written) and, when an object of the base
+    // run holds exactly these bytes, the manifest references it. Probe and
+    // write read the same snapshot, so what is referenced is byte for byte
+    // what would have been written.
+    int base_table = BaseTableFor(entry);
     // A range of a big table reads its blocks only (a TID range scan).
     char *range = pstrdup("");
     if (entry->range_count > 1) {
@@ -270,22 +383,18 @@ void ExportTable(TableEntry *entry) {
         range = psprintf("%s AND ctid OPERATOR(pg_catalog.<) '(%u,0)'::pg_catalog.tid", range,
                          entry->end_block);
     }
-    SPIExecuteOptions select_options;
-    memset(&select_options, 0, sizeof select_options);
-    select_options.read_only = true;
-    select_options.dest = part;
-    int result =
-        SPI_execute_extended(psprintf("SELECT * FROM ONLY %s%s", source, range), &select_options);
-    // A SELECT whose rows go to a receiver other than SPI's own reports
-    // SPI_OK_UTILITY (_SPI_pquery); SPI_processed still counts the rows.
-    if (result != SPI_OK_SELECT && result != SPI_OK_UTILITY)
-      ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                      errmsg("exporting %s returned %s", source, SPI_result_code_string(result))));
-    part->rDestroy(part);
-    uint64 rows = SPI_processed;
+    char *select = psprintf("SELECT * FROM ONLY %s%s", source, range);
+    uint64 rows = 0;
+    bool reused = false;
+    if (base_table >= 0) {
+      rows = ExportRows(select, source, path, true);
+      reused = ReuseProbed(entry, base_table);
+    }
+    // Changed (or a full run): written.
+    if (!reused) rows = ExportRows(select, source, path, false);
     SPI_finish();
     EndTableLockScope(table_locks);
-    RecordParts(entry);
+    if (!reused) RecordParts(entry);
     entry->rows = static_cast<int64>(rows);
     ReleaseCurrentSubTransaction();
     MemoryContextSwitchTo(old_context);
@@ -313,7 +422,7 @@ void ExportTable(TableEntry *entry) {
     if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
       DescribeExportLockWait(entry, error->message);
     entry->part_count = 0;
-    entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
+    entry->rows = entry->bytes_raw = entry->bytes_stored = entry->bytes_reused = 0;
     bool cancelled = error->sqlerrcode == ERRCODE_QUERY_CANCELED && g_job->cancel;
     FreeErrorData(error);
     FinishEntry(entry, cancelled ? TableStatus::kCancelled : TableStatus::kFailed);
@@ -371,6 +480,47 @@ bool ExportHandedBack() {
   return any;
 }
 
+namespace {
+
+// Incremental runs: reads the base run's manifest for this database. Only
+// an authenticated manifest (the target's key) whose compression and part
+// encoding are this run's is used; anything else means a full copy, said in
+// the log.
+void LoadBaseManifest(const char *location_utf8) {
+  if (g_base || !g_job->base_prefix[0]) return;
+  const char *part_encoding = pg_encoding_to_char(g_part_encoding);
+  char *problem = pg::CallCpp([&]() -> char * {
+    auto store =
+        pg::OpenTargetStore(location_utf8, g_job->store_options, g_job->secret_id,
+                            g_job->secret_key, g_job->session_token, g_job->sse_customer_key);
+    std::string key = std::string(g_job->base_prefix) + kManifestName;
+    AuthenticatedRead read =
+        ReadAuthenticatedObject(store.get(), TargetKeyFromHex(g_job->manifest_key), key);
+    if (!read.found) return pg::PallocCopy("its manifest " + key + " is missing");
+    if (!read.has_mac || read.verdict != MacVerdict::kValid)
+      return pg::PallocCopy("its manifest " + key + " is not authenticated by the target's key");
+    std::unique_ptr<DatabaseManifest> base;
+    try {
+      base = std::make_unique<DatabaseManifest>(ParseManifest(read.bytes));
+    } catch (const Error &e) {
+      return pg::PallocCopy("its manifest " + key + " cannot be read: " + e.what());
+    }
+    if (base->run_id != g_job->base_run_id || base->path != g_job->base_prefix)
+      return pg::PallocCopy("its manifest " + key + " names another run");
+    if (base->compression != g_job->compression || base->encoding != part_encoding)
+      return pg::PallocCopy("it has another compression or encoding");
+    g_base = std::move(base);
+    return nullptr;
+  });
+  if (problem)
+    ereport(LOG, (errmsg("cdw_backup run %lld: database %s is copied in full, not from run %lld: "
+                         "%s",
+                         static_cast<long long>(g_job->run_id), g_job->database,
+                         static_cast<long long>(g_job->base_run_id), problem)));
+}
+
+}  // namespace
+
 // A server of our own per worker, created inside the uncommitted
 // transaction and dropped before commit: nothing persists in the database.
 void CreateServer() {
@@ -390,6 +540,7 @@ void CreateServer() {
                             g_job->sse_customer_key};
     fdw::SetProcessCredentials(location_utf8, credentials, g_job->encryption_keys);
   });
+  LoadBaseManifest(location_utf8);
 }
 
 void DropServer() {

@@ -4,8 +4,14 @@
 #pragma once
 
 #include "bgworker/database/database_job.h"
+#include "manifest/manifest.h"
 
 namespace cdw::bgworker::database_worker {
+
+// Incremental runs: the manifest of the job's base_prefix, read and
+// authenticated once per worker by CreateServer(); null for a full copy
+// (no base, or its manifest could not be read, authenticated or used).
+const DatabaseManifest *BaseManifest();
 
 // A server of our own per worker, created inside the uncommitted
 // transaction and dropped before commit: nothing persists in the database.

@@ -254,13 +254,18 @@ void Load(RestoreJob *job, Member *m, const char *server) {
   const char *external = quote_identifier(psprintf("%.*s_cdw_restore", clip, item->dest_table));
   // The external table converts the parts' text from the backup's encoding
   // (the manifest's "encoding": UTF8, or what an older backup wrote).
-  SpiRun(psprintf("CREATE FOREIGN TABLE pg_temp.%s (%s) SERVER %s OPTIONS (path %s, compression "
-                  "%s, encoding %s)",
-                  external, m->plan->external_defs, server,
-                  quote_literal_cstr(RestoreString(job, item->path_offset)),
-                  quote_literal_cstr(job->compression),
-                  quote_literal_cstr(job->data_encoding[0] ? job->data_encoding : "UTF8")),
-         0, nullptr, nullptr, nullptr);
+  // It reads exactly the objects the manifest lists (references to earlier
+  // runs' objects included).
+  SpiRun(
+      psprintf("CREATE FOREIGN TABLE pg_temp.%s (%s) SERVER %s OPTIONS (path %s, compression "
+               "%s, encoding %s%s%s)",
+               external, m->plan->external_defs, server,
+               quote_literal_cstr(RestoreString(job, item->path_offset)),
+               quote_literal_cstr(job->compression),
+               quote_literal_cstr(job->data_encoding[0] ? job->data_encoding : "UTF8"),
+               item->has_parts ? ", parts " : "",
+               item->has_parts ? quote_literal_cstr(RestoreString(job, item->parts_offset)) : ""),
+      0, nullptr, nullptr, nullptr);
   // Generated columns are computed again by the destination; identity
   // columns keep their backed-up values (as pg_restore does).
   Oid types[1] = {OIDOID};

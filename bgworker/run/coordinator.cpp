@@ -32,6 +32,7 @@ extern "C" {
 #include "bgworker/run/history.h"
 #include "bgworker/run/run_context.h"
 #include "bgworker/run_progress.h"
+#include "bgworker/scheduler.h"
 #include "bgworker/shared_state.h"
 #include "extension/control/settings.h"
 #include "extension/control/spi_util.h"
@@ -262,9 +263,76 @@ int AddHelpers(Run *run, ActiveDatabase *active, int count) {
   return started;
 }
 
+// Incremental runs: the newest good run on the same target with the same
+// compression is the base, unless the run asked for a full copy or its
+// schedule's full_every is due (no good run of the schedule that reused
+// nothing started within it). Recorded on the run.
+void ChooseBase(Run *run) {
+  BeginWork();
+  control::SpiParams params;
+  params.Int8(run->request.run_id)
+      .Text(run->request.target)
+      .Text(run->request.compression)
+      .Text(run->request.schedule_name[0] ? run->request.schedule_name : nullptr)
+      .Timestamp(SchedulerNow());
+  SpiRun(
+      "SELECT b.run_id, b.location FROM cdw_backup.runs b "
+      "WHERE b.target OPERATOR(pg_catalog.=) $2 AND b.compression OPERATOR(pg_catalog.=) $3 "
+      " AND b.status OPERATOR(pg_catalog.=) ANY ('{succeeded,partial}'::pg_catalog.text[]) "
+      " AND b.run_id OPERATOR(pg_catalog.<) $1 AND b.location IS NOT NULL "
+      " AND NOT EXISTS (SELECT FROM cdw_backup.schedule_store s "
+      "   WHERE s.name OPERATOR(pg_catalog.=) $4 AND s.full_every IS NOT NULL "
+      "   AND NOT EXISTS (SELECT FROM cdw_backup.runs f "
+      "     WHERE f.schedule_name OPERATOR(pg_catalog.=) s.name "
+      "     AND f.status OPERATOR(pg_catalog.=) ANY "
+      "       ('{succeeded,partial,expired}'::pg_catalog.text[]) "
+      "     AND f.bytes_reused OPERATOR(pg_catalog.=) 0 "
+      "     AND f.started_at OPERATOR(pg_catalog.>) ($5 OPERATOR(pg_catalog.-) s.full_every))) "
+      "ORDER BY b.run_id DESC LIMIT 1",
+      params, true);
+  char *base_run = SPI_processed > 0 ? SpiText(0, 1) : nullptr;
+  char *base_location = SPI_processed > 0 ? SpiText(0, 2) : nullptr;
+  // The base's prefix: its location below the target's root.
+  char *root = Url(run, "");
+  if (run->request.incremental && base_run && base_location &&
+      strncmp(base_location, root, strlen(root)) == 0 && base_location[strlen(root)] != '\0') {
+    const char *prefix = base_location + strlen(root);
+    size_t len = strlen(prefix);
+    run->base_run_id = strtoll(base_run, nullptr, 10);
+    run->base_prefix = MemoryContextStrdup(
+        TopMemoryContext, psprintf("%s%s", prefix, prefix[len - 1] == '/' ? "" : "/"));
+  }
+  control::SpiParams update;
+  update.Int8(run->request.run_id)
+      .Bool(run->request.incremental)
+      .Add(INT8OID, Int64GetDatum(run->base_run_id), run->base_run_id == 0);
+  SpiRun(
+      "UPDATE cdw_backup.runs SET incremental = $2, base_run_id = $3 "
+      "WHERE run_id OPERATOR(pg_catalog.=) $1",
+      update);
+  EndWork();
+}
+
+// Whether the base run has this database's manifest (it backed it up).
+bool BaseHasDatabase(Run *run, const char *database) {
+  if (run->base_run_id == 0) return false;
+  BeginWork();
+  control::SpiParams params;
+  params.Int8(run->base_run_id).Name(database);
+  SpiRun(
+      "SELECT FROM cdw_backup.run_databases d WHERE d.run_id OPERATOR(pg_catalog.=) $1 "
+      " AND d.database OPERATOR(pg_catalog.=) $2 AND d.manifest IS NOT NULL "
+      " AND d.status OPERATOR(pg_catalog.=) ANY ('{succeeded,partial}'::pg_catalog.text[])",
+      params, true);
+  bool found = SPI_processed > 0;
+  EndWork();
+  return found;
+}
+
 // Creates the job of one database and starts its leader (and `helpers`
 // helpers). False when not even the leader could start (recorded failed).
 bool StartDatabase(Run *run, const DatabaseToRun &database, int helpers) {
+  bool has_base = BaseHasDatabase(run, database.name);
   BeginWork();
   RecordDatabase(run, database.name, "running", 0, nullptr, nullptr, nullptr, nullptr, nullptr);
   EndWork();
@@ -299,6 +367,11 @@ bool StartDatabase(Run *run, const DatabaseToRun &database, int helpers) {
       pg::CallCpp([&] { return pg::PallocCopy(DatabasePrefix(database_utf8)); });
   pg::CopyBounded(job->database_prefix, sizeof job->database_prefix,
                   psprintf("%s%s", run->run_prefix, database_prefix), "database prefix");
+  if (has_base) {
+    pg::CopyBounded(job->base_prefix, sizeof job->base_prefix,
+                    psprintf("%s%s", run->base_prefix, database_prefix), "base database prefix");
+    job->base_run_id = run->base_run_id;
+  }
   job->lock_wait_timeout_ms = control::g_lock_wait_timeout_ms;
   job->filters = run->request.filters;
   job->coordinator_latch = MyLatch;
@@ -539,6 +612,7 @@ void VerifyIfScheduled(Run *run) {
 // manifest.
 void ExportDatabases(Run *run, const DatabaseList &databases) {
   bool any_failed = false;
+  ChooseBase(run);
   int next = 0;
   g_databases = &databases;
   run->done.started_at = GetCurrentTimestamp();

@@ -237,14 +237,14 @@ bool RecordRun(Run *run, DatabaseList *databases) {
 
 // The run_tables rows SyncTables() writes, as one array per column.
 struct TableRowBatch {
-  static constexpr int kColumns = 12;
+  static constexpr int kColumns = 14;
   static constexpr Oid kArrayTypes[kColumns] = {
-      TEXTARRAYOID,        TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
-      INT8ARRAYOID,        INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-      TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-  static constexpr Oid kElementTypes[kColumns] = {TEXTOID,        TEXTOID, TEXTOID, INT8OID,
-                                                  INT8OID,        INT8OID, TEXTOID, TIMESTAMPTZOID,
-                                                  TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+      TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,        INT8ARRAYOID,        INT8ARRAYOID,
+      INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID,
+      TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,        INT8ARRAYOID};
+  static constexpr Oid kElementTypes[kColumns] = {
+      TEXTOID,        TEXTOID,        TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID,
+      TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID};
   Datum *columns[kColumns] = {};
   bool *nulls[kColumns] = {};
   int count = 0;
@@ -357,6 +357,8 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, bool *recorded, b
     batch.Set(10, n, hint ? CStringGetTextDatum(hint) : (Datum)0, !hint);
     const char *code = succeeded ? nullptr : sqlstate;
     batch.Set(11, n, code ? CStringGetTextDatum(code) : (Datum)0, !code);
+    batch.Set(12, n, Int64GetDatum(outcome.bytes_stored - outcome.bytes_reused), !succeeded);
+    batch.Set(13, n, Int64GetDatum(outcome.bytes_reused), !succeeded);
     for (int r = 0; r < entry->range_count; r++) recorded[i + r] = true;
   }
   if (batch.count == 0) return;
@@ -375,7 +377,7 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, bool *recorded, b
   SpiRun(
       "UPDATE cdw_backup.run_tables t SET status = u.st, rows = u.r, bytes_raw = u.br, "
       " bytes_stored = u.bs, location = u.loc, started_at = u.sa, finished_at = u.fa, "
-      " error = u.e, hint = u.h, sqlstate = u.ss "
+      " error = u.e, hint = u.h, sqlstate = u.ss, bytes_written = u.bw, bytes_reused = u.bru "
       "FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), "
       " pg_catalog.unnest($4::pg_catalog.text[]), pg_catalog.unnest($5::pg_catalog.text[]), "
       " pg_catalog.unnest($6::pg_catalog.int8[]), pg_catalog.unnest($7::pg_catalog.int8[]), "
@@ -383,8 +385,9 @@ void SyncTables(Run *run, DatabaseJob *job, TableList *tables, bool *recorded, b
       " pg_catalog.unnest($10::pg_catalog.timestamptz[]), "
       " pg_catalog.unnest($11::pg_catalog.timestamptz[]), "
       " pg_catalog.unnest($12::pg_catalog.text[]), pg_catalog.unnest($13::pg_catalog.text[]), "
-      " pg_catalog.unnest($14::pg_catalog.text[])) "
-      " AS u(s, n, st, r, br, bs, loc, sa, fa, e, h, ss) "
+      " pg_catalog.unnest($14::pg_catalog.text[]), pg_catalog.unnest($15::pg_catalog.int8[]), "
+      " pg_catalog.unnest($16::pg_catalog.int8[])) "
+      " AS u(s, n, st, r, br, bs, loc, sa, fa, e, h, ss, bw, bru) "
       "WHERE t.run_id OPERATOR(pg_catalog.=) $1 AND t.database OPERATOR(pg_catalog.=) $2 "
       " AND t.schema_name OPERATOR(pg_catalog.=) u.s AND t.table_name OPERATOR(pg_catalog.=) u.n",
       2 + TableRowBatch::kColumns, types, values, nullptr);
@@ -493,7 +496,9 @@ void FinishRun(Run *run, bool any_failed_database) {
       "                    'succeeded') AS bad,"
       "                  coalesce(pg_catalog.sum(rows), 0) AS rows,"
       "                  coalesce(pg_catalog.sum(bytes_raw), 0) AS raw,"
-      "                  coalesce(pg_catalog.sum(bytes_stored), 0) AS stored"
+      "                  coalesce(pg_catalog.sum(bytes_stored), 0) AS stored,"
+      "                  coalesce(pg_catalog.sum(bytes_written), 0) AS written,"
+      "                  coalesce(pg_catalog.sum(bytes_reused), 0) AS reused"
       "             FROM cdw_backup.run_tables WHERE run_id OPERATOR(pg_catalog.=) $1"
       "              AND status OPERATOR(pg_catalog.<>) 'excluded'),"
       "     d AS (SELECT pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.<>) "
@@ -507,6 +512,7 @@ void FinishRun(Run *run, bool any_failed_database) {
       " UPDATE cdw_backup.runs r SET finished_at = $4,"
       "   tables_total = t.total, tables_succeeded = t.ok, tables_failed = t.bad,"
       "   rows = t.rows, bytes_raw = t.raw, bytes_stored = t.stored,"
+      "   bytes_written = t.written, bytes_reused = t.reused,"
       "   error = coalesce(r.error, d.error), hint = coalesce(r.hint, d.hint),"
       "   status = CASE WHEN $2 THEN 'cancelled'"
       "                 WHEN t.bad OPERATOR(pg_catalog.=) 0 AND d.bad OPERATOR(pg_catalog.=) 0"

@@ -33,6 +33,10 @@ struct Run {
   // (cdw_backup.progress_log).
   RunProgress done;
   TimestampTz last_progress_log;
+  // Incremental runs: the earlier run whose manifests offer objects to
+  // reuse (0: a full copy) and its prefix on the target.
+  int64 base_run_id;
+  char *base_prefix;
 };
 
 struct DatabaseToRun {

@@ -46,4 +46,11 @@ class MeasuringSink : public ByteSink {
   uint64_t bytes_ = 0;
 };
 
+// Swallows what it is given (a probe's end of the chain).
+class DiscardingSink : public ByteSink {
+ public:
+  void Write(const char *, size_t) override {}
+  void Finish() override {}
+};
+
 }  // namespace cdw

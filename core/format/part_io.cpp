@@ -15,16 +15,21 @@ std::string NormalizeTablePrefix(const std::string &path) {
 
 PartWriter::PartWriter(ObjectStore *store, const std::string &key, Compression compression,
                        int level)
-    : key_(key) {
-  // Stored bytes are measured after encryption (when the target encrypts):
-  // the manifest's size and SHA-256 cover what is stored.
-  object_ = store->CreateStored(key);
-  measure_ = std::make_unique<MeasuringSink>(object_.get());
-  encryptor_ = store->EncryptTo(measure_.get());
-  // Compression runs on its own thread, overlapped with scanning.
-  compressor_ =
-      MakeThreadedCompressor(compression, level, encryptor_ ? encryptor_.get() : measure_.get());
-  encoder_ = std::make_unique<CsvEncoder>(compressor_.get());
+    : key_(store ? key : std::string()) {
+  if (store) {
+    // Stored bytes are measured after encryption (when the target encrypts):
+    // the manifest's size and SHA-256 cover what is stored.
+    object_ = store->CreateStored(key);
+    measure_ = std::make_unique<MeasuringSink>(object_.get());
+    encryptor_ = store->EncryptTo(measure_.get());
+    // Compression runs on its own thread, overlapped with scanning.
+    compressor_ =
+        MakeThreadedCompressor(compression, level, encryptor_ ? encryptor_.get() : measure_.get());
+  } else {
+    compressor_ = std::make_unique<DiscardingSink>();
+  }
+  content_ = std::make_unique<MeasuringSink>(compressor_.get());
+  encoder_ = std::make_unique<CsvEncoder>(content_.get());
 }
 
 PartWriter::~PartWriter() {
@@ -33,15 +38,18 @@ PartWriter::~PartWriter() {
 
 PartStats PartWriter::FinishAndCommit() {
   encoder_->Flush();
-  compressor_->Finish();  // finishes the measuring sink and the object too
-  object_->Commit();
+  content_->Finish();  // finishes the compressor, the measuring sink and the object too
+  if (object_) object_->Commit();
   committed_ = true;
   PartStats stats;
   stats.key = key_;
   stats.rows = rows_;
   stats.bytes_raw = encoder_->bytes_encoded();
-  stats.bytes_stored = measure_->bytes();
-  stats.sha256 = measure_->HexDigest();
+  stats.content_sha256 = content_->HexDigest();
+  if (measure_) {
+    stats.bytes_stored = measure_->bytes();
+    stats.sha256 = measure_->HexDigest();
+  }
   return stats;
 }
 
@@ -67,6 +75,15 @@ PartReader::PartReader(ObjectStore *store, const std::string &prefix, Compressio
     if (compression == Compression::kNone && (EndsWith(name, ".gz") || EndsWith(name, ".zst")))
       continue;
     parts_.push_back(std::move(object));
+  }
+}
+
+PartReader::PartReader(ObjectStore *store, const std::vector<std::string> &keys,
+                       Compression compression, bool header)
+    : store_(store), compression_(compression), header_(header) {
+  for (const auto &key : keys) {
+    CheckRelativeKey(key, "part key");
+    parts_.push_back({key, 0});
   }
 }
 

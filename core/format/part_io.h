@@ -21,9 +21,10 @@ namespace cdw {
 struct PartStats {
   std::string key;
   uint64_t rows = 0;
-  uint64_t bytes_raw = 0;     // CSV bytes
-  uint64_t bytes_stored = 0;  // bytes of the stored object
-  std::string sha256;         // of the stored object
+  uint64_t bytes_raw = 0;      // CSV bytes
+  uint64_t bytes_stored = 0;   // bytes of the stored object
+  std::string sha256;          // of the stored object
+  std::string content_sha256;  // of the CSV bytes (before compression)
 };
 
 // Normalizes a table path option to a directory prefix ending in '/'.
@@ -32,6 +33,9 @@ std::string NormalizeTablePrefix(const std::string &path);
 
 class PartWriter {
  public:
+  // With a null `store` the writer only probes: it hashes the CSV and
+  // writes nothing (no compression either); FinishAndCommit() then returns
+  // the CSV's rows, bytes and content_sha256, with no key and nothing stored.
   PartWriter(ObjectStore *store, const std::string &key, Compression compression, int level);
   ~PartWriter();
 
@@ -50,6 +54,7 @@ class PartWriter {
   std::unique_ptr<MeasuringSink> measure_;
   std::unique_ptr<ByteSink> encryptor_;  // null unless the store encrypts
   std::unique_ptr<ByteSink> compressor_;
+  std::unique_ptr<MeasuringSink> content_;  // hashes the CSV on its way to compressor_
   std::unique_ptr<CsvEncoder> encoder_;
   uint64_t rows_ = 0;
   bool committed_ = false;
@@ -59,6 +64,10 @@ class PartReader {
  public:
   // Lists the parts under `prefix` whose names carry the compression's suffix.
   PartReader(ObjectStore *store, const std::string &prefix, Compression compression, bool header);
+  // Reads exactly `keys` (relative to the store root), in order: the
+  // objects a manifest lists, its references to earlier runs included.
+  PartReader(ObjectStore *store, const std::vector<std::string> &keys, Compression compression,
+             bool header);
 
   // Next record across all parts; false at the end of the last part.
   bool NextRecord(std::vector<CsvField> *fields);

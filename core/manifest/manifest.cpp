@@ -1,7 +1,10 @@
 #include "manifest/manifest.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "manifest/json_value.h"
+#include "storage/file_store.h"
 #include "manifest/json_writer.h"
 
 namespace cdw {
@@ -99,12 +102,67 @@ void CheckVersion(int64_t version, const char *what) {
                 "Use a newer cdw_backup to read this backup.");
 }
 
+bool AllDigits(const std::string &s, size_t from, size_t to) {
+  if (from >= to || to > s.size()) return false;
+  for (size_t i = from; i < to; i++)
+    if (s[i] < '0' || s[i] > '9') return false;
+  return true;
+}
+
+// A reference names an earlier run and an object of that run's prefix.
+void CheckReference(const ManifestObject &o, int64_t run_id) {
+  std::string problem;
+  if (o.source_run <= 0 || (run_id > 0 && o.source_run >= run_id))
+    problem = "names run " + std::to_string(o.source_run) + ", which is not an earlier run";
+  else if (RunOfKey(o.source) != o.source_run)
+    problem = "is not a key of run " + std::to_string(o.source_run);
+  else if (o.source.back() == '/')
+    problem = "is not an object's key";
+  else {
+    try {
+      CheckRelativeKey(o.source, "manifest object.source");
+    } catch (const Error &e) {
+      problem = "is not a relative key";
+    }
+  }
+  if (!problem.empty())
+    throw Error("22P02", "manifest object.source \"" + o.source + "\" " + problem,
+                "A reference points at an object an earlier run of the same target wrote.");
+}
+
 }  // namespace
 
+int64_t RunOfKey(const std::string &key) {
+  // "<YYYYMMDD>/<HHMMSS>Z-run<id>/"
+  if (key.size() < 20 || !AllDigits(key, 0, 8) || key[8] != '/' || !AllDigits(key, 9, 15) ||
+      key.compare(15, 5, "Z-run") != 0)
+    return -1;
+  size_t end = key.find('/', 20);
+  if (end == std::string::npos || end == 20 || end - 20 > 18 || !AllDigits(key, 20, end)) return -1;
+  return std::stoll(key.substr(20, end - 20));
+}
+
+std::string ObjectKey(const std::string &database_path, const std::string &table_path,
+                      const ManifestObject &object) {
+  return object.source.empty() ? database_path + table_path + object.key : object.source;
+}
+
+std::vector<std::string> ManifestObjectKeys(const DatabaseManifest &manifest) {
+  std::vector<std::string> keys;
+  for (const auto &t : manifest.tables)
+    for (const auto &o : t.objects) keys.push_back(ObjectKey(manifest.path, t.path, o));
+  return keys;
+}
+
 std::string SerializeManifest(const DatabaseManifest &m) {
+  bool references = false;
+  for (const auto &t : m.tables)
+    for (const auto &o : t.objects) references |= !o.source.empty();
   Writer w;
   w.json().BeginObject();
-  w.Key("format_version").Int(m.format_version);
+  w.Key("format_version")
+      .Int(references ? kManifestFormatVersion
+                      : std::min(m.format_version, kManifestFormatWithoutReferences));
   w.Key("tool").String(m.tool, "tool");
   w.Key("run_id").Int(m.run_id);
   w.Key("database").String(m.database, "database name");
@@ -143,6 +201,14 @@ std::string SerializeManifest(const DatabaseManifest &m) {
       w.Key("rows").Int(o.rows);
       w.Key("size").Int(static_cast<int64_t>(o.size));
       w.Key("sha256").String(o.sha256, "object sha256");
+      if (!o.content_sha256.empty())
+        w.Key("content_sha256").String(o.content_sha256, "object content_sha256");
+      if (o.bytes_raw >= 0) w.Key("bytes_raw").Int(o.bytes_raw);
+      if (!o.source.empty()) {
+        CheckReference(o, m.run_id);
+        w.Key("source").String(o.source, "object source");
+        w.Key("source_run").Int(o.source_run);
+      }
       w.json().EndObject();
     }
     w.json().EndArray();
@@ -199,6 +265,16 @@ DatabaseManifest ParseManifest(const std::string &json) {
       if (size < 0) throw Error("22P02", "manifest object.size is negative");
       o.size = static_cast<uint64_t>(size);
       o.sha256 = orr.Str("sha256");
+      o.content_sha256 = orr.Str("content_sha256");
+      o.bytes_raw = orr.Int("bytes_raw", -1);
+      o.source = orr.Str("source");
+      o.source_run = orr.Int("source_run");
+      if (!o.source.empty() || o.source_run != 0) {
+        if (m.format_version < 3)
+          throw Error("22P02", "manifest object.source in a manifest of format version " +
+                                   std::to_string(m.format_version));
+        CheckReference(o, m.run_id);
+      }
       t.objects.push_back(std::move(o));
     }
     t.sqlstate = tr.Str("sqlstate");

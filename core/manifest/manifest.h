@@ -21,19 +21,45 @@
 
 namespace cdw {
 
-// 2: the manifest has a "schema" section (core/schema/schema_toc.h); 1 has
-// none and restores as bare tables.
-constexpr int kManifestFormatVersion = 2;
+// 3: objects may be references to objects an earlier run wrote (incremental
+// runs; a manifest without references is still written as 2, so readers of
+// 2 keep reading full backups). 2: the manifest has a "schema" section
+// (core/schema/schema_toc.h); 1 has none and restores as bare tables.
+constexpr int kManifestFormatVersion = 3;
+constexpr int kManifestFormatWithoutReferences = 2;
 
 // Raw JSON values by key, in order: sections this version does not model.
 using JsonSections = std::vector<std::pair<std::string, std::string>>;
 
 struct ManifestObject {
-  std::string key;  // relative to the table prefix
+  std::string key;  // relative to the table prefix (its name, for a reference)
   uint64_t size = 0;
-  std::string sha256;
-  int64_t rows = -1;  // -1: not recorded
+  std::string sha256;  // of the stored object
+  int64_t rows = -1;   // -1: not recorded
+  // SHA-256 of the CSV bytes before compression ("" in manifests older than
+  // incremental runs): what an incremental run compares.
+  std::string content_sha256;
+  int64_t bytes_raw = -1;  // CSV bytes; -1: not recorded
+  // A reference: the object was written by the earlier run `source_run` at
+  // `source` (its key relative to the target root); "" and 0 for an object
+  // this run wrote. Covered by the manifest's MAC like everything in it.
+  std::string source;
+  int64_t source_run = 0;
 };
+
+// The object's key relative to the target root: `source` for a reference,
+// else the database's path + the table's path + key.
+std::string ObjectKey(const std::string &database_path, const std::string &table_path,
+                      const ManifestObject &object);
+
+// Every object key (relative to the target root) the manifest's succeeded
+// tables list, its own and references: what must stay while it is kept.
+struct DatabaseManifest;
+std::vector<std::string> ManifestObjectKeys(const DatabaseManifest &manifest);
+
+// The run id a run prefix or key names ("<YYYYMMDD>/<HHMMSS>Z-run<id>/..."),
+// or -1.
+int64_t RunOfKey(const std::string &key);
 
 struct ManifestColumn {
   std::string name;
@@ -103,12 +129,16 @@ struct RunIndex {
 };
 
 // Throw cdw::Error (22021, character_not_in_repertoire) when a string is not
-// valid UTF-8.
+// valid UTF-8. A manifest with a reference is written as format 3, one
+// without as format 2 (whatever format_version says).
 std::string SerializeManifest(const DatabaseManifest &manifest);
 std::string SerializeRunIndex(const RunIndex &index);
 
 // Throw cdw::Error: 22P02 for malformed JSON or a field of the wrong type,
-// 0A000 for a format version newer than this version reads.
+// 0A000 for a format version newer than this version reads. A reference
+// must name an earlier run and a key of that run's prefix, without "." or
+// ".." components (else 22P02): a manifest never points outside the runs
+// of its target.
 DatabaseManifest ParseManifest(const std::string &json);
 RunIndex ParseRunIndex(const std::string &json);
 

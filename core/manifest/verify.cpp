@@ -1,5 +1,6 @@
 #include "manifest/verify.h"
 
+#include <map>
 #include <set>
 
 #include "common/error.h"
@@ -39,25 +40,45 @@ std::vector<VerifyProblem> VerifyTable(ObjectStore *store, const std::string &ta
     std::string name = info.key.substr(table_prefix.size());
     if (name.find('/') == std::string::npos) present.insert(name);
   }
+  // Objects of earlier runs that references name, by directory (listed
+  // once each).
+  std::map<std::string, std::set<std::string>> referenced_dirs;
   std::set<std::string> listed;
   int64_t total_rows = 0;
   bool rows_known = true;
   for (const auto &object : objects) {
-    listed.insert(object.key);
-    std::string url = store->Url(table_prefix + object.key);
-    if (!present.count(object.key)) {
+    bool reference = !object.source.empty();
+    std::string key = reference ? object.source : table_prefix + object.key;
+    std::string url = store->Url(key);
+    std::string writer =
+        reference ? " (written by run " + std::to_string(object.source_run) + ")" : "";
+    bool found = false;
+    if (reference) {
+      std::string dir = key.substr(0, key.rfind('/') + 1);
+      auto it = referenced_dirs.find(dir);
+      if (it == referenced_dirs.end()) {
+        std::set<std::string> names;
+        for (const auto &info : store->List(dir)) names.insert(info.key);
+        it = referenced_dirs.emplace(dir, std::move(names)).first;
+      }
+      found = it->second.count(key) > 0;
+    } else {
+      listed.insert(object.key);
+      found = present.count(object.key) > 0;
+    }
+    if (!found) {
       problems.push_back(
-          {"missing_object", "Object " + url + " listed in the manifest is missing."});
+          {"missing_object", "Object " + url + writer + " listed in the manifest is missing."});
       rows_known = false;
       continue;
     }
+    url += writer;
     Sha256 hash;
     uint64_t bytes = 0;
     int64_t rows = 0;
     // The stored bytes are hashed; decryption (when the target encrypts)
     // and decompression follow.
-    auto hashing_owned =
-        std::make_unique<HashingSource>(store->OpenStored(table_prefix + object.key));
+    auto hashing_owned = std::make_unique<HashingSource>(store->OpenStored(key));
     HashingSource *hashing = hashing_owned.get();
     hashing->hash_ = &hash;
     hashing->bytes_ = &bytes;

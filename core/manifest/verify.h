@@ -20,7 +20,9 @@ struct VerifyProblem {
 };
 
 // Checks one table. `table_prefix` is the key of the table's directory on
-// the store (ends in '/'); `expected_rows` is the manifest's row count.
+// the store (ends in '/'); `expected_rows` is the manifest's row count. A
+// reference (an object with a source) is checked where it is, and its
+// problems name the run that wrote it.
 // Never throws for a problem with the data; throws cdw::Error only when the
 // store itself cannot be reached.
 std::vector<VerifyProblem> VerifyTable(ObjectStore *store, const std::string &table_prefix,

@@ -14,7 +14,8 @@ namespace cdw {
 inline constexpr uint64_t kMinRangeBlocks = 1024;
 
 // Target size of a range: an eighth of one worker's share of the database
-// (`total_blocks`, all tables), at least kMinRangeBlocks.
+// (`total_blocks`, all tables), rounded down to a power of two, at least
+// kMinRangeBlocks.
 uint64_t RangeBlocksFor(uint64_t total_blocks, int workers);
 
 struct BlockRange {
@@ -24,11 +25,11 @@ struct BlockRange {
 inline constexpr uint64_t kToTheEnd = UINT64_MAX;
 
 // The ranges of a table of `blocks` blocks: one (the whole table) when it is
-// smaller than two ranges or there is one worker; otherwise ranges of about
-// `range_blocks`, except that the last `workers` ranges are split in halves.
-// The halves are taken last (units go largest first), so when the first
-// worker runs out of work the others have at most half a range left. The
-// last range is open-ended: the table may have grown since it was measured.
+// smaller than two ranges or there is one worker; otherwise ranges of
+// exactly `range_blocks` starting at its multiples, so that a table that
+// only grows keeps the boundaries (and the unchanged content) of its earlier
+// ranges from one run to the next. The last range is open-ended: the table
+// may have grown since it was measured.
 // Writes the ranges to `out` unless it is null and returns how many there
 // are: call with null to size the array. Allocates nothing and never throws,
 // so PostgreSQL code calls it directly with a palloc'd array.

@@ -26,6 +26,16 @@ std::vector<std::string> UnlistedObjects(const std::vector<ObjectInfo> &objects,
   return unlisted;
 }
 
+std::vector<std::string> UnreferencedObjects(const std::vector<ObjectInfo> &candidates,
+                                             const std::vector<std::string> &referenced) {
+  std::unordered_set<std::string> kept(referenced.begin(), referenced.end());
+  std::vector<std::string> unreferenced;
+  for (const auto &object : candidates)
+    if (!kept.count(object.key)) unreferenced.push_back(object.key);
+  std::sort(unreferenced.begin(), unreferenced.end());
+  return unreferenced;
+}
+
 RemovalOutcome RemoveObjects(ObjectStore *store, const std::vector<std::string> &keys,
                              std::chrono::steady_clock::time_point deadline) {
   RemovalOutcome outcome;

@@ -30,6 +30,15 @@ struct KeptDatabase {
 std::vector<std::string> UnlistedObjects(const std::vector<ObjectInfo> &objects,
                                          const std::vector<KeptDatabase> &kept);
 
+// Retention with references (incremental runs): of `candidates` (the
+// objects under the prefixes of expired runs), the keys that no kept
+// manifest references, sorted. `referenced` holds every object key the
+// target's remaining manifests list (ManifestObjectKeys), own objects and
+// references alike; an expired run's object that a newer run still
+// references stays until that run expires too.
+std::vector<std::string> UnreferencedObjects(const std::vector<ObjectInfo> &candidates,
+                                             const std::vector<std::string> &referenced);
+
 struct RemovalOutcome {
   size_t removed = 0;
   std::vector<std::string> left;  // keys not removed (failed, or no time left)

@@ -210,6 +210,19 @@ char *ReadManifest(const Target &target, const char *key, bool allow_unauthentic
          errdetail("Without its manifest a database backup is incomplete and cannot be "
                    "restored safely."),
          errhint("Check the run with cdw_backup_verify(), or restore from another run.")));
+  // References to earlier runs' objects must name earlier runs of this
+  // target (core/manifest/manifest.h), checked by the strict parser before
+  // anything follows them, also for a manifest read unauthenticated.
+  if (strstr(manifest, "\"source\""))
+    cdw::pg::CallCpp([&] {
+      try {
+        (void)cdw::ParseManifest(manifest);
+      } catch (const cdw::Error &e) {
+        throw cdw::Error(cdw::sqlstate::kDataCorrupted,
+                         std::string("manifest ") + key + ": " + e.what(), e.detail(),
+                         "Restore from another run, or check the target.");
+      }
+    });
   // Manifests are UTF-8: in this database's encoding from here on.
   manifest = cdw::pg::Utf8ToServer(
       manifest, psprintf("the manifest %s", key),
@@ -220,10 +233,10 @@ char *ReadManifest(const Target &target, const char *key, bool allow_unauthentic
   SpiRun("SELECT ($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'format_version')::pg_catalog.int4",
          1, types, values, nullptr, true);
   char *version = SpiText(0, 1);
-  if (!version || atoi(version) > 2)
+  if (!version || atoi(version) > 3)
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                     errmsg("manifest %s has format version %s", key, version ? version : "(none)"),
-                    errdetail("This version of cdw_backup reads manifest format versions 1 and 2."),
+                    errdetail("This version of cdw_backup reads manifest format versions 1 to 3."),
                     errhint("Use a newer cdw_backup to read this backup.")));
   return manifest;
 }
@@ -247,6 +260,8 @@ struct ObjectRows {
   int64 *sizes;
   char **sha256;
   int64 *rows;
+  char **sources;  // "" for an object of this run
+  int64 *source_runs;
 };
 
 ProblemList VerifyObjects(const Target &target, const char *compression, const char *table_path,
@@ -259,6 +274,8 @@ ProblemList VerifyObjects(const Target &target, const char *compression, const c
       object.size = static_cast<uint64_t>(objects.sizes[o]);
       object.sha256 = objects.sha256[o];
       object.rows = objects.rows[o];
+      object.source = objects.sources[o];
+      object.source_run = objects.source_runs[o];
       list.push_back(object);
     }
     auto store = Open(target);
@@ -286,7 +303,9 @@ bool ReadObjectRows(const char *objects_json, ObjectRows *out) {
       "SELECT o OPERATOR(pg_catalog.->>) 'key', (o OPERATOR(pg_catalog.->>) "
       "'size')::pg_catalog.int8, "
       " o OPERATOR(pg_catalog.->>) 'sha256', "
-      " COALESCE((o OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int8, -1) "
+      " COALESCE((o OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int8, -1), "
+      " COALESCE(o OPERATOR(pg_catalog.->>) 'source', ''), "
+      " COALESCE((o OPERATOR(pg_catalog.->>) 'source_run')::pg_catalog.int8, 0) "
       "FROM pg_catalog.jsonb_array_elements(CASE WHEN "
       "pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) "
       " OPERATOR(pg_catalog.=) 'array' THEN $1::pg_catalog.jsonb ELSE '[]' END) o",
@@ -298,12 +317,16 @@ bool ReadObjectRows(const char *objects_json, ObjectRows *out) {
   out->sha256 = static_cast<char **>(palloc(sizeof(char *) * Max(count, 1)));
   out->sizes = static_cast<int64 *>(palloc(sizeof(int64) * Max(count, 1)));
   out->rows = static_cast<int64 *>(palloc(sizeof(int64) * Max(count, 1)));
+  out->sources = static_cast<char **>(palloc(sizeof(char *) * Max(count, 1)));
+  out->source_runs = static_cast<int64 *>(palloc(sizeof(int64) * Max(count, 1)));
   for (int o = 0; o < count; o++) {
     if (!cells[o][0] || !cells[o][1] || !cells[o][2]) return false;
     out->keys[o] = cells[o][0];
     out->sizes[o] = strtoll(cells[o][1], nullptr, 10);
     out->sha256[o] = cells[o][2];
     out->rows[o] = strtoll(cells[o][3], nullptr, 10);
+    out->sources[o] = cells[o][4];
+    out->source_runs[o] = strtoll(cells[o][5], nullptr, 10);
   }
   return true;
 }
@@ -739,7 +762,17 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
         "                    (2, c OPERATOR(pg_catalog.->>) 'type'), "
         "                    (3, CASE WHEN (c OPERATOR(pg_catalog.->>) "
         "'not_null')::pg_catalog.bool "
-        "                        THEN 't' ELSE 'f' END)) AS y(k, v)) "
+        "                        THEN 't' ELSE 'f' END)) AS y(k, v)), "
+        // Every object the manifest lists, by its key below the target's
+        // root (a reference to an earlier run's object by its source), one
+        // a line: the restore reads exactly these.
+        " CASE WHEN pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'objects') "
+        "   OPERATOR(pg_catalog.=) 'array' THEN coalesce((SELECT pg_catalog.string_agg("
+        "     coalesce(o OPERATOR(pg_catalog.->>) 'source', (m OPERATOR(pg_catalog.->>) 'path') "
+        "       OPERATOR(pg_catalog.||) (t OPERATOR(pg_catalog.->>) 'path') "
+        "       OPERATOR(pg_catalog.||) (o OPERATOR(pg_catalog.->>) 'key')), E'\\n' ORDER BY n) "
+        "   FROM pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'objects') "
+        "     WITH ORDINALITY AS z(o, n)), '') END "
         "FROM m, wanted, dest, pg_catalog.jsonb_array_elements(m OPERATOR(pg_catalog.->) 'tables') "
         "t, "
         " LATERAL (SELECT (w IS NULL AND ($6 IS NULL "
@@ -778,7 +811,7 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     by_parent = false;
     char ***more = static_cast<char ***>(palloc(sizeof(char **) * (count + 1)));
     for (int i = 0; i < count; i++) more[i] = rows[i];
-    more[count] = static_cast<char **>(palloc0(sizeof(char *) * 10));
+    more[count] = static_cast<char **>(palloc0(sizeof(char *) * 11));
     more[count][0] = count > 0 ? rows[0][0] : pstrdup("none");
     more[count][1] = pstrdup("");
     more[count][2] = parent_schema;
@@ -840,7 +873,7 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
           found_row = true;
         }
       if (found_row) continue;
-      grown[count] = static_cast<char **>(palloc0(sizeof(char *) * 10));
+      grown[count] = static_cast<char **>(palloc0(sizeof(char *) * 11));
       grown[count][0] = count > 0 ? grown[0][0] : pstrdup("none");
       grown[count][1] = pstrdup("");
       grown[count][2] = grown[count][6] = tree_schema;
@@ -867,6 +900,8 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
   char **packed = static_cast<char **>(palloc(sizeof(char *) * count));
   Size *packed_len = static_cast<Size *>(palloc0(sizeof(Size) * count));
   int *column_count = static_cast<int *>(palloc0(sizeof(int) * count));
+  // The objects to read, one key a line; NULL: every part under the path.
+  char **part_keys = static_cast<char **>(palloc0(sizeof(char *) * count));
   Size strings = 0;
   for (int i = 0; i < count; i++) {
     cells[i] = static_cast<char **>(palloc(sizeof(char *) * kCells));
@@ -893,6 +928,8 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     packed_len[i] = static_cast<Size>(buffer.len);
     column_count[i] = n / 3;
     strings += packed_len[i] + 1;
+    part_keys[i] = no_data[i] ? nullptr : rows[i][10];
+    strings += (part_keys[i] ? strlen(part_keys[i]) : 0) + 1;
   }
   char **objects = static_cast<char **>(palloc0(sizeof(char *) * count));
   Size *objects_len = static_cast<Size *>(palloc0(sizeof(Size) * count));
@@ -1039,6 +1076,9 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     item->selected = strcmp(cells[i][8], "t") == 0;
     item->expected_rows = atoll(cells[i][5]);
     item->path_offset = put(cells[i][1], strlen(cells[i][1]));
+    item->has_parts = part_keys[i] != nullptr;
+    item->parts_offset =
+        put(part_keys[i] ? part_keys[i] : "", part_keys[i] ? strlen(part_keys[i]) : 0);
     item->columns_offset = put(packed[i], packed_len[i]);
     item->column_count = column_count[i];
     if (strcmp(cells[i][4], "succeeded") != 0) {

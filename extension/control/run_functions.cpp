@@ -55,7 +55,7 @@ namespace cdw::control {
 
 int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
                 const char *compression, Oid role_id, const char *schedule_name,
-                const char *max_rate, const FilterArrays *filters) {
+                const char *max_rate, const FilterArrays *filters, bool incremental) {
   RunRequest request;
   memset(&request, 0, sizeof request);
   cdw::pg::CallCpp([&] { (void)cdw::ParseCompression(compression); });
@@ -79,6 +79,7 @@ int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
     CopyArrayLiteral(exclude, request.exclude, sizeof request.exclude, "exclude_databases");
   }
   request.role_id = role_id;
+  request.incremental = incremental;
   cdw::pg::CopyName(request.role_name, GetUserNameFromId(role_id, false), "role name");
   if (filters)
     for (int kind = 0; kind < kFilterKinds; kind++)
@@ -182,9 +183,12 @@ CDW_SQL_FUNCTION(cdw_backup_run) {
   FilterArrays filters;
   for (int kind = 0; kind < kFilterKinds; kind++)
     filters.lists[kind] = PG_ARGISNULL(6 + kind) ? nullptr : PG_GETARG_ARRAYTYPE_P(6 + kind);
+  // NULL incremental: the default, true (an earlier good run with the same
+  // compression is reused where its content is unchanged).
+  bool incremental = PG_ARGISNULL(11) || PG_GETARG_BOOL(11);
   int64 run_id = LaunchRun(target, PG_ARGISNULL(1) ? nullptr : PG_GETARG_ARRAYTYPE_P(1),
                            PG_ARGISNULL(2) ? nullptr : PG_GETARG_ARRAYTYPE_P(2), compression,
-                           GetUserId(), nullptr, max_rate, &filters);
+                           GetUserId(), nullptr, max_rate, &filters, incremental);
   if (wait) (void)WaitForRun(run_id, -1);
   cdw::pg::UnpinSearchPath(search_path);
   PG_RETURN_INT64(run_id);

@@ -17,12 +17,14 @@ namespace cdw::control {
 // `max_rate` NULL for the target's option max_rate (else it replaces it;
 // '0' lifts it). `filters`: the table filters of a manual run (NULL
 // elements: none); a scheduled run (schedule_name set, filters NULL) takes
-// its schedule's.
+// its schedule's. `incremental`: the run may reference unchanged objects
+// of an earlier run (README "Incremental runs").
 struct FilterArrays {
   ArrayType *lists[bgworker::kFilterKinds];
 };
 int64 LaunchRun(const char *target, ArrayType *databases, ArrayType *exclude,
                 const char *compression, Oid role_id, const char *schedule_name,
-                const char *max_rate, const FilterArrays *filters = nullptr);
+                const char *max_rate, const FilterArrays *filters = nullptr,
+                bool incremental = true);
 
 }  // namespace cdw::control

@@ -69,6 +69,7 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
   // tables, exclude_tables, schemas, exclude_schemas, exclude_table_data.
   for (int kind = 0; kind < cdw::bgworker::kFilterKinds; kind++)
     if (!PG_ARGISNULL(14 + kind)) CheckPatternList(PG_GETARG_ARRAYTYPE_P(14 + kind), kind, nullptr);
+  if (!PG_ARGISNULL(19)) CheckInterval(PG_GETARG_INTERVAL_P(19), "full_every", false);
   for (int arg : {7, 8})
     if (!PG_ARGISNULL(arg) && PG_GETARG_INT32(arg) < 1)
       ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -132,23 +133,25 @@ CDW_SQL_FUNCTION(cdw_backup_schedule) {
       .Arg(fcinfo, 15, TEXTARRAYOID)
       .Arg(fcinfo, 16, TEXTARRAYOID)
       .Arg(fcinfo, 17, TEXTARRAYOID)
-      .Arg(fcinfo, 18, TEXTARRAYOID);
+      .Arg(fcinfo, 18, TEXTARRAYOID)
+      .Arg(fcinfo, 19, INTERVALOID);
   SpiRun(
       "INSERT INTO cdw_backup.schedule_store AS s (name, cron, target, timezone, databases, "
       " exclude_databases, compression, keep_days, keep_runs, verify, enabled, catch_up_window, "
       " max_run_time, owner, next_run_at, last_checked_at, owner_name, max_rate, tables, "
-      " exclude_tables, schemas, exclude_schemas, exclude_table_data) "
+      " exclude_tables, schemas, exclude_schemas, exclude_table_data, full_every) "
       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
       " $14::pg_catalog.regrole, $15, $16, "
       " coalesce((SELECT a.rolname FROM pg_catalog.pg_roles a "
       "           WHERE a.oid OPERATOR(pg_catalog.=) $14), $14::pg_catalog.text::pg_catalog.name), "
-      " $17, $18, $19, $20, $21, $22) "
+      " $17, $18, $19, $20, $21, $22, $23) "
       "ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, target = excluded.target, "
       " timezone = excluded.timezone, databases = excluded.databases, "
       " exclude_databases = excluded.exclude_databases, compression = excluded.compression, "
       " keep_days = excluded.keep_days, keep_runs = excluded.keep_runs, verify = excluded.verify, "
       " enabled = excluded.enabled, catch_up_window = excluded.catch_up_window, "
-      " max_run_time = excluded.max_run_time, next_run_at = excluded.next_run_at, "
+      " max_run_time = excluded.max_run_time, full_every = excluded.full_every, "
+      " next_run_at = excluded.next_run_at, "
       " last_checked_at = excluded.last_checked_at, owner_name = excluded.owner_name, "
       " max_rate = excluded.max_rate, "
       " tables = excluded.tables, exclude_tables = excluded.exclude_tables, "

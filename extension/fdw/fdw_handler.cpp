@@ -211,8 +211,12 @@ void StartReader(ScanState *state) {
   pg::CallCpp([&] {
     ScanCpp *cpp = state->cpp.object;
     cpp->reader.reset();
-    cpp->reader = std::make_unique<PartReader>(cpp->store.get(), cpp->options.prefix,
-                                               cpp->options.compression, cpp->options.header);
+    if (cpp->options.has_parts)
+      cpp->reader = std::make_unique<PartReader>(cpp->store.get(), cpp->options.parts,
+                                                 cpp->options.compression, cpp->options.header);
+    else
+      cpp->reader = std::make_unique<PartReader>(cpp->store.get(), cpp->options.prefix,
+                                                 cpp->options.compression, cpp->options.header);
   });
   state->batch_rows = state->batch_position = 0;
   state->exhausted = false;
@@ -463,9 +467,10 @@ InsertState *BeginInsertState(TupleDesc desc, Oid relid, const TableOptions *giv
       InsertCpp *cpp = state->cpp.object;
       CheckFilePermission(cpp->options, true);
       cpp->store = OpenStore(cpp->options);
-      cpp->writer =
-          std::make_unique<PartWriter>(cpp->store.get(), cpp->options.prefix + name,
-                                       cpp->options.compression, cpp->options.compression_level);
+      // A probe writes nothing: the writer only hashes the CSV.
+      cpp->writer = std::make_unique<PartWriter>(
+          cpp->options.probe ? nullptr : cpp->store.get(), cpp->options.prefix + name,
+          cpp->options.compression, cpp->options.compression_level);
     });
     state->batch_size = state->cpp.object->options.batch_size;
     if (state->cpp.object->options.header) {
@@ -561,7 +566,10 @@ void FinishInsertState(InsertState *state) {
     InsertCpp *cpp = state->cpp.object;
     PartStats stats = cpp->writer->FinishAndCommit();
     cpp->writer.reset();
-    RegisterWrittenPart(cpp->store, stats, cpp->store->Url(stats.key));
+    if (cpp->options.probe)
+      SetRecentProbe(stats);
+    else
+      RegisterWrittenPart(cpp->store, stats, cpp->store->Url(stats.key));
   });
   state->cpp.Release();
 }
@@ -666,7 +674,7 @@ void ExplainModify(ModifyTableState *, ResultRelInfo *rinfo, List *, int, Explai
 namespace cdw::fdw {
 
 DestReceiver *CreatePartReceiver(const char *server_name, const char *table_label, const char *path,
-                                 const char *compression, const char *encoding) {
+                                 const char *compression, const char *encoding, bool probe) {
   auto *receiver = static_cast<PartReceiver *>(palloc0(sizeof(PartReceiver)));
   receiver->pub.receiveSlot = ReceiverSlot;
   receiver->pub.rStartup = ReceiverStartup;
@@ -674,8 +682,10 @@ DestReceiver *CreatePartReceiver(const char *server_name, const char *table_labe
   receiver->pub.rDestroy = ReceiverDestroy;
   receiver->pub.mydest = DestNone;
   receiver->options.Attach(pg::CallCpp([&] {
-                             return new TableOptions(LoadExportOptions(
+                             auto *options = new TableOptions(LoadExportOptions(
                                  server_name, table_label, path, compression, encoding));
+                             options->probe = probe;
+                             return options;
                            }),
                            CurrentMemoryContext);
   return &receiver->pub;

@@ -29,6 +29,7 @@ extern "C" {
 #include "extension/pg/text_encoding.h"
 #include "format/part_io.h"
 #include "s3/sse.h"
+#include "storage/file_store.h"
 
 namespace cdw::fdw {
 
@@ -48,6 +49,7 @@ constexpr OptionSpec kFixedOptions[] = {
     {"header", ForeignTableRelationId},
     {"batch_size", ForeignTableRelationId},
     {"encoding", ForeignTableRelationId},
+    {"parts", ForeignTableRelationId},
     {"secret_id", UserMappingRelationId},
     {"secret_key", UserMappingRelationId},
     {"session_token", UserMappingRelationId},
@@ -122,6 +124,25 @@ void ApplyTableOption(TableOptions *options, const std::string &name, const std:
     options->compression_level = ParsePositiveInt(name, value, 1, 22);
   } else if (name == "header") {
     options->header = ParseBool(name, value);
+  } else if (name == "parts") {
+    options->has_parts = true;
+    options->parts.clear();
+    size_t start = 0;
+    while (start < value.size()) {
+      size_t end = value.find('\n', start);
+      if (end == std::string::npos) end = value.size();
+      std::string key = value.substr(start, end - start);
+      if (!key.empty()) {
+        try {
+          CheckRelativeKey(key, "part key");
+        } catch (const Error &e) {
+          throw Error(sqlstate::kFdwInvalidOptionValue, e.what(), e.detail(),
+                      "Option \"parts\" lists object keys relative to the location, one a line.");
+        }
+        options->parts.push_back(std::move(key));
+      }
+      start = end + 1;
+    }
   } else if (name == "batch_size") {
     options->batch_size = ParsePositiveInt(name, value, 1, 100000);
   } else if (name == "encoding") {
@@ -337,9 +358,10 @@ TableOptions ResolveTableOptions(ForeignServer *server, List *table_options, con
       options.store_options[option.name] = option.value;
   }
   for (const auto &option : ToViews(table_options))
-    ApplyTableOption(
-        &options, option.name,
-        option.name == "path" ? KeyText(option.value, "the path of the table") : option.value);
+    ApplyTableOption(&options, option.name,
+                     option.name == "path"    ? KeyText(option.value, "the path of the table")
+                     : option.name == "parts" ? KeyText(option.value, "the parts of the table")
+                                              : option.value);
   if (options.compression_level == 0)
     options.compression_level = DefaultCompressionLevel(options.compression);
   if (mapping) {

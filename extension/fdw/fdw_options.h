@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 extern "C" {
 #include "mb/pg_wchar.h"
@@ -27,6 +28,15 @@ struct TableOptions {
   // server encoding and the reader from it, as COPY's ENCODING option.
   // UTF8 unless the table says otherwise (extension/pg/text_encoding.h).
   int encoding = PG_UTF8;
+  // The export only hashes the CSV it would write and writes nothing
+  // (incremental runs: part_receiver.h; not a foreign-table option).
+  bool probe = false;
+  // Scanning reads exactly these objects (keys relative to the location,
+  // UTF-8), in order, instead of every part under `prefix`: the objects a
+  // manifest lists, references to earlier runs included. Option "parts",
+  // one key per line.
+  bool has_parts = false;
+  std::vector<std::string> parts;
   Credentials credentials;
   // Servers with encryption 'on': the key ring (one key a line), from the
   // user mapping's encryption_key or the worker's process credentials.

@@ -21,8 +21,10 @@ namespace cdw::fdw {
 // options are. `table_label` names the table in messages. Pass it as the
 // `dest` of SPI_execute_extended(); rDestroy() frees it. The part is
 // committed and registered (part_registry.h) when the query ends; an error
-// before that leaves nothing on the target.
+// before that leaves nothing on the target. With `probe` nothing is
+// compressed or written: the CSV is only hashed, and part_registry.h's
+// RecentProbe() has its rows, bytes and SHA-256 (incremental runs).
 DestReceiver *CreatePartReceiver(const char *server_name, const char *table_label, const char *path,
-                                 const char *compression, const char *encoding);
+                                 const char *compression, const char *encoding, bool probe);
 
 }  // namespace cdw::fdw

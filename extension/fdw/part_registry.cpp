@@ -21,6 +21,9 @@ namespace {
 std::vector<WrittenPart> g_transaction_parts;
 // Every part written since ClearRecentParts(), for the backup worker.
 std::vector<WrittenPart> g_recent_parts;
+// What the last probing INSERT found (fdw_options.h, option probe).
+PartStats g_recent_probe;
+bool g_has_recent_probe = false;
 
 // The callbacks below run inside (sub)transaction commit and abort, where an
 // exception would be std::terminate and an ERROR a crash of the abort: they
@@ -172,7 +175,17 @@ const std::vector<WrittenPart> &RecentParts() {
   return g_recent_parts;
 }
 
+void SetRecentProbe(const PartStats &stats) {
+  g_recent_probe = stats;
+  g_has_recent_probe = true;
+}
+
+const PartStats *RecentProbe() {
+  return g_has_recent_probe ? &g_recent_probe : nullptr;
+}
+
 void ClearRecentParts() {
+  g_has_recent_probe = false;
   g_recent_parts.clear();
 }
 

@@ -34,6 +34,11 @@ int PartsLeftBehind();
 const std::vector<WrittenPart> &RecentParts();
 void ClearRecentParts();
 
+// The result of the last INSERT into a table with option probe (rows, CSV
+// bytes and content_sha256; nothing was written), since ClearRecentParts().
+void SetRecentProbe(const PartStats &stats);
+const PartStats *RecentProbe();
+
 // Backup workers publish rows/bytes of the part being written to
 // cdw_backup.progress; the writer calls this after each batch.
 using ProgressCallback = void (*)(uint64_t rows, uint64_t bytes_raw);

@@ -25,10 +25,12 @@ void ExpectCoverage(const std::vector<BlockRange> &plan, uint64_t blocks) {
   EXPECT_LT(plan.back().start_block, std::max<uint64_t>(blocks, 1));
 }
 
-TEST(BlockRanges, RangeSizeIsAnEighthOfAWorkersShareButNotTiny) {
-  EXPECT_EQ(RangeBlocksFor(160000, 2), 10000u);
+TEST(BlockRanges, RangeSizeIsAnEighthOfAWorkersSharePowerOfTwoButNotTiny) {
+  EXPECT_EQ(RangeBlocksFor(160000, 2), 8192u);  // 10000 rounded down
   EXPECT_EQ(RangeBlocksFor(1000, 2), kMinRangeBlocks);
-  EXPECT_EQ(RangeBlocksFor(160000, 0), 20000u);  // treated as one worker
+  EXPECT_EQ(RangeBlocksFor(160000, 0), 16384u);  // treated as one worker
+  // Growth by less than twofold keeps the size.
+  EXPECT_EQ(RangeBlocksFor(131072 * 2 - 1, 1), RangeBlocksFor(131072, 1));
 }
 
 TEST(BlockRanges, SmallTablesAndOneWorkerKeepTheTableWhole) {
@@ -39,16 +41,22 @@ TEST(BlockRanges, SmallTablesAndOneWorkerKeepTheTableWhole) {
   }
 }
 
-TEST(BlockRanges, LastRangesAreHalvedSoTheRunEndsTogether) {
-  // 18755 blocks, ranges of 1172: 16 ranges, the last two halved.
-  auto plan = Plan(18755, 1172, 2);
+TEST(BlockRanges, BoundariesAreMultiplesOfTheRangeSoAppendsKeepThem) {
+  auto plan = Plan(18755, 1024, 2);
   ExpectCoverage(plan, 18755);
-  ASSERT_EQ(plan.size(), 18u);
-  uint64_t chunk = plan[0].end_block - plan[0].start_block;
-  for (size_t i = 0; i < 14; i++) EXPECT_EQ(plan[i].end_block - plan[i].start_block, chunk);
-  for (size_t i = 14; i < 17; i++)
-    EXPECT_EQ(plan[i].end_block - plan[i].start_block, (chunk + 1) / 2);
-  EXPECT_LE(plan[17].start_block, 18755u);
+  ASSERT_EQ(plan.size(), 19u);
+  for (size_t i = 0; i + 1 < plan.size(); i++) {
+    EXPECT_EQ(plan[i].start_block, i * 1024);
+    EXPECT_EQ(plan[i].end_block, (i + 1) * 1024);
+  }
+  // 1% more blocks: every range but the open last one is the same.
+  auto grown = Plan(18755 + 188, 1024, 2);
+  ASSERT_GE(grown.size(), plan.size());
+  for (size_t i = 0; i + 1 < plan.size(); i++) {
+    EXPECT_EQ(grown[i].start_block, plan[i].start_block);
+    EXPECT_EQ(grown[i].end_block, plan[i].end_block);
+  }
+  EXPECT_EQ(grown[plan.size() - 1].start_block, plan.back().start_block);
 }
 
 TEST(BlockRanges, EveryShapeIsCoveredExactlyOnce) {

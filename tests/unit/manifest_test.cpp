@@ -30,7 +30,12 @@ DatabaseManifest Sample() {
   ok.bytes_stored = 60;
   ok.columns = {{"id", "integer", true}, {"note", "character varying(20)", false}};
   ok.create_table = "CREATE TABLE public.orders (id integer NOT NULL, note character varying(20));";
-  ok.objects = {{"part-000001.csv.gz", 60, std::string(64, 'a'), 3}};
+  ManifestObject part;
+  part.key = "part-000001.csv.gz";
+  part.size = 60;
+  part.sha256 = std::string(64, 'a');
+  part.rows = 3;
+  ok.objects = {part};
   ManifestTable failed;
   failed.schema = "s";
   failed.name = "t";
@@ -148,7 +153,7 @@ TEST(ManifestTest, RefusesWhatItCannotRead) {
     }
     return std::string("parsed");
   };
-  EXPECT_EQ(sqlstate_of(R"({"format_version":3,"tables":[]})"), "0A000");
+  EXPECT_EQ(sqlstate_of(R"({"format_version":4,"tables":[]})"), "0A000");
   EXPECT_EQ(sqlstate_of(R"({"tables":[]})"), "0A000");
   EXPECT_EQ(sqlstate_of(R"({"format_version":1,"tables":{}})"), "22P02");
   EXPECT_EQ(sqlstate_of(R"({"format_version":1,"run_id":"4"})"), "22P02");
@@ -157,6 +162,91 @@ TEST(ManifestTest, RefusesWhatItCannotRead) {
   EXPECT_EQ(sqlstate_of("{\"format_version\":1} x"), "22P02");
   EXPECT_EQ(sqlstate_of("[1]"), "22P02");
   EXPECT_EQ(sqlstate_of("{\"format_version\":1,\"format_version\":1}"), "22P02");
+}
+
+// Incremental runs: a reference to an object of an earlier run.
+ManifestObject Reference(const std::string &source, int64_t run) {
+  ManifestObject o;
+  o.key = source.substr(source.rfind('/') + 1);
+  o.size = 60;
+  o.sha256 = std::string(64, 'b');
+  o.rows = 3;
+  o.content_sha256 = std::string(64, 'c');
+  o.bytes_raw = 100;
+  o.source = source;
+  o.source_run = run;
+  return o;
+}
+
+TEST(ManifestReferences, ResolveToTheWritersKeyAndRoundTripAsFormat3) {
+  DatabaseManifest m = Sample();
+  // Without references: format 2, readable by the version before.
+  EXPECT_EQ(ParseManifest(SerializeManifest(m)).format_version, 2);
+  m.tables[0].objects.push_back(
+      Reference("20261130/230000Z-run40/sales%20%22east%22/public.orders/part-9.csv.gz", 40));
+  std::string json = SerializeManifest(m);
+  DatabaseManifest back = ParseManifest(json);
+  EXPECT_EQ(back.format_version, 3);
+  EXPECT_EQ(SerializeManifest(back), json);
+  const auto &objects = back.tables[0].objects;
+  ASSERT_EQ(objects.size(), 2u);
+  EXPECT_EQ(objects[1].source_run, 40);
+  EXPECT_EQ(objects[1].content_sha256, std::string(64, 'c'));
+  EXPECT_EQ(objects[1].bytes_raw, 100);
+  // Own objects resolve under this run's table path, references to their source.
+  EXPECT_EQ(ObjectKey(back.path, back.tables[0].path, objects[0]),
+            "20261201/230000Z-run42/sales%20%22east%22/public.orders/part-000001.csv.gz");
+  EXPECT_EQ(ObjectKey(back.path, back.tables[0].path, objects[1]),
+            "20261130/230000Z-run40/sales%20%22east%22/public.orders/part-9.csv.gz");
+  EXPECT_EQ(ManifestObjectKeys(back),
+            (std::vector<std::string>{
+                "20261201/230000Z-run42/sales%20%22east%22/public.orders/part-000001.csv.gz",
+                "20261130/230000Z-run40/sales%20%22east%22/public.orders/part-9.csv.gz"}));
+}
+
+TEST(ManifestReferences, OnlyEarlierRunsOfTheTargetCanBeReferenced) {
+  auto refused = [](const std::string &source, int64_t run) {
+    DatabaseManifest m = Sample();
+    m.tables[0].objects.push_back(Reference(source, run));
+    try {
+      SerializeManifest(m);
+    } catch (const Error &e) {
+      return e.sqlstate();
+    }
+    return std::string("written");
+  };
+  EXPECT_EQ(refused("20261130/230000Z-run40/db/t/part-1.csv.gz", 40), "written");
+  EXPECT_EQ(refused("20261130/230000Z-run42/db/t/part-1.csv.gz", 42), "22P02");  // not earlier
+  EXPECT_EQ(refused("20261130/230000Z-run50/db/t/part-1.csv.gz", 50), "22P02");
+  EXPECT_EQ(refused("20261130/230000Z-run40/db/t/part-1.csv.gz", 39), "22P02");  // other run
+  EXPECT_EQ(refused("20261130/230000Z-run40/../../etc/passwd", 40), "22P02");
+  EXPECT_EQ(refused("/20261130/230000Z-run40/db/t/p", 40), "22P02");
+  EXPECT_EQ(refused("elsewhere/230000Z-run40/db/t/p", 40), "22P02");
+  EXPECT_EQ(refused("20261130/230000Z-run40/db/t/", 40), "22P02");
+  // The parser refuses the same (a manifest is authenticated, but a bug or
+  // an old key must not make restore read outside the target's runs), and
+  // references in a manifest that claims format 2.
+  DatabaseManifest m = Sample();
+  m.tables[0].objects.push_back(Reference("20261130/230000Z-run40/db/t/part-1.csv.gz", 40));
+  std::string json = SerializeManifest(m);
+  std::string bad = json;
+  bad.replace(bad.find("run40/db/t"), 10, "run40/../t");
+  EXPECT_THROW(ParseManifest(bad), Error);
+  bad = json;
+  bad.replace(bad.find("\"format_version\":3"), 18, "\"format_version\":2");
+  EXPECT_THROW(ParseManifest(bad), Error);
+  bad = json;
+  bad.replace(bad.find("\"source_run\":40"), 16, "\"source_run\":41");
+  EXPECT_THROW(ParseManifest(bad), Error);
+}
+
+TEST(ManifestReferences, RunOfKey) {
+  EXPECT_EQ(RunOfKey("20261130/230000Z-run40/db/t/part-1"), 40);
+  EXPECT_EQ(RunOfKey("20261130/230000Z-run7/"), 7);
+  EXPECT_EQ(RunOfKey("20261130/230000Z-run/db"), -1);
+  EXPECT_EQ(RunOfKey("2026113/230000Z-run4/db"), -1);
+  EXPECT_EQ(RunOfKey("x/20261130/230000Z-run4/db"), -1);
+  EXPECT_EQ(RunOfKey("20261130/230000Z-run4x/db"), -1);
 }
 
 TEST(JsonValueTest, StrictParsing) {

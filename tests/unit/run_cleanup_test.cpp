@@ -34,6 +34,17 @@ TEST(UnlistedObjects, KeepsWhatAManifestListsAndNothingElse) {
                                                 "r/shop/a/part-2", "r/shop/b/part-1"}));
 }
 
+TEST(UnreferencedObjects, AnExpiredRunKeepsWhatANewerRunReferences) {
+  // Run 1 expired; run 2 (kept) references its part a/1 and wrote b/2.
+  auto gone =
+      UnreferencedObjects(Objects({"1/db/a/part-1", "1/db/b/part-1", "1/db/manifest.json.hmac"}),
+                          {"1/db/a/part-1", "2/db/b/part-2"});
+  EXPECT_EQ(gone, (std::vector<std::string>{"1/db/b/part-1", "1/db/manifest.json.hmac"}));
+  // Once run 2 expires too, nothing references run 1's part any more.
+  gone = UnreferencedObjects(Objects({"1/db/a/part-1", "2/db/b/part-2"}), {});
+  EXPECT_EQ(gone, (std::vector<std::string>{"1/db/a/part-1", "2/db/b/part-2"}));
+}
+
 TEST(UnlistedObjects, AnUnreadableManifestKeepsItsWholeDatabase) {
   KeptDatabase shop{"r/shop/", false, {}};
   auto unlisted = UnlistedObjects(

@@ -28,8 +28,11 @@ class VerifyTest : public ::testing::TestWithParam<Compression> {
       writer.CountRow();
     }
     stats_ = writer.FinishAndCommit();
-    object_ = {"part-1" + std::string(PartSuffix(GetParam())), stats_.bytes_stored, stats_.sha256,
-               static_cast<int64_t>(stats_.rows)};
+    object_ = ManifestObject();
+    object_.key = "part-1" + std::string(PartSuffix(GetParam()));
+    object_.size = stats_.bytes_stored;
+    object_.sha256 = stats_.sha256;
+    object_.rows = static_cast<int64_t>(stats_.rows);
   }
   void TearDown() override { std::system(("rm -rf " + root_).c_str()); }
 

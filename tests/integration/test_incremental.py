@@ -1,0 +1,237 @@
+"""Incremental runs: unchanged parts are referenced, never written again.
+
+One cluster: a chain of runs of database `inc` with changes in between
+(insert, update, delete, TRUNCATE, VACUUM FULL, ADD COLUMN, a table dropped
+and created again under its name, an unlogged table across a crash
+restart). Every run must restore exactly the rows it saw (compared with
+snapshots taken right after each run), reuse what did not change and write
+what did; verify must check references and name the run that wrote an
+object that went missing; retention must keep objects newer runs reference
+and remove the rest.
+"""
+import glob
+import os
+import unittest
+
+from harness import json_rows, restore, verify, wait_until
+from test_schedule import ScheduleCase
+
+DB = "inc"
+TABLES = ["big", "upd", "del", "trunc", "vf", "alt", "rec", "unl"]
+
+
+class IncrementalTest(ScheduleCase):
+    settings = {"cdw_backup.max_workers": 2}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        c = cls.cluster
+        c.sql(f"CREATE DATABASE {DB}")
+        # big: more than two ranges of 1024 blocks, so it is split.
+        c.sql("""
+            CREATE TABLE big (id int, pad text);
+            INSERT INTO big SELECT g, repeat('x', 40) || g FROM generate_series(1, 320000) g;
+            CREATE TABLE upd (id int PRIMARY KEY, v text);
+            INSERT INTO upd SELECT g, 'u' || g FROM generate_series(1, 3000) g;
+            CREATE TABLE del AS SELECT g AS id FROM generate_series(1, 3000) g;
+            CREATE TABLE trunc AS SELECT g AS id FROM generate_series(1, 500) g;
+            CREATE TABLE vf AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 3000) g;
+            CREATE TABLE alt AS SELECT g AS id FROM generate_series(1, 500) g;
+            CREATE TABLE rec AS SELECT g AS id, 'old' AS v FROM generate_series(1, 500) g;
+            CREATE UNLOGGED TABLE unl AS SELECT g AS id FROM generate_series(1, 500) g;
+            """, db=DB)
+        cls.runs = []       # run ids, in order
+        cls.snapshots = {}  # run id -> {table: (count, md5)}
+
+    # -- helpers ---------------------------------------------------------------
+
+    def snapshot(self, db=DB):
+        result = {}
+        for t in TABLES:
+            result[t] = self.cluster.rows(
+                f"SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) "
+                f"FROM public.{t} x", db=db)[0]
+        return result
+
+    def backup_run(self, incremental=None):
+        arg = "" if incremental is None else f", incremental => {str(incremental).lower()}"
+        run_id = int(self.cluster.value(
+            f"SELECT cdw_backup_run(databases => '{{{DB}}}', wait => true{arg})"))
+        self.assertEqual(self.status(run_id), "succeeded", self.cluster.sql(
+            f"SELECT * FROM cdw_backup.run_tables WHERE run_id = {run_id} AND status <> 'succeeded'"))
+        type(self).runs.append(run_id)
+        type(self).snapshots[run_id] = self.snapshot()
+        return run_id
+
+    def table_bytes(self, run_id):
+        return {r["table_name"]: r for r in json_rows(
+            self.cluster, f"SELECT table_name, bytes_stored, bytes_written, bytes_reused "
+                          f"FROM cdw_backup.run_tables WHERE run_id = {run_id}")}
+
+    def run_bytes(self, run_id):
+        return json_rows(self.cluster, f"SELECT incremental, base_run_id, bytes_stored, "
+                                       f"bytes_written, bytes_reused FROM cdw_backup.runs "
+                                       f"WHERE run_id = {run_id}")[0]
+
+    def assert_restores_its_snapshot(self, run_id):
+        target = f"chk_{run_id}"
+        self.cluster.sql(f"DROP DATABASE IF EXISTS {target}")
+        rows = restore(self.cluster, run_id, DB, into_database=target)
+        bad = [r for r in rows if r["status"] != "restored"]
+        self.assertEqual(bad, [], f"restore of run {run_id}")
+        self.assertEqual(self.snapshot(target), self.snapshots[run_id], f"run {run_id}")
+        self.cluster.sql(f"DROP DATABASE {target}")
+
+    def assert_verifies(self, run_id):
+        problems = [r for r in verify(self.cluster, run_id) if r["status"] != "ok"]
+        self.assertEqual(problems, [], f"verify of run {run_id}")
+
+    def manifest(self, run_id):
+        import json
+        path = glob.glob(os.path.join(self.target_dir, "*", f"*Z-run{run_id}", DB,
+                                      "manifest.json"))[0]
+        with open(path) as f:
+            return json.load(f)
+
+    # -- the chain -------------------------------------------------------------
+
+    def test_1_chain_of_runs_restores_each_snapshot(self):
+        c = self.cluster
+        first = self.backup_run()
+        full = self.run_bytes(first)
+        self.assertGreater(full["bytes_written"], 0)
+        parts = len([o for t in self.manifest(first)["tables"] if t["name"] == "big"
+                     for o in t["objects"]])
+        self.assertGreaterEqual(parts, 3, "big is split in block ranges")
+
+        # Nothing changed: everything is referenced, nothing written.
+        second = self.backup_run()
+        b = self.run_bytes(second)
+        self.assertTrue(b["incremental"])
+        self.assertEqual(b["base_run_id"], first)
+        self.assertEqual(b["bytes_written"], 0, self.table_bytes(second))
+        self.assertEqual(b["bytes_reused"], b["bytes_stored"])
+        self.assertEqual(b["bytes_stored"], full["bytes_stored"])
+        m = self.manifest(second)
+        self.assertEqual(m["format_version"], 3)
+        for t in m["tables"]:
+            for o in t["objects"]:
+                self.assertEqual(o["source_run"], first, o)
+                self.assertIn(f"-run{first}/", o["source"])
+
+        # Changes of every kind.
+        c.sql("""
+            INSERT INTO big SELECT g, repeat('y', 40) || g FROM generate_series(320001, 323200) g;
+            UPDATE upd SET v = 'changed' WHERE id = 7;
+            DELETE FROM del WHERE id % 100 = 0;
+            TRUNCATE trunc;
+            VACUUM FULL vf;
+            ALTER TABLE alt ADD COLUMN extra text DEFAULT 'new';
+            DROP TABLE rec;
+            CREATE TABLE rec AS SELECT g AS id, 'new' AS v FROM generate_series(1, 500) g;
+            """, db=DB)
+        third = self.backup_run()
+        tb = self.table_bytes(third)
+        # The appended rows are in big's last range only: earlier ranges are reused.
+        self.assertGreater(tb["big"]["bytes_reused"], 0, tb["big"])
+        self.assertGreater(tb["big"]["bytes_written"], 0, tb["big"])
+        self.assertLess(tb["big"]["bytes_written"], tb["big"]["bytes_reused"], tb["big"])
+        for changed in ("upd", "del", "alt", "rec", "trunc"):
+            self.assertEqual(tb[changed]["bytes_reused"], 0, (changed, tb[changed]))
+        # VACUUM FULL rewrote the file, not the rows: the same CSV, reused.
+        self.assertEqual(tb["vf"]["bytes_written"], 0, tb["vf"])
+        self.assertEqual(tb["unl"]["bytes_written"], 0, tb["unl"])
+
+        # An unlogged table across a crash: emptied by recovery, so changed.
+        c.sql("INSERT INTO unl SELECT g FROM generate_series(501, 600) g", db=DB)
+        c.restart("immediate")
+        wait_until(lambda: c.try_value("SELECT 1") == "1", what="the server after the crash")
+        self.assertEqual(c.value("SELECT count(*) FROM unl", db=DB), "0")
+        fourth = self.backup_run()
+        tb = self.table_bytes(fourth)
+        self.assertEqual(tb["unl"]["bytes_reused"], 0, tb["unl"])
+        self.assertEqual(tb["upd"]["bytes_written"], 0, tb["upd"])
+
+        # incremental => false writes everything again.
+        fifth = self.backup_run(incremental=False)
+        b = self.run_bytes(fifth)
+        self.assertFalse(b["incremental"])
+        self.assertIsNone(b["base_run_id"])
+        self.assertEqual(b["bytes_reused"], 0)
+
+        for run_id in self.runs:
+            self.assert_verifies(run_id)
+            self.assert_restores_its_snapshot(run_id)
+
+    def test_2_missing_referenced_object_fails_every_run_referencing_it(self):
+        first, second = self.runs[0], self.runs[1]
+        m = self.manifest(second)
+        upd = [t for t in m["tables"] if t["name"] == "upd"][0]
+        source = upd["objects"][0]["source"]
+        path = os.path.join(self.target_dir, source)
+        with open(path, "rb") as f:
+            data = f.read()
+        os.unlink(path)
+        try:
+            for run_id in (first, second):
+                rows = [r for r in verify(self.cluster, run_id) if r["table_name"] == "upd"]
+                self.assertEqual([r["problem"] for r in rows], ["missing_object"], rows)
+                self.assertIn(os.path.basename(source), rows[0]["detail"])
+                if run_id == second:
+                    self.assertIn(f"written by run {first}", rows[0]["detail"])
+        finally:
+            with open(path, "wb") as f:
+                f.write(data)
+        self.assert_verifies(second)
+
+    def test_3_retention_keeps_what_newer_runs_reference(self):
+        c = self.cluster
+        # full_every: the schedule's first run copies everything.
+        self.schedule("inc_keep", "0 3 * * *", databases="{%s}" % DB, keep_runs=1,
+                      full_every="7 days")
+        c.sql("UPDATE upd SET v = 'again' WHERE id = 8", db=DB)
+        first = self.fire("inc_keep")
+        self.assertEqual(self.wait_run(first), "succeeded")
+        type(self).snapshots[first] = self.snapshot()
+        self.assertIsNone(self.run_bytes(first)["base_run_id"])
+        # Only upd changes: the second run references the first's other parts.
+        c.sql("UPDATE upd SET v = 'and again' WHERE id = 9", db=DB)
+        second = self.fire("inc_keep")
+        self.assertEqual(self.wait_run(second), "succeeded")
+        type(self).snapshots[second] = self.snapshot()
+        wait_until(lambda: self.status(first) == "expired", timeout=30, what="run to expire")
+        location = c.value(f"SELECT location FROM cdw_backup.runs WHERE run_id = {first}")
+        run_dir = location[len("file://"):]
+        left = sorted(os.path.relpath(p, run_dir) for p in glob.glob(
+            os.path.join(run_dir, "**", "*"), recursive=True) if os.path.isfile(p))
+        # The first run's manifest is gone; its upd part (which the second run
+        # replaced) is gone; what the second run references is kept.
+        self.assertFalse([p for p in left if p.endswith("manifest.json")], left)
+        m = self.manifest(second)
+        referenced = {o["source"] for t in m["tables"] for o in t["objects"] if "source" in o}
+        upd_objects = [o for t in m["tables"] if t["name"] == "upd" for o in t["objects"]]
+        self.assertTrue(all("source" not in o for o in upd_objects), upd_objects)
+        for rel in left:
+            key = os.path.relpath(os.path.join(run_dir, rel), self.target_dir)
+            self.assertIn(key, referenced, f"{key} of expired run {first} is referenced by nobody")
+        self.assertTrue(left, "the objects the second run references stay")
+        self.assert_verifies(second)
+        self.assert_restores_its_snapshot(second)
+        # The third run references the first's parts (still unchanged) and
+        # replaces upd again: the second run's own part goes with it.
+        c.sql("UPDATE upd SET v = 'last' WHERE id = 10", db=DB)
+        third = self.fire("inc_keep")
+        self.assertEqual(self.wait_run(third), "succeeded")
+        self.assertEqual(self.run_bytes(third)["base_run_id"], second)
+        type(self).snapshots[third] = self.snapshot()
+        wait_until(lambda: self.status(second) == "expired", timeout=30, what="run to expire")
+        second_dir = c.value(f"SELECT location FROM cdw_backup.runs WHERE run_id = {second}")
+        self.assertFalse(os.path.exists(second_dir[len("file://"):]),
+                         "the second run's objects nobody references are removed")
+        self.assert_verifies(third)
+        self.assert_restores_its_snapshot(third)
+
+
+if __name__ == "__main__":
+    unittest.main()
