@@ -44,6 +44,7 @@ INSERT INTO good VALUES
   ('cdw_backup_run', 'schemas', 'NULL::text[]'),
   ('cdw_backup_run', 'exclude_schemas', 'NULL::text[]'),
   ('cdw_backup_run', 'exclude_table_data', 'NULL::text[]'),
+  ('cdw_backup_run', 'incremental', 'true'),
   ('cdw_backup_wait', 'run_id', :'good_run'),
   ('cdw_backup_wait', 'timeout', '''1 minute''::interval'),
   ('cdw_backup_cancel', 'run_id', '424242'),
@@ -92,6 +93,7 @@ INSERT INTO good VALUES
   ('cdw_backup_schedule', 'schemas', 'NULL::text[]'),
   ('cdw_backup_schedule', 'exclude_schemas', 'NULL::text[]'),
   ('cdw_backup_schedule', 'exclude_table_data', 'NULL::text[]'),
+  ('cdw_backup_schedule', 'full_every', '''7 days''::interval'),
   ('cdw_backup_unschedule', 'name', '''args_schedule'''),
   ('cdw_backup_run_schedule', 'name', '''args_schedule''');
 
