@@ -72,9 +72,11 @@ bool ListManifest(ObjectStore *store, const std::string &manifest_key, KeptDatab
     DatabaseManifest manifest = ParseManifest(json);
     database->keys.push_back(manifest_key);
     database->keys.push_back(manifest_key + kMacSuffix);
+    // References to earlier runs' objects resolve outside this run's prefix:
+    // never candidates for removal here.
     for (const auto &table : manifest.tables)
       for (const auto &object : table.objects)
-        database->keys.push_back(database->prefix + table.path + object.key);
+        database->keys.push_back(ObjectKey(database->prefix, table.path, object));
     database->listing_known = true;
     return true;
   } catch (const Interrupted &) {

@@ -291,14 +291,17 @@ def json_rows(cluster, sql, db="postgres"):
     return json.loads(out)
 
 
-def backup(cluster, databases, target=None, compression=None):
+def backup(cluster, databases, target=None, compression=None, incremental=True):
     """A waited-for run of `databases` (to `target`, with `compression`, when
-    given) that must succeed; its run id."""
+    given) that must succeed; its run id. incremental=False: a full copy
+    (every object its own)."""
     args = "databases => ARRAY[%s]" % ", ".join(quote_literal(d) for d in databases)
     if target is not None:
         args += f", target => {quote_literal(target)}"
     if compression is not None:
         args += f", compression => {quote_literal(compression)}"
+    if not incremental:
+        args += ", incremental => false"
     run_id = cluster.value(f"SELECT cdw_backup_run({args}, wait => true)")
     status = cluster.value(f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}")
     if status != "succeeded":

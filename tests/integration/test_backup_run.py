@@ -126,6 +126,9 @@ class BackupTestCase(ClusterTestCase):
         return {row["database"]: row for row in map(json.loads, out.splitlines())}
 
     def start_run(self, args="", user="postgres"):
+        # Full copies: the checks read each run's own parts from its
+        # directory (incremental runs: test_incremental.py).
+        args = f"{args}, incremental => false" if args else "incremental => false"
         return int(self.cluster.value(f"SELECT cdw_backup_run({args})", user=user))
 
     def wait_run(self, run_id, timeout="90 seconds", user="postgres"):

@@ -566,7 +566,8 @@ class VerifyTest(RestoreTestCase):
                   db="vsrc")
         c.sql("CREATE TABLE other_db_table AS SELECT g AS id FROM generate_series(1, 10) g", db="vsrc2")
         cls.intact_run = backup(c, ["vsrc", "vsrc2"])
-        cls.damaged_run = backup(c, ["vsrc", "vsrc2"])
+        # A full copy: damaging its objects must leave the intact run's alone.
+        cls.damaged_run = backup(c, ["vsrc", "vsrc2"], incremental=False)
         cls.damage()
 
     @classmethod
