@@ -69,6 +69,7 @@ struct PartRecord {
   uint64 size;
   char sha256[65];
   char content_sha256[65];  // of the CSV bytes
+  char fingerprint[65];     // of the rows (format/row_fingerprint.h), or ""
   uint64 bytes_raw;
   // Incremental runs: the part was not written because object
   // reused_object of table reused_table of the base manifest (the job's

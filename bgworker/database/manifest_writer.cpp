@@ -48,6 +48,16 @@ extern "C" {
 
 namespace cdw::bgworker::database_worker {
 
+std::string EncryptionSection(ObjectStore *store) {
+  if (store->EncryptionLabel().empty()) return {};
+  JsonWriter encryption;
+  encryption.BeginObject();
+  encryption.Key("format").String(store->EncryptionLabel());
+  encryption.Key("key").String(age::KeyLabel(age::ParseKeyRing(g_job->encryption_keys).front()));
+  encryption.EndObject();
+  return encryption.str();
+}
+
 // The database manifest, written last: every table with its columns, a
 // CREATE TABLE that recreates it, its rows and every object with size and
 // SHA-256. A database without it is an incomplete backup by definition.
@@ -194,15 +204,8 @@ void WriteManifest(const char *schema) {
                             g_job->session_token, g_job->sse_customer_key, g_job->encryption_keys);
     // An encrypted run says so (and to which key) in its manifest: runs
     // that reuse its objects must be encrypted the same way.
-    if (!store->EncryptionLabel().empty()) {
-      JsonWriter encryption;
-      encryption.BeginObject();
-      encryption.Key("format").String(store->EncryptionLabel());
-      encryption.Key("key").String(
-          age::KeyLabel(age::ParseKeyRing(g_job->encryption_keys).front()));
-      encryption.EndObject();
-      manifest.extra.emplace_back("encryption", encryption.str());
-    }
+    std::string encryption = EncryptionSection(store.get());
+    if (!encryption.empty()) manifest.extra.emplace_back("encryption", encryption);
     for (int i = 0; i < g_tables->count; i++) {
       const TableEntry &entry = g_tables->entries[i];
       if (entry.range_index != 0) continue;  // described with its range 0
@@ -251,13 +254,20 @@ void WriteManifest(const char *schema) {
                 static_cast<size_t>(part.reused_object) >=
                     base->tables[part.reused_table].objects.size() ||
                 base->tables[part.reused_table].objects[part.reused_object].content_sha256 !=
-                    part.content_sha256)
+                    part.content_sha256 ||
+                (part.fingerprint[0] &&
+                 !base->tables[part.reused_table].objects[part.reused_object].fingerprint.empty() &&
+                 base->tables[part.reused_table].objects[part.reused_object].fingerprint !=
+                     part.fingerprint))
               throw Error("XX000", "the base manifest of an incremental run changed during the run",
                           {}, "Run the backup again, or with incremental => false.");
             const ManifestTable &base_table = base->tables[part.reused_table];
             ManifestObject object = base_table.objects[part.reused_object];
             object.source = ObjectKey(base->path, base_table.path, object);
             if (object.source_run == 0) object.source_run = base->run_id;
+            // This run's fingerprint of the rows, for the runs after it (a
+            // base without one matched on its CSV).
+            if (part.fingerprint[0]) object.fingerprint = part.fingerprint;
             table.objects.push_back(std::move(object));
             continue;
           }
@@ -268,6 +278,7 @@ void WriteManifest(const char *schema) {
           object.rows = static_cast<int64_t>(part.rows);
           object.content_sha256 = part.content_sha256;
           object.bytes_raw = static_cast<int64_t>(part.bytes_raw);
+          object.fingerprint = part.fingerprint;
           table.objects.push_back(std::move(object));
         }
       }

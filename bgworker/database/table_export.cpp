@@ -45,6 +45,7 @@ extern "C" {
 #include "extension/fdw/part_receiver.h"
 #include "extension/fdw/part_registry.h"
 #include "extension/pg/cpp_boundary.h"
+#include "bgworker/database/manifest_writer.h"
 #include "extension/pg/open_store.h"
 #include "format/layout.h"
 #include "common/error.h"
@@ -193,6 +194,7 @@ void RecordParts(TableEntry *entry) {
     CopyText(record->sha256, sizeof record->sha256, part.stats.sha256.c_str());
     CopyText(record->content_sha256, sizeof record->content_sha256,
              part.stats.content_sha256.c_str());
+    CopyText(record->fingerprint, sizeof record->fingerprint, part.stats.fingerprint.c_str());
     record->bytes_raw = part.stats.bytes_raw;
     record->reused_table = record->reused_object = -1;
     entry->bytes_raw += part.stats.bytes_raw;
@@ -240,19 +242,37 @@ int BaseTableFor(const TableEntry *entry) {
   });
 }
 
-// After a probe: the object of base table `base_table` holding exactly the
-// CSV the probe hashed (same SHA-256, rows and bytes), recorded as the
-// entry's part instead of writing it again. False when there is none.
-bool ReuseProbed(TableEntry *entry, int base_table) {
+// How to probe a unit of base table `base_table`: by the rows' fingerprint
+// alone when every object of the base has one (no text is made), else by
+// the CSV.
+fdw::PartMode ProbeModeFor(int base_table) {
+  bool all_fingerprinted = pg::CallCpp([&] {
+    for (const auto &object : g_base->tables[base_table].objects)
+      if (object.fingerprint.size() != 64) return false;
+    return true;
+  });
+  return all_fingerprinted ? fdw::PartMode::kProbeRows : fdw::PartMode::kProbeText;
+}
+
+// After a probe: the object of base table `base_table` made from the same
+// rows (the same fingerprint and row count) or holding exactly the CSV the
+// probe made (the same SHA-256, rows and bytes), recorded as the entry's
+// part instead of writing it again. False when there is none.
+bool ReuseProbed(TableEntry *entry, int base_table, fdw::PartMode mode) {
   const PartStats *probe = fdw::RecentProbe();
   if (!probe) return false;
+  // A table without a fingerprint seed makes its CSV even when asked for rows only.
+  bool made_text = mode == fdw::PartMode::kProbeText || probe->fingerprint.empty();
   int found = pg::CallCpp([&] {
     const auto &objects = g_base->tables[base_table].objects;
-    for (size_t o = 0; o < objects.size(); o++)
-      if (objects[o].content_sha256 == probe->content_sha256 &&
-          objects[o].rows == static_cast<int64_t>(probe->rows) &&
+    for (size_t o = 0; o < objects.size(); o++) {
+      if (objects[o].rows != static_cast<int64_t>(probe->rows)) continue;
+      if (!probe->fingerprint.empty() && objects[o].fingerprint == probe->fingerprint)
+        return static_cast<int>(o);
+      if (made_text && objects[o].content_sha256 == probe->content_sha256 &&
           objects[o].bytes_raw == static_cast<int64_t>(probe->bytes_raw))
         return static_cast<int>(o);
+    }
     return -1;
   });
   if (found < 0) return false;
@@ -264,10 +284,11 @@ bool ReuseProbed(TableEntry *entry, int base_table) {
   record->size = object.size;
   CopyText(record->sha256, sizeof record->sha256, object.sha256.c_str());
   CopyText(record->content_sha256, sizeof record->content_sha256, object.content_sha256.c_str());
-  record->bytes_raw = probe->bytes_raw;
+  CopyText(record->fingerprint, sizeof record->fingerprint, probe->fingerprint.c_str());
+  record->bytes_raw = object.bytes_raw;
   record->reused_table = base_table;
   record->reused_object = found;
-  entry->bytes_raw = static_cast<int64>(probe->bytes_raw);
+  entry->bytes_raw = static_cast<int64>(object.bytes_raw);
   entry->bytes_stored = entry->bytes_reused = static_cast<int64>(object.size);
   return true;
 }
@@ -310,13 +331,14 @@ void HandBack(TableEntry *entry) {
   WakeCoordinator();  // and the leader
 }
 
-// Runs `select` with its rows going to a part under `path` (or, with
-// `probe`, only hashed: nothing is compressed or written; part_registry.h's
-// RecentProbe() has the result). Returns the number of rows.
-uint64 ExportRows(const char *select, const char *source, const char *path, bool probe) {
-  DestReceiver *part =
-      fdw::CreatePartReceiver(g_server_raw_name, source, path, g_job->compression,
-                              pg_encoding_to_char(g_part_encoding), probe);
+// Runs `select` (a scan of `relid`) with its rows going to a part under
+// `path`, or, for a probe, only hashed: nothing is compressed or written,
+// and part_registry.h's RecentProbe() has the result. Returns the number of
+// rows.
+uint64 ExportRows(const char *select, Oid relid, const char *source, const char *path,
+                  fdw::PartMode mode) {
+  DestReceiver *part = fdw::CreatePartReceiver(g_server_raw_name, source, path, g_job->compression,
+                                               pg_encoding_to_char(g_part_encoding), relid, mode);
   SPIExecuteOptions select_options;
   memset(&select_options, 0, sizeof select_options);
   select_options.read_only = true;
@@ -368,11 +390,12 @@ void ExportTable(TableEntry *entry) {
     // INTO a foreign table would send them, but with no foreign table
     // (fdw/part_receiver.h). The parts' text is UTF-8 (or the database's
     // bytes where it cannot be: text_encoding.h's PartEncoding).
-    // Incremental runs probe first: the CSV this unit would write is hashed
-    // (nothing is compressed or written) and, when an object of the base
-    // run holds exactly these bytes, the manifest references it. Probe and
-    // write read the same snapshot, so what is referenced is byte for byte
-    // what would have been written.
+    // Incremental runs probe first: the rows this unit would write are
+    // fingerprinted (or, for a table without fingerprints, its CSV is made
+    // and hashed); nothing is compressed or written. When an object of the
+    // base run was made from the same rows (holds exactly this CSV), the
+    // manifest references it. Probe and write read the same snapshot, so
+    // what is referenced is byte for byte what would have been written.
     int base_table = BaseTableFor(entry);
     // A range of a big table reads its blocks only (a TID range scan).
     char *range = pstrdup("");
@@ -387,11 +410,12 @@ void ExportTable(TableEntry *entry) {
     uint64 rows = 0;
     bool reused = false;
     if (base_table >= 0) {
-      rows = ExportRows(select, source, path, true);
-      reused = ReuseProbed(entry, base_table);
+      fdw::PartMode mode = ProbeModeFor(base_table);
+      rows = ExportRows(select, entry->relid, source, path, mode);
+      reused = ReuseProbed(entry, base_table, mode);
     }
     // Changed (or a full run): written.
-    if (!reused) rows = ExportRows(select, source, path, false);
+    if (!reused) rows = ExportRows(select, entry->relid, source, path, fdw::PartMode::kWrite);
     SPI_finish();
     EndTableLockScope(table_locks);
     if (!reused) RecordParts(entry);
@@ -490,9 +514,9 @@ void LoadBaseManifest(const char *location_utf8) {
   if (g_base || !g_job->base_prefix[0]) return;
   const char *part_encoding = pg_encoding_to_char(g_part_encoding);
   char *problem = pg::CallCpp([&]() -> char * {
-    auto store =
-        pg::OpenTargetStore(location_utf8, g_job->store_options, g_job->secret_id,
-                            g_job->secret_key, g_job->session_token, g_job->sse_customer_key);
+    auto store = pg::OpenTargetStore(location_utf8, g_job->store_options, g_job->secret_id,
+                                     g_job->secret_key, g_job->session_token,
+                                     g_job->sse_customer_key, g_job->encryption_keys);
     std::string key = std::string(g_job->base_prefix) + kManifestName;
     AuthenticatedRead read =
         ReadAuthenticatedObject(store.get(), TargetKeyFromHex(g_job->manifest_key), key);
@@ -509,6 +533,14 @@ void LoadBaseManifest(const char *location_utf8) {
       return pg::PallocCopy("its manifest " + key + " names another run");
     if (base->compression != g_job->compression || base->encoding != part_encoding)
       return pg::PallocCopy("it has another compression or encoding");
+    // Objects are reused only under the encryption this run would apply,
+    // to the same key: after cdw_backup_rotate_key the next run is a full
+    // copy under the new key, so no new run depends on a retired key.
+    std::string encryption;
+    for (const auto &[name, raw] : base->extra)
+      if (name == "encryption") encryption = raw;
+    if (encryption != EncryptionSection(store.get()))
+      return pg::PallocCopy("it is encrypted differently (or to another key)");
     g_base = std::move(base);
     return nullptr;
   });

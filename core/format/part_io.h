@@ -25,6 +25,9 @@ struct PartStats {
   uint64_t bytes_stored = 0;   // bytes of the stored object
   std::string sha256;          // of the stored object
   std::string content_sha256;  // of the CSV bytes (before compression)
+  // Of the rows the part was made from (format/row_fingerprint.h); "" when
+  // the table has none. Set by the FDW's direct export.
+  std::string fingerprint;
 };
 
 // Normalizes a table path option to a directory prefix ending in '/'.

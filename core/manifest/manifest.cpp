@@ -204,6 +204,7 @@ std::string SerializeManifest(const DatabaseManifest &m) {
       if (!o.content_sha256.empty())
         w.Key("content_sha256").String(o.content_sha256, "object content_sha256");
       if (o.bytes_raw >= 0) w.Key("bytes_raw").Int(o.bytes_raw);
+      if (!o.fingerprint.empty()) w.Key("fingerprint").String(o.fingerprint, "object fingerprint");
       if (!o.source.empty()) {
         CheckReference(o, m.run_id);
         w.Key("source").String(o.source, "object source");
@@ -267,6 +268,7 @@ DatabaseManifest ParseManifest(const std::string &json) {
       o.sha256 = orr.Str("sha256");
       o.content_sha256 = orr.Str("content_sha256");
       o.bytes_raw = orr.Int("bytes_raw", -1);
+      o.fingerprint = orr.Str("fingerprint");
       o.source = orr.Str("source");
       o.source_run = orr.Int("source_run");
       if (!o.source.empty() || o.source_run != 0) {

@@ -40,6 +40,10 @@ struct ManifestObject {
   // incremental runs): what an incremental run compares.
   std::string content_sha256;
   int64_t bytes_raw = -1;  // CSV bytes; -1: not recorded
+  // SHA-256 of the rows the CSV was made from (format/row_fingerprint.h):
+  // what an incremental run compares without making the CSV. "" when the
+  // table's types give no fingerprint, or in older manifests.
+  std::string fingerprint;
   // A reference: the object was written by the earlier run `source_run` at
   // `source` (its key relative to the target root); "" and 0 for an object
   // this run wrote. Covered by the manifest's MAC like everything in it.

@@ -39,10 +39,12 @@ extern "C" {
 #include "extension/fdw/part_receiver.h"
 #include "extension/fdw/part_registry.h"
 #include "extension/fdw/pinned_settings.h"
+#include "extension/fdw/tuple_fingerprint.h"
 #include "extension/pg/cpp_boundary.h"
 #include "extension/pg/open_store.h"
 #include "extension/pg/text_encoding.h"
 #include "format/part_io.h"
+#include "format/row_fingerprint.h"
 #include "storage/encrypted_store.h"
 #include "storage/store_factory.h"
 
@@ -393,6 +395,8 @@ struct InsertCpp {
   TableOptions options;
   std::shared_ptr<ObjectStore> store;
   std::unique_ptr<PartWriter> writer;
+  // Direct export of a table with a fingerprint seed (tuple_fingerprint.h).
+  std::unique_ptr<RowFingerprint> fingerprint;
 };
 
 struct InsertState {
@@ -412,6 +416,12 @@ struct InsertState {
   pg::TextConversion conversion;
   const char **column_what;  // per CSV column, for conversion errors
   const char *conversion_hint;
+  // Direct export: the rows' fingerprint (null when the table has none), of
+  // rows scanned from fingerprint_relid; with rows_only no text is made at
+  // all (PartMode::kProbeRows).
+  RowFingerprint *fingerprint;
+  Oid fingerprint_relid;
+  bool rows_only;
 };
 
 int IsUpdatable(Relation) {
@@ -504,6 +514,13 @@ void BeginInsertCommon(ResultRelInfo *rinfo, bool explain_only) {
 // Converts one row to text (PostgreSQL) then appends it (C++). The caller
 // has pinned the output settings.
 void AppendRow(InsertState *state, TupleTableSlot *slot) {
+  if (state->fingerprint)
+    AddRowToFingerprint(slot, state->fingerprint_relid, state->ncolumns, state->attnums,
+                        state->fingerprint);
+  if (state->rows_only) {
+    state->cpp.object->writer->CountRow();
+    return;
+  }
   slot_getallattrs(slot);
   for (int c = 0; c < state->ncolumns; c++) {
     int a = state->attnums[c];
@@ -566,6 +583,7 @@ void FinishInsertState(InsertState *state) {
     InsertCpp *cpp = state->cpp.object;
     PartStats stats = cpp->writer->FinishAndCommit();
     cpp->writer.reset();
+    if (cpp->fingerprint) stats.fingerprint = cpp->fingerprint->HexDigest();
     if (cpp->options.probe)
       SetRecentProbe(stats);
     else
@@ -624,11 +642,23 @@ struct PartReceiver {
   DestReceiver pub;                // first: the executor sees a DestReceiver
   CppOwner<TableOptions> options;  // freed with the receiver's memory context
   InsertState *state;
+  Oid relid;
+  PartMode mode;
 };
 
 void ReceiverStartup(DestReceiver *self, int, TupleDesc desc) {
   auto *receiver = reinterpret_cast<PartReceiver *>(self);
-  receiver->state = BeginInsertState(desc, InvalidOid, receiver->options.object, false);
+  InsertState *state = BeginInsertState(desc, InvalidOid, receiver->options.object, false);
+  receiver->state = state;
+  // The executor has the table open and locked by now.
+  char *seed = FingerprintSeed(receiver->relid, receiver->options.object->encoding);
+  if (!seed) return;  // its CSV is all there is to compare
+  state->fingerprint = pg::CallCpp([&] {
+    state->cpp.object->fingerprint = std::make_unique<RowFingerprint>(seed);
+    return state->cpp.object->fingerprint.get();
+  });
+  state->fingerprint_relid = receiver->relid;
+  state->rows_only = receiver->mode == PartMode::kProbeRows;
 }
 
 bool ReceiverSlot(TupleTableSlot *slot, DestReceiver *self) {
@@ -645,7 +675,9 @@ void ReceiverShutdown(DestReceiver *self) {
 void ReceiverDestroy(DestReceiver *self) {
   auto *receiver = reinterpret_cast<PartReceiver *>(self);
   receiver->options.Release();
-  pfree(receiver);
+  // Not pfree'd: the context still lists the owners' reset callbacks, which
+  // live inside the receiver and its state; freed (and reused by the next
+  // receiver) they would corrupt that list. The context frees them all.
 }
 
 // ---------------------------------------------------------------------------
@@ -674,17 +706,20 @@ void ExplainModify(ModifyTableState *, ResultRelInfo *rinfo, List *, int, Explai
 namespace cdw::fdw {
 
 DestReceiver *CreatePartReceiver(const char *server_name, const char *table_label, const char *path,
-                                 const char *compression, const char *encoding, bool probe) {
+                                 const char *compression, const char *encoding, Oid relid,
+                                 PartMode mode) {
   auto *receiver = static_cast<PartReceiver *>(palloc0(sizeof(PartReceiver)));
   receiver->pub.receiveSlot = ReceiverSlot;
   receiver->pub.rStartup = ReceiverStartup;
   receiver->pub.rShutdown = ReceiverShutdown;
   receiver->pub.rDestroy = ReceiverDestroy;
   receiver->pub.mydest = DestNone;
+  receiver->relid = relid;
+  receiver->mode = mode;
   receiver->options.Attach(pg::CallCpp([&] {
                              auto *options = new TableOptions(LoadExportOptions(
                                  server_name, table_label, path, compression, encoding));
-                             options->probe = probe;
+                             options->probe = mode != PartMode::kWrite;
                              return options;
                            }),
                            CurrentMemoryContext);

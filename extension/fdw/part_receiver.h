@@ -15,16 +15,26 @@ extern "C" {
 
 namespace cdw::fdw {
 
+enum class PartMode {
+  kWrite,      // the part is written (full runs, and changed parts)
+  kProbeText,  // incremental: the CSV is made and hashed, nothing is written
+  kProbeRows,  // incremental: only the rows' fingerprint, no text at all
+};
+
 // A DestReceiver (palloc'd in the current memory context) that writes what
 // it receives as one part under `path` of server `server_name`, with the
 // foreign-table options `compression` and `encoding`; validated as those
 // options are. `table_label` names the table in messages. Pass it as the
-// `dest` of SPI_execute_extended(); rDestroy() frees it. The part is
-// committed and registered (part_registry.h) when the query ends; an error
-// before that leaves nothing on the target. With `probe` nothing is
-// compressed or written: the CSV is only hashed, and part_registry.h's
-// RecentProbe() has its rows, bytes and SHA-256 (incremental runs).
+// `dest` of SPI_execute_extended() for a scan of table `relid`; rDestroy()
+// frees it. The part is committed and registered (part_registry.h) when the
+// query ends; an error before that leaves nothing on the target. Unless the
+// table's types forbid it (tuple_fingerprint.h), the rows are also
+// fingerprinted (PartStats::fingerprint). A probe writes nothing:
+// part_registry.h's RecentProbe() has its rows, fingerprint and, for
+// kProbeText (or kProbeRows of a table without a fingerprint), the CSV's
+// bytes and SHA-256.
 DestReceiver *CreatePartReceiver(const char *server_name, const char *table_label, const char *path,
-                                 const char *compression, const char *encoding, bool probe);
+                                 const char *compression, const char *encoding, Oid relid,
+                                 PartMode mode);
 
 }  // namespace cdw::fdw

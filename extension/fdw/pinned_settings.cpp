@@ -1,5 +1,7 @@
 #include "extension/fdw/pinned_settings.h"
 
+#include <cstdio>
+
 extern "C" {
 #include "postgres.h"
 #include "storage/proc.h"
@@ -51,6 +53,16 @@ bool SettingsPinnedByCaller() {
   // values end with it.
   return g_pinned_local_transaction != InvalidLocalTransactionId &&
          g_pinned_local_transaction == MyProc->lxid;
+}
+
+const char *PinnedSettingsText() {
+  static char text[512];
+  if (!text[0]) {
+    size_t used = 0;
+    for (const auto &setting : kPinned)
+      used += snprintf(text + used, sizeof text - used, "%s=%s\n", setting.name, setting.value);
+  }
+  return text;
 }
 
 }  // namespace cdw::fdw

@@ -18,4 +18,8 @@ void UnpinSettings(int nest_level);
 void PinSettingsForTransaction();
 bool SettingsPinnedByCaller();
 
+// "name=value" of every pinned setting, a line each (static storage): what
+// the text form of a value depends on beyond its bytes (tuple_fingerprint.h).
+const char *PinnedSettingsText();
+
 }  // namespace cdw::fdw

@@ -428,7 +428,12 @@ TEST_F(EncryptedStoreTest, PartsAreStoredEncryptedAndChecksummedAsStored) {
   int rows = 0;
   while (reader.NextRecord(&fields)) rows++;
   EXPECT_EQ(rows, 1000);
-  std::vector<ManifestObject> objects = {{"part-1.csv.gz", stats.bytes_stored, stats.sha256, 1000}};
+  ManifestObject object;
+  object.key = "part-1.csv.gz";
+  object.size = stats.bytes_stored;
+  object.sha256 = stats.sha256;
+  object.rows = 1000;
+  std::vector<ManifestObject> objects = {object};
   EXPECT_TRUE(VerifyTable(store.get(), "t/", objects, Compression::kGzip, 1000).empty());
   // A flipped byte: verify reports it, a reader fails.
   stored[stored.size() / 2] ^= 0x20;
