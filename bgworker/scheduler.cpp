@@ -236,10 +236,9 @@ bool DeleteRunObjects(const control::Target &target, const char *run_location,
   return pg::CallCppOrWarn(
       psprintf("cdw_backup could not delete expired backup %s", run_location),
       [&] {
-        auto store =
-            pg::OpenTargetStore(target.location, target.options, target.secret_id,
-                                target.secret_key, target.session_token, target.sse_customer_key,
-                                target.encryption_keys);
+        auto store = pg::OpenTargetStore(target.location, target.options, target.secret_id,
+                                         target.secret_key, target.session_token,
+                                         target.sse_customer_key, target.encryption_keys);
         auto is_manifest = [](const std::string &key) {
           size_t n = strlen(kManifestName);
           return key.size() >= n &&
