@@ -11,9 +11,10 @@ and remove the rest.
 """
 import glob
 import os
+import shutil
 import unittest
 
-from harness import json_rows, restore, verify, wait_until
+from harness import json_rows, make_shared_dir, quote_literal, restore, verify, wait_until
 from test_schedule import ScheduleCase
 
 DB = "inc"
@@ -284,6 +285,52 @@ class IncrementalTest(ScheduleCase):
             self.assertEqual(c.value("SELECT count(*) FROM toasty", db=target), "50")
             c.sql(f"DROP DATABASE {target}")
             self.assert_verifies(run_id)
+
+    def test_5_encrypted_target_reuses_under_its_key_and_rotation_copies_in_full(self):
+        from test_encryption import age_decrypt, new_identity
+        c = self.cluster
+        identity, _ = new_identity()
+        enc_dir = make_shared_dir("cdw_inc_enc_")
+        c.sql(f"""SELECT cdw_backup_add_target('encinc', {quote_literal('file://' + enc_dir)},
+                    options => '{{"encryption": "on"}}', encryption_key => {quote_literal(identity)})""")
+
+        def run():
+            run_id = int(c.value("SELECT cdw_backup_run(target => 'encinc', databases => "
+                                 f"'{{{DB}}}', wait => true)"))
+            self.assertEqual(self.status(run_id), "succeeded")
+            return run_id
+
+        try:
+            first = run()
+            second = run()
+            b = self.run_bytes(second)
+            self.assertEqual(b["base_run_id"], first)
+            self.assertEqual(b["bytes_written"], 0, self.table_bytes(second))
+            # The referenced objects are the first run's, encrypted to the key.
+            part = glob.glob(os.path.join(enc_dir, "*", f"*Z-run{first}", DB, "public.upd",
+                                          "part-*"))[0]
+            with open(part, "rb") as f:
+                self.assertIsNotNone(age_decrypt(identity, f.read()))
+            self.assertEqual([r for r in verify(c, second) if r["status"] != "ok"], [])
+            target = f"chk_enc_{second}"
+            rows = restore(c, second, DB, into_database=target)
+            self.assertEqual([r for r in rows if r["status"] != "restored"], [])
+            self.assertEqual(c.value("SELECT count(*) FROM upd", db=target),
+                             c.value("SELECT count(*) FROM upd", db=DB))
+            c.sql(f"DROP DATABASE {target}")
+            # After rotation no new run depends on the retired key.
+            new_key, _ = new_identity()
+            c.sql(f"SELECT cdw_backup_rotate_key('encinc', {quote_literal(new_key)})")
+            third = run()
+            b = self.run_bytes(third)
+            self.assertEqual(b["bytes_reused"], 0, self.table_bytes(third))
+            self.assertGreater(b["bytes_written"], 0)
+            fourth = run()
+            self.assertEqual(self.run_bytes(fourth)["bytes_written"], 0)
+            self.assertEqual([r for r in verify(c, fourth) if r["status"] != "ok"], [])
+        finally:
+            c.sql("SELECT cdw_backup_drop_target('encinc')")
+            shutil.rmtree(enc_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,9 @@ class SseTestCase(ClusterTestCase):
     settings = {"log_min_messages": "warning", "log_min_error_statement": "error"}
 
     def run_backup(self, target, compression="none"):
-        return backup(self.cluster, ["postgres"], target=target, compression=compression)
+        # Full copies: every run writes (and the proxy sees) its own objects.
+        return backup(self.cluster, ["postgres"], target=target, compression=compression,
+                      incremental=False)
 
     def assert_key_nowhere(self, key, extra_texts=()):
         forms = [key, base64.b64encode(bytes.fromhex(key)).decode()] if len(key) == 64 else [key]
