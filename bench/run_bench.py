@@ -27,6 +27,11 @@ same machine, and prints one table of MB/s and ratios against the goals:
       (gzip): <= 0.5x pg_dump -Fd -jN -Z6, worker RssAnon growth <= 64 MiB, and the time per
       table at the largest count within +-30% of the smallest's
       (--only-scale measures just 11 and 12)
+  13. incremental, unchanged database: second run wall <= 0.2x the first, bytes written <= 1%
+      (gzip; file://, and s3:// on moto with --s3)
+  14. incremental after appending 1% rows to the largest table and updating 0.1% (random rows)
+      of another: wall <= 0.3x a full run of the same data, bytes written <= 5%
+      (--only-incremental measures just 13 and 14)
 
 "MB" is 10^6 bytes, and every rate is CSV bytes (what COPY ... (FORMAT csv)
 produces for the tables) divided by wall-clock seconds, whatever the
@@ -935,6 +940,102 @@ def s3_goal(cluster, table, csv_size, work_dir, repeat):
 
 
 # ---------------------------------------------------------------------------
+# Goals 10 and 11: incremental runs
+# ---------------------------------------------------------------------------
+
+def start_moto(work_dir):
+    """A moto_server on a free port; (process, endpoint, log file)."""
+    import boto3
+    import botocore.config
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto_log = open(os.path.join(work_dir, "moto.log"), "w")
+    moto = subprocess.Popen([sys.executable,
+                             os.path.join(SOURCE_DIR, "tests", "unit", "data",
+                                          "moto_server_raw_uri.py"),
+                             "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=moto_log, stderr=subprocess.STDOUT, start_new_session=True)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="bench", aws_secret_access_key="bench",
+                      config=botocore.config.Config(s3={"addressing_style": "path"}))
+
+    def up():
+        if moto.poll() is not None:
+            raise RuntimeError(f"moto_server exited; see {moto_log.name}")
+        try:
+            s3.list_buckets()
+            return True
+        except Exception:  # not listening yet
+            return False
+    wait_until(up, timeout=60, what="moto_server")
+    s3.create_bucket(Bucket="bench")
+    return moto, endpoint, moto_log
+
+
+def incremental_run(cluster, target, db, incremental, timeout):
+    """One gzip run of `db` to `target` (the target is not emptied)."""
+    clock, status = timed(lambda: cluster.value(f"""
+        SELECT cdw_backup_wait(cdw_backup_run(target => '{target}', databases => '{{{db}}}',
+                                              incremental => {str(incremental).lower()},
+                                              wait => false),
+                               interval '{timeout} seconds')"""))
+    run = json.loads(cluster.value("SELECT row_to_json(r) FROM cdw_backup.runs r "
+                                   "ORDER BY run_id DESC LIMIT 1"))
+    if status != "succeeded":
+        log(f"  run {run['run_id']} ended {status}: {run.get('error')}")
+    return {**clock, "status": status, "run_id": run["run_id"], "bytes_raw": run["bytes_raw"],
+            "stored_bytes": run["bytes_stored"], "bytes_written": run["bytes_written"],
+            "bytes_reused": run["bytes_reused"], "base_run_id": run["base_run_id"]}
+
+
+def incremental_goal(cluster, args, tables, location, name, options="{}"):
+    """Goals 13 and 14 on a copy of the bench database (so --reuse keeps its
+    data): full, unchanged, then 1% appended to the largest table and 0.1% of
+    the second largest updated, measured with a full run and an incremental
+    one of that same data."""
+    db = "bench_inc"
+    cluster.sql(f"DROP DATABASE IF EXISTS {db}")
+    cluster.sql(f"CREATE DATABASE {db} TEMPLATE bench")
+    cluster.sql(f"SELECT cdw_backup_drop_target('{name}') FROM cdw_backup.targets "
+                f"WHERE name = '{name}'")
+    cluster.sql(f"SELECT cdw_backup_add_target('{name}', '{location}', "
+                + ("secret_id => 'bench', secret_key => 'bench', " if location.startswith("s3")
+                   else "") + f"options => '{options}')")
+    largest, other = tables[0], tables[1]
+    # The copy's largest table gets appended copies of its own rows: without
+    # its unique constraints (dropped before the first run, so the table's
+    # definition is the same in every run).
+    for constraint in cluster.rows(
+            f"SELECT conname FROM pg_constraint WHERE conrelid = '{largest}'::regclass "
+            f"AND contype IN ('p', 'u')", db=db):
+        cluster.sql(f"ALTER TABLE {largest} DROP CONSTRAINT {constraint[0]} CASCADE", db=db)
+    result = {}
+    log(f"  {name}: full run ...")
+    result["first"] = incremental_run(cluster, name, db, False, args.timeout)
+    log(f"  {name}: unchanged, incremental ...")
+    result["unchanged"] = incremental_run(cluster, name, db, True, args.timeout)
+    rows = int(cluster.value(f"SELECT count(*) FROM {largest}", db=db))
+    cluster.sql(f"INSERT INTO {largest} SELECT * FROM {largest} LIMIT {max(rows // 100, 1)}",
+                db=db)
+    first_column = cluster.value(
+        f"SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = '{other}'::regclass "
+        f"AND attnum > 0 AND NOT attisdropped ORDER BY attnum LIMIT 1", db=db)
+    cluster.sql(f"UPDATE {other} SET {first_column} = {first_column} "
+                f"WHERE random() < 0.001", db=db)
+    cluster.sql(f"VACUUM ANALYZE {largest}, {other}", db=db)
+    # The incremental run first: its base is the run before the changes (a
+    # full run of the changed data would be the newest base otherwise).
+    log(f"  {name}: changed, incremental ...")
+    result["changed"] = incremental_run(cluster, name, db, True, args.timeout)
+    log(f"  {name}: changed, full run ...")
+    result["changed_full"] = incremental_run(cluster, name, db, False, args.timeout)
+    result["appended_to"], result["updated"] = largest, other
+    cluster.sql(f"SELECT cdw_backup_drop_target('{name}')")
+    cluster.sql(f"DROP DATABASE {db}")
+    return result
+
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
@@ -947,7 +1048,7 @@ def build_rows(r, args):
     each contender's rate being the same CSV bytes over its own seconds.
     others_cpu: share of the machine's CPU used by other processes meanwhile."""
     csv_total = r["csv_bytes_total"]
-    b, o, w = r["baselines"], r["ours"], args.workers
+    b, o, w = r.get("baselines"), r.get("ours", {}), args.workers
     rows = []
 
     def verdict(passed, checked):
@@ -970,11 +1071,12 @@ def build_rows(r, args):
     def rate(res, csv=csv_total):
         return csv / res["seconds"]
 
-    row("", f"COPY TO '/dev/null', {w} procs", b["copy_devnull"])
-    row("", f"pg_dump -Fd -j{w} -Z0", b["pg_dump_z0"])
-    row("", f"pg_dump -Fd -j{w} -Z6", b["pg_dump_z6"])
-    row("", f"COPY | gzip -6, {w} procs", b["copy_gzip"])
-    dump6 = b["pg_dump_z6"]
+    if b:
+        row("", f"COPY TO '/dev/null', {w} procs", b["copy_devnull"])
+        row("", f"pg_dump -Fd -j{w} -Z0", b["pg_dump_z0"])
+        row("", f"pg_dump -Fd -j{w} -Z6", b["pg_dump_z6"])
+        row("", f"COPY | gzip -6, {w} procs", b["copy_gzip"])
+    dump6 = b["pg_dump_z6"] if b else None
     if "gzip" in o:
         ratio = rate(o["gzip"]) / rate(dump6)
         row("1", "cdw_backup gzip", o["gzip"], ratio=ratio, threshold=">= 2.0x pg_dump -Z6",
@@ -1068,6 +1170,27 @@ def build_rows(r, args):
         row("8", f"cdw_backup none, max_rate {limit // MIB}MB (stored MB/s)", res,
             mbps=achieved / MB, ratio=ratio, threshold="0.9x..1.1x the limit",
             passed=0.9 <= ratio <= 1.1)
+    for key, label in (("incremental", "file://"), ("incremental_s3", "s3:// (moto)")):
+        inc = r.get(key)
+        if not inc:
+            continue
+        first, same = inc["first"], inc["unchanged"]
+        csv = first["bytes_raw"]
+        row("13", f"incremental {label}: full run", first, csv=csv)
+        ratio = same["seconds"] / first["seconds"]
+        row("13", f"incremental {label}: unchanged", same, csv=csv, ratio=ratio,
+            threshold="wall <= 0.2x full", passed=ratio <= 0.2, also=[first])
+        written = same["bytes_written"] / max(first["bytes_written"], 1)
+        row("13", "  bytes written vs full", None, ratio=written, threshold="<= 0.01",
+            passed=written <= 0.01, also=[same, first], stored=same["bytes_written"] / MB)
+        full, changed = inc["changed_full"], inc["changed"]
+        row("14", f"incremental {label}: +1% rows, 0.1% updated, full", full, csv=csv)
+        ratio = changed["seconds"] / full["seconds"]
+        row("14", f"incremental {label}: +1% rows, 0.1% updated", changed, csv=csv, ratio=ratio,
+            threshold="wall <= 0.3x full", passed=ratio <= 0.3, also=[full])
+        written = changed["bytes_written"] / max(full["bytes_written"], 1)
+        row("14", "  bytes written vs full", None, ratio=written, threshold="<= 0.05",
+            passed=written <= 0.05, also=[changed, full], stored=changed["bytes_written"] / MB)
     return rows
 
 
@@ -1112,6 +1235,8 @@ def parse_args():
     p.add_argument("--eta", action="store_true", help="also run goal 9 (ETA at 50%%)")
     p.add_argument("--only-eta", action="store_true",
                    help="generate database bench and run goal 9 only")
+    p.add_argument("--only-incremental", action="store_true",
+                   help="measure goals 13 and 14 only (with --s3: on moto too)")
     p.add_argument("--s3-table", default="orders",
                    help="table written to S3 for goal 7 (default orders, ~50 MB at scale 1)")
     p.add_argument("--max-rate-mb", type=int, default=0,
@@ -1282,6 +1407,33 @@ def run_all(cluster, args, work_dirs):
     cluster.sql(f"SELECT cdw_backup_add_target('bench_enc', 'file://{target_dir}', "
                 f"options => '{{\"encryption\": \"on\"}}', encryption_key => '{key}')")
 
+    w = args.workers
+    if not args.only_incremental:
+        run_baselines_and_goals(cluster, args, results, tables, sizes, target_dir, out_dir,
+                                work_dirs)
+    log("incremental runs (goals 13, 14), file:// ...")
+    inc_dir = make_shared_dir("cdw_bench_inc_")
+    work_dirs.append(inc_dir)
+    results["incremental"] = incremental_goal(cluster, args, tables, f"file://{inc_dir}",
+                                              "bench_inc")
+    if args.s3:
+        log("incremental runs (goals 13, 14), s3:// on moto_server ...")
+        moto_dir = make_shared_dir("cdw_bench_moto_")
+        work_dirs.append(moto_dir)
+        moto, endpoint, moto_log = start_moto(moto_dir)
+        try:
+            results["incremental_s3"] = incremental_goal(
+                cluster, args, tables, "s3://bench/inc", "bench_inc_s3",
+                json.dumps({"endpoint": endpoint}))
+        finally:
+            os.killpg(moto.pid, 15)
+            moto.wait()
+            moto_log.close()
+    return results
+
+
+def run_baselines_and_goals(cluster, args, results, tables, sizes, target_dir, out_dir,
+                            work_dirs):
     w = args.workers
     b = results["baselines"] = {}
     log(f"COPY TO '/dev/null', {w} processes ...")

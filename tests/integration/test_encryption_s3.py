@@ -84,7 +84,7 @@ class EncryptedS3Test(ClusterTestCase):
         for compression in COMPRESSIONS:
             with self.subTest(compression=compression):
                 run_id = backup(self.cluster, ["app"], target="s3enc", compression=compression,
-                             incremental=False)
+                                incremental=False)
                 keys = [k for k in self.server.list_keys(BUCKET, PREFIX + "/") if f"-run{run_id}" in k]
                 parts = [k for k in keys if "/public.t/part-" in k and k.endswith(SUFFIX[compression])]
                 self.assertEqual(len(parts), 1, keys)
