@@ -1552,7 +1552,8 @@ def generate_scale_databases(cluster, args):
         return
     log(f"goal 11: creating {args.databases} databases x 5 tables ...")
     started = time.monotonic()
-    existing = cluster.sql("SELECT datname FROM pg_database WHERE datname LIKE 'scale\_%'")
+    existing = cluster.sql("SELECT datname FROM pg_database WHERE datname LIKE 'scale\\_db\\_%' "
+                           "OR datname IN ('scale_one', 'scale_tpl')")
     cluster.sql("".join(f'DROP DATABASE "{d}";\n' for d in existing.splitlines()))
     cluster.sql("CREATE DATABASE scale_tpl")
     create_small_tables(cluster, "scale_tpl", [f"t{k}" for k in range(1, 6)])
