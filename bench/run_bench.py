@@ -988,6 +988,29 @@ def incremental_run(cluster, target, db, incremental, timeout):
             "bytes_reused": run["bytes_reused"], "base_run_id": run["base_run_id"]}
 
 
+def restores_match(cluster, db, run_a, run_b):
+    """Goal 3 of the incremental issue: runs `run_a` and `run_b` restored
+    into two new databases hold the same rows (per table: the count and the
+    MD5 of the rows' text in sorted order). Returns True/False."""
+    digests = []
+    for run_id in (run_a, run_b):
+        into = f"{db}_restored_{run_id}"
+        cluster.sql(f"DROP DATABASE IF EXISTS {into}")
+        rows = cluster.rows(f"SELECT status FROM cdw_backup_restore({run_id}, '{db}', "
+                            f"into_database => '{into}')")
+        if any(r[0] != "restored" for r in rows):
+            log(f"  restore of run {run_id}: {rows}")
+            return False
+        tables = [r[0] for r in cluster.rows(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", db=into)]
+        digests.append({t: cluster.value(
+            f"SELECT count(*) || ' ' || md5(coalesce(string_agg(x::text, E'\\n' "
+            f"ORDER BY x::text), '')) FROM {t} x", db=into) for t in tables})
+        cluster.sql(f"DROP DATABASE {into}")
+    return digests[0] == digests[1] and bool(digests[0])
+
+
 def incremental_goal(cluster, args, tables, location, name, options="{}"):
     """Goals 13 and 14 on a copy of the bench database (so --reuse keeps its
     data): full, unchanged, then 1% appended to the largest table and 0.1% of
@@ -1030,6 +1053,9 @@ def incremental_goal(cluster, args, tables, location, name, options="{}"):
     log(f"  {name}: changed, full run ...")
     result["changed_full"] = incremental_run(cluster, name, db, False, args.timeout)
     result["appended_to"], result["updated"] = largest, other
+    log(f"  {name}: restoring the changed data's incremental and full runs ...")
+    result["restored_same"] = restores_match(cluster, db, result["changed"]["run_id"],
+                                             result["changed_full"]["run_id"])
     cluster.sql(f"SELECT cdw_backup_drop_target('{name}')")
     cluster.sql(f"DROP DATABASE {db}")
     return result
@@ -1191,6 +1217,9 @@ def build_rows(r, args):
         written = changed["bytes_written"] / max(full["bytes_written"], 1)
         row("14", "  bytes written vs full", None, ratio=written, threshold="<= 0.05",
             passed=written <= 0.05, also=[changed, full], stored=changed["bytes_written"] / MB)
+        if "restored_same" in inc:
+            row("14", "  restore of it = restore of the full run", None,
+                threshold="the same rows", passed=inc["restored_same"], also=[changed, full])
     return rows
 
 

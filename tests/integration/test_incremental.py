@@ -246,6 +246,9 @@ class IncrementalTest(ScheduleCase):
             CREATE TABLE toasty (id posint, doc text);
             ALTER TABLE toasty ALTER COLUMN doc SET STORAGE EXTERNAL;
             INSERT INTO toasty SELECT g, repeat(md5(g::text), 200) FROM generate_series(1, 50) g;
+            CREATE TABLE typ AS SELECT g AS id FROM generate_series(1, 300) g;
+            CREATE TABLE clu (id int PRIMARY KEY, v text);
+            INSERT INTO clu SELECT g, 'c' || g FROM generate_series(300, 1, -1) g;
             """, db=DB)
         first = self.backup_run()
         m = self.manifest(first)
@@ -257,13 +260,16 @@ class IncrementalTest(ScheduleCase):
 
         # Same bytes, other text: the enum's label. Rewritten files, same
         # values: VACUUM FULL of a table whose values live in TOAST.
-        c.sql("ALTER TYPE mood RENAME VALUE 'ok' TO 'fine'; VACUUM FULL toasty;", db=DB)
+        c.sql("""ALTER TYPE mood RENAME VALUE 'ok' TO 'fine'; VACUUM FULL toasty;
+                 ALTER TABLE typ ALTER COLUMN id SET DATA TYPE numeric(12,2);
+                 CLUSTER clu USING clu_pkey;""", db=DB)
         second = self.backup_run()
         tb = self.table_bytes(second)
         self.assertEqual(tb["en"]["bytes_reused"], 0, tb["en"])
         self.assertGreater(tb["en"]["bytes_written"], 0, tb["en"])
         self.assertEqual(tb["toasty"]["bytes_written"], 0, tb["toasty"])
         self.assertEqual(tb["big"]["bytes_written"], 0, tb["big"])
+        self.assertEqual(tb["typ"]["bytes_reused"], 0, tb["typ"])  # another type, other text
 
         # One TOASTed value changes (its row stays the same size on the heap).
         c.sql("UPDATE toasty SET doc = repeat(md5('other'), 200) WHERE id = 25", db=DB)
@@ -283,6 +289,10 @@ class IncrementalTest(ScheduleCase):
             self.assertEqual(c.value(f"SELECT doc = {doc25} FROM toasty WHERE id = 25",
                                      db=target), "t")
             self.assertEqual(c.value("SELECT count(*) FROM toasty", db=target), "50")
+            self.assertEqual(c.value("SELECT min(id)::text || ' ' || pg_typeof(min(id)) FROM typ",
+                                     db=target), "1.00 numeric")
+            self.assertEqual(c.value("SELECT count(*) || ' ' || sum(id) FROM clu WHERE v = 'c' || id",
+                                     db=target), "300 45150")
             c.sql(f"DROP DATABASE {target}")
             self.assert_verifies(run_id)
 
