@@ -102,6 +102,16 @@ void StartSnapshotTransaction(bool import) {
   // tables cost enough to be compiled, which took longer than running them.
   (void)set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
                           false);
+  // Rows in physical order, every run the same (as pg_dump sets it): a
+  // synchronized scan would start where another session's scan of the table
+  // is, and a parallel one returns rows as its workers find them; either
+  // would change a part's row order, hence its fingerprint and CSV, and make
+  // an incremental run write an unchanged part again. (The workers are our
+  // parallelism; parallel query would only compete with them.)
+  (void)set_config_option("synchronize_seqscans", "off", PGC_USERSET, PGC_S_SESSION,
+                          GUC_ACTION_LOCAL, true, 0, false);
+  (void)set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET, PGC_S_SESSION,
+                          GUC_ACTION_LOCAL, true, 0, false);
   BoundLockWaits();
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
