@@ -32,6 +32,12 @@ same machine, and prints one table of MB/s and ratios against the goals:
   14. incremental after appending 1% rows to the largest table and updating 0.1% (random rows)
       of another: wall <= 0.3x a full run of the same data, bytes written <= 5%
       (--only-incremental measures just 13 and 14)
+  15. (--latency, issue 16 goal 3) object-store latency, through a delaying TCP proxy
+      (tests/integration/delay_proxy.py; this kernel has no netem) in front of moto_server:
+      a run of --latency-tables (1,000) small tables to s3:// at --latency-ms (25 ms) added
+      RTT <= 3x the same run at 0 ms; a run of one --latency-mb (500 MB) table at 25 ms
+      >= 0.8x boto3 upload_file (10 threads) of a file of the same size at the same RTT
+      (--only-latency measures just that)
 
 "MB" is 10^6 bytes, and every rate is CSV bytes (what COPY ... (FORMAT csv)
 produces for the tables) divided by wall-clock seconds, whatever the
@@ -71,6 +77,7 @@ for _i, _arg in enumerate(sys.argv):
     elif _arg.startswith("--bindir="):
         os.environ["PG_BINDIR"] = _arg.split("=", 1)[1]
 from harness import PG_BINDIR, Cluster, make_shared_dir, wait_until  # noqa: E402
+from delay_proxy import DelayProxy  # noqa: E402
 
 MB = 1e6
 MIB = 1 << 20
@@ -1062,6 +1069,161 @@ def incremental_goal(cluster, args, tables, location, name, options="{}"):
 
 
 # ---------------------------------------------------------------------------
+# Goal 15 (issue 16 goal 3): object-store latency
+# ---------------------------------------------------------------------------
+
+def generate_latency_data(cluster, args):
+    """Databases bench_lat_many (--latency-tables tables of 3 rows) and
+    bench_lat_big (one table of about --latency-mb MB of CSV)."""
+    many = f"tables={args.latency_tables} v{DATASET_VERSION}"
+    if database_comment(cluster, "bench_lat_many") != many:
+        log(f"generating bench_lat_many ({args.latency_tables} small tables) ...")
+        cluster.sql("DROP DATABASE IF EXISTS bench_lat_many")
+        cluster.sql("CREATE DATABASE bench_lat_many")
+        for start in range(0, args.latency_tables, 500):
+            stop = min(args.latency_tables, start + 500)
+            cluster.sql(f"""
+                DO $$ BEGIN FOR i IN {start}..{stop - 1} LOOP
+                  EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, name text, at timestamptz)', i);
+                  EXECUTE format('INSERT INTO t%s SELECT g, md5(g::text), now() FROM generate_series(1, 3) g', i);
+                END LOOP; END $$;""", db="bench_lat_many")
+        cluster.sql(f"COMMENT ON DATABASE bench_lat_many IS '{many}'")
+    big = f"mb={args.latency_mb} v{DATASET_VERSION}"
+    if database_comment(cluster, "bench_lat_big") != big:
+        log(f"generating bench_lat_big (one table of ~{args.latency_mb} MB of CSV) ...")
+        cluster.sql("DROP DATABASE IF EXISTS bench_lat_big")
+        cluster.sql("CREATE DATABASE bench_lat_big")
+        rows = int(args.latency_mb * MB / 107)  # ~107 bytes of CSV per row
+        cluster.sql(f"""
+            CREATE TABLE big (id bigint, a text, b text, n numeric, at timestamptz);
+            INSERT INTO big SELECT g, md5(g::text), md5((g + 1)::text), g * 1.5,
+                                   timestamptz '2024-01-01' + g * interval '1 second'
+              FROM generate_series(1, {rows}) g;
+            VACUUM ANALYZE big;""", db="bench_lat_big")
+        cluster.sql(f"COMMENT ON DATABASE bench_lat_big IS '{big}'")
+
+
+def latency_goal(cluster, args, work_dir):
+    """Runs to an s3:// target behind DelayProxy: the small tables at 0 ms
+    and at --latency-ms, the big table at --latency-ms, and boto3
+    upload_file of a file as big as the big table's CSV at --latency-ms
+    through the same proxy. Alternating per repetition; moto is emptied
+    (untimed) between runs, it keeps objects in memory."""
+    import boto3
+    import botocore.config
+    from boto3.s3.transfer import TransferConfig
+
+    generate_latency_data(cluster, args)
+    port = free_port()
+    moto_log = open(os.path.join(work_dir, "moto.log"), "w")
+    moto = subprocess.Popen([sys.executable,
+                             os.path.join(SOURCE_DIR, "tests", "unit", "data",
+                                          "moto_server_raw_uri.py"),
+                             "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=moto_log, stderr=subprocess.STDOUT, start_new_session=True)
+    proxy = DelayProxy(port, 0)
+    try:
+        direct = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}",
+                              region_name="us-east-1", aws_access_key_id="bench",
+                              aws_secret_access_key="bench",
+                              config=botocore.config.Config(s3={"addressing_style": "path"}))
+        delayed = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1",
+                               aws_access_key_id="bench", aws_secret_access_key="bench",
+                               config=botocore.config.Config(s3={"addressing_style": "path"},
+                                                             max_pool_connections=20))
+
+        def up():
+            if moto.poll() is not None:
+                raise RuntimeError(f"moto_server exited; see {moto_log.name}")
+            try:
+                direct.list_buckets()
+                return True
+            except Exception:  # not listening yet
+                return False
+        wait_until(up, timeout=60, what="moto_server")
+        direct.create_bucket(Bucket="bench")
+
+        def empty_bucket():
+            for page in direct.get_paginator("list_objects_v2").paginate(Bucket="bench"):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    direct.delete_objects(Bucket="bench", Delete={"Objects": keys})
+
+        cluster.sql("SELECT cdw_backup_drop_target('lat') FROM cdw_backup.targets "
+                    "WHERE name = 'lat'")
+        cluster.sql(f"""SELECT cdw_backup_add_target('lat', 's3://bench/lat', 'bench', 'bench',
+                        options => '{{"endpoint": "{proxy.endpoint}"}}')""")
+        scratch = make_shared_dir("cdw_bench_lat_")  # our_run() empties a file:// target dir
+
+        def ours(db, rtt):
+            proxy.set_rtt(rtt)
+            res = our_run(cluster, scratch, db, "none", args.timeout, target="lat")
+            proxy.set_rtt(0)
+            res["rtt_ms"] = rtt
+            empty_bucket()
+            return res
+
+        big_bytes = csv_bytes(cluster, "bench_lat_big", "big")
+        path = os.path.join(work_dir, "big.csv")
+        with open(path, "wb") as f:  # same size; content does not matter to S3
+            chunk = os.urandom(1 << 20)
+            left = big_bytes
+            while left > 0:
+                f.write(chunk[:min(left, len(chunk))])
+                left -= len(chunk)
+
+        def boto(rtt):
+            proxy.set_rtt(rtt)
+            clock, _ = timed(lambda: delayed.upload_file(
+                path, "bench", "boto3/big.csv", Config=TransferConfig(max_concurrency=10)))
+            proxy.set_rtt(0)
+            empty_bucket()
+            return {**clock, "bytes": big_bytes, "status": "succeeded"}
+
+        rtt = args.latency_ms
+        runs = {"many_0": [], "many_rtt": [], "big_rtt": [], "boto3_rtt": []}
+        for _ in range(args.repeat):
+            log(f"  {args.latency_tables} small tables at 0 ms ...")
+            runs["many_0"].append(ours("bench_lat_many", 0))
+            log(f"  {args.latency_tables} small tables at {rtt:g} ms ...")
+            runs["many_rtt"].append(ours("bench_lat_many", rtt))
+            log(f"  one {big_bytes / MB:.0f} MB table at {rtt:g} ms ...")
+            runs["big_rtt"].append(ours("bench_lat_big", rtt))
+            log(f"  boto3 upload_file of {big_bytes / MB:.0f} MB at {rtt:g} ms ...")
+            runs["boto3_rtt"].append(boto(rtt))
+        os.unlink(path)
+        shutil.rmtree(scratch, ignore_errors=True)
+        fastest = lambda rs: dict(min(rs, key=lambda r: r["seconds"]),  # noqa: E731
+                                  all_seconds=[r["seconds"] for r in rs])
+        result = {k: fastest(v) for k, v in runs.items()}
+        result.update(rtt_ms=rtt, tables=args.latency_tables, big_csv_bytes=big_bytes,
+                      proxy_connections=proxy.connections)
+        cluster.sql("SELECT cdw_backup_drop_target('lat')")
+        return result
+    finally:
+        proxy.close()
+        os.killpg(moto.pid, 15)
+        moto.wait()
+        moto_log.close()
+
+
+def latency_rows(lat, row):
+    """Goal 15's lines, through build_rows' row()."""
+    rtt, n = lat["rtt_ms"], lat["tables"]
+    zero, slow = lat["many_0"], lat["many_rtt"]
+    row("15", f"{n} small tables to s3://, 0 ms", zero, mbps=0.0)
+    ratio = slow["seconds"] / zero["seconds"]
+    row("15", f"{n} small tables to s3://, {rtt:g} ms RTT", slow, mbps=0.0, ratio=ratio,
+        threshold="<= 3.0x the time at 0 ms", passed=ratio <= 3.0, also=[zero])
+    big, boto = lat["big_rtt"], lat["boto3_rtt"]
+    csv = lat["big_csv_bytes"]
+    row("15", f"boto3 upload_file (10 threads), {rtt:g} ms RTT", boto, csv=csv)
+    ratio = boto["seconds"] / big["seconds"]
+    row("15", f"one {csv / MB:.0f} MB table to s3://, {rtt:g} ms RTT", big, csv=csv, ratio=ratio,
+        threshold=">= 0.8x boto3", passed=ratio >= 0.8, also=[boto])
+
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
@@ -1185,6 +1347,8 @@ def build_rows(r, args):
         file_ratio = s3["ours"]["rate"] / s3["boto3"]["rate"]
         row("7", "  vs boto3 from the ready file", None, ratio=file_ratio,
             threshold="(info: CSV made untimed)")
+    if r.get("latency"):
+        latency_rows(r["latency"], row)
     limited = r.get("max_rate")
     if limited:
         res, limit = limited["run"], limited["limit"]
@@ -1266,6 +1430,15 @@ def parse_args():
                    help="generate database bench and run goal 9 only")
     p.add_argument("--only-incremental", action="store_true",
                    help="measure goals 13 and 14 only (with --s3: on moto too)")
+    p.add_argument("--latency", action="store_true",
+                   help="also run goal 15 (issue 16 goal 3: object-store latency)")
+    p.add_argument("--only-latency", action="store_true", help="run goal 15 only")
+    p.add_argument("--latency-ms", type=float, default=25.0,
+                   help="goal 15's added round-trip time in ms (default 25)")
+    p.add_argument("--latency-tables", type=int, default=1000,
+                   help="goal 15's small tables (default 1000)")
+    p.add_argument("--latency-mb", type=float, default=500,
+                   help="goal 15's big table, MB of CSV (default 500)")
     p.add_argument("--s3-table", default="orders",
                    help="table written to S3 for goal 7 (default orders, ~50 MB at scale 1)")
     p.add_argument("--max-rate-mb", type=int, default=0,
@@ -1331,6 +1504,13 @@ def main():
                 json.dump(results, f, indent=2, default=str)
             print(f"results: {path}")
             return
+        if args.only_latency:
+            results = run_latency_only(cluster, args, work_dirs)
+            rows = []
+            build_latency_table(results, rows)
+            print_table(rows)
+            print(json.dumps(results, indent=2, default=str))
+            return
         if args.only_eta:
             results = run_eta_only(cluster, args, work_dirs)
             print(json.dumps({k: v for k, v in results["eta"].items() if k != "samples"},
@@ -1365,6 +1545,29 @@ def main():
     with open(path, "w") as f:
         json.dump(results, f, indent=2, default=str)
     print(f"results: {path}")
+
+
+def run_latency_only(cluster, args, work_dirs):
+    cluster.sql("CREATE EXTENSION IF NOT EXISTS cdw_backup")
+    set_max_workers(cluster, args.workers)
+    work_dir = make_shared_dir("cdw_bench_lat_work_")
+    work_dirs.append(work_dir)
+    log("goal 15: object-store latency ...")
+    return {"latency": latency_goal(cluster, args, work_dir)}
+
+
+def build_latency_table(results, rows):
+    def row(goal, name, res=None, csv=0, ratio=None, threshold="", passed=None, mbps=None,
+            also=()):
+        checked = ([res] if res else []) + list(also)
+        verdict = ("" if passed is None else "ERROR" if any(
+            x.get("status", "succeeded") != "succeeded" for x in checked)
+            else "PASS" if passed else "FAIL")
+        rows.append(dict(zip(COLUMNS, (
+            goal, name, res["seconds"] if res else None,
+            mbps if mbps is not None else (csv / res["seconds"] / MB if res else None),
+            None, ratio, threshold, verdict, res.get("others_cpu") if res else None))))
+    latency_rows(results["latency"], row)
 
 
 def run_eta_only(cluster, args, work_dirs):
@@ -1541,6 +1744,11 @@ def run_baselines_and_goals(cluster, args, results, tables, sizes, target_dir, o
         log("goal 9: ETA at 50% of a run of database bench, gzip ...")
         results["eta"] = eta_goal(cluster, target_dir, "gzip", args.timeout)
     scale_goals(cluster, args, target_dir, out_dir, results)
+    if args.latency:
+        log("goal 15: object-store latency ...")
+        lat_dir = make_shared_dir("cdw_bench_lat_work_")
+        work_dirs.append(lat_dir)
+        results["latency"] = latency_goal(cluster, args, lat_dir)
     return results
 
 

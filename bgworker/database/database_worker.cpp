@@ -319,6 +319,8 @@ extern "C" void cdw_backup_database_worker(Datum job_handle) {
   SetUpConversions();
   CommitTransactionCommand();
   cdw::fdw::SetProgressCallback([](uint64_t rows, uint64_t bytes) { ReportProgress(rows, bytes); });
+  // Parts upload while the next tables are scanned (part_registry.h).
+  cdw::fdw::SetBackgroundCommits(true);
   pgstat_report_appname(psprintf("cdw_backup run %lld", static_cast<long long>(g_job->run_id)));
   if (g_is_leader)
     RunLeader();

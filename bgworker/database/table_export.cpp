@@ -307,12 +307,53 @@ char *TablePathOption(const TableEntry *entry) {
                       "The database's name must be representable in the database's own encoding."));
 }
 
-void FinishEntry(TableEntry *entry, TableStatus status) {
+// `release_slot` false: a table whose upload ended while the worker's
+// progress slot shows the table being exported now.
+void FinishEntry(TableEntry *entry, TableStatus status, bool release_slot = true) {
   entry->finished_at = GetCurrentTimestamp();
   pg_write_barrier();
   entry->status = static_cast<int>(status);
-  ReleaseProgressSlot();
+  if (release_slot) ReleaseProgressSlot();
   WakeCoordinator();
+}
+
+// Tables whose rows are written but whose parts may still be uploading
+// (part_registry.h, background commits) stay kRunning until their uploads
+// ended: succeeded only once every object is on the target; an upload that
+// failed fails its table (its parts removed), not the run. With `wait`,
+// waits for the oldest one; returns whether one finished.
+bool FinishUploadedTable(bool wait) {
+  static fdw::CommitFailure failure;
+  int64_t tag = 0;
+  bool failed = false;
+  if (!pg::CallCpp([&] { return fdw::NextFinishedCommits(wait, &tag, &failed, &failure); }))
+    return false;
+  TableEntry *entry = &g_tables->entries[tag];
+  if (failed) {
+    CopyText(entry->sqlstate, sizeof entry->sqlstate, failure.sqlstate);
+    CopyForHome(entry->error, sizeof entry->error, failure.message);
+    CopyForHome(entry->hint, sizeof entry->hint, failure.hint);
+    entry->part_count = 0;
+    entry->rows = entry->bytes_raw = entry->bytes_stored = 0;
+  }
+  FinishEntry(entry, failed ? TableStatus::kFailed : TableStatus::kSucceeded, false);
+  return true;
+}
+
+// Finishes the tables whose uploads ended, then waits while as many are in
+// flight as the target allows.
+void FinishUploadedTables() {
+  while (FinishUploadedTable(false)) {
+  }
+  while (pg::CallCpp([] { return fdw::CommitsFull(); })) FinishUploadedTable(true);
+}
+
+// Waits for every table still uploading (before the worker's manifest or
+// commit).
+void DrainUploads() {
+  bool any = false;
+  while (FinishUploadedTable(true)) any = true;
+  if (any) ReleaseProgressSlot();  // the last table exported kept it
 }
 
 // A helper gives a table it cannot lock at once back to the leader, which
@@ -454,7 +495,10 @@ void ExportTable(TableEntry *entry) {
   }
   PG_END_TRY();
   if (!g_is_leader) UnlockRelationOid(entry->relid, AccessShareLock);
-  FinishEntry(entry, TableStatus::kSucceeded);
+  // Uploads still under way: the table finishes when they end.
+  int64_t tag = entry - g_tables->entries;
+  if (!pg::CallCpp([&] { return fdw::DeferRecentCommits(tag); }))
+    FinishEntry(entry, TableStatus::kSucceeded);
 }
 
 // The next entry a helper handed back, or NULL.
@@ -478,6 +522,7 @@ void ExportLoop() {
     CHECK_FOR_INTERRUPTS();
     if (g_job->cancel) break;
     CheckCoordinator();
+    FinishUploadedTables();
     // The leader takes what helpers gave back first: they may be waiting
     // for nothing else.
     TableEntry *entry = g_is_leader ? TakeHandedBack() : nullptr;
@@ -490,17 +535,20 @@ void ExportLoop() {
     if (entry->status != static_cast<int>(TableStatus::kPending)) continue;
     Export(entry);
   }
+  DrainUploads();
 }
 
 bool ExportHandedBack() {
   bool any = false;
   while (!g_job->cancel) {
     CHECK_FOR_INTERRUPTS();
+    FinishUploadedTables();
     TableEntry *entry = TakeHandedBack();
     if (!entry) break;
     Export(entry);
     any = true;
   }
+  DrainUploads();
   return any;
 }
 

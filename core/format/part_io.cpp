@@ -19,7 +19,7 @@ PartWriter::PartWriter(ObjectStore *store, const std::string &key, Compression c
   if (store) {
     // Stored bytes are measured after encryption (when the target encrypts):
     // the manifest's size and SHA-256 cover what is stored.
-    object_ = store->CreateStored(key);
+    object_ = store->CreateStored(key, ObjectKind::kPart);  // part names are unique
     measure_ = std::make_unique<MeasuringSink>(object_.get());
     encryptor_ = store->EncryptTo(measure_.get());
     // Compression runs on its own thread, overlapped with scanning.
@@ -41,6 +41,18 @@ PartStats PartWriter::FinishAndCommit() {
   content_->Finish();  // finishes the compressor, the measuring sink and the object too
   if (object_) object_->Commit();
   committed_ = true;
+  return Stats();
+}
+
+PartStats PartWriter::FinishAndCommitInBackground(std::unique_ptr<PendingCommit> *pending) {
+  encoder_->Flush();
+  content_->Finish();
+  if (object_) *pending = object_->CommitInBackground();
+  committed_ = true;
+  return Stats();
+}
+
+PartStats PartWriter::Stats() const {
   PartStats stats;
   stats.key = key_;
   stats.rows = rows_;

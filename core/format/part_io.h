@@ -48,6 +48,10 @@ class PartWriter {
   // Flushes and finishes the stream and commits the object. Returns what was
   // written. After an exception the object is aborted by the destructor.
   PartStats FinishAndCommit();
+  // FinishAndCommit() whose commit may still be under way on the store's
+  // thread (ObjectWriter::CommitInBackground): the object is visible once
+  // (*pending)->Wait() returned.
+  PartStats FinishAndCommitInBackground(std::unique_ptr<PendingCommit> *pending);
   const std::string &key() const { return key_; }
   uint64_t rows() const { return rows_; }
 
@@ -61,6 +65,8 @@ class PartWriter {
   std::unique_ptr<CsvEncoder> encoder_;
   uint64_t rows_ = 0;
   bool committed_ = false;
+
+  PartStats Stats() const;
 };
 
 class PartReader {

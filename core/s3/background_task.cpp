@@ -49,6 +49,12 @@ void BackgroundTask::Wait(const std::function<bool()> &interrupted, int poll_ms)
   if (error) std::rethrow_exception(error);
 }
 
+bool BackgroundTask::Finished() {
+  if (!thread_.joinable()) return true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  return done_;
+}
+
 void BackgroundTask::Cancel() noexcept {
   if (!thread_.joinable()) return;
   cancelled_ = true;

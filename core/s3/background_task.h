@@ -26,6 +26,8 @@ class BackgroundTask {
   // Cancel() the previous one first.
   void Start(Work work);
   bool running() const { return thread_.joinable(); }
+  // Whether the started task has ended (Wait() would not block).
+  bool Finished();
 
   // Waits for the task to finish, asking `interrupted` every `poll_ms`; when
   // it says stop, the task is cancelled and joined and cdw::Interrupted is

@@ -245,25 +245,16 @@ void ParseProxy(const std::string &value, S3Location *loc) {
 
 const std::vector<std::string> &S3OptionNames() {
   static const std::vector<std::string> kNames = [] {
-    std::vector<std::string> names = {"endpoint",
-                                      "region",
-                                      "path_style",
-                                      "https",
-                                      "connect_to",
-                                      "retry_max_attempts",
-                                      "retry_max_seconds",
-                                      "part_size",
-                                      "checksum",
-                                      "ca_file",
-                                      "ca_path",
-                                      "tls_verify",
-                                      "proxy",
-                                      "connect_timeout",
-                                      "request_timeout",
-                                      "storage_class",
-                                      "manifest_storage_class",
-                                      "restore_tier",
-                                      "restore_days"};
+    std::vector<std::string> names = {"endpoint",          "region",
+                                      "path_style",        "https",
+                                      "connect_to",        "retry_max_attempts",
+                                      "retry_max_seconds", "part_size",
+                                      "uploads_in_flight", "checksum",
+                                      "ca_file",           "ca_path",
+                                      "tls_verify",        "proxy",
+                                      "connect_timeout",   "request_timeout",
+                                      "storage_class",     "manifest_storage_class",
+                                      "restore_tier",      "restore_days"};
     for (const auto &name : SseOptionNames()) names.push_back(name);
     for (const auto &name : CredentialOptionNames()) names.push_back(name);
     return names;
@@ -445,6 +436,9 @@ S3Location ParseS3Location(const std::string &location, const StoreOptions &opti
       BadOption("part_size", *value, "Use a size between 5MB and 5GB, e.g. '16MB'.");
     loc.part_size = size;
   }
+  if (const auto *value = option("uploads_in_flight"))
+    loc.uploads_in_flight =
+        static_cast<int>(ParseIntOption("uploads_in_flight", *value, 1, kMaxUploadsInFlight));
   if (const auto *value = option("checksum")) {
     std::string checksum = Lower(*value);
     if (checksum != "crc32" && checksum != "none")

@@ -24,6 +24,8 @@
 //       retry_max_attempts  attempts per request, 1..100 (default 6)
 //       retry_max_seconds   time budget per request with its retries, 1..86400 (default 120)
 //       part_size           multipart part size, 5MB..5GB (default 8MB; grows with the object)
+//       uploads_in_flight   1..32 (default 6): parts of one object uploaded at once, and
+//                           small objects a backup worker has in flight
 //       ca_file, ca_path    CA bundle (PEM file) / hashed CA directory replacing the system's
 //       tls_verify          true (default) / false: skip certificate checks (warned about)
 //       proxy               'http://host:port' or 'https://host:port' for every request, 'none'
@@ -55,6 +57,8 @@ inline constexpr uint64_t kMinPartSize = 5 * kMiB;
 inline constexpr uint64_t kMaxPartSize = 5 * 1024 * kMiB;
 inline constexpr uint64_t kDefaultPartSize = 8 * kMiB;
 inline constexpr int kMaxParts = 10000;
+inline constexpr int kDefaultUploadsInFlight = 6;
+inline constexpr int kMaxUploadsInFlight = 32;
 
 struct S3Location {
   bool cos = false;
@@ -68,6 +72,7 @@ struct S3Location {
   std::string connect_to;  // "host:port" or ""
   RetrySettings retry;
   uint64_t part_size = kDefaultPartSize;
+  int uploads_in_flight = kDefaultUploadsInFlight;
   // Writes carry a CRC32 of their bytes (x-amz-checksum-crc32, what the AWS
   // SDKs send by default), which the service verifies and records. On for
   // s3://; off for cos://, whose own checksum is CRC64 (x-cos-hash-crc64ecma).

@@ -119,6 +119,49 @@ void ReleaseBuffer(std::string *buffer) {
   std::string().swap(*buffer);
 }
 
+// A single PUT on a thread of its own (S3Writer::CommitInBackground): it
+// owns the object's bytes and a connection of its own.
+class BackgroundPut : public PendingCommit {
+ public:
+  BackgroundPut(std::unique_ptr<S3Client> client, std::string key, std::string body,
+                std::string storage_class, AbortCheck interrupts)
+      : client_(std::move(client)),
+        key_(std::move(key)),
+        body_(std::move(body)),
+        storage_class_(std::move(storage_class)),
+        interrupts_(std::move(interrupts)) {
+    task_.Start([this](const std::atomic<bool> &cancelled) {
+      client_->PutObject(
+          key_, body_.data(), body_.size(), [&cancelled] { return cancelled.load(); },
+          storage_class_);
+      client_->CloseConnection();  // no descriptor kept by a finished upload
+    });
+  }
+  bool Done() override { return cancelled_ || task_.Finished(); }
+  void Wait() override {
+    if (cancelled_)
+      throw Error(sqlstate::kIoError, "upload of object \"" + client_->location().DisplayUrl(key_) +
+                                          "\" was cancelled");
+    task_.Wait(interrupts_);
+    ReleaseBuffer(&body_);
+  }
+  void Cancel() noexcept override {
+    if (task_.running()) cancelled_ = true;
+    task_.Cancel();
+  }
+  int InFlightLimit() const override { return client_->location().uploads_in_flight; }
+  uint64_t BufferedBytes() const override { return body_.capacity(); }
+
+ private:
+  std::unique_ptr<S3Client> client_;
+  std::string key_;
+  std::string body_;
+  std::string storage_class_;
+  AbortCheck interrupts_;
+  bool cancelled_ = false;
+  BackgroundTask task_;  // declared last: destroyed (cancelled, joined) first
+};
+
 class S3Writer : public ObjectWriter {
  public:
   S3Writer(std::shared_ptr<S3Client> client, Credentials credentials, std::string key,
@@ -128,7 +171,9 @@ class S3Writer : public ObjectWriter {
         key_(std::move(key)),
         interrupts_(std::move(interrupts)),
         storage_class_(std::move(storage_class)),
-        base_part_size_(client_->location().part_size) {}
+        base_part_size_(client_->location().part_size),
+        slot_count_(std::max(1, client_->location().uploads_in_flight)),
+        slots_(new Slot[static_cast<size_t>(slot_count_)]) {}
   ~S3Writer() override { Abort(); }
 
   void Write(const char *data, size_t len) override {
@@ -157,7 +202,7 @@ class S3Writer : public ObjectWriter {
       if (!current_.empty()) SubmitPart();
       WaitForAllParts();
       ReleaseBuffer(&current_);
-      for (auto &slot : slots_) ReleaseBuffer(&slot.buffer);
+      for (int i = 0; i < slot_count_; i++) ReleaseBuffer(&slots_[i].buffer);
     }
     finished_ = true;
   }
@@ -179,9 +224,24 @@ class S3Writer : public ObjectWriter {
     ReleaseBuffer(&current_);
   }
 
+  // An object of one part: its PUT on a thread and connection of its own.
+  // A multipart upload (whose parts already overlapped the writing)
+  // completes now.
+  std::unique_ptr<PendingCommit> CommitInBackground() override {
+    if (committed_ || aborted_ || !upload_id_.empty()) return ObjectWriter::CommitInBackground();
+    Finish();
+    current_.shrink_to_fit();  // the part buffer was reserved at full part size
+    auto pending = std::make_unique<BackgroundPut>(
+        std::make_unique<S3Client>(client_->location(), credentials_), key_, std::move(current_),
+        storage_class_, interrupts_);
+    committed_ = true;  // from now on the pending commit owns the object
+    ReleaseBuffer(&current_);
+    return pending;
+  }
+
   void Abort() noexcept override {
     if (!committed_) aborted_ = true;
-    for (auto &slot : slots_) slot.task.Cancel();
+    for (int i = 0; i < slot_count_; i++) slots_[i].task.Cancel();
     if (!committed_ && !upload_id_.empty()) {
       try {
         RetrySettings retry = AbortRetrySettings();
@@ -194,19 +254,18 @@ class S3Writer : public ObjectWriter {
     }
     upload_id_.clear();
     ReleaseBuffer(&current_);
-    for (auto &slot : slots_) {
-      ReleaseBuffer(&slot.buffer);
-      slot.busy = false;
+    for (int i = 0; i < slot_count_; i++) {
+      ReleaseBuffer(&slots_[i].buffer);
+      slots_[i].busy = false;
     }
     order_.clear();
   }
 
  private:
-  // Up to kConcurrentParts parts upload at once, each on its own thread
+  // Up to uploads_in_flight parts upload at once, each on its own thread
   // and connection: one connection rarely fills the bandwidth of an object
-  // store. Memory stays bounded by (kConcurrentParts + 1) part buffers.
-  static constexpr int kConcurrentParts = 3;
-
+  // store, and each part's round trips overlap the others'. Memory stays
+  // bounded by (uploads_in_flight + 1) part buffers.
   struct Slot {
     BackgroundTask task;
     std::unique_ptr<S3Client> client;  // used only by the slot's thread
@@ -223,7 +282,7 @@ class S3Writer : public ObjectWriter {
                   "object \"" + client_->location().DisplayUrl(key_) + "\" is too large",
                   "A multipart upload has at most 10000 parts.", "Use a larger part_size.");
     int free = -1;
-    for (int i = 0; i < kConcurrentParts && free < 0; i++)
+    for (int i = 0; i < slot_count_ && free < 0; i++)
       if (!slots_[i].busy) free = i;
     if (free < 0) {
       free = order_.front();
@@ -273,7 +332,8 @@ class S3Writer : public ObjectWriter {
   bool finished_ = false;
   bool committed_ = false;
   bool aborted_ = false;
-  Slot slots_[kConcurrentParts];  // declared last: destroyed (joined) first
+  int slot_count_;
+  std::unique_ptr<Slot[]> slots_;  // declared last: destroyed (joined) first
 };
 
 class S3Reader : public ByteSource {
@@ -342,7 +402,10 @@ AbortCheck S3Store::Interrupts() const {
 
 std::unique_ptr<ObjectWriter> S3Store::Create(const std::string &key, ObjectKind kind) {
   std::string full = FullKey(key);
-  if (client_->ObjectSize(full, Interrupts()).has_value())
+  // Parts are at keys nobody else produces (ObjectKind::kPart): no GET
+  // before their PUT. Other objects are checked, so a backup never
+  // overwrites one.
+  if (kind != ObjectKind::kPart && client_->ObjectSize(full, Interrupts()).has_value())
     throw Error(sqlstate::kIoError,
                 "backup object \"" + client_->location().DisplayUrl(full) + "\" already exists",
                 "Backups never overwrite existing objects.",
@@ -350,7 +413,7 @@ std::unique_ptr<ObjectWriter> S3Store::Create(const std::string &key, ObjectKind
   const S3Location &location = client_->location();
   return std::make_unique<S3Writer>(
       client_, credentials_, full, Interrupts(),
-      kind == ObjectKind::kData ? location.storage_class : location.manifest_storage_class);
+      kind == ObjectKind::kMetadata ? location.manifest_storage_class : location.storage_class);
 }
 
 std::unique_ptr<ByteSource> S3Store::Open(const std::string &key) {

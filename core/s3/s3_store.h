@@ -1,9 +1,12 @@
 // s3:// and cos:// targets: an ObjectStore on S3-compatible storage.
 //
-// Writes: an object up to one part is sent as a single PUT at Commit(); a
-// larger one becomes a multipart upload whose parts (>= 5 MiB, growing so no
-// object needs more than 10,000 parts) are uploaded on a helper thread while
-// the next part fills, so a writer holds at most two part buffers. The
+// Writes: an object up to one part is sent as a single PUT at Commit() (or,
+// with CommitInBackground(), on a thread of its own); a larger one becomes
+// a multipart upload whose parts (>= 5 MiB, growing so no object needs more
+// than 10,000 parts) are uploaded on helper threads, uploads_in_flight at
+// once, while the next part fills, so a writer holds at most
+// uploads_in_flight + 1 part buffers. Parts (ObjectKind::kPart) are written
+// without the GET existence check other objects get. The
 // object becomes visible only at Commit() (the PUT or
 // CompleteMultipartUpload); Abort() and the destructor of an uncommitted
 // writer abort the multipart upload (best effort, bounded in time).

@@ -18,8 +18,12 @@ namespace cdw {
 
 // What an object holds: table data, or the small objects that describe a
 // run (manifests, their .hmac, the run index), which object storage keeps
-// in a storage class readable at once (manifest_storage_class).
-enum class ObjectKind { kData, kMetadata };
+// in a storage class readable at once (manifest_storage_class). kPart is
+// table data under a key nobody else can produce (a part name: time,
+// backend pid, per-backend counter, under the run's prefix): object storage
+// skips the existence check before writing it, a round trip per object
+// that could only ever answer "no such object".
+enum class ObjectKind { kData, kMetadata, kPart };
 
 // Whether an object can be read now, for targets with archive storage
 // classes (S3 GLACIER / DEEP_ARCHIVE, COS ARCHIVE / DEEP_ARCHIVE).
@@ -39,10 +43,38 @@ struct ObjectInfo {
   uint64_t size = 0;
 };
 
+// A commit under way on a thread of the store's (ObjectWriter::
+// CommitInBackground). Destroying it before Wait() returned cancels the
+// upload and joins its thread (never throws); the object may then exist or
+// not, so the owner removes it.
+class PendingCommit {
+ public:
+  virtual ~PendingCommit() = default;
+  // Whether Wait() would return at once (the upload ended, either way).
+  virtual bool Done() = 0;
+  // Waits for the upload, polling the store's interrupt check; rethrows
+  // its error. After a normal return the object is visible.
+  virtual void Wait() = 0;
+  // Stops the upload if it still runs and joins its thread; never throws.
+  // The object may exist or not; a later Wait() throws.
+  virtual void Cancel() noexcept {}
+  // How many commits of this store one writer may keep in flight (the
+  // option uploads_in_flight on object storage).
+  virtual int InFlightLimit() const { return 1; }
+  // Bytes the commit holds in memory until it ends.
+  virtual uint64_t BufferedBytes() const { return 0; }
+};
+
 class ObjectWriter : public ByteSink {
  public:
   // Makes the object visible under its key. Finish() must have been called.
   virtual void Commit() = 0;
+  // Commit() that may return before the object is visible: object storage
+  // sends an object of one part on a thread of its own and returns at once
+  // (several can be in flight, hiding round trips). The object is visible
+  // only once the returned commit's Wait() returned. The default commits
+  // now and returns a commit that is done.
+  virtual std::unique_ptr<PendingCommit> CommitInBackground();
   // Discards everything written; safe to call at any time, never throws.
   virtual void Abort() noexcept = 0;
   // Finish() on an object writer only flushes; visibility comes from Commit().

@@ -15,6 +15,9 @@ class ThrottledWriter : public ObjectWriter {
   }
   void Finish() override { inner_->Finish(); }
   void Commit() override { inner_->Commit(); }
+  std::unique_ptr<PendingCommit> CommitInBackground() override {
+    return inner_->CommitInBackground();
+  }
   void Abort() noexcept override { inner_->Abort(); }
 
  private:

@@ -577,17 +577,27 @@ void AppendRows(InsertState *state, TupleTableSlot **slots, int count) {
   CHECK_FOR_INTERRUPTS();
 }
 
-void FinishInsertState(InsertState *state) {
+// `background`: the part's upload may still be under way when this returns
+// (part_registry.h, background commits); the registry holds its commit.
+void FinishInsertState(InsertState *state, bool background = false) {
   if (!state || !state->cpp.object || !state->cpp.object->writer) return;
   pg::CallCpp([&] {
     InsertCpp *cpp = state->cpp.object;
-    PartStats stats = cpp->writer->FinishAndCommit();
+    std::unique_ptr<PendingCommit> pending;
+    PartStats stats = background ? cpp->writer->FinishAndCommitInBackground(&pending)
+                                 : cpp->writer->FinishAndCommit();
     cpp->writer.reset();
     if (cpp->fingerprint) stats.fingerprint = cpp->fingerprint->HexDigest();
+    // A commit that is already over (a file, a multipart upload) reports
+    // its outcome here, in the statement.
+    if (pending && pending->Done()) {
+      pending->Wait();
+      pending.reset();
+    }
     if (cpp->options.probe)
       SetRecentProbe(stats);
     else
-      RegisterWrittenPart(cpp->store, stats, cpp->store->Url(stats.key));
+      RegisterWrittenPart(cpp->store, stats, cpp->store->Url(stats.key), std::move(pending));
   });
   state->cpp.Release();
 }
@@ -668,7 +678,7 @@ bool ReceiverSlot(TupleTableSlot *slot, DestReceiver *self) {
 
 void ReceiverShutdown(DestReceiver *self) {
   auto *receiver = reinterpret_cast<PartReceiver *>(self);
-  FinishInsertState(receiver->state);
+  FinishInsertState(receiver->state, BackgroundCommits());
   receiver->state = nullptr;
 }
 

@@ -11,8 +11,10 @@ extern "C" {
 #include <cstdio>
 #include <cstring>
 
+#include "common/error.h"
 #include "extension/module.h"
 #include "extension/pg/cpp_boundary.h"
+#include "storage/commit_queue.h"
 
 namespace cdw::fdw {
 
@@ -24,6 +26,9 @@ std::vector<WrittenPart> g_recent_parts;
 // What the last probing INSERT found (fdw_options.h, option probe).
 PartStats g_recent_probe;
 bool g_has_recent_probe = false;
+// Tables whose parts' uploads may still be under way (background commits).
+bool g_background_commits = false;
+CommitQueue g_commit_queue;
 
 // The callbacks below run inside (sub)transaction commit and abort, where an
 // exception would be std::terminate and an ERROR a crash of the abort: they
@@ -60,6 +65,8 @@ void RemoveParts(std::vector<WrittenPart> *parts, bool (*matches)(const WrittenP
     }
     give_up = give_up || ProcDiePending || std::chrono::steady_clock::now() >= deadline;
     char error[sizeof report->first_error] = "not tried: the storage did not answer in time";
+    // An upload still under way stops first: it must not land after the removal.
+    if (part.pending) part.pending->Cancel();
     if (!give_up) {
       bool removed = false;
       try {
@@ -105,6 +112,14 @@ void ForgetRecent(int subtransaction_id) {
 
 void OnTransactionEvent(XactEvent event, void *) {
   switch (event) {
+    case XACT_EVENT_PRE_COMMIT:
+      // Backup workers wait for every deferred table before they commit;
+      // a commit with uploads in flight would count unconfirmed objects.
+      if (!g_commit_queue.empty())
+        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                        errmsg("cdw_backup: %zu table uploads still in flight at commit",
+                               g_commit_queue.size())));
+      break;
     case XACT_EVENT_PRE_PREPARE:
       if (!g_transaction_parts.empty())
         ereport(ERROR,
@@ -123,6 +138,7 @@ void OnTransactionEvent(XactEvent event, void *) {
       CleanupReport report;
       RemoveParts(
           &g_transaction_parts, [](const WrittenPart &, int) { return true; }, 0, &report);
+      g_commit_queue.Clear();
       ForgetRecent(TopSubTransactionId);
       ReportCleanup(report);
       break;
@@ -156,13 +172,13 @@ void RegisterTransactionCallbacks() {
 }
 
 void RegisterWrittenPart(std::shared_ptr<ObjectStore> store, const PartStats &stats,
-                         std::string url) {
+                         std::string url, std::shared_ptr<PendingCommit> pending) {
   // Kept for a removal that may never come: without its connection (a
   // worker that writes thousands of tables would otherwise hold a socket
   // and libcurl's socket pair per table until its transaction ends).
   store->ReleaseConnections();
   WrittenPart part{std::move(store), stats, std::move(url),
-                   static_cast<int>(GetCurrentSubTransactionId())};
+                   static_cast<int>(GetCurrentSubTransactionId()), std::move(pending)};
   g_recent_parts.push_back(part);
   g_transaction_parts.push_back(std::move(part));
 }
@@ -187,6 +203,75 @@ const PartStats *RecentProbe() {
 void ClearRecentParts() {
   g_has_recent_probe = false;
   g_recent_parts.clear();
+}
+
+void SetBackgroundCommits(bool on) {
+  g_background_commits = on;
+}
+
+bool BackgroundCommits() {
+  return g_background_commits;
+}
+
+bool DeferRecentCommits(int64_t tag) {
+  std::vector<std::shared_ptr<PendingCommit>> commits;
+  for (auto &part : g_recent_parts) {
+    if (!part.pending) continue;
+    commits.push_back(part.pending);
+    for (auto &held : g_transaction_parts)
+      if (held.pending == part.pending) held.commit_tag = tag;
+  }
+  if (commits.empty()) return false;
+  g_commit_queue.Add(tag, std::move(commits));
+  return true;
+}
+
+bool CommitsFull() {
+  return g_commit_queue.Full();
+}
+
+bool CommitsInFlight() {
+  return !g_commit_queue.empty();
+}
+
+bool NextFinishedCommits(bool wait, int64_t *tag, bool *failed, CommitFailure *failure) {
+  CommitQueue::Finished finished;
+  if (!g_commit_queue.Next(wait, &finished)) return false;
+  *tag = finished.tag;
+  *failed = finished.error != nullptr;
+  // Done either way: the parts need their commits no more.
+  for (auto &part : g_transaction_parts)
+    if (part.commit_tag == finished.tag) part.pending.reset();
+  if (!*failed) return true;
+  snprintf(failure->sqlstate, sizeof failure->sqlstate, "%s", sqlstate::kIoError);
+  failure->message[0] = failure->hint[0] = '\0';
+  try {
+    std::rethrow_exception(finished.error);
+  } catch (const Error &e) {
+    snprintf(failure->sqlstate, sizeof failure->sqlstate, "%s", e.sqlstate().c_str());
+    snprintf(failure->message, sizeof failure->message, "%s", e.what());
+    snprintf(failure->hint, sizeof failure->hint, "%s", e.hint().c_str());
+  } catch (const std::exception &e) {
+    snprintf(failure->message, sizeof failure->message, "%s", e.what());
+  } catch (...) {
+    snprintf(failure->message, sizeof failure->message, "%s", "upload failed");
+  }
+  // The table is not written: its parts leave the transaction, and go from
+  // the target if a failed upload landed after all.
+  for (auto &part : g_transaction_parts) {
+    if (part.commit_tag != finished.tag) continue;
+    try {
+      part.store->RemoveQuickly(part.stats.key);
+    } catch (...) {
+      // Not in any manifest; settling removes what a failed run left.
+    }
+    part.store->ReleaseConnections();
+  }
+  g_transaction_parts.erase(
+      std::remove_if(g_transaction_parts.begin(), g_transaction_parts.end(),
+                     [&](const WrittenPart &part) { return part.commit_tag == finished.tag; }),
+      g_transaction_parts.end());
+  return true;
 }
 
 namespace {

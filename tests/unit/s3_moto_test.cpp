@@ -327,6 +327,50 @@ TEST_F(S3MotoTest, LargeObjectGoesMultipartAndIsByteExact) {
   EXPECT_EQ(listed[0].size, data.size());
 }
 
+// Background commits (ObjectWriter::CommitInBackground): several single
+// PUTs in flight at once, each visible once its Wait() returned; parts
+// (ObjectKind::kPart) skip the existence check; a multipart object commits
+// at once; a cancelled commit reports so on Wait().
+TEST_F(S3MotoTest, BackgroundCommitsOverlapAndAreVisibleAfterWait) {
+  auto store = Store("s3://cdw-test/background", {{"uploads_in_flight", "3"}});
+  std::vector<std::unique_ptr<PendingCommit>> pending;
+  for (int i = 0; i < 5; i++) {
+    auto writer = store->CreateStored("t/part-" + std::to_string(i) + ".csv", ObjectKind::kPart);
+    std::string body = "row " + std::to_string(i) + "\n";
+    writer->Write(body.data(), body.size());
+    writer->Finish();
+    pending.push_back(writer->CommitInBackground());
+    EXPECT_EQ(pending.back()->InFlightLimit(), 3);
+  }
+  for (int i = 0; i < 5; i++) {
+    pending[i]->Wait();
+    EXPECT_TRUE(pending[i]->Done());
+    std::string body = "row " + std::to_string(i) + "\n";
+    EXPECT_EQ(Boto3Object(kBucket, "background/t/part-" + std::to_string(i) + ".csv"),
+              SizeAndHash(body));
+  }
+  // A multipart object is complete when CommitInBackground() returns.
+  auto big = Store("s3://cdw-test/background", {{"part_size", "5MB"}});
+  const std::string data = Pattern(11 * kMiB, 3);
+  auto writer = big->CreateStored("t/part-big.csv", ObjectKind::kPart);
+  writer->Write(data.data(), data.size());
+  writer->Finish();
+  auto done = writer->CommitInBackground();
+  EXPECT_TRUE(done->Done());
+  done->Wait();
+  EXPECT_EQ(Boto3Object(kBucket, "background/t/part-big.csv"), SizeAndHash(data));
+  EXPECT_EQ(Boto3Uploads(kBucket, "background/"), 0);
+  // Cancelled before it was waited for: Wait() says so, never "done".
+  auto cancelled = store->CreateStored("t/part-cancelled.csv", ObjectKind::kPart);
+  cancelled->Write("x\n", 2);
+  cancelled->Finish();
+  auto commit = cancelled->CommitInBackground();
+  commit->Cancel();
+  EXPECT_TRUE(commit->Done());
+  EXPECT_THROW(commit->Wait(), Error);
+  store->Remove("t/part-cancelled.csv");
+}
+
 TEST_F(S3MotoTest, ListsMoreThanOneThousandObjects) {
   ASSERT_EQ(RunHelper({"put-many", endpoint_, writer_.access_key_id, writer_.secret_access_key,
                        kBucket, "many/k", "1005"}),
