@@ -7,6 +7,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -45,16 +46,22 @@ bool PrintsCatalogNames(Oid type) {
 // same: built-in base types (and arrays, ranges, multiranges of them, and
 // domains over any of these; a domain prints as its base type). Anything
 // created after initdb may have an output function, labels or attributes
-// that change independently of the stored bytes.
-bool TextFollowsBytes(Oid type) {
+// that change independently of the stored bytes. Every type on the way is
+// added to `seed` (a domain re-created over another base type under the same
+// name changes the seed).
+bool TextFollowsBytes(Oid type, StringInfo seed) {
   for (int depth = 0; depth < 32; depth++) {
+    appendStringInfo(seed, " %u", type);
     HeapTuple tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
     if (!HeapTupleIsValid(tuple)) return false;
     auto *form = reinterpret_cast<Form_pg_type>(GETSTRUCT(tuple));
     char kind = form->typtype;
     Oid base = form->typbasetype;
     Oid element = form->typelem;
-    bool is_array = form->typsubscript == F_ARRAY_SUBSCRIPT_HANDLER;
+    // A true array prints with array_out; a type that only borrows the
+    // array subscript handler may have an output function of its own.
+    bool is_array =
+        form->typsubscript == F_ARRAY_SUBSCRIPT_HANDLER && form->typoutput == F_ARRAY_OUT;
     ReleaseSysCache(tuple);
     if (kind == TYPTYPE_DOMAIN) {
       type = base;
@@ -78,17 +85,31 @@ bool TextFollowsBytes(Oid type) {
   return false;
 }
 
+// The value's bytes, hex-encoded: the seed is text (its first NUL would
+// end it).
 void AppendDatumImage(StringInfo out, Datum value, int16 len, bool by_value) {
+  const char *data;
+  size_t size;
   if (by_value) {
-    appendBinaryStringInfo(out, reinterpret_cast<const char *>(&value), sizeof value);
+    data = reinterpret_cast<const char *>(&value);
+    size = sizeof value;
   } else if (len > 0) {
-    appendBinaryStringInfo(out, DatumGetPointer(value), len);
+    data = DatumGetPointer(value);
+    size = len;
   } else if (len == -1) {
     struct varlena *flat = detoast_attr(reinterpret_cast<struct varlena *>(DatumGetPointer(value)));
-    appendBinaryStringInfo(out, reinterpret_cast<const char *>(flat), VARSIZE_ANY(flat));
+    data = reinterpret_cast<const char *>(flat);
+    size = VARSIZE_ANY(flat);
   } else {
-    appendStringInfoString(out, DatumGetCString(value));
-    appendStringInfoChar(out, '\0');
+    data = DatumGetCString(value);
+    size = strlen(data) + 1;
+  }
+  appendStringInfo(out, "%zu:", size);
+  static const char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < size; i++) {
+    auto byte = static_cast<unsigned char>(data[i]);
+    appendStringInfoChar(out, kHex[byte >> 4]);
+    appendStringInfoChar(out, kHex[byte & 15]);
   }
 }
 
@@ -99,24 +120,28 @@ char *FingerprintSeed(Oid relid, int part_encoding) {
   TupleDesc desc = RelationGetDescr(rel);
   StringInfoData seed;
   initStringInfo(&seed);
-  // A new encoding of the stream or of the CSV gets a new first line.
-  appendStringInfo(&seed, "cdw_backup row fingerprint 1\nserver %d\nencoding %s -> %s\n%s\n",
-                   PG_VERSION_NUM, GetDatabaseEncodingName(), pg_encoding_to_char(part_encoding),
-                   PinnedSettingsText());
+  // A new encoding of the stream or of the CSV gets a new first line; the
+  // running server's version and the extension's (the CSV writer) follow.
+  appendStringInfo(
+      &seed, "cdw_backup row fingerprint 2\nextension %s\nserver %s\nencoding %s -> %s\n%s\n",
+      CDW_BACKUP_VERSION, GetConfigOption("server_version_num", false, false),
+      GetDatabaseEncodingName(), pg_encoding_to_char(part_encoding), PinnedSettingsText());
   bool usable = true;
   for (int a = 0; a < desc->natts && usable; a++) {
     Form_pg_attribute att = TupleDescAttr(desc, a);
-    appendStringInfo(&seed, "%d %s %u %d %d %d %c %d %d", a + 1, NameStr(att->attname),
-                     att->atttypid, att->atttypmod, att->attlen, att->attbyval, att->attalign,
-                     att->attisdropped, att->atthasmissing);
-    if (!att->attisdropped && !TextFollowsBytes(att->atttypid)) usable = false;
+    const char *name = NameStr(att->attname);
+    // Length-prefixed: a name cannot pass for the rest of a line.
+    appendStringInfo(&seed, "%d %zu:%s %d %d %d %c %d %d types", a + 1, strlen(name), name,
+                     att->atttypmod, att->attlen, att->attbyval, att->attalign, att->attisdropped,
+                     att->atthasmissing);
+    if (att->attisdropped)
+      appendStringInfo(&seed, " %u", att->atttypid);
+    else if (!TextFollowsBytes(att->atttypid, &seed))
+      usable = false;
     if (att->atthasmissing && desc->constr && desc->constr->missing &&
         desc->constr->missing[a].am_present) {
-      StringInfoData image;
-      initStringInfo(&image);
-      AppendDatumImage(&image, desc->constr->missing[a].am_value, att->attlen, att->attbyval);
-      appendStringInfo(&seed, " missing %d:", image.len);
-      appendBinaryStringInfo(&seed, image.data, image.len);
+      appendStringInfoString(&seed, " missing ");
+      AppendDatumImage(&seed, desc->constr->missing[a].am_value, att->attlen, att->attbyval);
     }
     appendStringInfoChar(&seed, '\n');
   }

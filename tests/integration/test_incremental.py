@@ -342,6 +342,40 @@ class IncrementalTest(ScheduleCase):
             c.sql("SELECT cdw_backup_drop_target('encinc')")
             shutil.rmtree(enc_dir, ignore_errors=True)
 
+    def test_6_seed_holds_every_column_past_a_zero_default_and_resolves_domains(self):
+        """A column added with DEFAULT 0 (a value image full of zero bytes)
+        and a later column of a domain re-created over another base type
+        under the same name: the same names and type names, the same stored
+        bytes, another text. The run must write the table again."""
+        c = self.cluster
+
+        def make(base, default):
+            c.sql(f"""
+                DROP TABLE IF EXISTS t3; DROP DOMAIN IF EXISTS d3;
+                CREATE DOMAIN d3 AS {base};
+                CREATE TABLE t3 (a int);
+                INSERT INTO t3 SELECT g FROM generate_series(1, 100) g;
+                ALTER TABLE t3 ADD COLUMN b int DEFAULT 0;
+                ALTER TABLE t3 ADD COLUMN c d3 DEFAULT {default};
+                """, db=DB)
+
+        make("bytea", "'\\x616263'::bytea")
+        self.backup_run()
+        make("text", "'abc'")
+        second = self.backup_run()
+        tb = self.table_bytes(second)
+        self.assertEqual(tb["t3"]["bytes_reused"], 0, tb["t3"])
+        target = f"seed_{second}"
+        c.sql(f"DROP DATABASE IF EXISTS {target}")
+        rows = restore(c, second, DB, into_database=target)
+        self.assertEqual([r for r in rows if r["status"] != "restored"], [])
+        self.assertEqual(c.value("SELECT string_agg(DISTINCT c::text, ',') FROM t3", db=target),
+                         "abc")
+        c.sql(f"DROP DATABASE {target}")
+        # Unchanged, it is reused.
+        third = self.backup_run()
+        self.assertEqual(self.table_bytes(third)["t3"]["bytes_written"], 0)
+
 
 if __name__ == "__main__":
     unittest.main()
