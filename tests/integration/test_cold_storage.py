@@ -68,7 +68,7 @@ class ColdTestCase(S3TestCase):
     def run_backup(self, target):
         run_id = int(self.cluster.value(
             f"SELECT cdw_backup_run(target => {literal(target)}, databases => ARRAY['cold'], "
-            f"compression => 'none', wait => true)"))
+            f"compression => 'none', incremental => false, wait => true)"))  # its own objects
         status = self.cluster.value(f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}")
         self.assertEqual(status, "succeeded", self.cluster.sql(
             f"SELECT error, hint FROM cdw_backup.runs WHERE run_id = {run_id}"))

@@ -41,7 +41,7 @@ class HostileInputTest(ClusterTestCase):
 
     def damaged_run(self, damage):
         """A fresh backup of hsrc whose manifest `damage(document)` changed."""
-        run_id = backup(self.cluster, ["hsrc"])
+        run_id = backup(self.cluster, ["hsrc"], incremental=False)  # its own objects
         path = target_files(self.target, run_id, "hsrc", "manifest.json")[0]
         with open(path) as f:
             document = json.load(f)

@@ -51,11 +51,12 @@ class MaxRateTest(ClusterTestCase):
         super().tearDownClass()
 
     def run_backup(self, max_rate=None):
-        """A waited-for run of database rate; its history, with the achieved rate."""
+        """A waited-for full run of database rate (every byte written again);
+        its history, with the achieved rate."""
         extra = f", max_rate => '{max_rate}'" if max_rate is not None else ""
         run_id = self.cluster.value(
             "SELECT cdw_backup_run(target => 'limited', databases => '{rate}', "
-            f"compression => 'none', wait => true{extra})")
+            f"compression => 'none', incremental => false, wait => true{extra})")
         run = json.loads(self.cluster.value(
             "SELECT row_to_json(x) FROM (SELECT status, bytes_stored, "
             "extract(epoch FROM finished_at - started_at)::float8 AS seconds "
@@ -86,11 +87,14 @@ class MaxRateTest(ClusterTestCase):
         self.assertAlmostEqual(limited["rate"] / (LIMIT_MB * MIB), 1.0, delta=0.10,
                                msg=f"achieved {limited['rate'] / MIB:.2f} MiB/s, "
                                    f"limit {LIMIT_MB} MiB/s")
-        # Both workers moved data at the same time for most of the run: the
-        # limit held for their sum.
+        # Both workers moved data at the same time for much of the run: the
+        # limit held for their sum. (Tables are cut into fixed block ranges,
+        # so both workers may start on ranges of the same table: the tables'
+        # export times add up to well over the run's, which one worker
+        # exporting them one after the other cannot do.)
         a, b = limited["tables"]
-        overlap = min(a["finished"], b["finished"]) - max(a["started"], b["started"])
-        self.assertGreater(overlap, 0.6 * limited["seconds"], limited["tables"])
+        busy = (a["finished"] - a["started"]) + (b["finished"] - b["started"])
+        self.assertGreater(busy - limited["seconds"], 0.3 * limited["seconds"], limited["tables"])
         for table in (a, b):
             self.assertGreater(table["bytes_stored"], 0.4 * limited["bytes_stored"])
 

@@ -97,7 +97,8 @@ class S3RunResourcesTest(ClusterTestCase):
 
     def start_run(self, target):
         return int(self.cluster.value(
-            f"SELECT cdw_backup_run(target => {literal(target)}, databases => '{{postgres}}')"))
+            f"SELECT cdw_backup_run(target => {literal(target)}, databases => '{{postgres}}', "
+            "incremental => false)"))  # every run writes its tables
 
     def status(self, run_id):
         return self.cluster.value(f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}")

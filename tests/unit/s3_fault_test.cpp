@@ -23,6 +23,7 @@
 
 #include "common/error.h"
 #include "s3/credential_provider.h"
+#include "s3/s3_location.h"
 #include "s3/s3_store.h"
 
 namespace cdw::s3 {
@@ -537,15 +538,15 @@ TEST(S3FaultTest, InterruptedPartUploadIsCancelledAndAborted) {
   std::atomic<bool> cancel{false};
   store->SetInterruptCheck([&] { return cancel.load(); });
   auto writer = store->Create("big");
-  std::string data(16 * kMiB, 'q');
-  // Parts 1-3 go to the three upload threads and stall.
-  writer->Write(data.data(), 15 * kMiB + 1);
+  // Parts 1..kDefaultUploadsInFlight go to the upload threads and stall.
+  std::string data((s3::kDefaultUploadsInFlight + 1) * 5 * kMiB, 'q');
+  writer->Write(data.data(), s3::kDefaultUploadsInFlight * 5 * kMiB + 1);
   auto start = Clock::now();
   std::thread canceller([&] {
     std::this_thread::sleep_for(milliseconds(300));
     cancel = true;
   });
-  // Part 4 needs a free upload thread: waits for part 1.
+  // The next part needs a free upload thread: waits for part 1.
   EXPECT_THROW(writer->Write(data.data(), 5 * kMiB), Interrupted);
   canceller.join();
   EXPECT_LT(Clock::now() - start, milliseconds(2500));
