@@ -838,34 +838,10 @@ def s3_goal(cluster, table, csv_size, work_dir, repeat):
     """Our FDW writing `table` to moto vs boto3 uploading a file of the same
     CSV. moto runs without signature checks (no INITIAL_NO_AUTH_ACTION_COUNT):
     checking costs moto the same for both, and the test suite covers it."""
-    import boto3
-    import botocore.config
     from boto3.s3.transfer import TransferConfig
 
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto_log = open(os.path.join(work_dir, "moto.log"), "w")
-    moto = subprocess.Popen([sys.executable,
-                             os.path.join(SOURCE_DIR, "tests", "unit", "data",
-                                          "moto_server_raw_uri.py"),
-                             "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=moto_log, stderr=subprocess.STDOUT, start_new_session=True)
+    moto, endpoint, moto_log, s3 = start_moto(work_dir)
     try:
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="bench", aws_secret_access_key="bench",
-                          config=botocore.config.Config(s3={"addressing_style": "path"}))
-
-        def up():
-            if moto.poll() is not None:
-                raise RuntimeError(f"moto_server exited; see {moto_log.name}")
-            try:
-                s3.list_buckets()
-                return True
-            except Exception:  # not listening yet
-                return False
-        wait_until(up, timeout=60, what="moto_server")
-        s3.create_bucket(Bucket="bench")
-
         columns = cluster.value(f"""
             SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', '
                               ORDER BY attnum)
@@ -951,7 +927,8 @@ def s3_goal(cluster, table, csv_size, work_dir, repeat):
 # ---------------------------------------------------------------------------
 
 def start_moto(work_dir):
-    """A moto_server on a free port; (process, endpoint, log file)."""
+    """A moto_server on a free port with bucket "bench"; (process, endpoint,
+    log file, boto3 client)."""
     import boto3
     import botocore.config
     port = free_port()
@@ -962,21 +939,27 @@ def start_moto(work_dir):
                                           "moto_server_raw_uri.py"),
                              "-H", "127.0.0.1", "-p", str(port)],
                             stdout=moto_log, stderr=subprocess.STDOUT, start_new_session=True)
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id="bench", aws_secret_access_key="bench",
-                      config=botocore.config.Config(s3={"addressing_style": "path"}))
+    try:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="bench", aws_secret_access_key="bench",
+                          config=botocore.config.Config(s3={"addressing_style": "path"}))
 
-    def up():
-        if moto.poll() is not None:
-            raise RuntimeError(f"moto_server exited; see {moto_log.name}")
-        try:
-            s3.list_buckets()
-            return True
-        except Exception:  # not listening yet
-            return False
-    wait_until(up, timeout=60, what="moto_server")
-    s3.create_bucket(Bucket="bench")
-    return moto, endpoint, moto_log
+        def up():
+            if moto.poll() is not None:
+                raise RuntimeError(f"moto_server exited; see {moto_log.name}")
+            try:
+                s3.list_buckets()
+                return True
+            except Exception:  # not listening yet
+                return False
+        wait_until(up, timeout=60, what="moto_server")
+        s3.create_bucket(Bucket="bench")
+    except BaseException:
+        os.killpg(moto.pid, 15)
+        moto.wait()
+        moto_log.close()
+        raise
+    return moto, endpoint, moto_log, s3
 
 
 def incremental_run(cluster, target, db, incremental, timeout):
@@ -1652,7 +1635,7 @@ def run_all(cluster, args, work_dirs):
         log("incremental runs (goals 13, 14), s3:// on moto_server ...")
         moto_dir = make_shared_dir("cdw_bench_moto_")
         work_dirs.append(moto_dir)
-        moto, endpoint, moto_log = start_moto(moto_dir)
+        moto, endpoint, moto_log, _ = start_moto(moto_dir)
         try:
             results["incremental_s3"] = incremental_goal(
                 cluster, args, tables, "s3://bench/inc", "bench_inc_s3",
