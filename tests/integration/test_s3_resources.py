@@ -95,9 +95,10 @@ class S3RunResourcesTest(ClusterTestCase):
                      options => '{{"endpoint": "http://127.0.0.1:{server.port}",
                                    "region": "us-east-1"}}')""")
 
-    def start_run(self, target):
+    def start_run(self, target, max_rate="0"):
         return int(self.cluster.value(
             f"SELECT cdw_backup_run(target => {literal(target)}, databases => '{{postgres}}', "
+            f"max_rate => {literal(max_rate)}, "
             "incremental => false)"))  # every run writes its tables
 
     def status(self, run_id):
@@ -115,7 +116,11 @@ class S3RunResourcesTest(ClusterTestCase):
             f"AND application_name = 'cdw_backup run {run_id}'").split()
 
     def test_worker_holds_no_socket_per_table(self):
-        run_id = self.start_run("s3")
+        # The run writes about 80 kB; at 48 kB/s it lasts some seconds however
+        # fast the server is, so the samples (a listing of the store each,
+        # slow on a loaded RGW) span the run: unthrottled it can end in under
+        # a second, after three samples.
+        run_id = self.start_run("s3", max_rate="48kB")
         samples = []  # (tables on the store, sockets of the worker)
 
         def finished():
