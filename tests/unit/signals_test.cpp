@@ -80,6 +80,9 @@ std::vector<unsigned long long> OtherThreadMasks() {
 TEST(SignalsTest, CompressorThreadBlocksSignalsAndCallerKeepsItsMask) {
   NullSink sink;
   auto compressor = MakeThreadedCompressor(Compression::kGzip, 1, &sink);
+  // The thread starts with the first full 1 MiB chunk.
+  std::string chunk(size_t{1} << 20, 'x');
+  compressor->Write(chunk.data(), chunk.size());
   std::vector<unsigned long long> masks = OtherThreadMasks();
   ASSERT_FALSE(masks.empty());
   for (unsigned long long mask : masks)

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -76,6 +78,44 @@ TEST_P(ThreadedCompressorTest, DestroyingUnfinishedCompressorDoesNotHang) {
   compressor->Write(input.data(), input.size());
   compressor.reset();  // e.g. the statement failed: no Finish()
   EXPECT_FALSE(sink.finished);
+}
+
+// Threads of this process, from /proc.
+int ThreadCount() {
+  int count = 0;
+  DIR *dir = opendir("/proc/self/task");
+  if (!dir) return -1;
+  while (dirent *entry = readdir(dir))
+    if (entry->d_name[0] != '.') count++;
+  closedir(dir);
+  return count;
+}
+
+// A part smaller than one chunk is compressed on the caller's thread: no
+// thread is started (and joined) per small table; a bigger one gets its thread.
+TEST_P(ThreadedCompressorTest, OnlyPartsOfAChunkOrMoreStartAThread) {
+  int before = ThreadCount();
+  std::string small = Sample(10000);
+  StringSink small_sink;
+  auto compressor =
+      MakeThreadedCompressor(GetParam(), DefaultCompressionLevel(GetParam()), &small_sink);
+  compressor->Write(small.data(), small.size());
+  EXPECT_EQ(ThreadCount(), before);
+  compressor->Finish();
+  EXPECT_EQ(ThreadCount(), before);
+  EXPECT_TRUE(small_sink.finished);
+  auto source = MakeDecompressor(GetParam(), std::make_unique<StringSource>(small_sink.out), "t");
+  std::string back;
+  char buffer[65536];
+  while (size_t n = source->Read(buffer, sizeof buffer)) back.append(buffer, n);
+  EXPECT_EQ(back, small);
+
+  StringSink big_sink;
+  compressor = MakeThreadedCompressor(GetParam(), DefaultCompressionLevel(GetParam()), &big_sink);
+  std::string big = Sample((size_t{1} << 20) + 1);
+  compressor->Write(big.data(), big.size());
+  EXPECT_EQ(ThreadCount(), before + 1);
+  compressor->Finish();
 }
 
 INSTANTIATE_TEST_SUITE_P(Compressed, ThreadedCompressorTest,
