@@ -196,6 +196,7 @@ void RunLeader() {
     int count = ListTables(&entries, &order);
     PublishTables(entries, order, count);
     SPI_finish();
+    ReleaseCatalogCaches();
     CreateServer();
     // While the helpers export, under the same snapshot and locks.
     SPI_connect();
@@ -204,6 +205,7 @@ void RunLeader() {
     auto *schema = static_cast<char *>(SPI_palloc(captured_len + 1));
     memcpy(schema, captured, captured_len + 1);
     SPI_finish();
+    ReleaseCatalogCaches();
     ExportLoop();
     SpinLockAcquire(&g_job->mutex);
     g_job->accepting_helpers = false;

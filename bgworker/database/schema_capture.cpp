@@ -563,6 +563,10 @@ Rows Query(const char *sql) {
   control::SpiRun(sql, 0, nullptr, nullptr, nullptr, true);
   Rows rows{nullptr, static_cast<int>(SPI_processed)};
   rows.cells = control::SpiTextRows();
+  // The text is all that is read from here on: the tuples (as big again,
+  // ~1 kB a table) go now rather than when the capture's SPI connection ends.
+  SPI_freetuptable(SPI_tuptable);
+  SPI_tuptable = nullptr;
   return rows;
 }
 

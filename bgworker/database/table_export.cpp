@@ -518,6 +518,7 @@ void Export(TableEntry *entry) {
 }  // namespace
 
 void ExportLoop() {
+  int exported = 0;
   for (;;) {
     CHECK_FOR_INTERRUPTS();
     if (g_job->cancel) break;
@@ -534,6 +535,7 @@ void ExportLoop() {
     // Tables that failed as they were listed (their lock) are not exported.
     if (entry->status != static_cast<int>(TableStatus::kPending)) continue;
     Export(entry);
+    if (++exported % kTablesPerCacheRelease == 0) ReleaseCatalogCaches();
   }
   DrainUploads();
 }

@@ -127,25 +127,32 @@ bool RewrittenSinceSnapshot(Oid relid, Oid relfilenode_at_snapshot) {
 
 // Sizes of the locked tables (pg_relation_size opens a table, and would
 // wait for its lock without a bound if it came before the locking).
+// In batches: measuring opens each table (and its TOAST table), which
+// leaves their cache entries behind (ReleaseCatalogCaches).
 void MeasureLockedTables(ListedTable *listed, int count) {
   Datum *oids = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
-  for (int i = 0; i < count; i++)
-    oids[i] = ObjectIdGetDatum(listed[i].lock == LockState::kLocked ? listed[i].relid : InvalidOid);
-  Oid types[1] = {OIDARRAYOID};
-  Datum values[1] = {
-      PointerGetDatum(construct_array(oids, count, OIDOID, sizeof(Oid), true, TYPALIGN_INT))};
-  control::SpiRun(
-      "SELECT pg_catalog.pg_relation_size(u.r) OPERATOR(pg_catalog./) "
-      "   pg_catalog.current_setting('block_size')::pg_catalog.int8, "
-      " pg_catalog.pg_table_size(u.r) OPERATOR(pg_catalog./) "
-      "   pg_catalog.current_setting('block_size')::pg_catalog.int8 "
-      "FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(r, i) ORDER BY u.i",
-      1, types, values, nullptr, true);
-  for (int i = 0; i < count && i < static_cast<int>(SPI_processed); i++) {
-    const char *blocks = control::SpiText(i, 1);
-    const char *cost = control::SpiText(i, 2);
-    listed[i].blocks = blocks ? strtoll(blocks, nullptr, 10) : 0;
-    listed[i].cost = Max(cost ? strtoll(cost, nullptr, 10) : 0, listed[i].blocks);
+  for (int first = 0; first < count; first += kTablesPerCacheRelease) {
+    int batch = Min(count - first, kTablesPerCacheRelease);
+    for (int i = 0; i < batch; i++)
+      oids[i] = ObjectIdGetDatum(
+          listed[first + i].lock == LockState::kLocked ? listed[first + i].relid : InvalidOid);
+    Oid types[1] = {OIDARRAYOID};
+    Datum values[1] = {
+        PointerGetDatum(construct_array(oids, batch, OIDOID, sizeof(Oid), true, TYPALIGN_INT))};
+    control::SpiRun(
+        "SELECT pg_catalog.pg_relation_size(u.r) OPERATOR(pg_catalog./) "
+        "   pg_catalog.current_setting('block_size')::pg_catalog.int8, "
+        " pg_catalog.pg_table_size(u.r) OPERATOR(pg_catalog./) "
+        "   pg_catalog.current_setting('block_size')::pg_catalog.int8 "
+        "FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(r, i) ORDER BY u.i",
+        1, types, values, nullptr, true);
+    for (int i = 0; i < batch && i < static_cast<int>(SPI_processed); i++) {
+      const char *blocks = control::SpiText(i, 1);
+      const char *cost = control::SpiText(i, 2);
+      listed[first + i].blocks = blocks ? strtoll(blocks, nullptr, 10) : 0;
+      listed[first + i].cost = Max(cost ? strtoll(cost, nullptr, 10) : 0, listed[first + i].blocks);
+    }
+    ReleaseCatalogCaches();
   }
 }
 

@@ -3,6 +3,7 @@ extern "C" {
 #include "postgres.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
+#include "utils/inval.h"
 }
 
 #include "bgworker/database/worker_state.h"
@@ -35,6 +36,10 @@ void CheckCoordinator() {
             (errcode(ERRCODE_ADMIN_SHUTDOWN),
              errmsg("backup run %lld lost its coordinator", static_cast<long long>(g_job->run_id)),
              errdetail("The run was interrupted; this worker's parts are discarded.")));
+}
+
+void ReleaseCatalogCaches() {
+  InvalidateSystemCaches();
 }
 
 }  // namespace cdw::bgworker::database_worker

@@ -29,4 +29,14 @@ void WakeCoordinator();
 // get a backup that looks complete. ERROR when it is gone.
 void CheckCoordinator();
 
+// Frees the catalog caches' entries no one holds (as a shared-invalidation
+// overflow does; what is in use is rebuilt in place). A worker touches
+// every table it lists, measures or exports in one transaction, and
+// PostgreSQL keeps each one's relcache and catcache entries (~9 kB) until
+// the transaction's backend exits: 90 MiB of a leader listing 10,000
+// tables. Called between batches of tables, so what a run keeps is
+// bounded by the batch, not by the database.
+void ReleaseCatalogCaches();
+constexpr int kTablesPerCacheRelease = 1000;
+
 }  // namespace cdw::bgworker::database_worker
