@@ -27,8 +27,6 @@ extern "C" {
 #include "mb/pg_wchar.h"
 }
 
-#include <algorithm>
-
 #include "bgworker/database/database_job.h"
 #include "bgworker/database/table_list.h"
 #include "bgworker/database/table_locks.h"
@@ -39,6 +37,7 @@ extern "C" {
 #include "extension/pg/cpp_boundary.h"
 #include "filter/name_pattern.h"
 #include "plan/block_ranges.h"
+#include "plan/dispatch_order.h"
 
 namespace cdw::bgworker::database_worker {
 namespace {
@@ -448,11 +447,13 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
   }
   // Workers take units largest first (ranges of a big table among them), so
   // the last units to start are the smallest: the longest-processing-time
-  // rule, which keeps the idle tail of a run short.
+  // rule, which keeps the idle tail of a run short. Ranges of about the same
+  // size are taken round robin across tables, so that each big table's CSV
+  // ratio is known early (core/plan/dispatch_order.h).
   auto *order = static_cast<uint32 *>(palloc(sizeof(uint32) * Max(kept, 1)));
-  for (int i = 0; i < kept; i++) order[i] = static_cast<uint32>(i);
-  std::stable_sort(order, order + kept,
-                   [&](uint32 a, uint32 b) { return entry_cost[a] > entry_cost[b]; });
+  auto *range_index = static_cast<int32 *>(palloc(sizeof(int32) * Max(kept, 1)));
+  for (int i = 0; i < kept; i++) range_index[i] = entries[i].range_index;
+  OrderUnits(entry_cost, range_index, static_cast<size_t>(kept), order);
   *entries_out = entries;
   *order_out = order;
   return kept;
