@@ -9,14 +9,20 @@ extern "C" {
 
 namespace cdw::bgworker {
 
+int64 InflightRaw(const SharedState *shared, int64 run_id) {
+  int64 bytes = 0;
+  for (const auto &worker : shared->progress)
+    if (worker.in_use && worker.run_id == run_id)
+      bytes +=
+          static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&worker.bytes_raw)));
+  return bytes;
+}
+
 RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *slot,
                                       TimestampTz now) {
   RunProgressNumbers numbers{};
   numbers.published = slot->progress;
-  for (const auto &worker : shared->progress)
-    if (worker.in_use && worker.run_id == slot->request.run_id)
-      numbers.inflight_raw +=
-          static_cast<int64>(pg_atomic_read_u64(const_cast<pg_atomic_uint64 *>(&worker.bytes_raw)));
+  numbers.inflight_raw = InflightRaw(shared, slot->request.run_id);
   const RunProgress &p = numbers.published;
   numbers.elapsed_seconds =
       p.started_at ? static_cast<double>(now - p.started_at) / USECS_PER_SEC : 0.0;
@@ -28,6 +34,10 @@ RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *
   in.inflight_raw = numbers.inflight_raw;
   in.unlisted_size = p.unlisted_size;
   in.elapsed_seconds = numbers.elapsed_seconds;
+  if (p.window_at && now > p.window_at) {
+    in.window_seconds = static_cast<double>(now - p.window_at) / USECS_PER_SEC;
+    in.window_bytes_done = p.window_bytes_done;
+  }
   numbers.estimate = EstimateProgress(in);
   return numbers;
 }

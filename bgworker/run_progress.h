@@ -16,6 +16,10 @@ struct RunProgressNumbers {
   ProgressEstimate estimate;
 };
 
+// CSV bytes that the running workers of `run_id` produced so far; the
+// caller holds the shared lock.
+int64 InflightRaw(const SharedState *shared, int64 run_id);
+
 // Of the active run in `slot`; the caller holds the shared lock.
 RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *slot,
                                       TimestampTz now);

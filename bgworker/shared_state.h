@@ -64,6 +64,11 @@ struct RunProgress {
   // ranges finished (scaled by that table's own ratio; not in unfinished_size)
   int64 unfinished_expected_raw;
   int64 unlisted_size;  // estimate for databases not listed yet
+  // The start of the window the rate is measured over (core/progress's
+  // ProgressHistory, kept by the coordinator): when, and the bytes done
+  // then (finished and in flight). 0: the run is younger than the window.
+  TimestampTz window_at;
+  int64 window_bytes_done;
 };
 
 // What cdw_backup_run() asks for; copied by the coordinator at start.

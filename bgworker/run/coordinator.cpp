@@ -200,6 +200,19 @@ void PublishProgress(Run *run) {
   }
   SharedState *shared = Shared();
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  // The bytes done now join the history; the window's start goes out with
+  // the rest, for the rate over it (core/progress/estimate.h).
+  if (p.started_at) {
+    TimestampTz now = GetCurrentTimestamp();
+    double seconds = static_cast<double>(now - p.started_at) / USECS_PER_SEC;
+    run->history.Add(seconds, p.finished_raw + InflightRaw(shared, run->request.run_id));
+    double start = 0;
+    int64_t bytes = 0;
+    if (run->history.WindowStart(seconds, &start, &bytes)) {
+      p.window_at = p.started_at + static_cast<TimestampTz>(start * USECS_PER_SEC);
+      p.window_bytes_done = bytes;
+    }
+  }
   shared->runs[run->slot].progress = p;
   LWLockRelease(shared->lock);
 }

@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include "bgworker/shared_state.h"
+#include "progress/estimate.h"
 
 namespace cdw::bgworker::coordinator {
 
@@ -33,6 +34,8 @@ struct Run {
   // (cdw_backup.progress_log).
   RunProgress done;
   TimestampTz last_progress_log;
+  // Bytes done at moments of the run, for the rate over a recent window.
+  cdw::ProgressHistory history;
   // Incremental runs: the earlier run whose manifests offer objects to
   // reuse (0: a full copy) and its prefix on the target.
   int64 base_run_id;

@@ -29,11 +29,42 @@ ProgressEstimate EstimateProgress(const ProgressInputs &in) {
                      : (expected_rest <= 0 ? 1.0 : 0.0);
   if (in.elapsed_seconds > 0 && out.bytes_done > 0) {
     out.rate = static_cast<double>(out.bytes_done) / in.elapsed_seconds;
+    // The recent rate, unless nothing moved in the window (a run waiting
+    // for a lock): the average then still gives a time.
+    if (in.window_seconds > 0 && out.bytes_done > in.window_bytes_done)
+      out.rate = static_cast<double>(out.bytes_done - in.window_bytes_done) / in.window_seconds;
     out.eta_seconds = static_cast<double>(out.bytes_total - out.bytes_done) / out.rate;
   } else if (out.bytes_total == out.bytes_done && expected_rest <= 0) {
     out.eta_seconds = 0;
   }
   return out;
+}
+
+double RateWindowSeconds(double elapsed) {
+  return std::min(std::max(elapsed / 4, 5.0), 15.0 * 60);
+}
+
+void ProgressHistory::Add(double seconds, int64_t bytes_done) {
+  // A sixteenth of the window after the newest sample at the earliest: the
+  // window's start is then found within that much of where it should be.
+  if (count_ > 0 && !(seconds - seconds_[newest_] >= RateWindowSeconds(seconds) / 16)) return;
+  newest_ = (newest_ + 1) % kCapacity;
+  seconds_[newest_] = seconds;
+  bytes_[newest_] = bytes_done;
+  if (count_ < kCapacity) count_++;
+}
+
+bool ProgressHistory::WindowStart(double now, double *seconds, int64_t *bytes_done) const {
+  double limit = now - RateWindowSeconds(now);
+  for (int k = 0; k < count_; k++) {
+    int i = (newest_ + kCapacity - k) % kCapacity;
+    if (seconds_[i] <= limit) {
+      *seconds = seconds_[i];
+      *bytes_done = bytes_[i];
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string FormatDuration(double seconds) {

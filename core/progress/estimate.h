@@ -25,17 +25,55 @@ struct ProgressInputs {
   int64_t inflight_raw = 0;    // CSV bytes that running units produced so far
   int64_t unlisted_size = 0;   // estimate for databases whose tables are not listed yet
   double elapsed_seconds = 0;  // since the run started exporting
+  // Bytes done (finished and in flight) `window_seconds` ago, from a
+  // ProgressHistory: the rate is measured over that recent window. 0
+  // seconds: none yet, the rate is the average since the start.
+  double window_seconds = 0;
+  int64_t window_bytes_done = 0;
 };
 
 struct ProgressEstimate {
   int64_t bytes_done = 0;
   int64_t bytes_total = 0;  // never below bytes_done
-  double rate = 0;          // bytes per second; 0 while unknown
+  // Bytes per second over the recent window (the average since the start
+  // without one, or when nothing moved in it); 0 while unknown.
+  double rate = 0;
   double eta_seconds = -1;  // time left; < 0 while unknown
   double fraction = 0;      // bytes_done / bytes_total, 0..1
 };
 
 ProgressEstimate EstimateProgress(const ProgressInputs &in);
+
+// The window the rate is measured over, `elapsed` seconds into a run: the
+// last quarter of the run, at least 5 s and at most 15 min. A run's rate
+// changes as it goes: its tables cost differently per CSV byte (prose
+// compresses slower than numbers, and the biggest units go first), and other
+// work on the server comes and goes; the average since the start answers
+// late to both (issue 16 goal 4, README "Progress").
+double RateWindowSeconds(double elapsed);
+
+// The bytes a run had done at moments of its life (its coordinator adds one
+// at each look), kept in a fixed array thinned to one sample per 1/16 of
+// the window, so it spans several windows however long the run. Allocates
+// nothing and never throws: PostgreSQL code keeps it in its own memory.
+class ProgressHistory {
+ public:
+  // `seconds` since the run started; ignored unless a sixteenth of the
+  // window later than the newest sample kept.
+  void Add(double seconds, int64_t bytes_done);
+  // The newest sample at least RateWindowSeconds(now) before `now`: its
+  // time and bytes. False when there is none (the run is younger than the
+  // window, or nothing was added).
+  bool WindowStart(double now, double *seconds, int64_t *bytes_done) const;
+
+  static constexpr int kCapacity = 64;
+
+ private:
+  double seconds_[kCapacity] = {};
+  int64_t bytes_[kCapacity] = {};
+  int count_ = 0;
+  int newest_ = 0;  // index of the newest sample; all zeros is an empty history
+};
 
 // "1h02m03s", "4m05s", "7s"; "unknown" for a negative duration.
 std::string FormatDuration(double seconds);

@@ -94,6 +94,96 @@ TEST(ProgressEstimate, SteadyRateGivesExactEtaAtHalfway) {
   EXPECT_DOUBLE_EQ(EstimateProgress(in).eta_seconds, 10);
 }
 
+TEST(ProgressEstimate, RateIsMeasuredOverTheRecentWindow) {
+  // 1000 bytes in 10 s, but 800 of them in the last 2.5 s: the ETA of the
+  // 1000 left follows the recent 320 bytes/s, not the average 100.
+  ProgressInputs in;
+  in.finished_raw = 1000;
+  in.finished_size = 1000;
+  in.unfinished_size = 1000;
+  in.elapsed_seconds = 10;
+  in.window_seconds = 2.5;
+  in.window_bytes_done = 200;
+  ProgressEstimate e = EstimateProgress(in);
+  EXPECT_DOUBLE_EQ(e.rate, 320);
+  EXPECT_DOUBLE_EQ(e.eta_seconds, 1000.0 / 320);
+}
+
+TEST(ProgressEstimate, NothingMovedInTheWindowFallsBackToTheAverage) {
+  // A run waiting for a lock still shows a rate and an ETA.
+  ProgressInputs in;
+  in.finished_raw = 500;
+  in.finished_size = 500;
+  in.unlisted_size = 500;
+  in.elapsed_seconds = 20;
+  in.window_seconds = 5;
+  in.window_bytes_done = 500;
+  ProgressEstimate e = EstimateProgress(in);
+  EXPECT_DOUBLE_EQ(e.rate, 25);
+  EXPECT_DOUBLE_EQ(e.eta_seconds, 20);
+}
+
+TEST(ProgressEstimate, RateWindowIsAQuarterOfTheRunWithinBounds) {
+  EXPECT_DOUBLE_EQ(RateWindowSeconds(0), 5);
+  EXPECT_DOUBLE_EQ(RateWindowSeconds(12), 5);
+  EXPECT_DOUBLE_EQ(RateWindowSeconds(100), 25);
+  EXPECT_DOUBLE_EQ(RateWindowSeconds(10 * 3600), 15 * 60);
+}
+
+TEST(ProgressHistory, NoWindowStartWhileTheRunIsYoungerThanTheWindow) {
+  ProgressHistory h;
+  double seconds;
+  int64_t bytes;
+  EXPECT_FALSE(h.WindowStart(10, &seconds, &bytes));
+  for (int i = 0; i <= 40; i++) h.Add(i * 0.1, i * 100);
+  EXPECT_FALSE(h.WindowStart(4, &seconds, &bytes));  // window 5 s
+}
+
+TEST(ProgressHistory, WindowStartIsTheNewestSampleOldEnough) {
+  ProgressHistory h;
+  // A sample every 0.25 s for 40 s, 1000 bytes a second.
+  for (int i = 0; i <= 160; i++) h.Add(i * 0.25, i * 250);
+  double seconds = -1;
+  int64_t bytes = -1;
+  ASSERT_TRUE(h.WindowStart(40, &seconds, &bytes));  // window 10 s: from 30 s
+  EXPECT_LE(seconds, 30);
+  EXPECT_GE(seconds, 30 - RateWindowSeconds(40) / 16 - 0.25);
+  EXPECT_EQ(bytes, static_cast<int64_t>(seconds * 1000));
+}
+
+TEST(ProgressHistory, SpansTheWindowOfALongRun) {
+  // A sample every second for 10 hours: 64 samples still reach back the
+  // 15-minute window, and the rate over it is the recent one.
+  ProgressHistory h;
+  for (int i = 0; i <= 36000; i++) h.Add(i, i < 30000 ? i * 100LL : 3000000LL + (i - 30000) * 50LL);
+  double seconds;
+  int64_t bytes;
+  ASSERT_TRUE(h.WindowStart(36000, &seconds, &bytes));
+  EXPECT_LE(seconds, 36000 - 900);
+  EXPECT_GE(seconds, 36000 - 900 - 60);
+  ProgressInputs in;
+  in.finished_raw = 3000000 + 6000 * 50;
+  in.finished_size = in.finished_raw;
+  in.unfinished_size = 1000000;
+  in.elapsed_seconds = 36000;
+  in.window_seconds = 36000 - seconds;
+  in.window_bytes_done = bytes;
+  EXPECT_NEAR(EstimateProgress(in).rate, 50, 1e-9);
+  EXPECT_NEAR(EstimateProgress(in).eta_seconds, 1000000.0 / 50, 1e-6);
+}
+
+TEST(ProgressHistory, IgnoresSamplesOutOfOrder) {
+  ProgressHistory h;
+  h.Add(10, 1000);
+  h.Add(5, 9999);  // earlier than the newest: ignored
+  h.Add(16, 2000);
+  double seconds;
+  int64_t bytes;
+  ASSERT_TRUE(h.WindowStart(16, &seconds, &bytes));
+  EXPECT_EQ(seconds, 10);
+  EXPECT_EQ(bytes, 1000);
+}
+
 TEST(ProgressEstimate, FormatDuration) {
   EXPECT_EQ(FormatDuration(7.4), "7s");
   EXPECT_EQ(FormatDuration(245), "4m05s");
