@@ -27,6 +27,7 @@ RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *
   numbers.elapsed_seconds =
       p.started_at ? static_cast<double>(now - p.started_at) / USECS_PER_SEC : 0.0;
   ProgressInputs in;
+  in.started = p.started_at != 0;
   in.finished_raw = p.finished_raw;
   in.finished_size = p.finished_size;
   in.unfinished_size = p.unfinished_size;

@@ -9,6 +9,7 @@ namespace cdw {
 
 ProgressEstimate EstimateProgress(const ProgressInputs &in) {
   ProgressEstimate out;
+  if (!in.started) return out;
   int64_t finished_raw = std::max<int64_t>(in.finished_raw, 0);
   int64_t inflight = std::max<int64_t>(in.inflight_raw, 0);
   // CSV bytes per relation byte, learnt from finished units; 1 until one

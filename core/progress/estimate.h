@@ -16,6 +16,10 @@
 namespace cdw {
 
 struct ProgressInputs {
+  // False while the run has not started exporting (its coordinator has
+  // published nothing yet): nothing is known, not even whether there is
+  // anything to do, so the fraction is 0 and the ETA unknown.
+  bool started = true;
   int64_t finished_raw = 0;     // CSV bytes of units that finished
   int64_t finished_size = 0;    // their relation bytes at planning
   int64_t unfinished_size = 0;  // relation bytes of units not finished (running or pending)

@@ -84,6 +84,17 @@ TEST(ProgressEstimate, EmptyRunIsComplete) {
   EXPECT_DOUBLE_EQ(e.eta_seconds, 0);
 }
 
+TEST(ProgressEstimate, NotStartedIsNotComplete) {
+  // A run still planning has published nothing: all zeros, which must not
+  // read as an empty run that is done.
+  ProgressInputs in;
+  in.started = false;
+  ProgressEstimate e = EstimateProgress(in);
+  EXPECT_DOUBLE_EQ(e.fraction, 0);
+  EXPECT_LT(e.eta_seconds, 0);
+  EXPECT_EQ(e.rate, 0);
+}
+
 TEST(ProgressEstimate, SteadyRateGivesExactEtaAtHalfway) {
   // 2 GB at 100 MB/s, half done after 10 s: 10 s left.
   ProgressInputs in;
