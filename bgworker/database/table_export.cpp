@@ -19,6 +19,7 @@ extern "C" {
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
@@ -341,11 +342,20 @@ bool FinishUploadedTable(bool wait) {
 }
 
 // Finishes the tables whose uploads ended, then waits while as many are in
-// flight as the target allows.
+// flight as the target allows. The wait ends as soon as there is room: when
+// a table's uploads end, or when the buffers of those in flight shrink
+// under the bound as their parts land (a block range's multipart object
+// still completing holds no buffer), so the next range is scanned while
+// earlier ones complete.
 void FinishUploadedTables() {
   while (FinishUploadedTable(false)) {
   }
-  while (pg::CallCpp([] { return fdw::CommitsFull(); })) FinishUploadedTable(true);
+  while (pg::CallCpp([] { return fdw::CommitsFull(); })) {
+    if (FinishUploadedTable(false)) continue;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  }
 }
 
 // Waits for every table still uploading (before the worker's manifest or

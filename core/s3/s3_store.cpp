@@ -1,9 +1,9 @@
 #include "s3/s3_store.h"
 
-#include <mutex>
-
 #include <algorithm>
+#include <atomic>
 #include <deque>
+#include <mutex>
 
 #include "common/error.h"
 #include "s3/background_task.h"
@@ -162,6 +162,122 @@ class BackgroundPut : public PendingCommit {
   BackgroundTask task_;  // declared last: destroyed (cancelled, joined) first
 };
 
+// Up to uploads_in_flight parts of a multipart upload upload at once, each on
+// its own thread and connection: one connection rarely fills the bandwidth
+// of an object store, and each part's round trips overlap the others'.
+struct PartSlot {
+  BackgroundTask task;
+  std::unique_ptr<S3Client> client;  // used only by the slot's thread
+  std::string buffer;
+  CompletedPart part;
+  bool busy = false;
+};
+
+// The end of a multipart upload on a thread of its own
+// (S3Writer::CommitInBackground): it takes over the parts still uploading
+// (their slots, threads and buffers), waits for them, releasing each buffer
+// as its part lands, and sends CompleteMultipartUpload over the first
+// slot's connection. On failure or cancel the upload is aborted (bounded,
+// as S3Writer::Abort) before the thread ends, so a commit that did not
+// succeed leaves no upload behind; an object whose completion failed only
+// as the client saw it is the owner's to remove (PendingCommit).
+class BackgroundMultipartCommit : public PendingCommit {
+ public:
+  BackgroundMultipartCommit(const S3Location &location, Credentials credentials, std::string key,
+                            std::string upload_id, std::unique_ptr<PartSlot[]> slots,
+                            int slot_count, std::deque<int> order, std::vector<CompletedPart> parts,
+                            uint64_t total, AbortCheck interrupts)
+      : location_(location),
+        credentials_(std::move(credentials)),
+        key_(std::move(key)),
+        upload_id_(std::move(upload_id)),
+        slot_count_(slot_count),
+        slots_(std::move(slots)),
+        order_(std::move(order)),
+        parts_(std::move(parts)),
+        total_(total),
+        interrupts_(std::move(interrupts)) {
+    uint64_t buffered = 0;
+    for (int index : order_) buffered += slots_[index].buffer.capacity();
+    buffered_ = buffered;
+    task_.Start([this](const std::atomic<bool> &cancelled) { Run(cancelled); });
+  }
+  bool Done() override { return cancelled_ || task_.Finished(); }
+  void Wait() override {
+    if (cancelled_)
+      throw Error(sqlstate::kIoError,
+                  "upload of object \"" + location_.DisplayUrl(key_) + "\" was cancelled");
+    task_.Wait(interrupts_);
+  }
+  void Cancel() noexcept override {
+    if (task_.running()) cancelled_ = true;
+    task_.Cancel();
+  }
+  int InFlightLimit() const override { return location_.uploads_in_flight; }
+  uint64_t BufferedBytes() const override { return buffered_.load(); }
+
+ private:
+  // On the commit's thread.
+  void Run(const std::atomic<bool> &cancelled) {
+    AbortCheck stop = [&cancelled] { return cancelled.load(); };
+    try {
+      while (!order_.empty()) {
+        PartSlot &slot = slots_[order_.front()];
+        order_.pop_front();
+        slot.busy = false;
+        slot.task.Wait(stop);  // throws Interrupted once cancelled
+        parts_.push_back(slot.part);
+        buffered_ -= std::min<uint64_t>(buffered_.load(), slot.buffer.capacity());
+        ReleaseBuffer(&slot.buffer);
+      }
+      // Parts finish out of order when several upload at once.
+      std::sort(parts_.begin(), parts_.end(), [](const CompletedPart &a, const CompletedPart &b) {
+        return a.part_number < b.part_number;
+      });
+      Client()->CompleteMultipartUpload(key_, upload_id_, parts_, total_, stop);
+      CloseConnections();
+    } catch (...) {
+      for (int i = 0; i < slot_count_; i++) {
+        slots_[i].task.Cancel();
+        ReleaseBuffer(&slots_[i].buffer);
+      }
+      buffered_ = 0;
+      try {
+        RetrySettings retry = AbortRetrySettings();
+        Client()->AbortMultipartUpload(key_, upload_id_, AbortCheck(), &retry);
+      } catch (...) {
+        DeferAbort(location_, credentials_, key_, upload_id_);
+      }
+      CloseConnections();
+      throw;
+    }
+  }
+  // The first slot's client: it sent part 1, so it exists; its thread has
+  // been joined by the time it is used here.
+  S3Client *Client() {
+    if (!slots_[0].client) slots_[0].client = std::make_unique<S3Client>(location_, credentials_);
+    return slots_[0].client.get();
+  }
+  void CloseConnections() noexcept {
+    for (int i = 0; i < slot_count_; i++)
+      if (slots_[i].client) slots_[i].client->CloseConnection();
+  }
+
+  S3Location location_;
+  Credentials credentials_;
+  std::string key_;
+  std::string upload_id_;
+  int slot_count_;
+  std::unique_ptr<PartSlot[]> slots_;
+  std::deque<int> order_;  // slots still uploading, oldest first
+  std::vector<CompletedPart> parts_;
+  uint64_t total_;
+  AbortCheck interrupts_;
+  std::atomic<uint64_t> buffered_{0};
+  bool cancelled_ = false;
+  BackgroundTask task_;  // declared last: destroyed (cancelled, joined) first
+};
+
 class S3Writer : public ObjectWriter {
  public:
   S3Writer(std::shared_ptr<S3Client> client, Credentials credentials, std::string key,
@@ -198,11 +314,11 @@ class S3Writer : public ObjectWriter {
 
   void Finish() override {
     if (finished_) return;
+    // The last part starts uploading; Commit() (or the background commit)
+    // waits for the parts.
     if (!upload_id_.empty()) {
       if (!current_.empty()) SubmitPart();
-      WaitForAllParts();
       ReleaseBuffer(&current_);
-      for (int i = 0; i < slot_count_; i++) ReleaseBuffer(&slots_[i].buffer);
     }
     finished_ = true;
   }
@@ -214,6 +330,8 @@ class S3Writer : public ObjectWriter {
     if (upload_id_.empty())
       client_->PutObject(key_, current_.data(), current_.size(), interrupts_, storage_class_);
     else {
+      WaitForAllParts();
+      for (int i = 0; i < slot_count_; i++) ReleaseBuffer(&slots_[i].buffer);
       // Parts finish out of order when several upload at once.
       std::sort(parts_.begin(), parts_.end(), [](const CompletedPart &a, const CompletedPart &b) {
         return a.part_number < b.part_number;
@@ -225,11 +343,26 @@ class S3Writer : public ObjectWriter {
   }
 
   // An object of one part: its PUT on a thread and connection of its own.
-  // A multipart upload (whose parts already overlapped the writing)
-  // completes now.
+  // A multipart upload: its parts still uploading and its completion on a
+  // thread of their own (BackgroundMultipartCommit), so the writer's owner
+  // goes on (scans the next block range) while the last parts land.
   std::unique_ptr<PendingCommit> CommitInBackground() override {
-    if (committed_ || aborted_ || !upload_id_.empty()) return ObjectWriter::CommitInBackground();
+    if (committed_ || aborted_) return ObjectWriter::CommitInBackground();
     Finish();
+    if (!upload_id_.empty()) {
+      for (int i = 0; i < slot_count_; i++)
+        if (!slots_[i].busy) ReleaseBuffer(&slots_[i].buffer);
+      auto pending = std::make_unique<BackgroundMultipartCommit>(
+          client_->location(), credentials_, key_, upload_id_, std::move(slots_), slot_count_,
+          std::move(order_), std::move(parts_), total_, interrupts_);
+      // From now on the pending commit owns the upload and its slots.
+      committed_ = true;
+      upload_id_.clear();
+      order_.clear();
+      parts_.clear();
+      slot_count_ = 0;
+      return pending;
+    }
     current_.shrink_to_fit();  // the part buffer was reserved at full part size
     auto pending = std::make_unique<BackgroundPut>(
         std::make_unique<S3Client>(client_->location(), credentials_), key_, std::move(current_),
@@ -262,17 +395,9 @@ class S3Writer : public ObjectWriter {
   }
 
  private:
-  // Up to uploads_in_flight parts upload at once, each on its own thread
-  // and connection: one connection rarely fills the bandwidth of an object
-  // store, and each part's round trips overlap the others'. Memory stays
-  // bounded by (uploads_in_flight + 1) part buffers.
-  struct Slot {
-    BackgroundTask task;
-    std::unique_ptr<S3Client> client;  // used only by the slot's thread
-    std::string buffer;
-    CompletedPart part;
-    bool busy = false;
-  };
+  // Parts upload in PartSlots (above); memory stays bounded by
+  // (uploads_in_flight + 1) part buffers.
+  using Slot = PartSlot;
 
   void SubmitPart() {
     if (upload_id_.empty())
@@ -296,9 +421,12 @@ class S3Writer : public ObjectWriter {
     slot.part.part_number = next_part_++;
     slot.busy = true;
     order_.push_back(free);
-    slot.task.Start([this, &slot](const std::atomic<bool> &cancelled) {
+    // The task names nothing of the writer's but its slot: a background
+    // commit takes the slots over and may outlive the writer.
+    slot.task.Start([&slot, key = key_,
+                     upload_id = upload_id_](const std::atomic<bool> &cancelled) {
       slot.part =
-          slot.client->UploadPart(key_, upload_id_, slot.part.part_number, slot.buffer.data(),
+          slot.client->UploadPart(key, upload_id, slot.part.part_number, slot.buffer.data(),
                                   slot.buffer.size(), [&cancelled] { return cancelled.load(); });
     });
   }
@@ -332,7 +460,7 @@ class S3Writer : public ObjectWriter {
   bool finished_ = false;
   bool committed_ = false;
   bool aborted_ = false;
-  int slot_count_;
+  int slot_count_;                 // 0 once a background commit took the slots
   std::unique_ptr<Slot[]> slots_;  // declared last: destroyed (joined) first
 };
 

@@ -5,8 +5,11 @@
 // a multipart upload whose parts (>= 5 MiB, growing so no object needs more
 // than 10,000 parts) are uploaded on helper threads, uploads_in_flight at
 // once, while the next part fills, so a writer holds at most
-// uploads_in_flight + 1 part buffers. Parts (ObjectKind::kPart) are written
-// without the GET existence check other objects get. The
+// uploads_in_flight + 1 part buffers. With CommitInBackground() the parts
+// still uploading and the CompleteMultipartUpload go on on a thread of their
+// own, which holds those parts' buffers (released as each part lands) and
+// aborts the upload if it fails or is cancelled. Parts (ObjectKind::kPart)
+// are written without the GET existence check other objects get. The
 // object becomes visible only at Commit() (the PUT or
 // CompleteMultipartUpload); Abort() and the destructor of an uncommitted
 // writer abort the multipart upload (best effort, bounded in time).

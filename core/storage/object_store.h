@@ -70,8 +70,9 @@ class ObjectWriter : public ByteSink {
   // Makes the object visible under its key. Finish() must have been called.
   virtual void Commit() = 0;
   // Commit() that may return before the object is visible: object storage
-  // sends an object of one part on a thread of its own and returns at once
-  // (several can be in flight, hiding round trips). The object is visible
+  // sends an object of one part, or the last parts and the completion of a
+  // multipart upload, on a thread of its own and returns at once (several
+  // can be in flight, hiding round trips). The object is visible
   // only once the returned commit's Wait() returned. The default commits
   // now and returns a commit that is done.
   virtual std::unique_ptr<PendingCommit> CommitInBackground();

@@ -588,8 +588,8 @@ void FinishInsertState(InsertState *state, bool background = false) {
                                  : cpp->writer->FinishAndCommit();
     cpp->writer.reset();
     if (cpp->fingerprint) stats.fingerprint = cpp->fingerprint->HexDigest();
-    // A commit that is already over (a file, a multipart upload) reports
-    // its outcome here, in the statement.
+    // A commit that is already over (a file) reports its outcome here, in
+    // the statement.
     if (pending && pending->Done()) {
       pending->Wait();
       pending.reset();

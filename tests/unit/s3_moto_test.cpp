@@ -349,16 +349,31 @@ TEST_F(S3MotoTest, BackgroundCommitsOverlapAndAreVisibleAfterWait) {
     EXPECT_EQ(Boto3Object(kBucket, "background/t/part-" + std::to_string(i) + ".csv"),
               SizeAndHash(body));
   }
-  // A multipart object is complete when CommitInBackground() returns.
+  // A multipart object completes in the background too, and outlives its
+  // writer: visible once Wait() returned, with no upload left.
   auto big = Store("s3://cdw-test/background", {{"part_size", "5MB"}});
   const std::string data = Pattern(11 * kMiB, 3);
   auto writer = big->CreateStored("t/part-big.csv", ObjectKind::kPart);
   writer->Write(data.data(), data.size());
   writer->Finish();
   auto done = writer->CommitInBackground();
-  EXPECT_TRUE(done->Done());
+  EXPECT_EQ(done->InFlightLimit(), s3::kDefaultUploadsInFlight);
+  writer.reset();
   done->Wait();
+  EXPECT_TRUE(done->Done());
+  EXPECT_EQ(done->BufferedBytes(), 0u);
   EXPECT_EQ(Boto3Object(kBucket, "background/t/part-big.csv"), SizeAndHash(data));
+  EXPECT_EQ(Boto3Uploads(kBucket, "background/"), 0);
+  // A multipart commit cancelled before it ended leaves no upload behind.
+  auto dropped = big->CreateStored("t/part-dropped.csv", ObjectKind::kPart);
+  dropped->Write(data.data(), data.size());
+  dropped->Finish();
+  auto dropped_commit = dropped->CommitInBackground();
+  dropped.reset();
+  dropped_commit->Cancel();
+  EXPECT_TRUE(dropped_commit->Done());
+  EXPECT_THROW(dropped_commit->Wait(), Error);
+  big->Remove("t/part-dropped.csv");  // in case its completion had landed
   EXPECT_EQ(Boto3Uploads(kBucket, "background/"), 0);
   // Cancelled before it was waited for: Wait() says so, never "done".
   auto cancelled = store->CreateStored("t/part-cancelled.csv", ObjectKind::kPart);
