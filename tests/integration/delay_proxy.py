@@ -11,6 +11,10 @@ connection's first bytes wait for the delay too).
 fail_matching(pattern): every later request whose first bytes contain
 `pattern` (e.g. b"/public.t017/part-") gets its connection reset instead of
 forwarded: a failure injected into an upload in flight. Counts in `failed`.
+fail_first_match(regex): the same for requests matching a compiled bytes
+regex whose group 1 (e.g. an object's key) is the one of the first request
+that matched: every attempt at one object fails, whichever it turns out to
+be (e.g. the CompleteMultipartUpload of one block range of a table).
 
 Pure stdlib, threads (two per direction per connection): used by the
 benchmark (issue 16 goal 3) and by tests/integration/test_s3_latency.py.
@@ -27,6 +31,7 @@ class DelayProxy:
         self.upstream = (upstream_host, upstream_port)
         self.delay = rtt_ms / 2000.0
         self.patterns = []
+        self.regexes = []  # [regex, group 1 of its first match or None]
         self.failed = 0
         self.connections = 0
         self._lock = threading.Lock()
@@ -46,8 +51,26 @@ class DelayProxy:
     def fail_matching(self, pattern):
         self.patterns = self.patterns + [pattern]
 
+    def fail_first_match(self, regex):
+        self.regexes = self.regexes + [[regex, None]]
+
     def clear_failures(self):
         self.patterns = []
+        self.regexes = []
+
+    def _fails(self, head):
+        if any(p in head for p in self.patterns):
+            return True
+        for entry in self.regexes:
+            match = entry[0].search(head)
+            if match is None:
+                continue
+            with self._lock:
+                if entry[1] is None:
+                    entry[1] = match.group(1)
+            if entry[1] == match.group(1):
+                return True
+        return False
 
     def close(self):
         self._closing = True
@@ -124,7 +147,7 @@ class DelayProxy:
                     data = source.recv(256 * 1024)
                     if not data:
                         break
-                    if inspect and self.patterns and any(p in data[:8192] for p in self.patterns):
+                    if inspect and (self.patterns or self.regexes) and self._fails(data[:8192]):
                         with self._lock:
                             self.failed += 1
                         reset()

@@ -6,7 +6,9 @@ every request pays a round trip as on a remote object store. Functional, not
 timed: the figures are the benchmark's (bench/run_bench.py --only-latency).
 
     test_many_small_tables_and_a_multipart_table_round_trip
-        60 small tables and one of three parts (part_size 5MB) with several
+        60 small tables and one split into four block ranges, three of them
+        multipart objects (part_size 5MB) whose last parts and completion
+        run in the background while the worker scans on, with several
         uploads in flight per worker (background commits): the run succeeds,
         every table's objects are on the target, no GET existence check
         precedes the parts' PUTs, verify re-reads everything, and a restore
@@ -17,8 +19,15 @@ timed: the figures are the benchmark's (bench/run_bench.py --only-latency).
         error, the others succeed (run 'partial'), nothing of it is left on
         the target (the manifest lists it as failed, with no object), and
         verify and restore of the run work for the rest
+    test_failed_completion_of_one_range_fails_its_table_not_the_run
+        the proxy resets every attempt at the CompleteMultipartUpload of one
+        block range of the big table (sent in the background): that table
+        fails with the storage error, the others succeed (run 'partial'),
+        neither its other ranges' objects nor an open upload are left on the
+        target, and verify and restore work for the rest
 """
 import json
+import re
 import unittest
 
 from delay_proxy import DelayProxy
@@ -53,10 +62,12 @@ class S3LatencyTest(ClusterTestCase):
                                    'FROM generate_series(1, 20) g', lpad(i::text, 3, '0'));
                   END LOOP;
                 END $$;
-                -- ~13 MB of CSV, incompressible: three parts of 5MB.
+                -- ~22 MB of CSV, incompressible, in ~3,300 blocks: with two
+                -- workers, four block ranges of 1,024 blocks (kMinRangeBlocks),
+                -- three of them two parts of 5MB.
                 CREATE TABLE big AS
                   SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) AS v
-                    FROM generate_series(1, 120000) g;""", db="shop")
+                    FROM generate_series(1, 210000) g;""", db="shop")
             key_id, secret = cls.server.keys["writer"]
             cls.cluster.sql(f"""
                 SELECT cdw_backup_add_target('lat', 's3://{BUCKET}/lat',
@@ -133,6 +144,12 @@ class S3LatencyTest(ClusterTestCase):
                      if '"GET /' in line and "/part-" in line]
         self.assertEqual(part_gets, [])
         self.assertGreater(requests.count("partNumber="), 2)  # the big table: multipart
+        # Its block ranges are objects of their own, several of them multipart.
+        big = next(t for t in manifest["tables"] if t["name"] == "big")
+        self.assertGreaterEqual(len(big["objects"]), 3, big["objects"])
+        completions = [line for line in requests.splitlines()
+                       if '"POST /' in line and "/public.big/part-" in line and "uploadId=" in line]
+        self.assertGreaterEqual(len(completions), 2, completions)
         verify = self.cluster.rows(
             f"SELECT table_name, status, problem FROM cdw_backup_verify({run_id})")
         self.assertEqual(len(verify), SMALL + 1)
@@ -170,6 +187,40 @@ class S3LatencyTest(ClusterTestCase):
         self.assertEqual(verdicts.pop("t017"), "not_backed_up")
         self.assertEqual(set(verdicts.values()), {"ok"}, verify)
         self.restore_and_compare(run_id, skip={"t017"})
+
+    def test_failed_completion_of_one_range_fails_its_table_not_the_run(self):
+        # Every attempt at the completion of one of big's multipart block
+        # ranges (whichever is completed first) has its connection reset.
+        self.proxy.fail_first_match(
+            re.compile(rb"^POST /[^ ]*/public\.big/(part-[^ ?]*)\?uploadId="))
+        failed_before = self.proxy.failed
+        try:
+            run_id = self.run_backup()
+        finally:
+            self.proxy.clear_failures()
+        self.assertGreater(self.proxy.failed, failed_before)
+        tables = self.tables(run_id)
+        self.assertEqual(tables["big"][0], "failed", tables["big"])
+        self.assertEqual(tables["big"][1], "08006", tables["big"])  # storage connection
+        self.assertIn("public.big", tables["big"][2])
+        others = {t: row[0] for t, row in tables.items() if t != "big"}
+        self.assertEqual(set(others.values()), {"succeeded"}, others)
+        self.assertEqual(self.cluster.value(
+            f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}"), "partial")
+        # None of its ranges on the target (those that completed are
+        # removed), no upload left open, nothing in the manifest.
+        run_prefix = next(row[3] for row in tables.values() if row[3]).split(
+            f"s3://{BUCKET}/", 1)[1].rstrip("/").rsplit("/", 2)[0] + "/"
+        keys = self.server.list_keys(BUCKET, run_prefix)
+        self.assertFalse([k for k in keys if "public.big" in k], keys)
+        self.assertEqual(self.server.uploads(BUCKET, run_prefix), [])
+        entry = next(t for t in self.manifest(tables)["tables"] if t["name"] == "big")
+        self.assertEqual((entry["status"], entry["objects"]), ("failed", []))
+        verdicts = dict(self.cluster.rows(
+            f"SELECT table_name, status FROM cdw_backup_verify({run_id})"))
+        self.assertEqual(verdicts.pop("big"), "not_backed_up")
+        self.assertEqual(set(verdicts.values()), {"ok"}, verdicts)
+        self.restore_and_compare(run_id, skip={"big"})
 
 
 if __name__ == "__main__":
