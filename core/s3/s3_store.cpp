@@ -177,10 +177,11 @@ struct PartSlot {
 // (S3Writer::CommitInBackground): it takes over the parts still uploading
 // (their slots, threads and buffers), waits for them, releasing each buffer
 // as its part lands, and sends CompleteMultipartUpload over the first
-// slot's connection. On failure or cancel the upload is aborted (bounded,
-// as S3Writer::Abort) before the thread ends, so a commit that did not
-// succeed leaves no upload behind; an object whose completion failed only
-// as the client saw it is the owner's to remove (PendingCommit).
+// slot's connection. On failure the upload is aborted (bounded, as
+// S3Writer::Abort) before the thread ends, so a commit that did not succeed
+// leaves no upload behind; on cancel the abort is deferred (DeferAbort). An
+// object whose completion failed only as the client saw it is the owner's
+// to remove (PendingCommit).
 class BackgroundMultipartCommit : public PendingCommit {
  public:
   BackgroundMultipartCommit(const S3Location &location, Credentials credentials, std::string key,
@@ -242,11 +243,19 @@ class BackgroundMultipartCommit : public PendingCommit {
         ReleaseBuffer(&slots_[i].buffer);
       }
       buffered_ = 0;
-      try {
-        RetrySettings retry = AbortRetrySettings();
-        Client()->AbortMultipartUpload(key_, upload_id_, AbortCheck(), &retry);
-      } catch (...) {
+      // A cancel (the worker's transaction aborts, perhaps with several
+      // such commits in flight and a server that no longer answers) must
+      // not wait for the abort: it is deferred, retried when the process
+      // exits, and settling discards what remains under the run's prefix.
+      if (cancelled.load()) {
         DeferAbort(location_, credentials_, key_, upload_id_);
+      } else {
+        try {
+          RetrySettings retry = AbortRetrySettings();
+          Client()->AbortMultipartUpload(key_, upload_id_, AbortCheck(), &retry);
+        } catch (...) {
+          DeferAbort(location_, credentials_, key_, upload_id_);
+        }
       }
       CloseConnections();
       throw;

@@ -364,7 +364,8 @@ TEST_F(S3MotoTest, BackgroundCommitsOverlapAndAreVisibleAfterWait) {
   EXPECT_EQ(done->BufferedBytes(), 0u);
   EXPECT_EQ(Boto3Object(kBucket, "background/t/part-big.csv"), SizeAndHash(data));
   EXPECT_EQ(Boto3Uploads(kBucket, "background/"), 0);
-  // A multipart commit cancelled before it ended leaves no upload behind.
+  // A multipart commit cancelled before it ended returns at once; its
+  // upload's abort is deferred (retried at exit), leaving none behind.
   auto dropped = big->CreateStored("t/part-dropped.csv", ObjectKind::kPart);
   dropped->Write(data.data(), data.size());
   dropped->Finish();
@@ -373,6 +374,7 @@ TEST_F(S3MotoTest, BackgroundCommitsOverlapAndAreVisibleAfterWait) {
   dropped_commit->Cancel();
   EXPECT_TRUE(dropped_commit->Done());
   EXPECT_THROW(dropped_commit->Wait(), Error);
+  EXPECT_EQ(RetryDeferredAborts(std::chrono::seconds(10)), 0u);
   big->Remove("t/part-dropped.csv");  // in case its completion had landed
   EXPECT_EQ(Boto3Uploads(kBucket, "background/"), 0);
   // Cancelled before it was waited for: Wait() says so, never "done".
