@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 
@@ -287,6 +289,21 @@ class BackgroundMultipartCommit : public PendingCommit {
   BackgroundTask task_;  // declared last: destroyed (cancelled, joined) first
 };
 
+// The upload id of a multipart upload being created on a part's thread
+// (S3Writer::SubmitPart): set once, by that thread, then read by the writer.
+struct UploadIdCell {
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  std::string id;  // empty when the creation failed
+  void Set(std::string value) {
+    std::lock_guard<std::mutex> lock(mutex);
+    id = std::move(value);
+    done = true;
+    done_cv.notify_all();
+  }
+};
+
 class S3Writer : public ObjectWriter {
  public:
   S3Writer(std::shared_ptr<S3Client> client, Credentials credentials, std::string key,
@@ -325,7 +342,7 @@ class S3Writer : public ObjectWriter {
     if (finished_) return;
     // The last part starts uploading; Commit() (or the background commit)
     // waits for the parts.
-    if (!upload_id_.empty()) {
+    if (multipart_) {
       if (!current_.empty()) SubmitPart();
       ReleaseBuffer(&current_);
     }
@@ -336,10 +353,11 @@ class S3Writer : public ObjectWriter {
     if (committed_) return;
     if (aborted_) throw Error(sqlstate::kInternalError, "commit of an aborted object writer");
     Finish();
-    if (upload_id_.empty())
+    if (!multipart_)
       client_->PutObject(key_, current_.data(), current_.size(), interrupts_, storage_class_);
     else {
       WaitForAllParts();
+      AwaitUploadId();
       for (int i = 0; i < slot_count_; i++) ReleaseBuffer(&slots_[i].buffer);
       // Parts finish out of order when several upload at once.
       std::sort(parts_.begin(), parts_.end(), [](const CompletedPart &a, const CompletedPart &b) {
@@ -358,7 +376,8 @@ class S3Writer : public ObjectWriter {
   std::unique_ptr<PendingCommit> CommitInBackground() override {
     if (committed_ || aborted_) return ObjectWriter::CommitInBackground();
     Finish();
-    if (!upload_id_.empty()) {
+    if (multipart_) {
+      AwaitUploadId();
       for (int i = 0; i < slot_count_; i++)
         if (!slots_[i].busy) ReleaseBuffer(&slots_[i].buffer);
       auto pending = std::make_unique<BackgroundMultipartCommit>(
@@ -366,6 +385,7 @@ class S3Writer : public ObjectWriter {
           std::move(order_), std::move(parts_), total_, interrupts_);
       // From now on the pending commit owns the upload and its slots.
       committed_ = true;
+      multipart_ = false;
       upload_id_.clear();
       order_.clear();
       parts_.clear();
@@ -384,6 +404,12 @@ class S3Writer : public ObjectWriter {
   void Abort() noexcept override {
     if (!committed_) aborted_ = true;
     for (int i = 0; i < slot_count_; i++) slots_[i].task.Cancel();
+    // The part threads are joined: an upload created on one of them has
+    // its id in the cell by now.
+    if (upload_id_.empty() && created_) {
+      std::lock_guard<std::mutex> lock(created_->mutex);
+      upload_id_ = created_->id;
+    }
     if (!committed_ && !upload_id_.empty()) {
       try {
         RetrySettings retry = AbortRetrySettings();
@@ -408,9 +434,17 @@ class S3Writer : public ObjectWriter {
   // (uploads_in_flight + 1) part buffers.
   using Slot = PartSlot;
 
+  // Part 1 creates the multipart upload on its own thread before it
+  // uploads, so the writer goes on filling part 2 meanwhile instead of
+  // waiting a round trip; later parts take the id from created_.
   void SubmitPart() {
-    if (upload_id_.empty())
-      upload_id_ = client_->CreateMultipartUpload(key_, interrupts_, storage_class_);
+    bool create = !multipart_;
+    if (create) {
+      multipart_ = true;
+      created_ = std::make_shared<UploadIdCell>();
+    } else {
+      AwaitUploadId();
+    }
     if (next_part_ > kMaxParts)
       throw Error(sqlstate::kIoError,
                   "object \"" + client_->location().DisplayUrl(key_) + "\" is too large",
@@ -432,11 +466,22 @@ class S3Writer : public ObjectWriter {
     order_.push_back(free);
     // The task names nothing of the writer's but its slot: a background
     // commit takes the slots over and may outlive the writer.
-    slot.task.Start([&slot, key = key_,
-                     upload_id = upload_id_](const std::atomic<bool> &cancelled) {
-      slot.part =
-          slot.client->UploadPart(key, upload_id, slot.part.part_number, slot.buffer.data(),
-                                  slot.buffer.size(), [&cancelled] { return cancelled.load(); });
+    std::shared_ptr<UploadIdCell> cell = create ? created_ : nullptr;
+    slot.task.Start([&slot, key = key_, upload_id = upload_id_, cell,
+                     storage_class = storage_class_](const std::atomic<bool> &cancelled) {
+      AbortCheck stop = [&cancelled] { return cancelled.load(); };
+      std::string id = upload_id;
+      if (cell) {
+        try {
+          id = slot.client->CreateMultipartUpload(key, stop, storage_class);
+        } catch (...) {
+          cell->Set(std::string());
+          throw;
+        }
+        cell->Set(id);
+      }
+      slot.part = slot.client->UploadPart(key, id, slot.part.part_number, slot.buffer.data(),
+                                          slot.buffer.size(), stop);
     });
   }
 
@@ -454,6 +499,32 @@ class S3Writer : public ObjectWriter {
     while (!order_.empty()) CompleteOldestPart();
   }
 
+  // Sets upload_id_ once part 1's thread created the upload, polling
+  // interrupts_; when the creation failed, rethrows its error (from part
+  // 1's task).
+  void AwaitUploadId() {
+    if (!upload_id_.empty() || !created_) return;
+    {
+      std::unique_lock<std::mutex> lock(created_->mutex);
+      while (!created_->done) {
+        if (created_->done_cv.wait_for(lock, std::chrono::milliseconds(100),
+                                       [this] { return created_->done; }))
+          break;
+        lock.unlock();
+        bool stop = interrupts_ && interrupts_();
+        lock.lock();
+        if (stop) throw Interrupted();
+      }
+      upload_id_ = created_->id;
+    }
+    if (!upload_id_.empty()) return;
+    // Part 1 (the oldest part in flight) holds the creation's error.
+    while (!order_.empty()) CompleteOldestPart();
+    throw Error(sqlstate::kIoError, "multipart upload of object \"" +
+                                        client_->location().DisplayUrl(key_) +
+                                        "\" could not be created");
+  }
+
   std::shared_ptr<S3Client> client_;
   Credentials credentials_;
   std::string key_;
@@ -464,7 +535,9 @@ class S3Writer : public ObjectWriter {
   int next_part_ = 1;
   std::deque<int> order_;  // slots uploading, oldest first
   std::vector<CompletedPart> parts_;
-  std::string upload_id_;
+  std::string upload_id_;                  // once known (AwaitUploadId)
+  std::shared_ptr<UploadIdCell> created_;  // set by part 1's thread
+  bool multipart_ = false;                 // part 1 was submitted
   uint64_t total_ = 0;
   bool finished_ = false;
   bool committed_ = false;

@@ -359,6 +359,35 @@ TEST(S3FaultTest, RetriesOnlyTheFailedPart) {
   EXPECT_EQ(server.Count("DELETE"), 0);
 }
 
+// The multipart upload is created on part 1's thread (the writer fills part
+// 2 meanwhile): a refused creation is the writer's error, with S3's code and
+// hint, as soon as part 2 needs the upload id; no part is sent, nothing to
+// abort.
+TEST(S3FaultTest, RefusedMultipartCreationIsTheWritersError) {
+  FakeS3Server server([&](const FakeRequest &r) {
+    if (IsProbe(r)) return S3Error(404, "NoSuchKey");
+    if (r.method == "POST" && r.query == "uploads")
+      return S3Error(403, "AccessDenied", "Access Denied");
+    return S3Error(400, "Unexpected");
+  });
+  auto store = StoreFor(server);
+  auto writer = store->Create("big");
+  std::string data(11 * kMiB, 'x');
+  try {
+    writer->Write(data.data(), data.size());
+    writer->Finish();
+    writer->Commit();
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.sqlstate(), sqlstate::kInsufficientPrivilege);
+    EXPECT_NE(std::string(e.what()).find("AccessDenied"), std::string::npos) << e.what();
+  }
+  writer.reset();
+  EXPECT_EQ(server.Count("POST"), 1);
+  EXPECT_EQ(server.Count("PUT"), 0);
+  EXPECT_EQ(server.Count("DELETE"), 0);
+}
+
 TEST(S3FaultTest, CompletionThatSucceededButLostItsAnswerIsConfirmed) {
   std::atomic<int> completes{0};
   std::atomic<bool> completed{false};
