@@ -387,6 +387,7 @@ class S3Writer : public ObjectWriter {
       committed_ = true;
       multipart_ = false;
       upload_id_.clear();
+      created_.reset();
       order_.clear();
       parts_.clear();
       slot_count_ = 0;
@@ -421,6 +422,7 @@ class S3Writer : public ObjectWriter {
       }
     }
     upload_id_.clear();
+    created_.reset();  // a second Abort() (the destructor's) has nothing left
     ReleaseBuffer(&current_);
     for (int i = 0; i < slot_count_; i++) {
       ReleaseBuffer(&slots_[i].buffer);
