@@ -380,9 +380,19 @@ class S3Writer : public ObjectWriter {
       AwaitUploadId();
       for (int i = 0; i < slot_count_; i++)
         if (!slots_[i].busy) ReleaseBuffer(&slots_[i].buffer);
-      auto pending = std::make_unique<BackgroundMultipartCommit>(
-          client_->location(), credentials_, key_, upload_id_, std::move(slots_), slot_count_,
-          std::move(order_), std::move(parts_), total_, interrupts_);
+      std::unique_ptr<BackgroundMultipartCommit> pending;
+      try {
+        pending = std::make_unique<BackgroundMultipartCommit>(
+            client_->location(), credentials_, key_, upload_id_, std::move(slots_), slot_count_,
+            std::move(order_), std::move(parts_), total_, interrupts_);
+      } catch (...) {
+        // Its thread could not start (no thread or memory left): the
+        // slots went with it (their threads joined as it was destroyed),
+        // and Abort() has only the upload, still the writer's, to end.
+        if (!slots_) slot_count_ = 0;
+        order_.clear();
+        throw;
+      }
       // From now on the pending commit owns the upload and its slots.
       committed_ = true;
       multipart_ = false;

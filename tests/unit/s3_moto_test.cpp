@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +28,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -475,6 +477,42 @@ TEST_F(S3MotoTest, AbortLeavesNoObjectAndNoUpload) {
   EXPECT_EQ(Boto3Object(kBucket, "aborted/a.csv"), "missing");
   EXPECT_EQ(Boto3Object(kBucket, "aborted/b.csv"), "missing");
   EXPECT_TRUE(store->List("").empty());
+}
+
+// A multipart commit whose thread cannot start (no thread left to the
+// process): CommitInBackground() throws, and the writer it took the part
+// slots from aborts its upload instead of crashing on slots it no longer
+// has. Run in a child whose user may have no more threads (RLIMIT_NPROC,
+// which root ignores: the child becomes nobody first).
+TEST_F(S3MotoTest, MultipartCommitThatCannotStartItsThreadAbortsTheUpload) {
+  auto store = Store("s3://cdw-test/nothread", {{"part_size", "5MB"}});
+  const std::string data = Pattern(11 * kMiB, 5);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto writer = store->CreateStored("t/part-big.csv", ObjectKind::kPart);
+    writer->Write(data.data(), data.size());
+    writer->Finish();  // three parts uploading, on threads started as root
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    struct rlimit one = {1, 1};
+    if (setrlimit(RLIMIT_NPROC, &one) != 0) _exit(4);
+    int code = 5;
+    try {
+      (void)writer->CommitInBackground();
+    } catch (const std::system_error &) {
+      code = 0;
+    } catch (...) {
+      code = 6;
+    }
+    writer.reset();  // aborts the upload
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(Boto3Uploads(kBucket, "nothread/"), 0);
+  EXPECT_EQ(Boto3Object(kBucket, "nothread/t/part-big.csv"), "missing");
 }
 
 TEST_F(S3MotoTest, CosVirtualHostedRequestsThroughConnectTo) {
