@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/sha256.h"
 #include "format/part_io.h"
 #include "storage/file_store.h"
 
@@ -61,6 +62,21 @@ class VerifyTest : public ::testing::TestWithParam<Compression> {
 
 TEST_P(VerifyTest, IntactBackupIsOk) {
   EXPECT_TRUE(Verify().empty());
+}
+
+// The size and SHA-256 a writer reports are the stored object's, whether
+// the writer measured the stored bytes apart from the CSV or (no compression)
+// took the CSV's own.
+TEST_P(VerifyTest, ReportedSizeAndHashAreTheStoredObjects) {
+  std::string stored = Read(object_.key);
+  EXPECT_EQ(stats_.bytes_stored, stored.size());
+  EXPECT_EQ(stats_.sha256, Sha256::HexOf(stored.data(), stored.size()));
+  if (GetParam() == Compression::kNone) {
+    EXPECT_EQ(stats_.sha256, stats_.content_sha256);
+    EXPECT_EQ(stats_.bytes_stored, stats_.bytes_raw);
+  } else {
+    EXPECT_NE(stats_.sha256, stats_.content_sha256);
+  }
 }
 
 TEST_P(VerifyTest, FlippedByteIsDetected) {
