@@ -168,11 +168,15 @@ class BackgroundPut : public PendingCommit {
 // its own thread and connection: one connection rarely fills the bandwidth
 // of an object store, and each part's round trips overlap the others'.
 struct PartSlot {
-  BackgroundTask task;
   std::unique_ptr<S3Client> client;  // used only by the slot's thread
   std::string buffer;
   CompletedPart part;
   bool busy = false;
+  // Declared last: destroyed (cancelled, joined) first, while the client
+  // and buffer its thread uses still exist. A slot array destroyed with a
+  // part still uploading (a background commit whose own thread could not
+  // start) freed them under the running thread first.
+  BackgroundTask task;
 };
 
 // The end of a multipart upload on a thread of its own
