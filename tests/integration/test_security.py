@@ -160,11 +160,17 @@ class OwnRunsAndSecretsTest(ClusterTestCase):
         run_id = c.value("SELECT cdw_backup_run('alice_target', databases => '{big}', "
                          "compression => 'gzip');", user="alice")
 
+        # The rows are the run's workers now (shared memory, not MVCC): a
+        # helper can join between two evaluations of one statement. A sample
+        # counts only when the superuser's count is the same before and after
+        # alice's and bob's.
         def sample():
             row = c.rows(f"SELECT (SELECT count(*) FROM cdw_backup_progress() p "
                          f"WHERE p.run_id = {run_id}), progress_as_alice({run_id}), "
-                         f"progress_as_bob({run_id});")[0]
-            return row if row[0] != "0" and row[1] != "0" else None
+                         f"progress_as_bob({run_id}), (SELECT count(*) FROM "
+                         f"cdw_backup_progress() p WHERE p.run_id = {run_id});")[0]
+            steady = row[0] == row[3] and row[0] != "0"
+            return row[:3] if steady and row[1] != "0" else None
 
         superuser, alice, bob = wait_until(sample, timeout=120, what="the run's progress")
         self.assertEqual(bob, "0", "bob sees the progress of alice's run")
