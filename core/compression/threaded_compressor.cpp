@@ -51,11 +51,12 @@ class ThreadedCompressor : public ByteSink {
       // database of many small tables are a few kB, and a thread started
       // and joined for each was 5% of a 10,000-table run (clone3, a fresh
       // stack) for nothing to overlap.
-      std::string output = TakeSpare(&spare_outputs_);
-      collector_.Retarget(&output);
-      if (!input_.empty()) compressor_->Write(input_.data(), input_.size());
-      compressor_->Finish();
-      if (!output.empty()) downstream_->Write(output.data(), output.size());
+      Chunk chunk;
+      chunk.input.swap(input_);
+      chunk.output = TakeSpare(&spare_outputs_);
+      chunk.last = true;
+      Compress(&chunk);
+      if (!chunk.output.empty()) downstream_->Write(chunk.output.data(), chunk.output.size());
       downstream_->Finish();
       return;
     }
@@ -144,6 +145,14 @@ class ThreadedCompressor : public ByteSink {
     if (failed_) std::rethrow_exception(error_);
   }
 
+  // Compresses `chunk`'s input into its output (and the trailer after the
+  // last): on the thread, or on the caller's for a part of one chunk.
+  void Compress(Chunk *chunk) {
+    collector_.Retarget(&chunk->output);
+    if (!chunk->input.empty()) compressor_->Write(chunk->input.data(), chunk->input.size());
+    if (chunk->last) compressor_->Finish();
+  }
+
   void Run() {
     for (;;) {
       Chunk chunk;
@@ -155,9 +164,7 @@ class ThreadedCompressor : public ByteSink {
         pending_.pop_front();
       }
       try {
-        collector_.Retarget(&chunk.output);
-        if (!chunk.input.empty()) compressor_->Write(chunk.input.data(), chunk.input.size());
-        if (chunk.last) compressor_->Finish();
+        Compress(&chunk);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
         failed_ = true;
