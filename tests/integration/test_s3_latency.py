@@ -165,28 +165,7 @@ class S3LatencyTest(ClusterTestCase):
         finally:
             self.proxy.clear_failures()
         self.assertGreater(self.proxy.failed, failed_before)
-        tables = self.tables(run_id)
-        self.assertEqual(tables["t017"][0], "failed", tables["t017"])
-        self.assertEqual(tables["t017"][1], "08006", tables["t017"])  # storage connection
-        self.assertIn("t017", tables["t017"][2])
-        others = {t: row[0] for t, row in tables.items() if t != "t017"}
-        self.assertEqual(set(others.values()), {"succeeded"}, others)
-        self.assertEqual(self.cluster.value(
-            f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}"), "partial")
-        # Nothing of it on the target, nor in the manifest.
-        run_prefix = next(row[3] for row in tables.values() if row[3]).split(
-            f"s3://{BUCKET}/", 1)[1].rstrip("/").rsplit("/", 2)[0] + "/"
-        keys = self.server.list_keys(BUCKET, run_prefix)
-        self.assertFalse([k for k in keys if "t017" in k], keys)
-        self.assertEqual(self.server.uploads(BUCKET, run_prefix), [])
-        entry = next(t for t in self.manifest(tables)["tables"] if t["name"] == "t017")
-        self.assertEqual((entry["status"], entry["objects"]), ("failed", []))
-        verify = self.cluster.rows(
-            f"SELECT table_name, status FROM cdw_backup_verify({run_id})")
-        verdicts = dict(verify)
-        self.assertEqual(verdicts.pop("t017"), "not_backed_up")
-        self.assertEqual(set(verdicts.values()), {"ok"}, verify)
-        self.restore_and_compare(run_id, skip={"t017"})
+        self.assert_only_table_failed(run_id, "t017", "t017")
 
     def test_failed_completion_of_one_range_fails_its_table_not_the_run(self):
         # Every attempt at the completion of one of big's multipart block
@@ -199,28 +178,35 @@ class S3LatencyTest(ClusterTestCase):
         finally:
             self.proxy.clear_failures()
         self.assertGreater(self.proxy.failed, failed_before)
+        # Its ranges that did complete are removed too.
+        self.assert_only_table_failed(run_id, "big", "public.big")
+
+    def assert_only_table_failed(self, run_id, table, named_as):
+        """`table` failed on a storage connection (its error naming it as
+        `named_as`) and the run went on: every other table succeeded, the run
+        is partial, no object of it (keys containing `named_as`) and no open
+        upload is on the target, the manifest lists it failed with no
+        objects, and verify and restore work for the rest."""
         tables = self.tables(run_id)
-        self.assertEqual(tables["big"][0], "failed", tables["big"])
-        self.assertEqual(tables["big"][1], "08006", tables["big"])  # storage connection
-        self.assertIn("public.big", tables["big"][2])
-        others = {t: row[0] for t, row in tables.items() if t != "big"}
+        self.assertEqual(tables[table][0], "failed", tables[table])
+        self.assertEqual(tables[table][1], "08006", tables[table])  # storage connection
+        self.assertIn(named_as, tables[table][2])
+        others = {t: row[0] for t, row in tables.items() if t != table}
         self.assertEqual(set(others.values()), {"succeeded"}, others)
         self.assertEqual(self.cluster.value(
             f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}"), "partial")
-        # None of its ranges on the target (those that completed are
-        # removed), no upload left open, nothing in the manifest.
         run_prefix = next(row[3] for row in tables.values() if row[3]).split(
             f"s3://{BUCKET}/", 1)[1].rstrip("/").rsplit("/", 2)[0] + "/"
         keys = self.server.list_keys(BUCKET, run_prefix)
-        self.assertFalse([k for k in keys if "public.big" in k], keys)
+        self.assertFalse([k for k in keys if named_as in k], keys)
         self.assertEqual(self.server.uploads(BUCKET, run_prefix), [])
-        entry = next(t for t in self.manifest(tables)["tables"] if t["name"] == "big")
+        entry = next(t for t in self.manifest(tables)["tables"] if t["name"] == table)
         self.assertEqual((entry["status"], entry["objects"]), ("failed", []))
         verdicts = dict(self.cluster.rows(
             f"SELECT table_name, status FROM cdw_backup_verify({run_id})"))
-        self.assertEqual(verdicts.pop("big"), "not_backed_up")
+        self.assertEqual(verdicts.pop(table), "not_backed_up")
         self.assertEqual(set(verdicts.values()), {"ok"}, verdicts)
-        self.restore_and_compare(run_id, skip={"big"})
+        self.restore_and_compare(run_id, skip={table})
 
 
 if __name__ == "__main__":
