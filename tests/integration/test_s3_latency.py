@@ -159,12 +159,7 @@ class S3LatencyTest(ClusterTestCase):
     def test_failed_upload_fails_its_table_not_the_run(self):
         # Every attempt to PUT a part of t017 has its connection reset.
         self.proxy.fail_matching(b"/public.t017/part-")
-        failed_before = self.proxy.failed
-        try:
-            run_id = self.run_backup()
-        finally:
-            self.proxy.clear_failures()
-        self.assertGreater(self.proxy.failed, failed_before)
+        run_id = self.run_backup_with_failures()
         self.assert_only_table_failed(run_id, "t017", "t017")
 
     def test_failed_completion_of_one_range_fails_its_table_not_the_run(self):
@@ -172,14 +167,20 @@ class S3LatencyTest(ClusterTestCase):
         # ranges (whichever is completed first) has its connection reset.
         self.proxy.fail_first_match(
             re.compile(rb"^POST /[^ ]*/public\.big/(part-[^ ?]*)\?uploadId="))
+        run_id = self.run_backup_with_failures()
+        # Its ranges that did complete are removed too.
+        self.assert_only_table_failed(run_id, "big", "public.big")
+
+    def run_backup_with_failures(self):
+        """A backup while the proxy fails what it was told to; the failures
+        are cleared after it, and at least one must have happened."""
         failed_before = self.proxy.failed
         try:
             run_id = self.run_backup()
         finally:
             self.proxy.clear_failures()
         self.assertGreater(self.proxy.failed, failed_before)
-        # Its ranges that did complete are removed too.
-        self.assert_only_table_failed(run_id, "big", "public.big")
+        return run_id
 
     def assert_only_table_failed(self, run_id, table, named_as):
         """`table` failed on a storage connection (its error naming it as
