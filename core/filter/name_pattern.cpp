@@ -62,8 +62,17 @@ std::vector<std::string> Translate(const std::string &pattern, const std::string
     throw Error(sqlstate::kInvalidParameterValue,
                 parameter + " holds a pattern with an unterminated quoted name",
                 "Pattern: " + pattern + " (a double quote is not closed).", kHint);
-  for (std::string &part : parts)
-    part = part.empty() || part == ".*" ? std::string() : "^(" + part + ")$";
+  // An empty name ("public.", ".orders", "\"\"") is a typo, not "every
+  // name": pg_dump matches nothing with it; here it is an error, since an
+  // exclude that silently took every table would lose them from the backup.
+  for (std::string &part : parts) {
+    if (part.empty())
+      throw Error(sqlstate::kInvalidParameterValue,
+                  parameter + " holds a pattern with an empty name",
+                  "Pattern: " + pattern + " (a name before or after a dot is empty).",
+                  "Write * for every name, as in ARRAY['public.*'].");
+    part = part == ".*" ? std::string() : "^(" + part + ")$";
+  }
   return parts;
 }
 

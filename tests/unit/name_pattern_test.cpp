@@ -41,12 +41,11 @@ TEST(NamePattern, Wildcards) {
   EXPECT_EQ(T("s*.t").schema_regex, "^(s.*)$");
 }
 
-TEST(NamePattern, StarOrEmptyPartMatchesEverything) {
+TEST(NamePattern, StarMatchesEverything) {
   EXPECT_EQ(T("*").table_regex, "");
   EXPECT_EQ(T("public.*").schema_regex, "^(public)$");
   EXPECT_EQ(T("public.*").table_regex, "");
   EXPECT_EQ(T("*.orders").schema_regex, "");
-  EXPECT_EQ(T("public.").table_regex, "");
 }
 
 TEST(NamePattern, QuotesKeepCaseDotsAndWildcardsLiteral) {
@@ -79,6 +78,12 @@ TEST(NamePattern, MultibyteBytesPassThrough) {
 TEST(NamePattern, Errors) {
   EXPECT_EQ(Sqlstate(""), "22023");
   EXPECT_EQ(Sqlstate("db.s.t"), "22023");
+  // An empty name is a typo, never "every name" (pg_dump matches nothing).
+  EXPECT_EQ(Sqlstate("public."), "22023");
+  EXPECT_EQ(Sqlstate(".orders"), "22023");
+  EXPECT_EQ(Sqlstate("."), "22023");
+  EXPECT_EQ(Sqlstate("\"\""), "22023");
+  EXPECT_EQ(Sqlstate("\"\"", true), "22023");
   EXPECT_EQ(Sqlstate("\"unterminated"), "22023");
   EXPECT_EQ(Sqlstate(std::string(kMaxNamePatternBytes + 1, 'a')), "22023");
   EXPECT_EQ(Sqlstate(std::string(kMaxNamePatternBytes, 'a')), "");
