@@ -64,8 +64,10 @@ struct ListedTable {
 void LockListedTables(ListedTable *listed, int count) {
   volatile int wanted = 0;
   for (int i = 0; i < count; i++) {
-    if (listed[i].excluded_by || listed[i].data_excluded_by) {
-      listed[i].lock = LockState::kNotWanted;  // not exported: not locked
+    // A table whose rows are left out is still locked, as pg_dump locks it:
+    // its definition is in the backup, and DDL must wait for it too.
+    if (listed[i].excluded_by) {
+      listed[i].lock = LockState::kNotWanted;  // not in the backup: not locked
       continue;
     }
     listed[i].lock = pg_class_aclcheck(listed[i].relid, g_job->role_id, ACL_SELECT) == ACLCHECK_OK
