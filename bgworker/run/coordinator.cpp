@@ -225,8 +225,11 @@ void PublishProgress(Run *run) {
 void LogProgress(Run *run, bool finished) {
   if (control::g_progress_log_s <= 0) return;
   TimestampTz now = GetCurrentTimestamp();
+  // The interval in ms is an int: one of 25 days or more overflowed it and
+  // logged at every wake-up; past INT_MAX ms it means "at the end only".
   if (!finished && run->last_progress_log &&
-      !TimestampDifferenceExceeds(run->last_progress_log, now, control::g_progress_log_s * 1000))
+      !TimestampDifferenceExceeds(run->last_progress_log, now,
+                                  Min(control::g_progress_log_s, INT_MAX / 1000) * 1000))
     return;
   run->last_progress_log = now;
   SharedState *shared = Shared();
