@@ -378,7 +378,15 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
     CopyForHome(entry->schema_text, sizeof entry->schema_text, entry->schema_name);
     CopyForHome(entry->table_text, sizeof entry->table_text, entry->table_name);
     int64 blocks = listed[i].blocks;
-    if (listed[i].excluded_by || listed[i].data_excluded_by) {
+    // A table whose rows are left out is treated as its lock went: dropped
+    // since the listing, it is gone from the run; its lock not granted, it
+    // failed (its definition may be changing under an ACCESS EXCLUSIVE
+    // holder), as an exported table would.
+    bool schema_only = !listed[i].excluded_by && listed[i].data_excluded_by;
+    if (schema_only && listed[i].lock == LockState::kLocked &&
+        !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid)))
+      continue;  // dropped
+    if (listed[i].excluded_by || (schema_only && listed[i].lock != LockState::kFailed)) {
       // One entry no worker takes: left out, or its schema only (done now,
       // kept when the leader commits, like a table it exported).
       entry->range_count = 1;

@@ -100,13 +100,16 @@ class LockTest(LockTestCase):
         c = self.cluster
         c.sql("CREATE DATABASE lk_idle")
         c.sql("CREATE TABLE a AS SELECT 1 AS x; CREATE TABLE b AS SELECT 2 AS x; "
-              "CREATE TABLE c AS SELECT 3 AS x;", db="lk_idle")
+              "CREATE TABLE c AS SELECT 3 AS x; CREATE TABLE d AS SELECT 4 AS x;", db="lk_idle")
         holder = self.session("lk_idle")
-        holder.send("BEGIN; LOCK TABLE b IN ACCESS EXCLUSIVE MODE; SELECT 'locked';")
+        holder.send("BEGIN; LOCK TABLE b, d IN ACCESS EXCLUSIVE MODE; SELECT 'locked';")
         self.assertEqual(holder.proc.stdout.readline().strip(), "locked")
         started = time.monotonic()
-        run_id = self.start_run("lk_idle")
-        self.wait_for_run(run_id, timeout=LOCK_WAIT + 60)
+        # d's rows are left out, but its definition is in the backup: it
+        # needs its lock as much as b does.
+        run_id = int(self.cluster.value(
+            "SELECT cdw_backup_run(databases => '{lk_idle}', exclude_table_data => '{d}')"))
+        self.wait_for_run(run_id, timeout=2 * LOCK_WAIT + 60)
         elapsed = time.monotonic() - started
         tables = self.tables(run_id)
         self.assertEqual(tables["a"][0], "succeeded", tables)
@@ -116,6 +119,8 @@ class LockTest(LockTestCase):
         self.assertIn(f"could not lock table public.b within {LOCK_WAIT} s", error)
         self.assertIn(f"process {holder.pid} holds a conflicting lock", error)
         self.assertIn("cdw_backup.lock_wait_timeout", hint)
+        self.assertEqual(tables["d"][:2], ["failed", "55P03"], tables)
+        self.assertIn("could not lock table public.d", tables["d"][2])
         self.assertEqual(self.status(run_id), "partial")
         self.assertGreaterEqual(elapsed, LOCK_WAIT - 1)
         print(f"\nrun with one table held ACCESS EXCLUSIVE ended in {elapsed:.1f} s")
