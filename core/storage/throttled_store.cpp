@@ -62,6 +62,13 @@ class ThrottledStore : public ObjectStore {
     return inner_->DiscardIncomplete(prefix);
   }
   std::string Url(const std::string &key) const override { return inner_->Url(key); }
+  // The inner store makes the requests, so it is the one that must poll:
+  // a run index written under a deadline after a cancel (bgworker/run/
+  // run_index.cpp) otherwise waited out the store's 120 s timeouts.
+  void SetInterruptCheck(InterruptCheck check) override {
+    inner_->SetInterruptCheck(check);
+    ObjectStore::SetInterruptCheck(std::move(check));
+  }
   ArchiveState Archive(const std::string &key, std::string *storage_class = nullptr) override {
     return inner_->Archive(key, storage_class);
   }

@@ -155,10 +155,13 @@ class S3RunResourcesTest(ClusterTestCase):
         self.addCleanup(stalled.close)
         name = f"stalled{stalled.port}"
         self.add_target(name, stalled)
-        run_id = self.start_run(name)
-        wait_until(lambda: len(stalled.list_keys(BUCKET, f"{name}/")) >= 10
+        # Throttled, so that the run cannot end between the objects seen and
+        # the pause (200 small tables otherwise finish in about a second,
+        # faster than a loaded RGW lists them).
+        run_id = self.start_run(name, max_rate="16kB")
+        wait_until(lambda: len(stalled.list_keys(BUCKET, f"{name}/")) >= 3
                    or self.status(run_id) != "running",
-                   timeout=120, interval=0.1, what="ten objects of the run on the server")
+                   timeout=120, interval=0.1, what="three objects of the run on the server")
         self.assertEqual(self.status(run_id), "running")
         stalled.pause()
         self.addCleanup(stalled.resume)

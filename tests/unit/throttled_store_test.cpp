@@ -91,5 +91,25 @@ TEST_F(ThrottledStoreTest, UnlimitedBucketDoesNotPace) {
   EXPECT_LT(seconds, 1.0) << "16 MB with no limit (2 s at the limit of the other test)";
 }
 
+// A store that reports whether the interrupt check it was given fires.
+class InterruptProbeStore : public FileStore {
+ public:
+  using FileStore::FileStore;
+  bool Interrupted() const { return interrupt_check_ && interrupt_check_(); }
+};
+
+// The deadline a caller sets on the throttled store (a run index written
+// after a cancel) reaches the store that makes the requests.
+TEST(ThrottledStoreInterruptTest, InterruptCheckReachesTheInnerStore) {
+  RateBucket bucket;
+  InitRateBucket(&bucket, 8 * kMB);
+  auto inner = std::make_unique<InterruptProbeStore>("/tmp");
+  InterruptProbeStore *probe = inner.get();
+  auto store = ThrottleStore(std::move(inner), &bucket, {});
+  EXPECT_FALSE(probe->Interrupted());
+  store->SetInterruptCheck([] { return true; });
+  EXPECT_TRUE(probe->Interrupted());
+}
+
 }  // namespace
 }  // namespace cdw
