@@ -34,6 +34,7 @@ RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *
   in.unfinished_expected_raw = p.unfinished_expected_raw;
   in.inflight_raw = numbers.inflight_raw;
   in.unlisted_size = p.unlisted_size;
+  in.work_left = p.tables_done < p.tables_total || p.databases_done < p.databases_total;
   in.elapsed_seconds = numbers.elapsed_seconds;
   if (p.window_at && now > p.window_at) {
     in.window_seconds = static_cast<double>(now - p.window_at) / USECS_PER_SEC;
@@ -43,18 +44,19 @@ RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *
   return numbers;
 }
 
-char *DescribeRunProgress(int64 run_id, const RunProgressNumbers &numbers, bool finished) {
+char *DescribeRunProgress(int64 run_id, const RunProgressNumbers &numbers, const char *ending) {
   const ProgressEstimate &e = numbers.estimate;
   char *elapsed =
       pg::CallCpp([&] { return pg::PallocCopy(FormatDuration(numbers.elapsed_seconds)); });
   char *eta = pg::CallCpp([&] { return pg::PallocCopy(FormatDuration(e.eta_seconds)); });
   return psprintf(
-      "cdw_backup run %lld progress: %stables %d/%d, bytes %lld/%lld (%.1f%%), %.1f MB/s, "
+      "cdw_backup run %lld progress: %s%stables %d/%d, bytes %lld/%lld (%.1f%%), %.1f MB/s, "
       "elapsed %s, ETA %s, databases %d/%d",
-      static_cast<long long>(run_id), finished ? "finished, " : "", numbers.published.tables_done,
-      numbers.published.tables_total, static_cast<long long>(e.bytes_done),
-      static_cast<long long>(e.bytes_total), e.fraction * 100.0, e.rate / (1024.0 * 1024.0),
-      elapsed, eta, numbers.published.databases_done, numbers.published.databases_total);
+      static_cast<long long>(run_id), ending ? ending : "", ending ? ", " : "",
+      numbers.published.tables_done, numbers.published.tables_total,
+      static_cast<long long>(e.bytes_done), static_cast<long long>(e.bytes_total),
+      e.fraction * 100.0, e.rate / (1024.0 * 1024.0), elapsed, eta,
+      numbers.published.databases_done, numbers.published.databases_total);
 }
 
 }  // namespace cdw::bgworker

@@ -26,7 +26,8 @@ RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *
 
 // The LOG line of cdw_backup.progress_log ("cdw_backup run 7 progress:
 // tables 3/10, bytes 1048576/4194304 (25.0%), 12.5 MB/s, elapsed 4s, ETA
-// 12s, databases 0/1"), palloc'd.
-char *DescribeRunProgress(int64 run_id, const RunProgressNumbers &numbers, bool finished);
+// 12s, databases 0/1"), palloc'd. `ending` ("finished", "cancelled") starts
+// the last line of a run; NULL for the others.
+char *DescribeRunProgress(int64 run_id, const RunProgressNumbers &numbers, const char *ending);
 
 }  // namespace cdw::bgworker

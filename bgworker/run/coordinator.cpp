@@ -236,7 +236,9 @@ void LogProgress(Run *run, bool finished) {
   LWLockAcquire(shared->lock, LW_SHARED);
   RunProgressNumbers numbers = ComputeRunProgress(shared, &shared->runs[run->slot], now);
   LWLockRelease(shared->lock);
-  ereport(LOG, (errmsg("%s", DescribeRunProgress(run->request.run_id, numbers, finished)),
+  // A cancelled run's last line says so: its totals are what it did.
+  const char *ending = !finished ? nullptr : run->cancelled ? "cancelled" : "finished";
+  ereport(LOG, (errmsg("%s", DescribeRunProgress(run->request.run_id, numbers, ending)),
                 errhidestmt(true)));
 }
 

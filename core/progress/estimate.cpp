@@ -28,14 +28,20 @@ ProgressEstimate EstimateProgress(const ProgressInputs &in) {
   out.fraction = out.bytes_total > 0
                      ? static_cast<double>(out.bytes_done) / static_cast<double>(out.bytes_total)
                      : (expected_rest <= 0 ? 1.0 : 0.0);
+  // The estimate ran out while work is left: the figures are a floor, not
+  // the end (never "100%, ETA 0" for a run that still exports).
+  constexpr double kMostWhileWorkLeft = 0.999;
+  const bool estimate_exhausted = in.work_left && out.bytes_total <= out.bytes_done;
+  if (in.work_left) out.fraction = std::min(out.fraction, kMostWhileWorkLeft);
   if (in.elapsed_seconds > 0 && out.bytes_done > 0) {
     out.rate = static_cast<double>(out.bytes_done) / in.elapsed_seconds;
     // The recent rate, unless nothing moved in the window (a run waiting
     // for a lock): the average then still gives a time.
     if (in.window_seconds > 0 && out.bytes_done > in.window_bytes_done)
       out.rate = static_cast<double>(out.bytes_done - in.window_bytes_done) / in.window_seconds;
-    out.eta_seconds = static_cast<double>(out.bytes_total - out.bytes_done) / out.rate;
-  } else if (out.bytes_total == out.bytes_done && expected_rest <= 0) {
+    out.eta_seconds =
+        estimate_exhausted ? -1 : static_cast<double>(out.bytes_total - out.bytes_done) / out.rate;
+  } else if (out.bytes_total == out.bytes_done && expected_rest <= 0 && !in.work_left) {
     out.eta_seconds = 0;
   }
   return out;

@@ -26,8 +26,13 @@ struct ProgressInputs {
   // CSV bytes expected from unfinished units whose ratio is known already
   // (other block ranges of the same table finished): not scaled again.
   int64_t unfinished_expected_raw = 0;
-  int64_t inflight_raw = 0;    // CSV bytes that running units produced so far
-  int64_t unlisted_size = 0;   // estimate for databases whose tables are not listed yet
+  int64_t inflight_raw = 0;   // CSV bytes that running units produced so far
+  int64_t unlisted_size = 0;  // estimate for databases whose tables are not listed yet
+  // Units running or pending, or databases not listed yet. The bytes can
+  // say "done" before the run is (a bloated table whose first ranges were
+  // dead rows gives a CSV ratio near 0 for the rest): then the fraction
+  // stays below 1 and the ETA is unknown rather than 0.
+  bool work_left = false;
   double elapsed_seconds = 0;  // since the run started exporting
   // Bytes done (finished and in flight) `window_seconds` ago, from a
   // ProgressHistory: the rate is measured over that recent window. 0

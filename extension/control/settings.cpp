@@ -35,6 +35,14 @@ bool CheckProgressLog(char **newval, void **extra, GucSource) {
       if (hint) GUC_check_errhint("%s", hint);
       return false;
     }
+    // The log is written in whole seconds: '500ms' would round to 0 and
+    // silently turn the lines off.
+    double exact = 0;
+    if (parse_real(value, &exact, GUC_UNIT_S, nullptr) && exact > 0 && exact < 1) {
+      GUC_check_errdetail("cdw_backup.progress_log is at least 1 s (got \"%s\").", value);
+      GUC_check_errhint("Set an interval such as '1s' or '60s', or 0 / off for no progress lines.");
+      return false;
+    }
   }
   int *parsed = static_cast<int *>(malloc(sizeof(int)));  // freed by guc.c
   if (!parsed) return false;

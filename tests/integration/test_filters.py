@@ -168,6 +168,15 @@ class FilterTest(ClusterTestCase):
                 self.assertEqual(sqlstate_of(error), sqlstate, error)
                 self.assertIn(message, error)
                 self.assertTrue(hint_of(error), error)
+        # A progress interval below a second would round to 0 (off): refused.
+        for value in ("500ms", "1us"):
+            with self.subTest(progress_log=value):
+                error = c.sql_error(f"ALTER SYSTEM SET cdw_backup.progress_log = '{value}'")
+                self.assertEqual(sqlstate_of(error), "22023", error)
+                self.assertIn("at least 1 s", error)
+                self.assertIn("0 / off", hint_of(error))
+        c.sql("ALTER SYSTEM SET cdw_backup.progress_log = '2s'")
+        c.sql("ALTER SYSTEM RESET cdw_backup.progress_log")
         # Schedules check them when written and show them.
         error = c.sql_error("SELECT cdw_backup_schedule('bad', '0 3 * * *', tables => '{a.b.c}')")
         self.assertEqual(sqlstate_of(error), "22023", error)

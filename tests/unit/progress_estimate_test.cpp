@@ -42,6 +42,33 @@ TEST(ProgressEstimate, InflightBytesCountAsDoneAndBoundTheTotal) {
   EXPECT_DOUBLE_EQ(e.eta_seconds, 0);
 }
 
+// A bloated table: its first ranges were dead rows, so the ratio learnt
+// says almost nothing is left, while a unit still runs and produces CSV.
+// The run is not "100%, ETA 0" before it ends.
+TEST(ProgressEstimate, WorkLeftIsNeverDoneWhateverTheBytesSay) {
+  ProgressInputs in;
+  in.finished_raw = 1;           // dead rows: next to no CSV
+  in.finished_size = 1'000'000;  // for a lot of heap
+  in.unfinished_size = 1'000'000;
+  in.inflight_raw = 500'000;  // the running range is full of live rows
+  in.work_left = true;
+  in.elapsed_seconds = 10;
+  ProgressEstimate e = EstimateProgress(in);
+  EXPECT_EQ(e.bytes_done, 500'001);
+  EXPECT_LT(e.fraction, 1.0);
+  EXPECT_GT(e.fraction, 0.99);
+  EXPECT_LT(e.eta_seconds, 0);  // unknown, not 0
+  EXPECT_GT(e.rate, 0);
+  // Once nothing is left, the same bytes are 100% and ETA 0.
+  in.work_left = false;
+  in.unfinished_size = 0;
+  in.finished_raw += in.inflight_raw;
+  in.inflight_raw = 0;
+  e = EstimateProgress(in);
+  EXPECT_DOUBLE_EQ(e.fraction, 1.0);
+  EXPECT_DOUBLE_EQ(e.eta_seconds, 0);
+}
+
 TEST(ProgressEstimate, KnownRatiosAreNotScaledAgain) {
   ProgressInputs in;
   in.finished_raw = 100;
