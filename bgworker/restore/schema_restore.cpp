@@ -35,7 +35,17 @@ void FailStep(SchemaStep *step, ErrorData *error) {
     size_t len = strlen(step->detail);
     snprintf(step->detail + len, sizeof step->detail - len, ": %s", error->detail);
   }
-  strlcpy(step->hint, error->hint ? error->hint : "", sizeof step->hint);
+  // Every failed step names a fix, also when PostgreSQL gives none.
+  const char *hint = error->hint;
+  if (!hint && error->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION)
+    hint =
+        "The referenced rows are not in the restored data (a table whose data the run excluded, "
+        "or left out, or that failed): restore or load them, then add the constraint again.";
+  if (!hint)
+    hint =
+        "The rest of the database was restored: fix the cause above, then create this object "
+        "by hand, or restore again into an empty database.";
+  strlcpy(step->hint, hint, sizeof step->hint);
   step->status = static_cast<int>(RestoreStatus::kFailed);
 }
 

@@ -599,6 +599,32 @@ void RefuseExcludedTable(const char *manifest, const char *table_name, int64 run
                    "run's filters, cdw_backup_list() lists the runs on the target.")));
 }
 
+// restore(schema => ...) of a schema none of whose tables is in the backup
+// because the run's filters left them all out: says so, and by which
+// filter. Inside SPI.
+void RefuseExcludedSchema(const char *manifest, const char *schema_name, int64 run_id,
+                          const char *database) {
+  Oid types[2] = {TEXTOID, TEXTOID};
+  Datum values[2] = {CStringGetTextDatum(manifest), CStringGetTextDatum(schema_name)};
+  SpiRun(
+      "SELECT pg_catalog.count(*), pg_catalog.min(x OPERATOR(pg_catalog.->>) 'excluded_by') "
+      "FROM pg_catalog.jsonb_array_elements(coalesce($1::pg_catalog.jsonb "
+      "  OPERATOR(pg_catalog.->) 'excluded_tables', '[]'::pg_catalog.jsonb)) x "
+      "WHERE x OPERATOR(pg_catalog.->>) 'schema' OPERATOR(pg_catalog.=) $2 HAVING "
+      "pg_catalog.count(*) OPERATOR(pg_catalog.>) 0",
+      2, types, values, nullptr, true);
+  if (SPI_processed == 0) return;
+  ereport(ERROR,
+          (errcode(ERRCODE_UNDEFINED_TABLE),
+           errmsg("schema %s is not in run %lld of database \"%s\": its tables were excluded "
+                  "from the backup",
+                  quote_identifier(schema_name), static_cast<long long>(run_id), database),
+           errdetail("Not in this backup by choice: %s table(s) excluded (by %s).", SpiText(0, 1),
+                     SpiText(0, 2)),
+           errhint("Restore it from a run that included it: cdw_backup.runs.filters shows each "
+                   "run's filters, cdw_backup_list() lists the runs on the target.")));
+}
+
 struct RestoreOptions {
   int64 run_id;
   const char *table_name;
@@ -887,6 +913,15 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     rows = grown;
     in_tree = grown_tree;
     no_data = grown_no_data;
+  }
+  if (selected == 0 && !by_parent && schema_name && !table_name) {
+    RefuseExcludedSchema(manifest, schema_name, run_id, database);
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_TABLE),
+             errmsg("run %lld has no table in schema %s of database \"%s\"",
+                    static_cast<long long>(run_id), quote_identifier(schema_name), database),
+             errhint("Name the schema exactly as listed in cdw_backup.run_tables.schema_name "
+                     "(case matters).")));
   }
   if (selected == 0 && !by_parent)
     ereport(ERROR,

@@ -113,6 +113,17 @@ class FilterTest(ClusterTestCase):
         # By name only, too.
         error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'shop', 'tmp_a')")
         self.assertIn('excluded by exclude_schemas pattern "Scratch"', error)
+        # A whole schema the filters left out, too.
+        error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'shop', "
+                            "schema => 'scratch')")
+        self.assertEqual(sqlstate_of(error), "42P01", error)
+        self.assertIn("schema scratch is not in run", error)
+        self.assertIn('1 table(s) excluded (by exclude_schemas pattern "Scratch")', error)
+        self.assertIn("cdw_backup.runs.filters", hint_of(error))
+        error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'shop', "
+                            "schema => 'nosuch')")
+        self.assertIn("has no table in schema nosuch", error)
+        self.assertIn("run_tables.schema_name", hint_of(error))
         # A name that is in no sense in the backup is still "no table".
         error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'shop', 'public.nothing')")
         self.assertIn("has no table", error)
@@ -133,6 +144,22 @@ class FilterTest(ClusterTestCase):
         self.assertEqual(c.value("SELECT count(*) FROM pg_indexes WHERE indexname = 'audit_id'",
                                  db="shop_copy"), "1")
         self.assertEqual(c.value("SELECT count(*) FROM public.orders", db="shop_copy"), "300")
+
+    def test_foreign_key_to_a_data_excluded_table_fails_with_a_hint(self):
+        c = self.cluster
+        c.sql("CREATE DATABASE fk_src")
+        c.sql("CREATE TABLE parent (id integer PRIMARY KEY); INSERT INTO parent VALUES (1); "
+              "CREATE TABLE child (id integer, parent_id integer REFERENCES parent); "
+              "INSERT INTO child VALUES (1, 1)", db="fk_src")
+        run_id = c.value("SELECT cdw_backup_run(databases => '{fk_src}', wait => true, "
+                         "exclude_table_data => '{parent}')")
+        c.sql("CREATE DATABASE fk_copy")
+        result = restore(c, run_id, "fk_src", into_database="fk_copy")
+        failed = [r for r in result if r["status"] == "failed"]
+        self.assertEqual(len(failed), 1, result)
+        self.assertIn("violates foreign key constraint", failed[0]["detail"], failed[0])
+        self.assertIn("add the constraint again", failed[0]["hint"], failed[0])
+        self.assertEqual(c.value("SELECT count(*) FROM child", db="fk_copy"), "1")
 
     def test_tables_choose_with_wildcards_and_case(self):
         c = self.cluster
