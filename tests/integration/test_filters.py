@@ -164,10 +164,14 @@ class FilterTest(ClusterTestCase):
     def test_tables_choose_with_wildcards_and_case(self):
         c = self.cluster
         run_id = int(c.value("SELECT cdw_backup_run(databases => '{shop}', wait => true, "
-                             "tables => ARRAY['\"Sales\".*', 'public.ORDERS'])"))
+                             "tables => ARRAY['\"Sales\".*', 'public.ORDERS', 'public.orders_view'])"))
         t = self.tables(run_id)
         backed_up = sorted(k for k, r in t.items() if r["status"] == "succeeded")
         self.assertEqual(backed_up, [("Sales", "Q1.2024"), ("Sales", "q1x2024"), ("public", "orders")])
+        # Patterns choose tables: a view's name matches nothing (README).
+        self.assertIn('tables pattern "public.orders_view" matched no table',
+                      c.value("SELECT array_to_string(warnings, ' ') FROM cdw_backup.runs "
+                              f"WHERE run_id = {run_id}"))
         self.assertEqual(t[("public", "audit")]["excluded_by"],
                          "tables (it matches none of the patterns)")
         # schemas and tables combine: both must pass.
