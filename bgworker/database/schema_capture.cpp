@@ -16,6 +16,8 @@ extern "C" {
 #include "utils/guc.h"
 }
 
+#include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -649,6 +651,20 @@ const char kEdgesQuery[] =
 // Catalog ids that are part of an entry: array types, row types, the
 // multirange of a range, constraint indexes, identity sequences, view
 // rules, generated columns' expressions, inline CHECKs, extension members.
+// The leaf partitions of every partitioned table: parent schema and name,
+// leaf schema, name and relkind. Read only when the filters left tables
+// out (see the use below).
+const char kPartitionLeavesQuery[] =
+    "SELECT pn.nspname, p.relname, ln.nspname, l.relname, l.relkind::pg_catalog.text "
+    "FROM pg_catalog.pg_class p JOIN pg_catalog.pg_namespace pn ON pn.oid" EQ
+    "p.relnamespace "
+    "CROSS JOIN LATERAL pg_catalog.pg_partition_tree(p.oid::pg_catalog.regclass) t "
+    "JOIN pg_catalog.pg_class l ON l.oid" EQ
+    "t.relid "
+    "JOIN pg_catalog.pg_namespace ln ON ln.oid" EQ
+    "l.relnamespace "
+    "WHERE p.relkind" EQ "'p' AND t.isleaf";
+
 const char kAliasesQuery[] =
     "SELECT pg_catalog.concat('1247.', t.oid), pg_catalog.concat('1247.', t.typelem) "
     "FROM pg_catalog.pg_type t WHERE t.oid" GE "16384 AND t.typelem" NE
@@ -857,6 +873,10 @@ char *CaptureSchema() {
   Rows edges = Query(kEdgesQuery);
   Rows aliases = Query(kAliasesQuery);
   Rows header = Query(kHeaderQuery);
+  bool any_excluded = false;
+  for (int i = 0; g_tables && i < g_tables->count; i++)
+    any_excluded |= g_tables->entries[i].status == static_cast<int>(TableStatus::kExcluded);
+  Rows leaves = any_excluded ? Query(kPartitionLeavesQuery) : Rows{nullptr, 0};
   // Sequence values, read as pg_dump reads them: from the sequence itself.
   Rows sequences = any_sequence ? Query(kSequencesQuery) : Rows{nullptr, 0};
   char **setvals = static_cast<char **>(palloc(sizeof(char *) * Max(sequences.count, 1)));
@@ -939,6 +959,21 @@ char *CaptureSchema() {
     for (int i = 0; g_tables && i < g_tables->count; i++)
       if (g_tables->entries[i].status == static_cast<int>(TableStatus::kExcluded))
         excluded.push_back({g_tables->entries[i].schema_name, g_tables->entries[i].table_name});
+    // A partitioned table holds no rows of its own: patterns choose its
+    // partitions. One all of whose leaf partitions are left out goes too
+    // (it came back empty on restore); one with a kept, foreign or no leaf
+    // stays.
+    std::set<TableName> excluded_names(excluded.begin(), excluded.end());
+    std::map<TableName, bool> parent_left_out;  // parent -> all its leaves are excluded
+    for (int i = 0; i < leaves.count; i++) {
+      char **row = leaves.cells[i];
+      TableName parent{Cell(row, 0), Cell(row, 1)};
+      bool leaf_out = Cell(row, 4) == "r" && excluded_names.count({Cell(row, 2), Cell(row, 3)});
+      auto found = parent_left_out.emplace(parent, leaf_out);
+      if (!found.second) found.first->second = found.first->second && leaf_out;
+    }
+    for (const auto &parent : parent_left_out)
+      if (parent.second) excluded.push_back(parent.first);
     (void)RemoveExcludedTables(toc, excluded);
     // A materialized view is refreshed after the ones it reads.
     std::unordered_map<std::string, size_t> by_id;
