@@ -191,7 +191,8 @@ void AddProgress(RunProgress *p, const TableList *tables) {
 // those not listed yet.
 void PublishProgress(Run *run) {
   RunProgress p = run->done;
-  p.databases_total = g_databases ? g_databases->count : 0;
+  p.databases_total = (g_databases ? g_databases->count : 0) + run->databases_refused;
+  p.databases_done += run->databases_refused;
   p.unlisted_size = 0;
   for (int i = g_next_database; g_databases && i < g_databases->count; i++)
     p.unlisted_size += g_databases->items[i].size_bytes;

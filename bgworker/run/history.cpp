@@ -181,6 +181,7 @@ bool RecordRun(Run *run, DatabaseList *databases) {
     c.size = size ? strtoll(size, nullptr, 10) : 0;
   }
   databases->count = 0;
+  run->databases_refused = 0;
   databases->items = static_cast<DatabaseToRun *>(
       MemoryContextAlloc(TopMemoryContext, sizeof(DatabaseToRun) * Max(count, 1)));
   Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
@@ -212,7 +213,9 @@ bool RecordRun(Run *run, DatabaseList *databases) {
     } else {
       RecordDatabase(run, c.name, "pending", 0, location, nullptr, nullptr, nullptr, nullptr);
       databases->items[databases->count++] = {c.oid, c.name, c.size};
+      continue;
     }
+    run->databases_refused++;
   }
   // Largest first, so the run's tail is short (coordinator.cpp exports
   // several at a time); equal sizes keep their name order.

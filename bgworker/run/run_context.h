@@ -33,6 +33,9 @@ struct Run {
   // Progress of the databases already done, and when it was last logged
   // (cdw_backup.progress_log).
   RunProgress done;
+  // Databases refused when the run chose them (missing, no CONNECT, ...):
+  // failed before they could start, counted done in the progress.
+  int databases_refused;
   TimestampTz last_progress_log;
   // Bytes done at moments of the run, for the rate over a recent window.
   cdw::ProgressHistory history;

@@ -161,6 +161,15 @@ class FilterTest(ClusterTestCase):
         self.assertIn("add the constraint again", failed[0]["hint"], failed[0])
         self.assertEqual(c.value("SELECT count(*) FROM child", db="fk_copy"), "1")
 
+    def test_progress_counts_a_database_refused_at_the_start(self):
+        c = self.cluster
+        run_id = c.value("SELECT cdw_backup_run(databases => '{shop,no_such_db}', wait => true)")
+        self.assertEqual(c.value(f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}"),
+                         "partial")
+        final = re.compile(rf"cdw_backup run {run_id} progress: finished, .*databases (\d+)/(\d+)")
+        wait_until(lambda: final.search(c.server_log()), what="the final progress line")
+        self.assertEqual(final.search(c.server_log()).groups(), ("2", "2"))
+
     def test_partitioned_parent_comes_with_its_partitions_only(self):
         c = self.cluster
         c.sql("CREATE DATABASE part_src")
