@@ -534,15 +534,23 @@ void FinishRun(Run *run, bool any_failed_database) {
   SpiRun(
       "SELECT r.status, r.tables_total, r.tables_succeeded, r.tables_failed, r.rows, "
       "r.bytes_stored, pg_catalog.json_build_object('run_id', r.run_id, 'schedule', "
-      "r.schedule_name, 'status', r.status)::pg_catalog.text FROM cdw_backup.runs r "
+      "r.schedule_name, 'status', r.status)::pg_catalog.text, "
+      // runs.tables_failed counts every table not succeeded; the line
+      // tells the cancelled ones apart, as run_tables does.
+      " (SELECT pg_catalog.count(*) FROM cdw_backup.run_tables t "
+      "   WHERE t.run_id OPERATOR(pg_catalog.=) r.run_id "
+      "   AND t.status OPERATOR(pg_catalog.=) 'cancelled') "
+      "FROM cdw_backup.runs r "
       "WHERE r.run_id OPERATOR(pg_catalog.=) $1",
       1, types, values, nullptr);
   char *status = SpiText(0, 1);
+  long long cancelled_tables = strtoll(SpiText(0, 8), nullptr, 10);
+  long long failed_tables = strtoll(SpiText(0, 4), nullptr, 10) - cancelled_tables;
   ereport(LOG,
-          (errmsg("cdw_backup run %lld %s: %s tables, %s succeeded, %s failed, %s rows, %s bytes "
-                  "stored",
+          (errmsg("cdw_backup run %lld %s: %s tables, %s succeeded, %lld failed, %lld "
+                  "cancelled, %s rows, %s bytes stored",
                   static_cast<long long>(run->request.run_id), status, SpiText(0, 2), SpiText(0, 3),
-                  SpiText(0, 4), SpiText(0, 5), SpiText(0, 6))));
+                  failed_tables, cancelled_tables, SpiText(0, 5), SpiText(0, 6))));
   Async_Notify("cdw_backup", SpiText(0, 7));
   EndWork();
 }

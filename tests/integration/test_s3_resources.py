@@ -17,6 +17,7 @@ Every case runs against each S3 server of s3_server.server_kinds() (moto and
 Ceph RGW), one server per class.
 """
 import os
+import re
 import time
 import unittest
 
@@ -177,6 +178,17 @@ class S3RunResourcesTest(ClusterTestCase):
         print(f"\ncancel against a stalled server: run ended in {elapsed:.1f} s")
         self.assertEqual(self.status(run_id), "cancelled")
         self.assertLess(elapsed, STOP_WITHIN)
+        # The run's LOG line counts its tables as run_tables does.
+        line = re.search(rf"cdw_backup run {run_id} cancelled: (\d+) tables, (\d+) succeeded, "
+                         rf"(\d+) failed, (\d+) cancelled", self.cluster.server_log())
+        self.assertIsNotNone(line, self.cluster.server_log()[-2000:])
+        counts = dict(self.cluster.rows(
+            "SELECT status, count(*) FROM cdw_backup.run_tables "
+            f"WHERE run_id = {run_id} GROUP BY 1"))
+        self.assertEqual(line.group(4), counts.get("cancelled", "0"), counts)
+        self.assertEqual(int(line.group(3)),
+                         sum(int(n) for st, n in counts.items()
+                             if st not in ("succeeded", "cancelled", "excluded")), counts)
 
     def test_terminate_against_a_stalled_server_ends_the_workers_within_seconds(self):
         run_id = self.stalled_run()
