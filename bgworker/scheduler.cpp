@@ -345,7 +345,10 @@ void BoundHistory(TimestampTz now) {
   Oid types[2] = {TIMESTAMPTZOID, INT4OID};
   Datum values[2] = {TimestampTzGetDatum(now), Int32GetDatum(control::g_history_days)};
   SpiRun(
+      // A run whose cleanup is pending keeps its row: it lists what is left
+      // on the target and settling retries from it.
       "DELETE FROM cdw_backup.runs WHERE status OPERATOR(pg_catalog.<>) 'running' "
+      "AND NOT cleanup_pending "
       "AND coalesce(finished_at, started_at) OPERATOR(pg_catalog.<) "
       " ($1 OPERATOR(pg_catalog.-) pg_catalog.make_interval(days => $2))",
       2, types, values, nullptr);

@@ -679,6 +679,34 @@ class HistoryTest(ScheduleCase):
         # The backup itself stays: history_days bounds rows, not backups.
         self.assert_backup_intact(location)
 
+    def test_history_keeps_a_run_whose_cleanup_is_pending(self):
+        c = self.cluster
+        run_id = int(c.value("SELECT cdw_backup_run(databases => '{src}', wait => true)"))
+        location = c.value(f"SELECT location FROM cdw_backup.runs WHERE run_id = {run_id}")
+        # A stray object of the run that settling cannot remove (in a
+        # directory the server may not write), as a run that did not
+        # succeed leaves when its storage refuses the DELETE.
+        stuck = os.path.join(url_to_path(location), "stuck")
+        os.makedirs(stuck)
+        with open(os.path.join(stuck, "part.csv"), "w") as f:
+            f.write("x\n")
+        os.chmod(stuck, 0o555)
+        self.addCleanup(os.chmod, stuck, 0o755)
+        c.sql(f"UPDATE cdw_backup.runs SET status = 'failed', cleanup_pending = true "
+              f"WHERE run_id = {run_id}")
+        self.launcher_pass()
+        wait_until(lambda: c.value(f"SELECT leftover_error IS NOT NULL FROM cdw_backup.runs "
+                                   f"WHERE run_id = {run_id}") == "t", timeout=30,
+                   what="the cleanup to fail")
+        other = int(c.value("SELECT cdw_backup_run(databases => '{src}', wait => true)"))
+        self.advance(2 * DAY)
+        wait_until(lambda: c.value(f"SELECT count(*) FROM cdw_backup.runs "
+                                   f"WHERE run_id = {other}") == "0", timeout=30,
+                   what="old history deleted")
+        # Its leftovers are still listed and retried: the row stays.
+        self.assertEqual(c.value(f"SELECT cleanup_pending FROM cdw_backup.runs "
+                                 f"WHERE run_id = {run_id}"), "t")
+
 
 # ---------------------------------------------------------------------------
 # 4. Downtime
