@@ -1124,6 +1124,32 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
               sizeof item->hint);
     }
   }
+  // A table whose rows the run's filters left out comes back empty: its
+  // row says why, so that 0 rows is not mistaken for a loss.
+  {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(manifest)};
+    SpiRun(
+        "SELECT t OPERATOR(pg_catalog.->>) 'schema', t OPERATOR(pg_catalog.->>) 'name', "
+        " t OPERATOR(pg_catalog.->>) 'data_excluded_by' "
+        "FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) "
+        " 'tables') t WHERE t OPERATOR(pg_catalog.?) 'data_excluded_by'",
+        1, types, values, nullptr, true);
+    for (uint64 r = 0; r < SPI_processed; r++) {
+      const char *schema = SpiText(static_cast<int>(r), 1);
+      const char *table = SpiText(static_cast<int>(r), 2);
+      const char *by = SpiText(static_cast<int>(r), 3);
+      for (int k = 0; schema && table && k < count; k++) {
+        RestoreItem *item = &job->items[k];
+        if (item->detail[0] || strcmp(item->source_schema, schema) != 0 ||
+            strcmp(item->source_table, table) != 0)
+          continue;
+        snprintf(item->detail, sizeof item->detail,
+                 "created empty: the backup holds its definition, not its rows (excluded by %s)",
+                 by ? by : "a filter");
+      }
+    }
+  }
 
   if (!ThawForRestore(rsinfo, target, job, options, database, into_database)) {
     dsm_detach(segment);

@@ -124,6 +124,11 @@ class FilterTest(ClusterTestCase):
                             "schema => 'nosuch')")
         self.assertIn("has no table in schema nosuch", error)
         self.assertIn("run_tables.schema_name", hint_of(error))
+        # A data-excluded table comes back empty, and its row says why.
+        rows = restore(c, self.run_id, "shop", "public.audit", into_table="audit_copy")
+        self.assertEqual([(r["status"], r["rows"]) for r in rows], [("restored", 0)], rows)
+        self.assertIn('created empty: the backup holds its definition, not its rows '
+                      '(excluded by exclude_table_data pattern "AUDIT")', rows[0]["detail"])
         # A name that is in no sense in the backup is still "no table".
         error = c.sql_error(f"SELECT * FROM cdw_backup_restore({self.run_id}, 'shop', 'public.nothing')")
         self.assertIn("has no table", error)
