@@ -189,6 +189,10 @@ struct DatabaseJob {
   char sqlstate[6];
   char error[kTextBytes];
   char hint[kSmallTextBytes];
+  // Objects the schema capture leaves out (schema_capture.cpp), in the home
+  // database's encoding; the coordinator adds it to runs.warnings. Empty:
+  // none.
+  char schema_warning[kTextBytes];
 };
 
 }  // namespace cdw::bgworker

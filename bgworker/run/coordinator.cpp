@@ -497,6 +497,8 @@ const char *FinishDatabase(Run *run, ActiveDatabase *active) {
                        : nullptr;
   BeginWork();
   RecordDatabase(run, name, status, total, nullptr, manifest, sqlstate, error, hint);
+  if (job->schema_warning[0])
+    RecordDatabaseWarning(run, quote_identifier(name), job->schema_warning);
   EndWork();
   if (active->recorded) pfree(active->recorded);
   if (active->tables_segment) dsm_detach(active->tables_segment);

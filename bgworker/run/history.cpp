@@ -483,6 +483,16 @@ void RecordFilterWarnings(Run *run) {
       2, types, values, nullptr);
 }
 
+void RecordDatabaseWarning(Run *run, const char *database, const char *warning) {
+  Oid types[2] = {INT8OID, TEXTOID};
+  Datum values[2] = {Int64GetDatum(run->request.run_id),
+                     CStringGetTextDatum(psprintf("database %s: %s", database, warning))};
+  SpiRun(
+      "UPDATE cdw_backup.runs SET warnings = pg_catalog.array_append(warnings, $2) "
+      "WHERE run_id OPERATOR(pg_catalog.=) $1",
+      2, types, values, nullptr);
+}
+
 void FinishRun(Run *run, bool any_failed_database) {
   BeginWork();
   RecordFilterWarnings(run);

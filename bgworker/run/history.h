@@ -15,6 +15,10 @@ namespace cdw::bgworker::coordinator {
 
 // Inserts or updates the run_databases row of `database`; NULL arguments
 // are stored as NULL (location keeps its earlier value). Inside SPI.
+// Appends "database <name>: <warning>" to the run's warnings. In a
+// transaction.
+void RecordDatabaseWarning(Run *run, const char *database, const char *warning);
+
 void RecordDatabase(Run *run, const char *database, const char *status, int tables,
                     const char *location, const char *manifest, const char *sqlstate,
                     const char *error, const char *hint);

@@ -166,6 +166,27 @@ class FilterTest(ClusterTestCase):
         self.assertIn("add the constraint again", failed[0]["hint"], failed[0])
         self.assertEqual(c.value("SELECT count(*) FROM child", db="fk_copy"), "1")
 
+    def test_objects_the_backup_does_not_capture_are_named_in_the_warnings(self):
+        c = self.cluster
+        c.sql("CREATE DATABASE uncaptured")
+        c.sql("CREATE EXTENSION btree_gist; "  # its operators are the extension's
+              "CREATE AGGREGATE mysum(integer) (sfunc = int4pl, stype = integer); "
+              "CREATE OPERATOR === (leftarg = integer, rightarg = integer, function = int4eq); "
+              "CREATE TABLE t (x integer); CREATE RULE t_quiet AS ON DELETE TO t DO INSTEAD NOTHING",
+              db="uncaptured")
+        run_id = c.value("SELECT cdw_backup_run(databases => '{uncaptured,shop}', wait => true)")
+        warnings = c.value("SELECT array_to_string(warnings, E'\\n') FROM cdw_backup.runs "
+                           f"WHERE run_id = {run_id}")
+        self.assertEqual(warnings,
+                         "database uncaptured: 3 object(s) of kinds the backup does not capture "
+                         "are not in it, so a restore will not recreate them: aggregate "
+                         "public.mysum(integer), operator public.===(integer,integer), "
+                         "rule t_quiet on public.t")
+        # (Also a WARNING in the server log; this class logs from LOG up only.)
+        # The run itself is not failed by it: what it holds is restorable.
+        self.assertEqual(c.value(f"SELECT status FROM cdw_backup.runs WHERE run_id = {run_id}"),
+                         "succeeded")
+
     def test_progress_counts_a_database_refused_at_the_start(self):
         c = self.cluster
         run_id = c.value("SELECT cdw_backup_run(databases => '{shop,no_such_db}', wait => true)")
