@@ -703,11 +703,12 @@ const char kUncapturedQuery[] =
     " UNION ALL " UNCAPTURED_OF("pg_foreign_server",
                                 "NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid" EQ
                                 "2328 AND e.objid" EQ "x.srvfdw AND e.deptype" EQ "'e')")
-    " UNION ALL " UNCAPTURED_OF("pg_user_mapping",
-                                "x.umserver IN (SELECT s.oid FROM pg_catalog.pg_foreign_server s "
-                                "WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE "
-                                "e.classid" EQ "2328 AND e.objid" EQ "s.srvfdw AND e.deptype" EQ
-                                "'e'))")
+    // pg_user_mapping is readable by superusers only (its options hold
+    // passwords): its public view, which shows the same mappings.
+    " UNION ALL SELECT 'pg_catalog.pg_user_mapping'::pg_catalog.regclass, x.umid "
+    "FROM pg_catalog.pg_user_mappings x WHERE x.srvid IN (SELECT s.oid FROM "
+    "pg_catalog.pg_foreign_server s WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE "
+    "e.classid" EQ "2328 AND e.objid" EQ "s.srvfdw AND e.deptype" EQ "'e'))"
     " UNION ALL " UNCAPTURED_OF("pg_class",
                                 "x.relkind" EQ "'f' AND x.relpersistence" NE "'t'")
     " UNION ALL " UNCAPTURED_OF("pg_type", "x.typtype" EQ "'b' AND x.typcategory" NE
