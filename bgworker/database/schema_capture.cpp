@@ -657,20 +657,31 @@ const char kEdgesQuery[] =
 // probe column: a cheap superset, most catalogs it reads the capture has
 // open anyway), and then which. A backup without them must say so: the
 // run's warnings name them, so that nobody learns it from a restore.
-#define UNCAPTURED_MAY_EXIST                                                            \
-  "(EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid" EQ                      \
-  "ANY ('{2617,2616,2753,2605,3456,3602,3600,3601,3764,2607,3576,3466,2328,1417,1418,"  \
-  "2618,2601}'::pg_catalog.oid[]) AND d.objid" GE                                       \
-  "16384) "                                                                             \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.oid" GE "16384 AND p.prokind" EQ \
-  "'a') "                                                                               \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_type t WHERE t.oid" GE "16384 AND t.typtype" EQ \
-  "'b' AND t.typcategory" NE                                                            \
-  "'A') "                                                                               \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.relkind" EQ                     \
-  "'f') "                                                                               \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_publication) "                                  \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_default_acl) "                                  \
+#define UNCAPTURED_MAY_EXIST                                                             \
+  "(EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid" EQ                       \
+  "ANY ('{2617,2616,2753,2605,3456,3602,3600,3601,3764,2607,3576,3466,2328,2618,2601}'"  \
+  "::pg_catalog.oid[]) AND d.objid" GE "16384 AND (d.classid" NE                         \
+  "2618 OR EXISTS (SELECT "                                                              \
+  "FROM pg_catalog.pg_rewrite w WHERE w.oid" EQ "d.objid AND w.rulename" NE              \
+  "'_RETURN')) "                                                                         \
+  "AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid" EQ                \
+  "d.classid "                                                                           \
+  "AND e.objid" EQ "d.objid AND e.deptype" EQ                                            \
+  "'e')) "                                                                               \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_foreign_server s WHERE NOT EXISTS (SELECT FROM " \
+  "pg_catalog.pg_depend e WHERE e.classid" EQ "2328 AND e.objid" EQ                      \
+  "s.srvfdw AND "                                                                        \
+  "e.deptype" EQ                                                                         \
+  "'e')) "                                                                               \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.oid" GE "16384 AND p.prokind" EQ  \
+  "'a') "                                                                                \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_type t WHERE t.oid" GE "16384 AND t.typtype" EQ  \
+  "'b' AND t.typcategory" NE                                                             \
+  "'A') "                                                                                \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.relkind" EQ                      \
+  "'f') "                                                                                \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_publication) "                                   \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_default_acl) "                                   \
   "OR EXISTS (SELECT FROM pg_catalog.pg_largeobject_metadata))"
 
 #define UNCAPTURED_OF(catalog, where)                                                    \
