@@ -19,7 +19,7 @@ int64 InflightRaw(const SharedState *shared, int64 run_id) {
 }
 
 RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *slot,
-                                      TimestampTz now) {
+                                      TimestampTz now, bool run_ended) {
   RunProgressNumbers numbers{};
   numbers.published = slot->progress;
   numbers.inflight_raw = InflightRaw(shared, slot->request.run_id);
@@ -34,7 +34,8 @@ RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *
   in.unfinished_expected_raw = p.unfinished_expected_raw;
   in.inflight_raw = numbers.inflight_raw;
   in.unlisted_size = p.unlisted_size;
-  in.work_left = p.tables_done < p.tables_total || p.databases_done < p.databases_total;
+  in.work_left =
+      !run_ended && (p.tables_done < p.tables_total || p.databases_done < p.databases_total);
   in.elapsed_seconds = numbers.elapsed_seconds;
   if (p.window_at && now > p.window_at) {
     in.window_seconds = static_cast<double>(now - p.window_at) / USECS_PER_SEC;

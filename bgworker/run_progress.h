@@ -21,8 +21,10 @@ struct RunProgressNumbers {
 int64 InflightRaw(const SharedState *shared, int64 run_id);
 
 // Of the active run in `slot`; the caller holds the shared lock.
+// `run_ended`: for the run's last line, when nothing is left to do whatever
+// its tables' outcome (a failed database's tables never finish).
 RunProgressNumbers ComputeRunProgress(const SharedState *shared, const RunSlot *slot,
-                                      TimestampTz now);
+                                      TimestampTz now, bool run_ended = false);
 
 // The LOG line of cdw_backup.progress_log ("cdw_backup run 7 progress:
 // tables 3/10, bytes 1048576/4194304 (25.0%), 12.5 MB/s, elapsed 4s, ETA

@@ -235,7 +235,7 @@ void LogProgress(Run *run, bool finished) {
   run->last_progress_log = now;
   SharedState *shared = Shared();
   LWLockAcquire(shared->lock, LW_SHARED);
-  RunProgressNumbers numbers = ComputeRunProgress(shared, &shared->runs[run->slot], now);
+  RunProgressNumbers numbers = ComputeRunProgress(shared, &shared->runs[run->slot], now, finished);
   LWLockRelease(shared->lock);
   // A cancelled run's last line says so: its totals are what it did.
   const char *ending = !finished ? nullptr : run->cancelled ? "cancelled" : "finished";
