@@ -571,7 +571,11 @@ class FdwS3Test(S3TestCase):
             wait_until(lambda: not stalled.uploads(BUCKET, "stalled/"), timeout=30,
                        what="the multipart upload to be aborted")
             self.assertEqual(stalled.list_keys(BUCKET, "stalled/"), {})
-            self.assertLess(elapsed, 3, f"cancel of a stalled transfer took {elapsed:.1f} s")
+            print(f"\ncancel of a stalled transfer took {elapsed:.2f} s")
+            # About 1.5 s (the abort of the upload is bounded so) on a quiet
+            # machine, 4 s seen under CI's parallel load; what this guards
+            # against is the store's 120 s timeout.
+            self.assertLess(elapsed, 8, f"cancel of a stalled transfer took {elapsed:.1f} s")
         finally:
             stalled.close()
 
