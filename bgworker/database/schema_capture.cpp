@@ -649,39 +649,27 @@ const char kEdgesQuery[] =
     "1259 AND d.deptype" EQ "'a' AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid" EQ
     "d.objid)" EQ "'S')";
 
-// Catalog ids that are part of an entry: array types, row types, the
-// multirange of a range, constraint indexes, identity sequences, view
-// rules, generated columns' expressions, inline CHECKs, extension members.
 // Objects of kinds the capture does not recreate yet (README "What a
 // backup contains"), no extension's members: whether there may be any (a
 // probe column: a cheap superset, most catalogs it reads the capture has
 // open anyway), and then which. A backup without them must say so: the
 // run's warnings name them, so that nobody learns it from a restore.
-#define UNCAPTURED_MAY_EXIST                                                             \
-  "(EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid" EQ                       \
-  "ANY ('{2617,2616,2753,2605,3456,3602,3600,3601,3764,2607,3576,3466,2328,2618,2601}'"  \
-  "::pg_catalog.oid[]) AND d.objid" GE "16384 AND (d.classid" NE                         \
-  "2618 OR EXISTS (SELECT "                                                              \
-  "FROM pg_catalog.pg_rewrite w WHERE w.oid" EQ "d.objid AND w.rulename" NE              \
-  "'_RETURN')) "                                                                         \
-  "AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid" EQ                \
-  "d.classid "                                                                           \
-  "AND e.objid" EQ "d.objid AND e.deptype" EQ                                            \
-  "'e')) "                                                                               \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_foreign_server s WHERE NOT EXISTS (SELECT FROM " \
-  "pg_catalog.pg_depend e WHERE e.classid" EQ "2328 AND e.objid" EQ                      \
-  "s.srvfdw AND "                                                                        \
-  "e.deptype" EQ                                                                         \
-  "'e')) "                                                                               \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.oid" GE "16384 AND p.prokind" EQ  \
-  "'a') "                                                                                \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_type t WHERE t.oid" GE "16384 AND t.typtype" EQ  \
-  "'b' AND t.typcategory" NE                                                             \
-  "'A') "                                                                                \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.relkind" EQ                      \
-  "'f') "                                                                                \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_publication) "                                   \
-  "OR EXISTS (SELECT FROM pg_catalog.pg_default_acl) "                                   \
+#define UNCAPTURED_MAY_EXIST \
+  "(EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid" EQ                          \
+  "ANY ('{2617,2616,2753,2605,3456,3602,3600,3601,3764,2607,3576,3466,2328,2618,2601}'"     \
+  "::pg_catalog.oid[]) AND d.objid" GE "16384 AND " NOT_EXTENSION_MEMBER("d.classid",       \
+                                                                         "d.objid") " "     \
+  "AND (d.classid" NE "2618 OR EXISTS (SELECT FROM pg_catalog.pg_rewrite w "                \
+  "WHERE w.oid" EQ "d.objid AND w.rulename" NE "'_RETURN'))) "                              \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_foreign_server s "                                  \
+  "WHERE " NOT_EXTENSION_MEMBER("2328", "s.srvfdw") ") "                                    \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.oid" GE "16384 AND p.prokind" EQ     \
+  "'a') "                                                                                   \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_type t WHERE t.oid" GE "16384 AND t.typtype" EQ     \
+  "'b' AND t.typcategory" NE "'A') "                                                        \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.relkind" EQ "'f') "                 \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_publication) "                                      \
+  "OR EXISTS (SELECT FROM pg_catalog.pg_default_acl) "                                      \
   "OR EXISTS (SELECT FROM pg_catalog.pg_largeobject_metadata))"
 
 #define UNCAPTURED_OF(catalog, where)                                                    \
@@ -711,15 +699,12 @@ const char kUncapturedQuery[] =
     // The run's own server (of cdw_backup's wrapper, an extension member)
     // is not the database's.
     " UNION ALL " UNCAPTURED_OF("pg_foreign_data_wrapper", "true")
-    " UNION ALL " UNCAPTURED_OF("pg_foreign_server",
-                                "NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid" EQ
-                                "2328 AND e.objid" EQ "x.srvfdw AND e.deptype" EQ "'e')")
+    " UNION ALL " UNCAPTURED_OF("pg_foreign_server", NOT_EXTENSION_MEMBER("2328", "x.srvfdw"))
     // pg_user_mapping is readable by superusers only (its options hold
     // passwords): its public view, which shows the same mappings.
     " UNION ALL SELECT 'pg_catalog.pg_user_mapping'::pg_catalog.regclass, x.umid "
-    "FROM pg_catalog.pg_user_mappings x WHERE x.srvid IN (SELECT s.oid FROM "
-    "pg_catalog.pg_foreign_server s WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE "
-    "e.classid" EQ "2328 AND e.objid" EQ "s.srvfdw AND e.deptype" EQ "'e'))"
+    "FROM pg_catalog.pg_user_mappings x WHERE x.srvid" EQ "ANY (SELECT s.oid FROM "
+    "pg_catalog.pg_foreign_server s WHERE " NOT_EXTENSION_MEMBER("2328", "s.srvfdw") ")"
     " UNION ALL " UNCAPTURED_OF("pg_class",
                                 "x.relkind" EQ "'f' AND x.relpersistence" NE "'t'")
     " UNION ALL " UNCAPTURED_OF("pg_type", "x.typtype" EQ "'b' AND x.typcategory" NE
@@ -727,8 +712,7 @@ const char kUncapturedQuery[] =
     " UNION ALL " UNCAPTURED_OF("pg_rewrite", "x.rulename" NE "'_RETURN' AND x.oid" GE "16384")
     "), u AS (SELECT i.type" CAT "' '" CAT "i.identity AS d FROM o "
     " CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.objid, 0) i "
-    " WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid" EQ "o.classid "
-    "  AND e.objid" EQ "o.objid AND e.deptype" EQ "'e')) "
+    " WHERE " NOT_EXTENSION_MEMBER("o.classid", "o.objid") ") "
     "SELECT pg_catalog.count(*), (SELECT pg_catalog.string_agg(v.d, ', ') FROM "
     " (SELECT u.d FROM u ORDER BY 1 LIMIT 5) v) FROM u "
     "HAVING pg_catalog.count(*)" GT "0";
@@ -747,6 +731,9 @@ const char kPartitionLeavesQuery[] =
     "l.relnamespace "
     "WHERE p.relkind" EQ "'p' AND t.isleaf";
 
+// Catalog ids that are part of an entry: array types, row types, the
+// multirange of a range, constraint indexes, identity sequences, view
+// rules, generated columns' expressions, inline CHECKs, extension members.
 const char kAliasesQuery[] =
     "SELECT pg_catalog.concat('1247.', t.oid), pg_catalog.concat('1247.', t.typelem) "
     "FROM pg_catalog.pg_type t WHERE t.oid" GE "16384 AND t.typelem" NE

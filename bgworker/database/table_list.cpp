@@ -378,14 +378,14 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
     CopyForHome(entry->schema_text, sizeof entry->schema_text, entry->schema_name);
     CopyForHome(entry->table_text, sizeof entry->table_text, entry->table_name);
     int64 blocks = listed[i].blocks;
-    // A table whose rows are left out is treated as its lock went: dropped
-    // since the listing, it is gone from the run; its lock not granted, it
-    // failed (its definition may be changing under an ACCESS EXCLUSIVE
-    // holder), as an exported table would.
-    bool schema_only = !listed[i].excluded_by && listed[i].data_excluded_by;
-    if (schema_only && listed[i].lock == LockState::kLocked &&
+    // Dropped since the listing: gone from the run. A table whose rows are
+    // left out is treated as its lock went, as an exported table is: its
+    // lock not granted, it failed (its definition may be changing under an
+    // ACCESS EXCLUSIVE holder).
+    if (listed[i].lock == LockState::kLocked &&
         !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid)))
-      continue;  // dropped
+      continue;
+    bool schema_only = !listed[i].excluded_by && listed[i].data_excluded_by;
     if (listed[i].excluded_by || (schema_only && listed[i].lock != LockState::kFailed)) {
       // One entry no worker takes: left out, or its schema only (done now,
       // kept when the leader commits, like a table it exported).
@@ -402,18 +402,16 @@ int ListTables(TableEntry **entries_out, uint32 **order_out) {
       kept++;
       continue;
     }
-    if (listed[i].lock == LockState::kLocked) {
-      if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid))) continue;  // dropped
-      if (RewrittenSinceSnapshot(entry->relid, listed[i].relfilenode)) {
-        listed[i].lock = LockState::kFailed;
-        listed[i].sqlstate = pstrdup("40001");
-        listed[i].error = psprintf(
-            "table %s was truncated or rewritten after the backup's snapshot was taken; "
-            "its rows as of the snapshot are gone",
-            quote_qualified_identifier(entry->schema_name, entry->table_name));
-        listed[i].hint =
-            pstrdup("Run the backup again (TRUNCATE and table rewrites are not MVCC-safe).");
-      }
+    if (listed[i].lock == LockState::kLocked &&
+        RewrittenSinceSnapshot(entry->relid, listed[i].relfilenode)) {
+      listed[i].lock = LockState::kFailed;
+      listed[i].sqlstate = pstrdup("40001");
+      listed[i].error = psprintf(
+          "table %s was truncated or rewritten after the backup's snapshot was taken; "
+          "its rows as of the snapshot are gone",
+          quote_qualified_identifier(entry->schema_name, entry->table_name));
+      listed[i].hint =
+          pstrdup("Run the backup again (TRUNCATE and table rewrites are not MVCC-safe).");
     }
     if (listed[i].lock == LockState::kFailed) {
       // Failed as it was listed: one entry that no worker takes.

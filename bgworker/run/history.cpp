@@ -450,6 +450,23 @@ void InsertPendingTables(Run *run, TableList *tables, const char *database) {
   EndWork();
 }
 
+namespace {
+
+// Appends `count` text warnings to runs.warnings of the run.
+void AppendRunWarnings(Run *run, Datum *warnings, int count) {
+  if (count == 0) return;
+  Oid types[2] = {INT8OID, TEXTARRAYOID};
+  Datum values[2] = {
+      Int64GetDatum(run->request.run_id),
+      PointerGetDatum(construct_array(warnings, count, TEXTOID, -1, false, TYPALIGN_INT))};
+  SpiRun(
+      "UPDATE cdw_backup.runs SET warnings = pg_catalog.array_cat(warnings, $2) "
+      "WHERE run_id OPERATOR(pg_catalog.=) $1",
+      2, types, values, nullptr);
+}
+
+}  // namespace
+
 // A filter pattern that matched nothing in any database of the run: not a
 // failure (pg_dump fails only with --strict-names), but said on the run
 // (runs.warnings) and in the server log, since it is most often a typo.
@@ -472,25 +489,12 @@ void RecordFilterWarnings(Run *run) {
       warnings[count++] = CStringGetTextDatum(warning);
     }
   }
-  if (count == 0) return;
-  Oid types[2] = {INT8OID, TEXTARRAYOID};
-  Datum values[2] = {
-      Int64GetDatum(run->request.run_id),
-      PointerGetDatum(construct_array(warnings, count, TEXTOID, -1, false, TYPALIGN_INT))};
-  SpiRun(
-      "UPDATE cdw_backup.runs SET warnings = pg_catalog.array_cat(warnings, $2) "
-      "WHERE run_id OPERATOR(pg_catalog.=) $1",
-      2, types, values, nullptr);
+  AppendRunWarnings(run, warnings, count);
 }
 
 void RecordDatabaseWarning(Run *run, const char *database, const char *warning) {
-  Oid types[2] = {INT8OID, TEXTOID};
-  Datum values[2] = {Int64GetDatum(run->request.run_id),
-                     CStringGetTextDatum(psprintf("database %s: %s", database, warning))};
-  SpiRun(
-      "UPDATE cdw_backup.runs SET warnings = pg_catalog.array_append(warnings, $2) "
-      "WHERE run_id OPERATOR(pg_catalog.=) $1",
-      2, types, values, nullptr);
+  Datum text = CStringGetTextDatum(psprintf("database %s: %s", database, warning));
+  AppendRunWarnings(run, &text, 1);
 }
 
 void FinishRun(Run *run, bool any_failed_database) {

@@ -562,6 +562,11 @@ CDW_SQL_FUNCTION(cdw_backup_verify) {
 namespace cdw::control {
 namespace {
 
+// What to do about a table or schema the run's filters left out.
+constexpr char kExcludedByChoiceHint[] =
+    "Restore it from a run that included it: cdw_backup.runs.filters shows each run's filters, "
+    "cdw_backup_list() lists the runs on the target.";
+
 // A table the run's filters left out (the manifest's "excluded_tables") is
 // not "not found": the error says it was left out by choice and by which
 // filter. Only when no table of the backup has the name. Inside SPI.
@@ -589,14 +594,12 @@ void RefuseExcludedTable(const char *manifest, const char *table_name, int64 run
       "ORDER BY 1 LIMIT 1",
       2, types, values, nullptr, true);
   if (SPI_processed == 0) return;
-  ereport(ERROR,
-          (errcode(ERRCODE_UNDEFINED_TABLE),
-           errmsg("table %s is not in run %lld of database \"%s\": it was excluded from the "
-                  "backup",
-                  SpiText(0, 1), static_cast<long long>(run_id), database),
-           errdetail("Not in this backup by choice (excluded by %s).", SpiText(0, 2)),
-           errhint("Restore it from a run that included it: cdw_backup.runs.filters shows each "
-                   "run's filters, cdw_backup_list() lists the runs on the target.")));
+  ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                  errmsg("table %s is not in run %lld of database \"%s\": it was excluded from the "
+                         "backup",
+                         SpiText(0, 1), static_cast<long long>(run_id), database),
+                  errdetail("Not in this backup by choice (excluded by %s).", SpiText(0, 2)),
+                  errhint("%s", kExcludedByChoiceHint)));
 }
 
 // restore(schema => ...) of a schema none of whose tables is in the backup
@@ -621,8 +624,7 @@ void RefuseExcludedSchema(const char *manifest, const char *schema_name, int64 r
                   quote_identifier(schema_name), static_cast<long long>(run_id), database),
            errdetail("Not in this backup by choice: %s table(s) excluded (by %s).", SpiText(0, 1),
                      SpiText(0, 2)),
-           errhint("Restore it from a run that included it: cdw_backup.runs.filters shows each "
-                   "run's filters, cdw_backup_list() lists the runs on the target.")));
+           errhint("%s", kExcludedByChoiceHint)));
 }
 
 struct RestoreOptions {
@@ -1125,8 +1127,9 @@ bool RestoreDatabase(ReturnSetInfo *rsinfo, const Target &target, const RunDatab
     }
   }
   // A table whose rows the run's filters left out comes back empty: its
-  // row says why, so that 0 rows is not mistaken for a loss.
-  {
+  // row says why, so that 0 rows is not mistaken for a loss. (The manifest
+  // is parsed again only if it can hold such a table.)
+  if (strstr(manifest, "\"data_excluded_by\"")) {
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(manifest)};
     SpiRun(

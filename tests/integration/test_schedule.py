@@ -663,6 +663,14 @@ class KeepDaysTest(ScheduleCase):
 class HistoryTest(ScheduleCase):
     settings = {"cdw_backup.history_days": 1}
 
+    def advance_until_history_deleted(self, run_id):
+        """Moves the clock past history_days and waits for the launcher to
+        delete the history row of `run_id`."""
+        self.advance(2 * DAY)
+        wait_until(lambda: self.cluster.value(f"SELECT count(*) FROM cdw_backup.runs "
+                                              f"WHERE run_id = {run_id}") == "0", timeout=30,
+                   what="old history deleted")
+
     def test_history_is_bounded(self):
         c = self.cluster
         run_id = int(c.value("SELECT cdw_backup_run(databases => '{src}', wait => true)"))
@@ -670,10 +678,7 @@ class HistoryTest(ScheduleCase):
         self.launcher_pass()
         self.assertEqual(c.value(f"SELECT count(*) FROM cdw_backup.run_tables "
                                  f"WHERE run_id = {run_id}"), "1")
-        self.advance(2 * DAY)
-        wait_until(lambda: c.value(f"SELECT count(*) FROM cdw_backup.runs "
-                                   f"WHERE run_id = {run_id}") == "0", timeout=30,
-                   what="old history deleted")
+        self.advance_until_history_deleted(run_id)
         self.assertEqual(c.value(f"SELECT count(*) FROM cdw_backup.run_tables "
                                  f"WHERE run_id = {run_id}"), "0")
         # The backup itself stays: history_days bounds rows, not backups.
@@ -699,10 +704,7 @@ class HistoryTest(ScheduleCase):
                                    f"WHERE run_id = {run_id}") == "t", timeout=30,
                    what="the cleanup to fail")
         other = int(c.value("SELECT cdw_backup_run(databases => '{src}', wait => true)"))
-        self.advance(2 * DAY)
-        wait_until(lambda: c.value(f"SELECT count(*) FROM cdw_backup.runs "
-                                   f"WHERE run_id = {other}") == "0", timeout=30,
-                   what="old history deleted")
+        self.advance_until_history_deleted(other)
         # Its leftovers are still listed and retried: the row stays.
         self.assertEqual(c.value(f"SELECT cleanup_pending FROM cdw_backup.runs "
                                  f"WHERE run_id = {run_id}"), "t")
